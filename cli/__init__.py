@@ -1,0 +1,1 @@
+"""Command-line front end of ngramkit (installed as ``ngramkit.cli``)."""

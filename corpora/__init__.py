@@ -1,0 +1,1 @@
+"""The corpus registry (filled in by the registry work)."""

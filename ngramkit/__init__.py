@@ -1,0 +1,21 @@
+"""ngramkit: count, smooth, fit, measure and compare language models.
+
+Layers (dependencies point down): ``text`` -> ``vocab`` -> ``stream`` ->
+``counts`` -> models -> ``evaluate`` / ``zipf`` / ``arpa`` / ``compare``.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("ngramkit")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+src"
+
+from .counts import NGramCounts
+from .errors import NgramkitError
+from .stream import Stream
+from .text import TextOptions, read_sentences, tokenize
+from .vocab import Vocabulary
+
+__all__ = ["NGramCounts", "NgramkitError", "Stream", "TextOptions", "Vocabulary",
+           "read_sentences", "tokenize", "__version__"]
