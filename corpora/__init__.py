@@ -1,1 +1,445 @@
-"""The corpus registry (filled in by the registry work)."""
+"""The corpus registry: named corpora, their files, checksums, licences and splits.
+
+Input: a corpus name (``timemachine``, the default, or ``ptb``) and a split
+(``train``/``valid``/``test``/``all``). Output: sentences (lists of token
+strings) read from a local, checksum-verified copy of the corpus files.
+
+The facts (upstream URLs, sha256, sizes, licences, split rules, default text
+options) live in ``registry.json`` beside this module.
+
+Where files live: ``$NGRAMKIT_DATA`` if set, else the user cache directory
+(``platformdirs.user_cache_dir("ngramkit")``), with the layout
+
+    timemachine.txt
+    ptb/ptb.train.txt  ptb/ptb.valid.txt  ptb/ptb.test.txt
+
+:func:`download` fetches missing files (``$NGRAMKIT_MIRROR`` or ``base_url``
+replaces the upstream host: ``<base>/<relative path>``), verifies their
+sha256 and renames them into place atomically: a failed, interrupted or
+corrupt download leaves no file behind. Local copies are verified once per
+process (the digest is cached by path, size, mtime and inode).
+
+Split rules: ``ptb`` uses its own three files. ``timemachine`` is one file:
+its non-empty lines after normalisation, in file order, go 80% / 10% / 10%
+to train / valid / test (boundaries ``floor(0.8 S)`` and ``floor(0.9 S)``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+
+from ngramkit.errors import CorpusError
+from ngramkit.text import TextOptions, join_stream, read_sentences
+
+__all__ = [
+    "DEFAULT_CORPUS", "SPLITS", "CorpusSpec", "FileSpec", "data_dir", "download", "get",
+    "is_downloaded", "list_corpora", "load_split", "local_path", "names", "path", "paths", "status",
+]
+
+DEFAULT_CORPUS = "timemachine"
+SPLITS = ("train", "valid", "test", "all")
+DATA_ENV = "NGRAMKIT_DATA"
+MIRROR_ENV = "NGRAMKIT_MIRROR"
+_CHUNK = 1 << 16
+_TIMEOUT = 30.0  # seconds without data before a download is given up
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of a corpus."""
+
+    name: str  # path relative to data_dir(), e.g. "ptb/ptb.train.txt"
+    url: str  # upstream location
+    sha256: str  # hex digest of the exact bytes
+    size: int  # bytes
+
+
+@dataclass(frozen=True, eq=False)
+class CorpusSpec:
+    """A registry entry (see ``registry.json``)."""
+
+    name: str
+    description: str
+    licence: str
+    homepage: str
+    files: Mapping[str, FileSpec]  # relative path -> FileSpec, in registry order
+    split_rule: str  # human-readable split rule
+    split_files: Mapping[str, tuple[str, ...]] | None  # split -> relative paths (file-split corpora)
+    split_ratios: tuple[float, float, float] | None  # train/valid/test by lines (one-file corpora)
+    text_options: TextOptions  # default normalisation/tokenisation for this corpus
+
+    @property
+    def size(self) -> int:
+        """Total bytes of all files."""
+        return sum(f.size for f in self.files.values())
+
+    @property
+    def layout(self) -> str:
+        """The relative paths expected under the data directory."""
+        return ", ".join(self.files)
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, CorpusSpec]:
+    raw = json.loads(resources.files(__name__).joinpath("registry.json").read_text(encoding="utf-8"))
+    specs = {}
+    for name, entry in raw["corpora"].items():
+        files = {rel: FileSpec(rel, f["url"], f["sha256"], int(f["size"])) for rel, f in entry["files"].items()}
+        split = entry["split"]
+        split_files = split.get("files")
+        ratios = split.get("ratios")
+        specs[name] = CorpusSpec(
+            name=name,
+            description=entry["description"],
+            licence=entry["licence"],
+            homepage=entry.get("homepage", ""),
+            files=MappingProxyType(files),
+            split_rule=split["rule"],
+            split_files=None if split_files is None
+            else MappingProxyType({k: tuple(v) for k, v in split_files.items()}),
+            split_ratios=None if ratios is None else tuple(float(r) for r in ratios),
+            text_options=TextOptions(**entry.get("text_options", {})),
+        )
+    return specs
+
+
+def names() -> list[str]:
+    """Registry corpus names, sorted."""
+    return sorted(_registry())
+
+
+def list_corpora() -> list[CorpusSpec]:
+    """All registry entries, sorted by name."""
+    return [_registry()[n] for n in names()]
+
+
+def get(name: str) -> CorpusSpec:
+    """The registry entry for ``name``."""
+    try:
+        return _registry()[name]
+    except KeyError:
+        raise CorpusError(
+            f"unknown corpus {name!r}; choose from {', '.join(names())} (see `ngramkit corpus list`)"
+        ) from None
+
+
+def data_dir() -> Path:
+    """``$NGRAMKIT_DATA`` if set, else the user cache directory for ngramkit."""
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ngramkit"))
+
+
+def _file_spec(spec: CorpusSpec, filename: str) -> FileSpec:
+    if filename in spec.files:
+        return spec.files[filename]
+    matches = [f for rel, f in spec.files.items() if Path(rel).name == filename]
+    if len(matches) == 1:
+        return matches[0]
+    raise CorpusError(
+        f"corpus {spec.name!r} has no file {filename!r}; its files are {spec.layout}"
+    )
+
+
+def local_path(name: str, filename: str) -> Path:
+    """Where a corpus file lives (or would live) under :func:`data_dir`; no checks."""
+    return data_dir() / _file_spec(get(name), filename).name
+
+
+# ---- verification -----------------------------------------------------------------------
+
+_DIGESTS: dict[tuple, str] = {}  # (path, size, mtime_ns, inode) -> sha256 hex, once per process
+
+
+def _sha256(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        digest = _DIGESTS[key] = h.hexdigest()
+    return digest
+
+
+def _not_downloaded(spec: CorpusSpec, p: Path) -> CorpusError:
+    return CorpusError(
+        f"corpus {spec.name!r} is not downloaded ({p} is missing): run `ngramkit corpus download {spec.name}`, "
+        f"or set {DATA_ENV} to a folder holding {spec.layout}"
+    )
+
+
+def _check(spec: CorpusSpec, f: FileSpec) -> Path:
+    p = data_dir() / f.name
+    if not p.is_file():
+        raise _not_downloaded(spec, p)
+    size = p.stat().st_size
+    if size != f.size:
+        raise CorpusError(
+            f"{p}: has {size:,} bytes, expected {f.size:,} (incomplete or a different version); "
+            f"delete it and run `ngramkit corpus download {spec.name}`"
+        )
+    digest = _sha256(p)
+    if digest != f.sha256:
+        raise CorpusError(
+            f"{p}: sha256 {digest[:16]}... does not match the registry's {f.sha256[:16]}...; "
+            f"delete it and run `ngramkit corpus download {spec.name}`"
+        )
+    return p
+
+
+def path(name: str, filename: str | None = None) -> Path:
+    """Path of a local, checksum-verified copy of a corpus file.
+
+    ``filename`` is a relative path (``ptb/ptb.train.txt``) or a bare file
+    name (``ptb.train.txt``). Without it: the file of a one-file corpus, or
+    the folder holding all files of a multi-file corpus (all verified).
+    Raises :class:`CorpusError` saying how to get the file if it is missing.
+    """
+    spec = get(name)
+    if filename is not None:
+        return _check(spec, _file_spec(spec, filename))
+    checked = [_check(spec, f) for f in spec.files.values()]
+    if len(checked) == 1:
+        return checked[0]
+    return Path(os.path.commonpath([str(p.parent) for p in checked]))
+
+
+def paths(name: str) -> list[Path]:
+    """Paths of all files of a corpus, verified, in registry order."""
+    spec = get(name)
+    return [_check(spec, f) for f in spec.files.values()]
+
+
+def status(name: str) -> str:
+    """``"yes"`` (all files present and verified), ``"no"`` (some missing) or ``"corrupt"``."""
+    spec = get(name)
+    for f in spec.files.values():
+        if not (data_dir() / f.name).is_file():
+            return "no"
+    try:
+        paths(name)
+    except CorpusError:
+        return "corrupt"
+    return "yes"
+
+
+def is_downloaded(name: str) -> bool:
+    """True when every file of the corpus is present and verified."""
+    return status(name) == "yes"
+
+
+# ---- splits ------------------------------------------------------------------------------
+
+
+def split_bounds(n_lines: int, ratios: tuple[float, float, float]) -> tuple[int, int]:
+    """Line indices where valid and test begin: ``floor(r0 S)``, ``floor((r0 + r1) S)``.
+
+    >>> split_bounds(100, (0.8, 0.1, 0.1))
+    (80, 90)
+    """
+    # round() first so that 0.8 + 0.1 = 0.9000000000000001 does not move a boundary.
+    a = int(round(ratios[0] * n_lines, 9))
+    b = int(round((ratios[0] + ratios[1]) * n_lines, 9))
+    return a, b
+
+
+def load_split(name: str, split: str, options: TextOptions | None = None) -> list[list[str]]:
+    """Sentences (lists of tokens) of one split of a registry corpus.
+
+    ``options`` default to the corpus's own (``get(name).text_options``).
+    With ``options.sentences`` False the split comes back as one stream.
+    """
+    spec = get(name)
+    if split not in SPLITS:
+        raise CorpusError(f"--split must be one of {', '.join(SPLITS)}, got {split!r}")
+    options = spec.text_options if options is None else options
+    if spec.split_files is not None:
+        rels = list(spec.files) if split == "all" else list(spec.split_files[split])
+        return read_sentences([path(name, rel) for rel in rels], options)
+    # One-file corpus: split its sentences (non-empty lines) by the registry's ratios.
+    sources = [path(name, rel) for rel in spec.files]
+    lines = read_sentences(sources, options.with_(sentences=True))
+    if split != "all":
+        a, b = split_bounds(len(lines), spec.split_ratios)
+        lines = {"train": lines[:a], "valid": lines[a:b], "test": lines[b:]}[split]
+        if not lines:
+            raise CorpusError(f"corpus {name!r}: split {split!r} is empty with these text options")
+    return lines if options.sentences else join_stream(lines, options)
+
+
+# ---- downloading ---------------------------------------------------------------------------
+
+ProgressCallback = Callable[[str, int, int], None]  # (relative path, bytes done, bytes total)
+
+
+class _StderrBar:
+    """A minimal progress bar on stderr (ngramkit/ does not depend on click)."""
+
+    def __init__(self, stream=None, width: int = 30):
+        self.stream = stream or sys.stderr
+        self.width = width
+        self._last = 0.0
+        self._label = None
+
+    def abort(self) -> None:
+        """End an unfinished bar's line so the error message starts on its own line."""
+        if self._label is not None:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._label = None
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        finished = done >= total
+        if label == self._label and not finished and now - self._last < 0.1:
+            return
+        self._label, self._last = label, now
+        frac = min(done / total, 1.0) if total else 1.0
+        fill = int(frac * self.width)
+        bar = "#" * fill + "-" * (self.width - fill)
+        self.stream.write(f"\r{label} [{bar}] {frac:4.0%} {done / 1e6:.1f}/{total / 1e6:.1f} MB")
+        if finished:
+            self.stream.write("\n")
+            self._label = None
+        self.stream.flush()
+
+
+def _url_for(f: FileSpec, base_url: str | None) -> str:
+    base = base_url or os.environ.get(MIRROR_ENV, "").strip() or None
+    if base is None:
+        return f.url
+    return f"{base.rstrip('/')}/{f.name}"
+
+
+def _fetch(spec: CorpusSpec, f: FileSpec, url: str, target: Path, report: ProgressCallback | None) -> None:
+    """Stream ``url`` to a temporary file beside ``target``, verify, rename; nothing left on failure."""
+    fix = f"nothing was saved; try again, or copy {f.name} into {data_dir()} (or set {DATA_ENV})"
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                response = urllib.request.urlopen(url, timeout=_TIMEOUT)
+            except urllib.error.HTTPError as exc:
+                raise CorpusError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; {fix}") from None
+            except urllib.error.URLError as exc:
+                reason = getattr(exc, "reason", exc)
+                raise CorpusError(
+                    f"cannot download {spec.name!r} from {url} ({reason}); offline? Put {spec.layout} in a "
+                    f"folder and set {DATA_ENV} to it, or copy them into {data_dir()}"
+                ) from None
+            with response:
+                length = response.headers.get("Content-Length")
+                expected = int(length) if length and length.isdigit() else None
+                total = expected or f.size
+                h = hashlib.sha256()
+                done = 0
+                if report:
+                    report(f.name, 0, total)
+                while True:
+                    try:
+                        block = response.read(_CHUNK)
+                    except (http.client.IncompleteRead, OSError) as exc:
+                        raise CorpusError(
+                            f"download of {url} was interrupted after {done:,} bytes ({type(exc).__name__}); {fix}"
+                        ) from None
+                    if not block:
+                        break
+                    done += len(block)
+                    if done > f.size:
+                        raise CorpusError(
+                            f"download of {url} is larger than the registry's {f.size:,} bytes "
+                            f"(wrong file?); {fix}"
+                        )
+                    h.update(block)
+                    out.write(block)
+                    if report:
+                        report(f.name, done, total)
+        if expected is not None and done < expected:
+            raise CorpusError(f"download of {url} was interrupted after {done:,} of {expected:,} bytes; {fix}")
+        digest = h.hexdigest()
+        if digest != f.sha256:
+            raise CorpusError(
+                f"download of {url} failed its checksum (sha256 {digest[:16]}..., expected "
+                f"{f.sha256[:16]}..., {done:,} bytes); {fix}"
+            )
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _sha256(target)  # remember the verified digest for this process
+
+
+def download(
+    name: str,
+    *,
+    progress: bool | ProgressCallback = True,
+    base_url: str | None = None,
+    force: bool = False,
+) -> list[Path]:
+    """Download the files of a corpus into :func:`data_dir`; return their paths.
+
+    Files already present and verified are kept (``force`` fetches them
+    again). ``base_url`` (or ``$NGRAMKIT_MIRROR``) replaces the upstream
+    locations by ``<base_url>/<relative path>``. ``progress`` is True (a bar
+    on stderr), False, or a callback ``(relative path, bytes done, total)``.
+    Raises :class:`CorpusError` on HTTP errors, no network, an interrupted
+    transfer or a checksum mismatch, leaving no file behind.
+    """
+    spec = get(name)
+    report = _StderrBar() if progress is True else (progress or None)
+    root = data_dir()
+    out = []
+    for f in spec.files.values():
+        target = root / f.name
+        if not force and target.is_file():
+            try:
+                out.append(_check(spec, f))
+                continue
+            except CorpusError:
+                pass  # corrupt or stale copy: fetch it again
+        created = []
+        parent = target.parent
+        while not parent.exists():
+            created.append(parent)
+            parent = parent.parent
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CorpusError(
+                f"cannot create {target.parent} ({exc.strerror or exc}); set {DATA_ENV} to a writable folder"
+            ) from None
+        if not os.access(target.parent, os.W_OK):
+            raise CorpusError(f"{target.parent} is not writable; set {DATA_ENV} to a writable folder")
+        try:
+            _fetch(spec, f, _url_for(f, base_url), target, report)
+        except BaseException:
+            if isinstance(report, _StderrBar):
+                report.abort()
+            for d in created:  # innermost first: remove only the folders this call made
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            raise
+        out.append(target)
+    return out

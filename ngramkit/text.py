@@ -1,23 +1,39 @@
 """Text pipeline: read -> normalise -> tokenise -> sentences.
 
-Input: file paths (``-`` is stdin; ``.gz``/``.bz2``/``.xz`` are opened
-transparently) or a string. Output: a list of sentences, each a list of
-token strings (no ``<s>``/``</s>``; those are added by :mod:`ngramkit.stream`).
+Input: file paths (``-`` is stdin; gzip, bzip2 and xz data are recognised by
+their magic bytes and decompressed transparently, whatever the file is
+called) or a string. Output: a list of sentences, each a list of token
+strings (no ``<s>``/``</s>``; those are added by :mod:`ngramkit.stream`).
 
-Conventions: each non-empty line is a sentence (``sentences=True``, the
-default, as KenLM and SRILM read text); with ``sentences=False`` the whole
-input is one stream (one long sentence).
+Conventions:
+
+- Each non-empty line is a sentence (``sentences=True``, the default, as
+  KenLM and SRILM read text). With ``sentences=False`` the whole input is one
+  stream, returned as a single sentence; several files are joined in order.
+  For the ``char`` tokeniser the lines of that stream are joined by one
+  space (D2L's character-level stream), for word tokenisers they are simply
+  concatenated.
+- A line is a sentence when it yields at least one token; the ``char``
+  tokeniser strips leading and trailing whitespace of each line first.
+- Bytes are decoded as UTF-8 by default (a leading byte-order mark is
+  dropped); undecodable bytes raise :class:`InputError` naming the file,
+  byte offset and line, unless ``errors="replace"``.
+- :func:`read_sentences` refuses a file that yields no tokens at all, since
+  counting or training on it would silently produce nothing.
 """
 
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import lzma
 import os
 import re
 import sys
+import zlib
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import InputError, NgramkitError
@@ -27,6 +43,23 @@ TOKENIZERS = ("whitespace", "char", "regex", "nltk")
 _D2L_NONLETTERS = re.compile(r"[^A-Za-z]+")
 _BINARY_SNIFF = 8192
 
+# Magic bytes -> (format name, one-shot decompressor for possibly multi-member data).
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip", gzip.decompress),
+    (b"BZh", "bzip2", bz2.decompress),
+    (b"\xfd7zXZ\x00", "xz", lzma.decompress),
+)
+_SUFFIX_FORMAT = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
+# Formats we recognise but do not read: say what they are instead of "cannot decode byte 0x50".
+_UNSUPPORTED = (
+    (b"PK\x03\x04", "a zip archive; unzip it first"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed; decompress it first (zstd -d)"),
+    (b"\x89PNG", "a PNG image"),
+    (b"%PDF", "a PDF file"),
+    (b"\x7fELF", "an executable"),
+    (b"\x93NUMPY", "a numpy array file"),
+)
+
 
 @dataclass(frozen=True)
 class TextOptions:
@@ -34,7 +67,7 @@ class TextOptions:
 
     normalize: str = "none"  # none | lower | d2l (runs of non-letters -> one space, lower-case)
     tokenizer: str = "whitespace"  # whitespace | char | regex | nltk
-    pattern: str | None = None  # token regex for tokenizer="regex" (re.findall)
+    pattern: str | None = None  # token regex for tokenizer="regex" (every match is a token)
     sentences: bool = True  # each non-empty line is a sentence; False: one stream
     encoding: str = "utf-8"  # input encoding
     errors: str = "strict"  # strict (fail with file and byte offset) | replace
@@ -58,7 +91,7 @@ class TextOptions:
         if self.errors not in ("strict", "replace"):
             raise NgramkitError(f"--errors must be strict or replace, got {self.errors!r}")
         try:
-            "".encode(self.encoding)
+            codecs.lookup(self.encoding)
         except LookupError:
             raise NgramkitError(f"--encoding: unknown encoding {self.encoding!r}") from None
 
@@ -76,41 +109,81 @@ class TextOptions:
         }
 
 
+# ---- reading -----------------------------------------------------------------
+
+
+def _source_name(source) -> str:
+    return "<stdin>" if str(source) == "-" else str(source)
+
+
 def read_bytes(source: str | os.PathLike) -> bytes:
-    """Return the (decompressed) bytes of a file, or of stdin for ``-``."""
-    if str(source) == "-":
-        return sys.stdin.buffer.read()
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, expected a text file")
-    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix, open)
-    try:
-        with opener(path, "rb") as fh:
-            return fh.read()
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        kind = path.suffix.lstrip(".") or "file"
-        raise InputError(f"{path}: cannot read ({kind}): {exc}") from None
+    """Return the (decompressed) bytes of a file, or of stdin for ``-``.
+
+    gzip/bzip2/xz data is recognised by its magic bytes, so compressed stdin
+    works too; a file named ``.gz``/``.bz2``/``.xz`` that is not such data is
+    an error rather than a silent fallback.
+    """
+    name = _source_name(source)
+    if name == "<stdin>":
+        try:
+            data = sys.stdin.buffer.read()
+        except (OSError, AttributeError) as exc:
+            raise InputError(f"<stdin>: cannot read ({exc})") from None
+        suffix_format = None
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, expected a text file")
+        try:
+            data = path.read_bytes()
+        except PermissionError:
+            raise InputError(f"{path}: permission denied") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        suffix_format = _SUFFIX_FORMAT.get(path.suffix.lower())
+    for magic, fmt, decompress in _COMPRESSED:
+        if data.startswith(magic):
+            try:
+                return decompress(data)
+            except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
+                raise InputError(f"{name}: corrupt or truncated {fmt} data ({exc})") from None
+    if suffix_format is not None:
+        raise InputError(f"{name}: named like {suffix_format} data but is not {suffix_format}-compressed")
+    return data
+
+
+def _is_wide_encoding(encoding: str) -> bool:
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
 
 
 def decode(data: bytes, name: str, *, encoding: str = "utf-8", errors: str = "strict") -> str:
     """Decode bytes; refuse binary data and name the byte offset of bad input."""
-    if b"\x00" in data[:_BINARY_SNIFF]:
+    for magic, what in _UNSUPPORTED:
+        if data.startswith(magic):
+            raise InputError(f"{name}: looks like {what}, expected text")
+    if not _is_wide_encoding(encoding) and b"\x00" in data[:_BINARY_SNIFF]:
         raise InputError(f"{name}: looks like a binary file (NUL byte), expected text")
+    codec = codecs.lookup(encoding).name
+    if codec == "utf-8":
+        codec = "utf-8-sig"  # drop a leading byte-order mark instead of making it part of a token
     try:
-        return data.decode(encoding, errors=errors)
+        return data.decode(codec, errors=errors)
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise InputError(
-            f"{name}: cannot decode byte 0x{data[exc.start]:02x} at offset {exc.start} as "
+            f"{name}: cannot decode byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) as "
             f"{encoding} (use --encoding, or --errors replace to go on)"
         ) from None
 
 
 def read_text(source: str | os.PathLike, *, encoding: str = "utf-8", errors: str = "strict") -> str:
     """Read one source (path or ``-``) as text."""
-    name = "<stdin>" if str(source) == "-" else str(source)
-    return decode(read_bytes(source), name, encoding=encoding, errors=errors)
+    return decode(read_bytes(source), _source_name(source), encoding=encoding, errors=errors)
+
+
+# ---- normalising and tokenising -------------------------------------------------------
 
 
 def normalize(text: str, how: str) -> str:
@@ -125,19 +198,61 @@ def normalize(text: str, how: str) -> str:
     raise NgramkitError(f"unknown normaliser {how!r}; choose from {', '.join(NORMALIZERS)}")
 
 
+@lru_cache(maxsize=1)
+def _nltk_tokenize():
+    # Treebank-style word tokeniser: regular expressions only, needs no downloaded
+    # data (unlike nltk.word_tokenize, which loads the punkt sentence model).
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return NLTKWordTokenizer().tokenize
+
+
+def _char_tokens(line: str) -> list[str]:
+    return list(line.strip())
+
+
 def _tokenizer(options: TextOptions):
     if options.tokenizer == "whitespace":
         return str.split
     if options.tokenizer == "char":
-        return list
+        return _char_tokens
     if options.tokenizer == "regex":
-        return re.compile(options.pattern).findall
+        finditer = re.compile(options.pattern).finditer
+        # The whole match is the token (re.findall would return groups, or tuples of them);
+        # empty matches (e.g. from r"\w*") are not tokens.
+        return lambda line: [t for t in (m.group(0) for m in finditer(line)) if t]
     if options.tokenizer == "nltk":
-        # Treebank-style word tokeniser: needs no downloaded data (unlike word_tokenize/punkt).
-        from nltk.tokenize import NLTKWordTokenizer
-
-        return NLTKWordTokenizer().tokenize
+        return _nltk_tokenize()
     raise NgramkitError(f"unknown tokenizer {options.tokenizer!r}")
+
+
+def _split_lines(text: str, options: TextOptions) -> list[list[str]]:
+    """Every line as a list of tokens (empty lists included)."""
+    how = options.normalize
+    if options.tokenizer == "whitespace" and how in ("none", "lower"):
+        # Fast path: one C-level pass per line.
+        if how == "lower":
+            text = text.lower()
+        return [line.split() for line in text.splitlines()]
+    split = _tokenizer(options)
+    return [split(normalize(line, how)) for line in text.splitlines()]
+
+
+def join_stream(sentences: list[list[str]], options: TextOptions) -> list[list[str]]:
+    """Join sentences into one stream: ``[]`` or ``[tokens]``.
+
+    Character tokens get one ``" "`` between consecutive lines (so
+    ``["ab", "c"]`` becomes ``a b ' ' c``); word tokens are concatenated.
+    """
+    if options.tokenizer == "char":
+        flat = []
+        for sentence in sentences:
+            if flat:
+                flat.append(" ")
+            flat.extend(sentence)
+    else:
+        flat = [tok for sentence in sentences for tok in sentence]
+    return [flat] if flat else []
 
 
 def tokenize(text: str, options: TextOptions = TextOptions()) -> list[list[str]]:
@@ -145,36 +260,40 @@ def tokenize(text: str, options: TextOptions = TextOptions()) -> list[list[str]]
 
     >>> tokenize("The Time  Machine\\n\\nby H. G. Wells\\n", TextOptions(normalize="d2l"))
     [['the', 'time', 'machine'], ['by', 'h', 'g', 'wells']]
+    >>> tokenize("ab\\nc\\n", TextOptions(tokenizer="char", sentences=False))
+    [['a', 'b', ' ', 'c']]
     """
-    split = _tokenizer(options)
-    how = options.normalize
-    if options.tokenizer == "whitespace" and how in ("none", "lower"):
-        # Fast path: one C-level pass per line.
-        if how == "lower":
-            text = text.lower()
-        lines = [line.split() for line in text.splitlines()]
-    else:
-        lines = [split(normalize(line, how)) for line in text.splitlines()]
-    sentences = [s for s in lines if s]
+    sentences = [s for s in _split_lines(text, options) if s]
     if not options.sentences:
-        if options.tokenizer == "char" and sentences:
-            # Lines joined by one space, as D2L's character-level stream does.
-            flat = list(" ".join("".join(s) for s in sentences))
-        else:
-            flat = [tok for s in sentences for tok in s]
-        return [flat] if flat else []
+        return join_stream(sentences, options)
     return sentences
 
 
 def read_sentences(sources, options: TextOptions = TextOptions()) -> list[list[str]]:
-    """Read and tokenise one or more sources (paths or ``-``) into sentences."""
+    """Read and tokenise one or more sources (paths or ``-``) into sentences.
+
+    Raises :class:`InputError` (one line naming the file) for a missing file,
+    a directory, binary or undecodable data, and a file that yields no tokens.
+    """
     if isinstance(sources, (str, os.PathLike)):
         sources = [sources]
+    sources = list(sources)
+    if not sources:
+        raise InputError("no input files given")
+    line_options = options.with_(sentences=True)
     sentences: list[list[str]] = []
     for source in sources:
         text = read_text(source, encoding=options.encoding, errors=options.errors)
-        sentences.extend(tokenize(text, options.with_(sentences=True)))
+        got = tokenize(text, line_options)
+        if not got:
+            name = _source_name(source)
+            if not text.strip():
+                raise InputError(f"{name}: no tokens (empty file?)")
+            raise InputError(
+                f"{name}: no tokens after --normalize {options.normalize} --tokenizer {options.tokenizer}"
+                " (try other text options)"
+            )
+        sentences.extend(got)
     if not options.sentences:
-        flat = [tok for s in sentences for tok in s]
-        return [flat] if flat else []
+        return join_stream(sentences, options)
     return sentences

@@ -1,0 +1,109 @@
+"""``ngramkit corpus``: list, locate and download the registry's corpora."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ngramkit import corpora
+
+from .common import json_option
+
+
+@click.group(epilog="Example:\n\n  ngramkit corpus download ptb && ngramkit corpus path ptb")
+def corpus():
+    """List, locate and download the named corpora of the registry.
+
+    Files are kept in $NGRAMKIT_DATA if set, else in the user cache
+    directory; $NGRAMKIT_MIRROR replaces the upstream download host.
+    """
+
+
+def _human_size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+@corpus.command("list", epilog="Example:\n\n  ngramkit corpus list --json")
+@json_option
+def list_(as_json):
+    """Show every registry corpus with its files, size, licence and local status."""
+    rows = []
+    for spec in corpora.list_corpora():
+        rows.append({
+            "name": spec.name,
+            "default": spec.name == corpora.DEFAULT_CORPUS,
+            "description": spec.description,
+            "files": list(spec.files),
+            "size": spec.size,
+            "licence": spec.licence,
+            "split": spec.split_rule,
+            "text_options": spec.text_options.to_dict(),
+            "downloaded": corpora.status(spec.name),
+            "urls": [f.url for f in spec.files.values()],
+        })
+    if as_json:
+        click.echo(json.dumps({"data_dir": str(corpora.data_dir()), "corpora": rows}, indent=2))
+        return
+    table = [("name", "files", "size", "downloaded", "licence")]
+    for r in rows:
+        name = r["name"] + (" (default)" if r["default"] else "")
+        table.append((name, str(len(r["files"])), _human_size(r["size"]), r["downloaded"], r["licence"]))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]),
+                 row[3].ljust(widths[3]), row[4]]
+        click.echo("  ".join(cells).rstrip())
+    click.echo(f"\ndata directory: {corpora.data_dir()}")
+
+
+@corpus.command(epilog="Example:\n\n  ngramkit corpus path ptb --file ptb.test.txt")
+@click.argument("name")
+@click.option("--file", "filename", default=None, metavar="FILE",
+              help="One file of the corpus (e.g. ptb.train.txt) instead of all of them.")
+def path(name, filename):
+    """Print the local path of each (verified) file of a corpus, one per line."""
+    if filename is not None:
+        click.echo(str(corpora.path(name, filename)))
+        return
+    for p in corpora.paths(name):
+        click.echo(str(p))
+
+
+class _ClickProgress:
+    """Adapts click's progress bar (on stderr) to corpora.download's callback."""
+
+    def __init__(self, total: int):
+        self.bar = click.progressbar(length=max(total, 1), label="downloading",
+                                     file=click.get_text_stream("stderr"), show_pos=False, show_eta=True)
+        self.seen: dict[str, int] = {}
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        step = done - self.seen.get(label, 0)
+        self.seen[label] = done
+        self.bar.label = label
+        if step > 0:
+            self.bar.update(step)
+
+
+@corpus.command(epilog="Example:\n\n  ngramkit corpus download timemachine")
+@click.argument("name")
+@click.option("--base-url", default=None, metavar="URL", envvar="NGRAMKIT_MIRROR",
+              help="Fetch <URL>/<relative path> instead of the upstream URLs [env NGRAMKIT_MIRROR].")
+@click.option("--force", is_flag=True, help="Download again even if a verified copy exists.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def download(name, base_url, force, quiet):
+    """Download a corpus into the data directory, verify its sha256 and print its paths."""
+    spec = corpora.get(name)
+    if quiet:
+        paths = corpora.download(name, progress=False, base_url=base_url, force=force)
+    else:
+        progress = _ClickProgress(spec.size)
+        with progress.bar:
+            paths = corpora.download(name, progress=progress, base_url=base_url, force=force)
+    for p in paths:
+        click.echo(str(p))
