@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
@@ -38,38 +38,57 @@ class Vocabulary:
     def __init__(self, words, counts=None):
         words = list(words)
         if tuple(words[:4]) != SPECIALS:
-            raise NgramkitError(f"vocabulary must start with {' '.join(SPECIALS)}, got {words[:4]}")
+            raise NgramkitError(f"vocabulary must start with {' '.join(SPECIALS)}, got {' '.join(map(str, words[:4]))}")
+        bad = next((w for w in words if not isinstance(w, str) or not w), None)
+        if bad is not None:
+            raise NgramkitError(f"vocabulary words must be non-empty strings, got {bad!r}")
         if len(set(words)) != len(words):
             dup = next(w for w, c in Counter(words).items() if c > 1)
             raise NgramkitError(f"vocabulary has duplicate word {dup!r}")
         self.words: list[str] = words
         self.index: dict[str, int] = {w: i for i, w in enumerate(words)}
         # Training frequency per id (specials 0 unless given); used for class softmax and top-k.
-        self.counts = np.zeros(len(words), np.int64) if counts is None else np.asarray(counts, np.int64)
+        if counts is None:
+            self.counts = np.zeros(len(words), np.int64)
+        else:
+            try:
+                self.counts = np.asarray(counts, np.int64)
+            except (TypeError, ValueError, OverflowError):
+                raise NgramkitError("vocabulary counts must be integers") from None
+            if self.counts.shape != (len(words),):
+                raise NgramkitError(f"vocabulary has {len(words)} words but {self.counts.size} counts")
+            if (self.counts < 0).any():
+                raise NgramkitError("vocabulary counts must be >= 0")
 
     @classmethod
     def build(cls, sentences, *, min_count: int = 1, max_size: int | None = None) -> Vocabulary:
         """Build from training sentences; words below ``min_count`` or past ``max_size`` become ``<unk>``."""
-        if min_count < 1:
-            raise NgramkitError(f"min_count must be >= 1, got {min_count}")
-        if max_size is not None and max_size < len(SPECIALS):
-            raise NgramkitError(f"max_size must be >= {len(SPECIALS)} (the special tokens), got {max_size}")
-        freq = Counter()
-        for sentence in sentences:
-            freq.update(sentence)
+        freq = Counter(chain.from_iterable(sentences))
         return cls.from_counter(freq, min_count=min_count, max_size=max_size)
 
     @classmethod
     def from_counter(cls, freq, *, min_count: int = 1, max_size: int | None = None) -> Vocabulary:
-        unk_count = sum(c for w, c in freq.items() if w == UNK)
+        """Build from a ``word -> count`` mapping (see :meth:`build`)."""
+        if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+            raise NgramkitError(f"min_count must be an integer >= 1, got {min_count!r}")
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)) or max_size < len(SPECIALS)
+        ):
+            raise NgramkitError(
+                f"max_size must be an integer >= {len(SPECIALS)} (the special tokens), got {max_size!r}"
+            )
         items = sorted(
-            ((w, c) for w, c in freq.items() if w not in SPECIALS and c >= min_count),
+            ((w, c) for w, c in freq.items() if w not in SPECIALS and c > 0),
             key=lambda wc: (-wc[1], wc[0]),
         )
+        kept = [wc for wc in items if wc[1] >= min_count]
         if max_size is not None:
-            items = items[: max_size - len(SPECIALS)]
-        words = list(SPECIALS) + [w for w, _ in items]
-        counts = [unk_count, 0, 0, 0] + [c for _, c in items]
+            kept = kept[: max_size - len(SPECIALS)]
+        # <unk>'s training frequency: the literal <unk> plus every dropped word's tokens,
+        # i.e. how often id 0 occurs in the training stream.
+        unk_count = freq.get(UNK, 0) + sum(c for _, c in items) - sum(c for _, c in kept)
+        words = list(SPECIALS) + [w for w, _ in kept]
+        counts = [unk_count, 0, 0, 0] + [c for _, c in kept]
         return cls(words, counts)
 
     def __len__(self) -> int:
@@ -103,33 +122,105 @@ class Vocabulary:
 
     # ---- files -------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write as JSON (``.json``) or plain text (one ``word<TAB>count`` per line)."""
+        """Write atomically as JSON (``.json``) or plain text (one ``word<TAB>count`` per line).
+
+        In the text form a backslash, tab, newline or carriage return inside a
+        word is written as ``\\\\``, ``\\t``, ``\\n``, ``\\r`` (character tokens can be any of them).
+        """
         path = Path(path)
-        with atomic_open(path, "w", encoding="utf-8") as fh:
+        with atomic_open(path, "w", encoding="utf-8", newline="\n") as fh:
             if path.suffix == ".json":
-                json.dump({"format": "ngramkit-vocab", "version": 1, "words": self.words,
+                json.dump({"format": _FORMAT, "version": 1, "words": self.words,
                            "counts": self.counts.tolist()}, fh, ensure_ascii=False)
+                fh.write("\n")
             else:
                 for w, c in zip(self.words, self.counts.tolist()):
-                    fh.write(f"{w}\t{c}\n")
+                    fh.write(f"{_escape(w)}\t{c}\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Vocabulary:
+        """Read a file written by :meth:`save` (JSON if it ends in ``.json``, else text).
+
+        A text file may also be a plain word list (one word per line, counts 0).
+        """
         path = Path(path)
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, expected a vocabulary file")
         if not path.is_file():
             raise InputError(f"{path}: no such vocabulary file")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}: not a vocabulary file (undecodable byte at offset {exc.start})") from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
         if path.suffix == ".json":
-            try:
-                data = json.loads(text)
-                return cls(data["words"], data.get("counts"))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise InputError(f"{path}: not an ngramkit vocabulary JSON file ({exc})") from None
-        words, counts = [], []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            word, _, count = line.partition("\t")
-            if not word or (count and not count.isdigit()):
-                raise InputError(f"{path}:{lineno}: expected 'word<TAB>count', got {line!r}")
-            words.append(word)
-            counts.append(int(count or 0))
-        return cls(words, counts)
+            words, counts = _parse_json(path, text)
+        else:
+            words, counts = _parse_text(path, text)
+        try:
+            return cls(words, counts)
+        except NgramkitError as exc:
+            raise InputError(f"{path}: {exc}") from None
+
+
+_FORMAT = "ngramkit-vocab"
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def _escape(word: str) -> str:
+    if any(ch in word for ch in _ESCAPES):
+        return "".join(_ESCAPES.get(ch, ch) for ch in word)
+    return word
+
+
+def _unescape(word: str, where: str) -> str:
+    if "\\" not in word:
+        return word
+    out, i = [], 0
+    while i < len(word):
+        ch = word[i]
+        if ch == "\\":
+            nxt = word[i + 1 : i + 2]
+            if nxt not in _UNESCAPES:
+                raise InputError(f"{where}: bad escape {word[i:i + 2]!r} in word {word!r} (use \\\\ \\t \\n \\r)")
+            out.append(_UNESCAPES[nxt])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def _parse_json(path: Path, text: str) -> tuple[list[str], list[int]]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    if not isinstance(data, dict) or data.get("format") != _FORMAT or not isinstance(data.get("words"), list):
+        raise InputError(f"{path}: not an ngramkit vocabulary JSON file (expected format {_FORMAT!r} with 'words')")
+    words = data["words"]
+    counts = data.get("counts")
+    if counts is None:
+        counts = [0] * len(words)
+    if not isinstance(counts, list) or not all(type(c) is int for c in counts):
+        raise InputError(f"{path}: 'counts' must be a list of integers")
+    return words, counts
+
+
+def _parse_text(path: Path, text: str) -> tuple[list[str], list[int]]:
+    words, counts = [], []
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for lineno, line in enumerate(lines, 1):
+        line = line.removesuffix("\r")
+        word, tab, count = line.partition("\t")
+        if not word or (tab and not (count.isascii() and count.isdigit())) or "\t" in count:
+            raise InputError(f"{path}:{lineno}: expected 'word<TAB>count', got {line!r}")
+        words.append(_unescape(word, f"{path}:{lineno}"))
+        counts.append(int(count) if tab else 0)
+    if not words:
+        raise InputError(f"{path}: empty vocabulary file")
+    return words, counts
