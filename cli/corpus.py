@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -75,19 +76,32 @@ def path(name, filename):
 
 
 class _ClickProgress:
-    """Adapts click's progress bar (on stderr) to corpora.download's callback."""
+    """Adapts click's progress bar (on stderr) to corpora.download's callback.
 
-    def __init__(self, total: int):
-        self.bar = click.progressbar(length=max(total, 1), label="downloading",
-                                     file=click.get_text_stream("stderr"), show_pos=False, show_eta=True)
+    The bar starts with the first byte received, so a download that fails at
+    once (404, offline) prints nothing but the error.
+    """
+
+    def __init__(self, name: str, total: int):
+        self.name, self.total = name, max(total, 1)
+        self.bar = None
         self.seen: dict[str, int] = {}
 
     def __call__(self, label: str, done: int, total: int) -> None:
         step = done - self.seen.get(label, 0)
         self.seen[label] = done
-        self.bar.label = label
-        if step > 0:
-            self.bar.update(step)
+        if step <= 0:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=self.total, label=f"downloading {self.name}", file=sys.stderr,
+                                         show_pos=False, show_eta=True)
+            self.bar.__enter__()
+        self.bar.update(step)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
 
 
 @corpus.command(epilog="Example:\n\n  ngramkit corpus download timemachine")
@@ -102,8 +116,10 @@ def download(name, base_url, force, quiet):
     if quiet:
         paths = corpora.download(name, progress=False, base_url=base_url, force=force)
     else:
-        progress = _ClickProgress(spec.size)
-        with progress.bar:
+        progress = _ClickProgress(name, spec.size)
+        try:
             paths = corpora.download(name, progress=progress, base_url=base_url, force=force)
+        finally:
+            progress.close()
     for p in paths:
         click.echo(str(p))
