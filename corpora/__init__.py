@@ -48,7 +48,8 @@ from ngramkit.text import TextOptions, join_stream, read_sentences
 
 __all__ = [
     "DEFAULT_CORPUS", "SPLITS", "CorpusSpec", "FileSpec", "data_dir", "download", "get",
-    "is_downloaded", "list_corpora", "load_split", "local_path", "names", "path", "paths", "status",
+    "is_downloaded", "list_corpora", "load_split", "local_path", "names", "path", "paths", "split_bounds",
+    "status",
 ]
 
 DEFAULT_CORPUS = "timemachine"
@@ -82,6 +83,16 @@ class CorpusSpec:
     split_files: Mapping[str, tuple[str, ...]] | None  # split -> relative paths (file-split corpora)
     split_ratios: tuple[float, float, float] | None  # train/valid/test by lines (one-file corpora)
     text_options: TextOptions  # default normalisation/tokenisation for this corpus
+
+    @property
+    def split(self) -> str:
+        """The split rule (alias of ``split_rule``)."""
+        return self.split_rule
+
+    @property
+    def license(self) -> str:
+        """Alias of ``licence``."""
+        return self.licence
 
     @property
     def size(self) -> int:

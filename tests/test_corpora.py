@@ -75,7 +75,7 @@ def server(data_dir):
     """A threaded HTTP server on 127.0.0.1 (random port) serving ../shared/corpora."""
     handler = type("Handler", (_Handler,), {"root": data_dir, "requests": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.requests = handler.requests

@@ -24,7 +24,7 @@ class _Files(http.server.SimpleHTTPRequestHandler):
 def mirror(data_dir):
     handler = lambda *a, **kw: _Files(*a, directory=str(data_dir), **kw)  # noqa: E731
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
