@@ -329,7 +329,8 @@ class _StderrBar:
         frac = min(done / total, 1.0) if total else 1.0
         fill = int(frac * self.width)
         bar = "#" * fill + "-" * (self.width - fill)
-        self.stream.write(f"\r{label} [{bar}] {frac:4.0%} {done / 1e6:.1f}/{total / 1e6:.1f} MB")
+        scale, unit = (1e6, "MB") if total >= 1e6 else (1e3, "kB")
+        self.stream.write(f"\r{label} [{bar}] {frac:4.0%} {done / scale:.1f}/{total / scale:.1f} {unit}")
         if finished:
             self.stream.write("\n")
             self._label = None
