@@ -1,0 +1,187 @@
+"""RNN kernels: the C extension ``ngramkit._rnn``, or its numpy reference.
+
+Input/output contract: exactly that of :mod:`ngramkit.rnn.reference` (read
+its module docstring for shapes, gate order, cache layout and errors); the
+functions here have the same names, signatures, results (to float32
+rounding, tolerances below) and exceptions.
+
+Which implementation runs: the C extension, unless the environment variable
+``NGRAMKIT_IMPL=numpy`` forces the reference (read at every call, so tests can
+switch it). If the extension cannot be imported a ``RuntimeWarning`` says so
+once and the reference runs: slower, never silently.
+
+Where the work happens on the C path: the sequential recurrence (T steps of
+``(B, H) @ (H, G*H)`` plus the gates) and its backward pass, the row-wise
+log-softmax with its gradient, and the whole class-based softmax run in C
+with the GIL released; the large dense products that are not sequential
+(``dWh = h_prev.T @ dpre`` over the whole segment, the full softmax's
+``h @ W``, ``h.T @ d`` and ``d @ W.T``) stay in numpy's BLAS, which is faster
+for them (see ``benchmarks/bench_kernels.py``).
+
+Accuracy: storage and products are float32 (the C dot products accumulate in
+float32 with 8-lane partial sums; normalisers are summed in float32 and their
+log taken in float64). The C and numpy paths agree to about 1e-5 relative on
+forward values and losses and about 1e-4 relative (on the gradient's scale)
+on gradients for segments of a few dozen steps; ``logp`` is returned in
+float64.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+
+from . import reference as _ref
+from .reference import GATES
+
+__all__ = ["GATES", "implementation", "recurrent_forward", "recurrent_backward", "softmax_xent",
+           "class_softmax_xent", "softmax_logprobs_all", "class_softmax_logprobs_all"]
+
+_C = None
+_C_TRIED = False
+
+
+def _ext():
+    """The compiled module, or None (with one loud warning) if it is missing."""
+    global _C, _C_TRIED
+    if not _C_TRIED:
+        _C_TRIED = True
+        try:
+            from .. import _rnn as mod
+            _C = mod
+        except ImportError as err:
+            warnings.warn(
+                f"ngramkit: the compiled RNN kernel ngramkit._rnn is missing ({err}); using the numpy "
+                "reference, which is 10-100x slower. Rebuild the package (pip install -e .) or set "
+                "NGRAMKIT_IMPL=numpy to choose the reference explicitly.", RuntimeWarning, stacklevel=3)
+    return _C
+
+
+def implementation() -> str:
+    """``"c"`` or ``"numpy"``: which implementation the next call will use."""
+    impl = os.environ.get("NGRAMKIT_IMPL", "").strip().lower()
+    if impl == "numpy":
+        return "numpy"
+    if impl not in ("", "c", "auto"):
+        raise ValueError(f"NGRAMKIT_IMPL must be 'c' or 'numpy', got {impl!r}; unset it to use the C kernel")
+    return "c" if _ext() is not None else "numpy"
+
+
+def _f32(buf, shape):
+    return np.frombuffer(buf, np.float32).reshape(shape)
+
+
+def _cache_arrays(cell, cache):
+    if cell not in GATES:
+        _ref._cell(cell)
+    if not isinstance(cache, dict):
+        raise TypeError(f"cache: expected the dict returned by recurrent_forward, got {type(cache).__name__}")
+    need = {"rnn": ("hs", "gates"), "gru": ("hs", "gates", "hn"), "lstm": ("hs", "gates", "cs")}[cell]
+    for key in need:
+        if key not in cache:
+            raise ValueError(f"cache: missing {key!r}; pass the cache returned by recurrent_forward for cell {cell!r}")
+    extra = cache["hn"] if cell == "gru" else cache["cs"] if cell == "lstm" else None
+    return cache["hs"], cache["gates"], extra
+
+
+def recurrent_forward(cell, xw, h0, c0, Wh, bh):
+    """Run one recurrent layer over a (T, B) segment.
+
+    Input: cell ``"rnn" | "gru" | "lstm"``; xw (T, B, G*H) = x @ Wx + bx;
+    h0 (B, H); c0 (B, H) for lstm, else None; Wh (H, G*H); bh (G*H,).
+    Output: ``(hs, cT, cache)``: hs (T, B, H) the hidden states, cT (B, H) the
+    last cell state (lstm) or None, cache a dict for :func:`recurrent_backward`
+    (the final hidden state is ``hs[-1]``).
+    """
+    if implementation() == "numpy":
+        return _ref.recurrent_forward(cell, xw, h0, c0, Wh, bh)
+    hs, ct, gates, extra = _C.recurrent_forward(cell, xw, h0, c0, Wh, bh)
+    t, b, gh = xw.shape
+    h = h0.shape[1]
+    cache = {"hs": _f32(hs, (t, b, h)), "gates": _f32(gates, (t, b, gh))}
+    if cell == "lstm":
+        cache["cs"] = _f32(extra, (t, b, h))
+    elif cell == "gru":
+        cache["hn"] = _f32(extra, (t, b, h))
+    return cache["hs"], (_f32(ct, (b, h)) if ct is not None else None), cache
+
+
+def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
+    """Backpropagate through the segment run by :func:`recurrent_forward`.
+
+    Input: dhs (T, B, H) = dL/dhs; dhT (B, H) and dcT (B, H, lstm only) the
+    gradient flowing into the final state from the next segment, or None for
+    zero; cache, h0, c0, Wh, bh as given to / returned by the forward pass.
+    Output: ``(dxw (T, B, G*H), dh0 (B, H), dc0 (B, H) or None, dWh (H, G*H),
+    dbh (G*H,))``.
+    """
+    if implementation() == "numpy":
+        return _ref.recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh)
+    hs, gates, extra = _cache_arrays(cell, cache)
+    dxw, dpre, dh0, dc0 = _C.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh)
+    t, b, h = dhs.shape
+    gh = Wh.shape[1]
+    dxw = _f32(dxw, (t, b, gh))
+    dpre = dxw if dpre is None else _f32(dpre, (t, b, gh))
+    dpre2 = dpre.reshape(t * b, gh)
+    # the one large product of the backward pass: numpy's BLAS over all T*B rows at once
+    hprev = np.concatenate([h0[None], hs[:t - 1]]).reshape(t * b, h)
+    dwh = hprev.T @ dpre2
+    dbh = dpre2.sum(0, dtype=np.float32)
+    return dxw, _f32(dh0, (b, h)), (_f32(dc0, (b, h)) if dc0 is not None else None), dwh, dbh
+
+
+def softmax_xent(h, W, b, targets, *, scale=1.0, need_grad=True):
+    """Full softmax cross-entropy: ``P(w|h) = softmax(h @ W + b)``.
+
+    Input: h (N, H), W (H, V), b (V,), targets (N,) int32 word ids.
+    Output: ``(logp, dh, dW, db)``: logp (N,) float64 natural-log probability
+    of each target; gradients of ``-scale * sum(logp)`` (None if
+    ``need_grad=False``).
+    """
+    if implementation() == "numpy":
+        return _ref.softmax_xent(h, W, b, targets, scale=scale, need_grad=need_grad)
+    _C.softmax_check(h, W, b, targets)
+    z = h @ W  # (N, V) numpy BLAS; the C pass adds b, normalises and writes the gradient in place
+    logp, db = _C.log_softmax_xent(z, b, targets, float(scale), bool(need_grad))
+    logp = np.frombuffer(logp, np.float64)
+    if not need_grad:
+        return logp, None, None, None
+    return logp, z @ W.T, h.T @ z, np.frombuffer(db, np.float32)
+
+
+def class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, *, scale=1.0, need_grad=True):
+    """Mikolov's class softmax cross-entropy, ``P(w|h) = P(c(w)|h) P(w|c(w), h)``.
+
+    Input: h (N, H), Wc (H, C), bc (C,), Ww (H, V), bw (V,), class_bounds
+    (C+1,) int32 (class c owns word ids class_bounds[c]:class_bounds[c+1]),
+    targets (N,) int32. Output: ``(logp, dh, dWc, dbc, dWw, dbw)``; logp (N,)
+    float64; gradients of ``-scale * sum(logp)`` (None if
+    ``need_grad=False``); dWw, dbw are dense but zero outside the classes of
+    the targets.
+    """
+    if implementation() == "numpy":
+        return _ref.class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, scale=scale, need_grad=need_grad)
+    out = _C.class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, float(scale), bool(need_grad))
+    logp = np.frombuffer(out[0], np.float64)
+    if not need_grad:
+        return logp, None, None, None, None, None
+    n, hid = h.shape
+    c, v = Wc.shape[1], Ww.shape[1]
+    return (logp, _f32(out[1], (n, hid)), _f32(out[2], (hid, c)), _f32(out[3], (c,)),
+            _f32(out[4], (hid, v)), _f32(out[5], (v,)))
+
+
+def softmax_logprobs_all(h, W, b):
+    """Inference helper: (N, V) float32 log-probabilities of every word (full softmax)."""
+    return _ref.softmax_logprobs_all(h, W, b)
+
+
+def class_softmax_logprobs_all(h, Wc, bc, Ww, bw, class_bounds):
+    """Inference helper: (N, V) float32 log-probabilities of every word (class softmax).
+
+    Each row's exp sums to 1 (the ``test_sums_to_one`` oracle and generation use it).
+    """
+    return _ref.class_softmax_logprobs_all(h, Wc, bc, Ww, bw, class_bounds)
