@@ -32,7 +32,11 @@ def _human_size(n: int) -> str:
 @corpus.command("list", epilog="Example:\n\n  ngramkit corpus list --json")
 @json_option
 def list_(as_json):
-    """Show every registry corpus with its files, size, licence and local status."""
+    """List the registry's corpora and whether they are downloaded.
+
+    One row per corpus: name, number of files, total size, local status
+    (yes, no, corrupt) and licence; --json adds URLs, split rules and text options.
+    """
     rows = []
     for spec in corpora.list_corpora():
         rows.append({
@@ -67,7 +71,10 @@ def list_(as_json):
 @click.option("--file", "filename", default=None, metavar="FILE",
               help="One file of the corpus (e.g. ptb.train.txt) instead of all of them.")
 def path(name, filename):
-    """Print the local path of each (verified) file of a corpus, one per line."""
+    """Print the local paths of a corpus's files.
+
+    One verified path per line; fails with the fix if the corpus is not downloaded.
+    """
     if filename is not None:
         click.echo(str(corpora.path(name, filename)))
         return
@@ -111,7 +118,12 @@ class _ClickProgress:
 @click.option("--force", is_flag=True, help="Download again even if a verified copy exists.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def download(name, base_url, force, quiet):
-    """Download a corpus into the data directory, verify its sha256 and print its paths."""
+    """Download a corpus and verify its checksums.
+
+    Missing files are fetched into the data directory with a progress bar on
+    stderr, checked against the registry's sha256 and renamed into place; the
+    paths are printed. A failed download leaves no file behind.
+    """
     spec = corpora.get(name)
     if quiet:
         paths = corpora.download(name, progress=False, base_url=base_url, force=force)

@@ -52,8 +52,8 @@ def assert_one_line_error(result, fragment):
 def test_help_lists_subcommands_with_summaries():
     result = run("corpus", "--help")
     assert result.exit_code == 0
-    for name, summary in (("list", "Show every registry corpus"), ("path", "Print the local path"),
-                          ("download", "Download a corpus")):
+    for name, summary in (("list", "List the registry"), ("path", "Print the local paths"),
+                          ("download", "Download a corpus and verify")):
         assert any(line.split()[:1] == [name] and summary in line for line in result.output.splitlines())
     assert "ngramkit corpus download ptb" in result.output  # epilog example
     assert "ngramkit corpus download timemachine" in run("corpus", "download", "--help").output
