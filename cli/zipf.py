@@ -1,0 +1,211 @@
+"""``ngramkit zipf``: fit Zipf's law (and Heaps' law) to a corpus, print the table, draw the figures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+
+import click
+
+from ngramkit.errors import NgramkitError
+
+from .common import corpus_option, json_option, load_sentences, text_options
+
+METHODS = ("ols", "mle", "both")
+SPLITS = ("train", "valid", "test", "all")
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """Library errors become click errors: one line, exit 1 (also when the command runs outside the group)."""
+    try:
+        yield
+    except NgramkitError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def parse_orders(text: str) -> list[int]:
+    """``"1,2,3"`` or ``"1-3"`` -> [1, 2, 3] (sorted, unique)."""
+    from ngramkit.counts import MAX_ORDER
+
+    orders: set[int] = set()
+    for part in text.replace(" ", "").split(","):
+        try:
+            if "-" in part:
+                lo, hi = (int(p) for p in part.split("-", 1))
+                orders.update(range(lo, hi + 1))
+            else:
+                orders.add(int(part))
+        except ValueError:
+            raise NgramkitError(f"--orders: expected comma-separated orders like 1,2,3 or a range 1-3, got {text!r}") from None
+    if not orders:
+        raise NgramkitError(f"--orders: no order given in {text!r}")
+    bad = [k for k in sorted(orders) if not 1 <= k <= MAX_ORDER]
+    if bad:
+        raise NgramkitError(f"--orders: order {bad[0]} is out of range; orders must be in 1..{MAX_ORDER}")
+    return sorted(orders)
+
+
+def parse_ranks(text: str | None) -> tuple[int | None, int | None]:
+    """``"10:1000"`` -> (10, 1000); ``"10:"`` -> (10, None) meaning "to the last rank"; None -> default."""
+    if text is None:
+        return None, None
+    lo, sep, hi = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        lo_v = int(lo) if lo.strip() else 1
+        hi_v = int(hi) if hi.strip() else None
+    except ValueError:
+        raise NgramkitError(f"--ranks: expected LO:HI such as 10:1000 (or 10: for all ranks from 10), got {text!r}") from None
+    if lo_v < 1 or (hi_v is not None and hi_v < lo_v):
+        raise NgramkitError(f"--ranks: need 1 <= LO <= HI, got {text!r}")
+    return lo_v, hi_v
+
+
+def _fmt(x, spec: str, missing: str = "-") -> str:
+    return missing if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def format_table(fits) -> list[str]:
+    header = (f"{'order':>5}  {'method':<6}  {'alpha':>7}  {'se':>6}  {'a_freq':>6}  {'c':>7}  "
+              f"{'fit':<11}  {'window (ranks)':<16}  {'xmin':>5}  {'points':>8}  {'distinct':>10}")
+    lines = [header, "-" * len(header)]
+    for f in fits:
+        quality = f"R2={f.r2:.4f}" if f.method == "ols" else f"KS={f.ks:.4f}"
+        lines.append(
+            f"{f.order:>5}  {f.method:<6}  {f.alpha:>7.4f}  {_fmt(f.alpha_se, '6.4f'):>6}  {f.alpha_freq:>6.3f}  "
+            f"{f.c:>7.3f}  {quality:<11}  {f'{f.rank_min}:{f.rank_max}':<16}  {_fmt(f.xmin, 'd'):>5}  "
+            f"{f.n_points:>8,}  {f.distinct:>10,}"
+        )
+    return lines
+
+
+@click.command(epilog="Examples:\n\n"
+               "  ngramkit zipf --plot zipf.png                       (timemachine, orders 1-3, OLS)\n\n"
+               "  ngramkit zipf --corpus ptb --split train --method both --json\n\n"
+               "  ngramkit zipf book.txt --orders 1,2 --ranks 5:500 --heaps heaps.pdf")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@corpus_option
+@click.option("--split", type=click.Choice(SPLITS), default="all", show_default=True,
+              help="Split of a registry corpus (ignored with FILES); Zipf statistics describe the whole text.")
+@click.option("--orders", default="1,2,3", show_default=True, metavar="K[,K...]",
+              help="N-gram orders to fit, e.g. 1,2,3 or 1-5.")
+@click.option("--method", type=click.Choice(METHODS), default="ols", show_default=True,
+              help="ols: least squares on log rank-frequency; mle: Clauset et al. discrete power law; both.")
+@click.option("--ranks", default=None, metavar="LO:HI",
+              help="OLS rank window, inclusive (LO: = to the last rank) [default: 10:1000, clipped to the "
+                   "n-grams seen at least twice].")
+@click.option("--xmin", type=click.IntRange(min=1), default=None,
+              help="MLE: fix the tail's smallest frequency instead of choosing it by minimum KS distance.")
+@click.option("--min-tail", type=click.IntRange(min=2), default=50, show_default=True,
+              help="MLE: fewest n-grams a candidate xmin must leave in the tail.")
+@click.option("--boundaries/--no-boundaries", default=False, show_default=True,
+              help="Include n-grams containing <s> or </s> (default: words only, as in D2L).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+              help="Write the rank-frequency figure (.png, .svg or .pdf).")
+@click.option("--heaps", "heaps_path", type=click.Path(dir_okay=False), default=None, metavar="PATH",
+              help="Fit Heaps' law and write the vocabulary-growth figure (.png, .svg or .pdf).")
+@json_option
+@text_options
+def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
+         as_json, **kwargs):
+    """Fit Zipf's law to unigram, bigram, trigram... frequencies; optionally plot them.
+
+    alpha is the rank exponent of n_r ~ r^-alpha (log n_r = -alpha log r + c,
+    natural log); the frequency-distribution exponent is 1 + 1/alpha. With no
+    FILES and no --corpus, the default corpus (timemachine) is used.
+    """
+    with _one_line_errors():
+        _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path,
+             heaps_path, as_json, kwargs)
+
+
+def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
+         as_json, kwargs):
+    from ngramkit.counts import NGramCounts
+    from ngramkit.plots import check_figure_path
+    from ngramkit.stream import Stream
+    from ngramkit.vocab import Vocabulary
+    from ngramkit.zipf import fit_heaps, fit_zipf
+
+    # Validate everything cheap before reading the corpus, so bad options leave nothing behind.
+    orders = parse_orders(orders)
+    rank_min, rank_max = parse_ranks(ranks)
+    methods = ["ols", "mle"] if method == "both" else [method]
+    if ranks is not None and "ols" not in methods:
+        raise NgramkitError("--ranks sets the OLS window; it does not apply to --method mle (use --xmin)")
+    if xmin is not None and "mle" not in methods:
+        raise NgramkitError("--xmin applies to --method mle or both")
+    for path in (plot_path, heaps_path):
+        if path is not None:
+            check_figure_path(path)
+    if plot_path is not None and plot_path == heaps_path:
+        raise NgramkitError(f"--plot and --heaps both name {plot_path}; give two different files")
+
+    name, sentences, _options = load_sentences(files, corpus_name, kwargs, split=split)
+    split = None if files else split
+    label = name if split is None else f"{name} ({split})"
+    vocab = Vocabulary.build(sentences)
+    stream = Stream.from_sentences(sentences, vocab)
+    counts = NGramCounts.from_stream(stream, max(orders))
+    exclude = not boundaries
+    fits = []
+    for k in orders:
+        for m in methods:
+            if m == "ols":
+                # An explicit LO with no HI ("10:") runs to the last rank of each order.
+                fits.append(fit_zipf(counts, k, "ols", rank_min=rank_min, rank_max=rank_max,
+                                     exclude_boundaries=exclude))
+            else:
+                fits.append(fit_zipf(counts, k, "mle", xmin=xmin, min_tail=min_tail, exclude_boundaries=exclude))
+    heaps = fit_heaps(stream, exclude_boundaries=exclude) if heaps_path is not None else None
+
+    # Draw every figure first, then write them (atomically): a failure leaves no partial set of files.
+    figures = []
+    if plot_path is not None:
+        from ngramkit.plots import plot_zipf
+
+        figures.append((plot_zipf(fits, corpus=label), plot_path))
+    if heaps is not None:
+        from ngramkit.plots import plot_heaps
+
+        figures.append((plot_heaps(heaps, corpus=label), heaps_path))
+    if figures:
+        from ngramkit.plots import save_figure
+
+        for fig, path in figures:
+            save_figure(fig, path)
+
+    words = stream.n_tokens - stream.n_sentences
+    if as_json:
+        out = {
+            "corpus": name,
+            "split": split,
+            "tokens": words,
+            "sentences": stream.n_sentences,
+            "exclude_boundaries": exclude,
+            "fits": [f.to_dict() for f in fits],
+        }
+        if heaps is not None:
+            out["heaps"] = heaps.to_dict()
+        if plot_path is not None:
+            out["plot"] = str(plot_path)
+        if heaps_path is not None:
+            out["heaps_plot"] = str(heaps_path)
+        click.echo(json.dumps(out, indent=2))
+        return
+    scope = "n-grams with <s>/</s> excluded" if exclude else "n-grams with <s>/</s> included"
+    click.echo(f"{label}: {words:,} words in {stream.n_sentences:,} sentences; {scope}")
+    for line in format_table(fits):
+        click.echo(line)
+    click.echo("alpha: rank exponent, n_r ~ r^-alpha (log n_r = -alpha log r + c, natural log); "
+               "a_freq = 1 + 1/alpha: frequency-distribution exponent.")
+    if heaps is not None:
+        click.echo(f"Heaps: V(N) = {heaps.k:.3f} N^{heaps.beta:.4f}  (R2={heaps.r2:.4f}, N >= {heaps.n_min:,}; "
+                   f"{heaps.types:,} types in {heaps.tokens:,} tokens)")
+    if plot_path is not None:
+        click.echo(f"Zipf plot written to {plot_path}")
+    if heaps_path is not None:
+        click.echo(f"Heaps plot written to {heaps_path}")
