@@ -344,23 +344,33 @@ def _url_for(f: FileSpec, base_url: str | None) -> str:
     return f"{base.rstrip('/')}/{f.name}"
 
 
+def _open_url(spec: CorpusSpec, url: str, fix: str):
+    """``urlopen`` with every failure turned into one CorpusError line."""
+    try:
+        return urllib.request.urlopen(url, timeout=_TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        raise CorpusError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; {fix}") from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc or type(exc).__name__
+        raise CorpusError(
+            f"cannot download {spec.name!r} from {url} ({reason}); offline? Put {spec.layout} in a "
+            f"folder and set {DATA_ENV} to it, or copy them into {data_dir()}"
+        ) from None
+    except ValueError as exc:  # e.g. "unknown url type" from a bad --base-url
+        raise CorpusError(f"cannot download from {url!r}: {exc} (check --base-url / {MIRROR_ENV})") from None
+
+
 def _fetch(spec: CorpusSpec, f: FileSpec, url: str, target: Path, report: ProgressCallback | None) -> None:
     """Stream ``url`` to a temporary file beside ``target``, verify, rename; nothing left on failure."""
     fix = f"nothing was saved; try again, or copy {f.name} into {data_dir()} (or set {DATA_ENV})"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=_TIMEOUT)
-            except urllib.error.HTTPError as exc:
-                raise CorpusError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; {fix}") from None
-            except urllib.error.URLError as exc:
-                reason = getattr(exc, "reason", exc)
-                raise CorpusError(
-                    f"cannot download {spec.name!r} from {url} ({reason}); offline? Put {spec.layout} in a "
-                    f"folder and set {DATA_ENV} to it, or copy them into {data_dir()}"
-                ) from None
-            with response:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise CorpusError(f"cannot write in {target.parent} ({exc.strerror or exc}); set {DATA_ENV} "
+                          "to a writable folder") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as out, _open_url(spec, url, fix) as response:
                 length = response.headers.get("Content-Length")
                 expected = int(length) if length and length.isdigit() else None
                 total = expected or f.size
@@ -371,7 +381,7 @@ def _fetch(spec: CorpusSpec, f: FileSpec, url: str, target: Path, report: Progre
                 while True:
                     try:
                         block = response.read(_CHUNK)
-                    except (http.client.IncompleteRead, OSError) as exc:
+                    except (http.client.HTTPException, OSError) as exc:
                         raise CorpusError(
                             f"download of {url} was interrupted after {done:,} bytes ({type(exc).__name__}); {fix}"
                         ) from None
@@ -380,13 +390,14 @@ def _fetch(spec: CorpusSpec, f: FileSpec, url: str, target: Path, report: Progre
                     done += len(block)
                     if done > f.size:
                         raise CorpusError(
-                            f"download of {url} is larger than the registry's {f.size:,} bytes "
-                            f"(wrong file?); {fix}"
+                            f"download of {url} is larger than the registry's {f.size:,} bytes (wrong file?); {fix}"
                         )
                     h.update(block)
                     out.write(block)
                     if report:
                         report(f.name, done, total)
+        except OSError as exc:  # network errors are handled above: this is the local disk
+            raise CorpusError(f"cannot write {target} ({exc.strerror or exc}); {fix}") from None
         if expected is not None and done < expected:
             raise CorpusError(f"download of {url} was interrupted after {done:,} of {expected:,} bytes; {fix}")
         digest = h.hexdigest()
@@ -395,7 +406,10 @@ def _fetch(spec: CorpusSpec, f: FileSpec, url: str, target: Path, report: Progre
                 f"download of {url} failed its checksum (sha256 {digest[:16]}..., expected "
                 f"{f.sha256[:16]}..., {done:,} bytes); {fix}"
             )
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise CorpusError(f"cannot move the download to {target} ({exc.strerror or exc}); {fix}") from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

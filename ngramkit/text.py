@@ -49,6 +49,8 @@ _COMPRESSED = (
     (b"BZh", "bzip2", bz2.decompress),
     (b"\xfd7zXZ\x00", "xz", lzma.decompress),
 )
+# Bytes that occur in text (as `file` counts them); many others in the first 8 kB means binary data.
+_TEXT_BYTES = bytes({7, 8, 9, 10, 11, 12, 13, 27} | set(range(0x20, 0x100)))
 _SUFFIX_FORMAT = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz"}
 # Formats we recognise but do not read: say what they are instead of "cannot decode byte 0x50".
 _UNSUPPORTED = (
@@ -172,6 +174,12 @@ def decode(data: bytes, name: str, *, encoding: str = "utf-8", errors: str = "st
         return data.decode(codec, errors=errors)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
+        sniff = data[:_BINARY_SNIFF]
+        if len(sniff.translate(None, _TEXT_BYTES)) > len(sniff) // 10:
+            raise InputError(
+                f"{name}: looks like a binary file (control bytes; byte 0x{data[exc.start]:02x} at offset "
+                f"{exc.start} is not {encoding}), expected text"
+            ) from None
         raise InputError(
             f"{name}: cannot decode byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) as "
             f"{encoding} (use --encoding, or --errors replace to go on)"

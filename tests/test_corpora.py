@@ -38,7 +38,7 @@ def all_files(folder: Path) -> list[str]:
 class _Handler(http.server.BaseHTTPRequestHandler):
     """/good/<rel>: the file; /missing/<rel>: 404; /wrong/<rel>: same size, one byte changed;
     /truncated/<rel>: full Content-Length, half the bytes, then the connection closes;
-    /big/<rel>: the file twice (more bytes than the registry says)."""
+    /big/<rel>: the file twice (more bytes than the registry says); /hangup/<rel>: no response at all."""
 
     root: Path
     requests: list
@@ -47,6 +47,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.requests.append(self.path)
         mode, _, rel = self.path.lstrip("/").partition("/")
         source = self.root / rel
+        if mode == "hangup":  # close the connection without any response
+            self.close_connection = True
+            return
         if mode == "missing" or not source.is_file():
             self.send_error(404, "Not Found")
             return
@@ -320,6 +323,38 @@ def test_offline_message(cache):
     msg = str(info.value)
     assert msg.startswith(f"cannot download 'timemachine' from http://127.0.0.1:{port}/timemachine.txt (")
     assert "offline?" in msg and "set NGRAMKIT_DATA" in msg and "timemachine.txt" in msg and "\n" not in msg
+    assert all_files(cache) == []
+
+
+def test_server_hanging_up_and_bad_urls(server, cache):
+    with pytest.raises(CorpusError, match=r"cannot download 'timemachine' from .*/hangup/timemachine.txt \(.*offline\?"):
+        corpora.download("timemachine", progress=False, base_url=server.base + "/hangup")
+    with pytest.raises(CorpusError, match=r"cannot download from 'notaurl/timemachine.txt': unknown url type"):
+        corpora.download("timemachine", progress=False, base_url="notaurl")
+    assert all_files(cache) == []
+
+
+def test_disk_full_during_download(server, cache, monkeypatch):
+    import errno
+
+    real_fdopen = os.fdopen
+
+    class FullDisk:
+        def __init__(self, fd, mode):
+            self.raw = real_fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.raw.close()
+
+        def write(self, block):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(corpora.os, "fdopen", FullDisk)
+    with pytest.raises(CorpusError, match=r"cannot write .*timemachine.txt \(No space left on device\); nothing was saved"):
+        corpora.download("timemachine", progress=False, base_url=server.base + "/good")
     assert all_files(cache) == []
 
 

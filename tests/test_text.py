@@ -223,6 +223,7 @@ def test_undecodable_bytes_name_file_offset_and_line(tmp_path):
     (b"abc\x00\x01\x02def\n", "binary file"),
     (b"PK\x03\x04rest-of-zip", "zip archive"),
     (b"\x7fELF\x02\x01\x01", "executable"),
+    (bytes(range(1, 8)) * 20 + b"\xff\xfe" * 10, "binary file .control bytes; byte 0xff at offset 140"),
 ])
 def test_binary_files_are_refused(tmp_path, data, what):
     p = tmp_path / "blob.bin"
