@@ -140,7 +140,12 @@ def list_corpora() -> list[CorpusSpec]:
 
 
 def get(name: str) -> CorpusSpec:
-    """The registry entry for ``name``."""
+    """The registry entry for ``name``.
+
+    >>> spec = get("ptb")
+    >>> list(spec.files), spec.text_options.normalize, get("timemachine").text_options.normalize
+    (['ptb/ptb.train.txt', 'ptb/ptb.valid.txt', 'ptb/ptb.test.txt'], 'none', 'd2l')
+    """
     try:
         return _registry()[name]
     except KeyError:
