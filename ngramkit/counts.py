@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import NgramkitError
-from .stream import Stream
+from .stream import Stream, kernel
 from .vocab import BOS_ID, Vocabulary
 
 MAX_ORDER = 12
@@ -56,7 +56,73 @@ class NGramCounts:
     # ---- construction -------------------------------------------------------
     @classmethod
     def from_stream(cls, stream: Stream, order: int = 3) -> NGramCounts:
+        """Count orders 1..``order`` of a stream (C hash tables, or the numpy reference)."""
         order = check_order(order)
+        k = kernel()
+        if k is None:
+            return cls._from_stream_numpy(stream, order)
+        vocab = stream.vocab
+        v = len(vocab)
+        padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
+        lengths = np.diff(offsets)  # (S,) padded sentence lengths
+        # Order 1: the provisional row of a unigram is its word id.
+        uni_count = np.bincount(padded, minlength=v).astype(np.int64)
+        steps = []
+        rows = padded.copy()  # (N+S,) provisional row of the n-gram starting at each position
+        m_prev = int(np.count_nonzero(uni_count))
+        for n in range(2, order + 1):
+            cap = int(np.maximum(lengths - (n - 1), 0).sum())  # n-gram positions: bound on distinct
+            parent = np.empty(cap, np.int32)
+            last = np.empty(cap, np.int32)
+            count = np.empty(cap, np.int64)
+            m = k.count_step(padded, offsets, n, rows, parent, last, count, min(cap, 2 * m_prev))
+            steps.append((parent[:m], last[:m], count[:m]))
+            m_prev = m
+        del rows, padded
+        return cls._assemble(vocab, np.arange(v, dtype=np.int64), uni_count, steps,
+                             n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
+
+    @classmethod
+    def _assemble(cls, vocab: Vocabulary, uni_ids, uni_count, steps, *, n_sentences: int,
+                  n_tokens: int) -> NGramCounts:
+        """Sort provisional tables into lexicographic order.
+
+        ``uni_ids``/``uni_count``: (P,) word id and count of each provisional
+        order-1 row (rows with count 0 are dropped). ``steps``: per order 2..N,
+        (parent, last, count) of each provisional row, ``parent`` a provisional
+        row of the order below; rows of one order are distinct n-grams.
+        """
+        v = np.int64(len(vocab))
+        keep = np.flatnonzero(uni_count > 0)
+        perm = keep[np.argsort(uni_ids[keep], kind="stable")]
+        grams = [np.asarray(uni_ids[perm], np.int32)[:, None]]
+        counts = [np.asarray(uni_count[perm], np.int64)]
+        parents = [np.zeros(perm.size, np.int64)]
+        keys = [np.asarray(uni_ids[perm], np.int64)]
+        rank = np.full(uni_ids.size, -1, np.int64)  # provisional row -> sorted row
+        rank[perm] = np.arange(perm.size)
+        for parent, last, count in steps:
+            sparent = rank[parent]  # (m,) sorted parent row
+            key = sparent * v + last
+            perm = np.argsort(key)
+            key = key[perm]
+            sparent = sparent[perm]
+            g = np.empty((perm.size, grams[-1].shape[1] + 1), np.int32)
+            g[:, :-1] = grams[-1][sparent]
+            g[:, -1] = np.asarray(last)[perm]
+            grams.append(g)
+            counts.append(np.asarray(count, np.int64)[perm])
+            parents.append(sparent)
+            keys.append(key)
+            rank = np.empty(perm.size, np.int64)
+            rank[perm] = np.arange(perm.size)
+        out = cls(vocab, grams, counts, parents, n_sentences=n_sentences, n_tokens=n_tokens)
+        out._keys = keys
+        return out
+
+    @classmethod
+    def _from_stream_numpy(cls, stream: Stream, order: int) -> NGramCounts:
+        """The numpy reference: packed int64 keys, ``np.unique`` per order."""
         vocab = stream.vocab
         padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
         n = padded.size
@@ -64,8 +130,7 @@ class NGramCounts:
         # Distance from each position to the end of its sentence (exclusive).
         room = np.repeat(offsets[1:], np.diff(offsets)) - np.arange(n, dtype=np.int64)  # (N+S,)
         ngrams, counts, parents = [], [], []
-        row = padded.astype(np.int64)  # order-1 row id of each position = its word id for now
-        uniq, inv, cnt = np.unique(row, return_inverse=True, return_counts=True)
+        uniq, inv, cnt = np.unique(padded.astype(np.int64), return_inverse=True, return_counts=True)
         ngrams.append(uniq.astype(np.int32)[:, None])
         counts.append(cnt.astype(np.int64))
         parents.append(np.zeros(uniq.size, np.int64))

@@ -1,0 +1,389 @@
+/* Counting kernels for ngramkit (plain C, no Python.h; bound in count_module.c).
+ *
+ * 1. ngk_scan: UTF-8 bytes -> provisional word ids.
+ *    Input: a byte buffer. Lines are split like Python's str.splitlines() and
+ *    words like str.split() (every character str.isspace() accepts, ASCII and
+ *    the Unicode ones, is a separator; \n \r \v \f \x1c-\x1e U+0085 U+2028
+ *    U+2029 end a line). Each non-empty line is a sentence.
+ *    Output: ids (T,) int32: the words of every sentence followed by 0 (the
+ *    sentence end); words get provisional ids 1, 2, ... in first-seen order.
+ *    ends (S,) int64: end (exclusive) of every sentence in ids. A table of the
+ *    distinct words (start offset, byte length, count) in provisional id order.
+ *
+ * 2. ngk_pad: (ids, offsets) -> the padded stream <s> w1 .. wn </s> per sentence.
+ *
+ * 3. ngk_count_step: one order of n-gram counting with a hash table.
+ *    Input: tok (n,) int32 padded stream, offsets (S+1,) int64 sentence
+ *    boundaries in tok, rows (n,) int32 the provisional row of the (k-1)-gram
+ *    starting at every position. Output: rows updated in place to the row of
+ *    the k-gram starting there (positions p <= end - k of each sentence), and
+ *    for every new k-gram, in first-seen order: parent row, last word, count.
+ */
+#define _GNU_SOURCE /* madvise(MADV_HUGEPAGE) */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "count.h"
+
+/* Memory for a big randomly probed table: 2 MB aligned and backed by huge pages
+ * where the OS allows it (one TLB entry per 2 MB instead of per 4 kB makes the
+ * random probes of a 16 MB table about twice as fast). Filled with 0xff bytes. */
+static void *table_alloc(size_t bytes) {
+    void *p = NULL;
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) / huge * huge;
+        if (posix_memalign(&p, huge, bytes)) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    } else {
+        p = malloc(bytes);
+        if (!p) return NULL;
+    }
+    memset(p, 0xff, bytes);
+    return p;
+}
+
+/* ------------------------------------------------------------------------ */
+/* byte classes: 0 word byte, 1 space, 2 line break, 3 maybe a multi-byte space */
+static unsigned char byte_class[256];
+static int classes_ready = 0;
+
+static void init_classes(void) {
+    if (classes_ready) return;
+    memset(byte_class, 0, sizeof byte_class);
+    byte_class[' '] = byte_class['\t'] = byte_class[0x1f] = 1;
+    byte_class['\n'] = byte_class['\r'] = byte_class['\v'] = byte_class['\f'] = 2;
+    byte_class[0x1c] = byte_class[0x1d] = byte_class[0x1e] = 2;
+    byte_class[0xc2] = byte_class[0xe1] = byte_class[0xe2] = byte_class[0xe3] = 3;
+    classes_ready = 1;
+}
+
+/* Multi-byte whitespace at p (class-3 lead byte): returns its length and sets
+ * *is_break; 0 if the bytes are not a whitespace character. */
+static int multibyte_space(const uint8_t *p, const uint8_t *end, int *is_break) {
+    int64_t left = end - p;
+    *is_break = 0;
+    if (p[0] == 0xc2) {
+        if (left >= 2 && p[1] == 0x85) { *is_break = 1; return 2; }
+        if (left >= 2 && p[1] == 0xa0) return 2;
+        return 0;
+    }
+    if (left < 3) return 0;
+    if (p[0] == 0xe1) return (p[1] == 0x9a && p[2] == 0x80) ? 3 : 0;
+    if (p[0] == 0xe3) return (p[1] == 0x80 && p[2] == 0x80) ? 3 : 0;
+    /* 0xe2 */
+    if (p[1] == 0x80) {
+        if (p[2] >= 0x80 && p[2] <= 0x8a) return 3;
+        if (p[2] == 0xa8 || p[2] == 0xa9) { *is_break = 1; return 3; }
+        if (p[2] == 0xaf) return 3;
+        return 0;
+    }
+    if (p[1] == 0x81 && p[2] == 0x9f) return 3;
+    return 0;
+}
+
+static inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    return x;
+}
+
+/* Up to 8 bytes at p (len of them, the rest zero) as a little-endian word, without
+ * reading past end: when 8 bytes are readable one unaligned load and a mask. */
+static inline uint64_t load_prefix(const uint8_t *p, int64_t len, const uint8_t *end) {
+    uint64_t w = 0;
+    if (len > 8) len = 8;
+    if (end - p >= 8) {
+        memcpy(&w, p, 8);
+        if (len < 8) w &= (((uint64_t)1 << (8 * len)) - 1);
+        return w;
+    }
+    for (int64_t i = 0; i < len; i++) w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+static inline uint64_t hash_word(const uint8_t *p, int64_t n, uint64_t prefix, const uint8_t *end) {
+    uint64_t h = (prefix ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+    for (int64_t i = 8; i < n; i += 8) {
+        h ^= h >> 29;
+        h = (h ^ load_prefix(p + i, n - i, end)) * 0xc4ceb9fe1a85ec53ULL;
+    }
+    return mix64(h);
+}
+
+static int words_grow(ngk_words *w) {
+    int64_t cap = w->cap ? w->cap * 2 : 1024;
+    int64_t *start = realloc(w->start, (size_t)cap * sizeof *start);
+    if (!start) return -1;
+    w->start = start;
+    int32_t *len = realloc(w->len, (size_t)cap * sizeof *len);
+    if (!len) return -1;
+    w->len = len;
+    int64_t *count = realloc(w->count, (size_t)cap * sizeof *count);
+    if (!count) return -1;
+    w->count = count;
+    uint64_t *hash = realloc(w->hash, (size_t)cap * sizeof *hash);
+    if (!hash) return -1;
+    w->hash = hash;
+    w->cap = cap;
+    return 0;
+}
+
+/* Rebuild the slot table (ids, prefixes, lengths) from the stored words. */
+static int table_rehash(ngk_words *w, const uint8_t *data, const uint8_t *end, int64_t n_slots) {
+    ngk_slot *slots = calloc((size_t)n_slots, sizeof *slots);
+    if (!slots) return -1;
+    uint64_t mask = (uint64_t)n_slots - 1;
+    for (int64_t i = 0; i < w->n; i++) {
+        uint64_t s = w->hash[i] & mask;
+        while (slots[s].id) s = (s + 1) & mask;
+        slots[s].id = (int32_t)(i + 1);
+        slots[s].len = w->len[i];
+        slots[s].prefix = load_prefix(data + w->start[i], w->len[i], end);
+    }
+    free(w->slots);
+    w->slots = slots;
+    w->n_slots = n_slots;
+    return 0;
+}
+
+void ngk_words_free(ngk_words *w) {
+    free(w->start);
+    free(w->len);
+    free(w->count);
+    free(w->hash);
+    free(w->slots);
+    memset(w, 0, sizeof *w);
+}
+
+/* Provisional id of the word data[a:b], inserting it when new; < 0 on error. */
+static inline int64_t word_id(ngk_words *w, const uint8_t *data, const uint8_t *end, int64_t a, int64_t b) {
+    int64_t n = b - a;
+    uint64_t prefix = load_prefix(data + a, n, end);
+    uint64_t h = hash_word(data + a, n, prefix, end);
+    uint64_t mask = (uint64_t)w->n_slots - 1;
+    uint64_t s = h & mask;
+    ngk_slot *slots = w->slots;
+    for (;;) {
+        ngk_slot *sl = &slots[s];
+        if (!sl->id) break;
+        if (sl->prefix == prefix && sl->len == n &&
+            (n <= 8 || memcmp(data + w->start[sl->id - 1] + 8, data + a + 8, (size_t)(n - 8)) == 0)) {
+            w->count[sl->id - 1]++;
+            return sl->id;
+        }
+        s = (s + 1) & mask;
+    }
+    if (n > INT32_MAX || w->n >= INT32_MAX - 1) return NGK_ERR_TOO_BIG;
+    if (w->n == w->cap && words_grow(w)) return NGK_ERR_NOMEM;
+    int64_t i = w->n++;
+    w->start[i] = a;
+    w->len[i] = (int32_t)n;
+    w->count[i] = 1;
+    w->hash[i] = h;
+    slots[s].id = (int32_t)(i + 1);
+    slots[s].len = (int32_t)n;
+    slots[s].prefix = prefix;
+    if (4 * w->n > w->n_slots && table_rehash(w, data, end, w->n_slots * 2)) return NGK_ERR_NOMEM;
+    return i + 1;
+}
+
+int64_t ngk_scan(const uint8_t *data, int64_t n, int32_t *ids, int64_t ids_cap, int64_t *ends,
+                 int64_t ends_cap, int64_t *n_sentences, ngk_words *w) {
+    init_classes();
+    memset(w, 0, sizeof *w);
+    if (table_rehash(w, data, data + n, 1 << 12)) return NGK_ERR_NOMEM;
+    int64_t t = 0, s = 0, line_start_t = 0, p = 0;
+    while (p < n) {
+        unsigned char c = data[p];
+        int cls = byte_class[c];
+        int is_break = 0;
+        int64_t sep = 0;
+        if (cls == 1) {
+            sep = 1;
+        } else if (cls == 2) {
+            sep = 1;
+            is_break = 1;
+        } else if (cls == 3) {
+            sep = multibyte_space(data + p, data + n, &is_break);
+        }
+        if (sep) {
+            if (is_break && t > line_start_t) {
+                if (t >= ids_cap || s >= ends_cap) return NGK_ERR_CAPACITY;
+                ids[t++] = 0;
+                ends[s++] = t;
+                line_start_t = t;
+            }
+            p += sep;
+            continue;
+        }
+        /* a word: runs to the next separator */
+        int64_t a = p++;
+        for (;;) {
+            while (p < n && byte_class[data[p]] == 0) p++;
+            if (p >= n || byte_class[data[p]] != 3) break;
+            int dummy;
+            if (multibyte_space(data + p, data + n, &dummy)) break;
+            p++;
+        }
+        int64_t id = word_id(w, data, data + n, a, p);
+        if (id < 0) return id;
+        if (t >= ids_cap) return NGK_ERR_CAPACITY;
+        ids[t++] = (int32_t)id;
+    }
+    if (t > line_start_t) {
+        if (t >= ids_cap || s >= ends_cap) return NGK_ERR_CAPACITY;
+        ids[t++] = 0;
+        ends[s++] = t;
+    }
+    *n_sentences = s;
+    return t;
+}
+
+/* ------------------------------------------------------------------------ */
+int ngk_take32(const int32_t *idx, int64_t n, const int32_t *table, int64_t table_len, int32_t *out) {
+    for (int64_t i = 0; i < n; i++) {
+        if ((uint64_t)idx[i] >= (uint64_t)table_len) return NGK_ERR_INDEX;
+        out[i] = table[idx[i]];
+    }
+    return 0;
+}
+
+int ngk_take8(const int32_t *idx, int64_t n, const uint8_t *table, int64_t table_len, uint8_t *out) {
+    for (int64_t i = 0; i < n; i++) {
+        if ((uint64_t)idx[i] >= (uint64_t)table_len) return NGK_ERR_INDEX;
+        out[i] = table[idx[i]];
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+void ngk_pad(const int32_t *ids, const int64_t *offsets, int64_t n_sent, int32_t bos, int32_t *out) {
+    int64_t o = 0;
+    for (int64_t s = 0; s < n_sent; s++) {
+        int64_t a = offsets[s], b = offsets[s + 1];
+        out[o++] = bos;
+        memcpy(out + o, ids + a, (size_t)(b - a) * sizeof *ids);
+        o += b - a;
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+typedef struct {
+    uint64_t key;   /* parent << 32 | last; UINT64_MAX = empty */
+    int32_t row;    /* first-seen row of this n-gram */
+    uint32_t count; /* occurrences mod 2^32; the carries go to a side array */
+} slot_t;
+
+static inline uint64_t slot_of(uint64_t key, int shift) {
+    return (key * 0x9e3779b97f4a7c15ULL) >> shift;
+}
+
+static inline uint64_t key_at(const int32_t *tok, const int32_t *rows, int64_t p, int k) {
+    return ((uint64_t)(uint32_t)rows[p] << 32) | (uint32_t)tok[p + k - 1];
+}
+
+/* Double the table; returns NULL (and frees nothing) when out of memory. */
+static slot_t *grow(slot_t *table, int64_t n_slots, int bits) {
+    int64_t new_slots = n_slots * 2;
+    slot_t *bigger = table_alloc((size_t)new_slots * sizeof *bigger);
+    if (!bigger) return NULL;
+    int shift = 64 - (bits + 1);
+    uint64_t mask = (uint64_t)new_slots - 1;
+    for (int64_t j = 0; j < n_slots; j++) {
+        if (table[j].key == UINT64_MAX) continue;
+        uint64_t q = slot_of(table[j].key, shift);
+        while (bigger[q].key != UINT64_MAX) q = (q + 1) & mask;
+        bigger[q] = table[j];
+    }
+    return bigger;
+}
+
+#define PREFETCH_DISTANCE 16
+
+int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sent, int k,
+                       int32_t *rows, int32_t *parent, int32_t *last, int64_t *count, int64_t cap,
+                       int64_t size_hint) {
+    int bits = 10;
+    while (bits < 40 && ((int64_t)1 << bits) < 2 * size_hint) bits++;
+    int64_t n_slots = (int64_t)1 << bits;
+    slot_t *table = table_alloc((size_t)n_slots * sizeof *table);
+    if (!table) return NGK_ERR_NOMEM;
+    int shift = 64 - bits;
+    uint64_t mask = (uint64_t)n_slots - 1;
+    int64_t m = 0, n = offsets[n_sent];
+    /* count_hi[row]: how many times the row's 32-bit count wrapped (rare; allocated lazily) */
+    int64_t *count_hi = NULL;
+    for (int64_t s = 0; s < n_sent; s++) {
+        int64_t a = offsets[s], e = offsets[s + 1] - k; /* last start position in this sentence */
+        for (int64_t p = a; p <= e; p++) {
+            int64_t q = p + PREFETCH_DISTANCE;
+            if (q + k - 1 < n) __builtin_prefetch(&table[slot_of(key_at(tok, rows, q, k), shift)]);
+            uint64_t key = key_at(tok, rows, p, k);
+            uint64_t i = slot_of(key, shift);
+            for (;;) {
+                slot_t *sl = &table[i];
+                if (sl->key == key) {
+                    if (++sl->count == 0) {
+                        if (!count_hi) {
+                            count_hi = calloc((size_t)(cap > 0 ? cap : 1), sizeof *count_hi);
+                            if (!count_hi) {
+                                free(table);
+                                return NGK_ERR_NOMEM;
+                            }
+                        }
+                        count_hi[sl->row]++;
+                    }
+                    rows[p] = sl->row;
+                    break;
+                }
+                if (sl->key == UINT64_MAX) {
+                    if (m >= cap || m >= INT32_MAX) {
+                        free(table);
+                        free(count_hi);
+                        return NGK_ERR_CAPACITY;
+                    }
+                    sl->key = key;
+                    sl->row = (int32_t)m;
+                    sl->count = 1;
+                    parent[m] = rows[p];
+                    last[m] = tok[p + k - 1];
+                    rows[p] = (int32_t)m;
+                    m++;
+                    if (2 * m > n_slots) {
+                        slot_t *bigger = grow(table, n_slots, bits);
+                        free(table);
+                        if (!bigger) {
+                            free(count_hi);
+                            return NGK_ERR_NOMEM;
+                        }
+                        table = bigger;
+                        n_slots *= 2;
+                        bits++;
+                        shift = 64 - bits;
+                        mask = (uint64_t)n_slots - 1;
+                    }
+                    break;
+                }
+                i = (i + 1) & mask;
+            }
+        }
+    }
+    for (int64_t j = 0; j < n_slots; j++) {
+        if (table[j].key == UINT64_MAX) continue;
+        int32_t r = table[j].row;
+        count[r] = (int64_t)table[j].count + (count_hi ? count_hi[r] << 32 : 0);
+    }
+    free(table);
+    free(count_hi);
+    return m;
+}

@@ -1,0 +1,43 @@
+/* Counting kernels for ngramkit: see count.c for the input/output contracts. */
+#ifndef NGRAMKIT_COUNT_H
+#define NGRAMKIT_COUNT_H
+
+#include <stdint.h>
+
+#define NGK_ERR_NOMEM (-1)    /* malloc failed */
+#define NGK_ERR_CAPACITY (-2) /* an output buffer is too small */
+#define NGK_ERR_TOO_BIG (-3)  /* more than 2^31 - 2 distinct words, or a word over 2 GB */
+#define NGK_ERR_INDEX (-4)    /* an index outside the table */
+
+typedef struct {
+    uint64_t prefix; /* first 8 bytes of the word, zero padded */
+    int32_t id;      /* provisional id, 0 = empty slot */
+    int32_t len;     /* byte length */
+} ngk_slot;
+
+/* Distinct words of a scanned buffer, in provisional id order (id = index + 1). */
+typedef struct {
+    int64_t *start; /* (n,) byte offset of the word in the scanned buffer */
+    int32_t *len;   /* (n,) byte length */
+    int64_t *count; /* (n,) occurrences */
+    uint64_t *hash; /* (n,) */
+    int64_t n, cap;
+    ngk_slot *slots; /* open-addressing table, load <= 1/4 */
+    int64_t n_slots;
+} ngk_words;
+
+int64_t ngk_scan(const uint8_t *data, int64_t n, int32_t *ids, int64_t ids_cap, int64_t *ends,
+                 int64_t ends_cap, int64_t *n_sentences, ngk_words *words);
+void ngk_words_free(ngk_words *words);
+
+/* out[i] = table[idx[i]] (int32 or byte tables); NGK_ERR_INDEX if an index is out of range. */
+int ngk_take32(const int32_t *idx, int64_t n, const int32_t *table, int64_t table_len, int32_t *out);
+int ngk_take8(const int32_t *idx, int64_t n, const uint8_t *table, int64_t table_len, uint8_t *out);
+
+void ngk_pad(const int32_t *ids, const int64_t *offsets, int64_t n_sent, int32_t bos, int32_t *out);
+
+int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sent, int k,
+                       int32_t *rows, int32_t *parent, int32_t *last, int64_t *count, int64_t cap,
+                       int64_t size_hint);
+
+#endif

@@ -1,0 +1,243 @@
+/* Python binding of the counting kernels (count.c): argument checks, buffer
+ * protocol (C-contiguous int32/int64 buffers, no numpy headers), GIL released
+ * around the loops. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#include "count.h"
+
+/* Get a C-contiguous integer buffer of `itemsize` bytes per element. */
+static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s int%d buffer", name,
+                     writable ? " writable" : "", (int)(itemsize * 8));
+        return -1;
+    }
+    const char *f = view->format ? view->format : "B";
+    if (*f == '<' || *f == '=' || *f == '@') f++;
+    if (view->itemsize != itemsize || strlen(f) != 1 || !strchr("bhilqBHILQ", *f) || view->ndim > 1) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D int%d buffer, got format '%s' itemsize %zd", name,
+                     (int)(itemsize * 8), view->format ? view->format : "B", view->itemsize);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *kernel_error(int64_t code) {
+    if (code == NGK_ERR_NOMEM) return PyErr_NoMemory();
+    if (code == NGK_ERR_CAPACITY) PyErr_SetString(PyExc_ValueError, "output buffer too small");
+    else if (code == NGK_ERR_INDEX) PyErr_SetString(PyExc_IndexError, "take: index out of range");
+    else if (code == NGK_ERR_TOO_BIG) PyErr_SetString(PyExc_ValueError, "too many distinct words (over 2^31)");
+    else PyErr_Format(PyExc_RuntimeError, "counting kernel failed with code %lld", (long long)code);
+    return NULL;
+}
+
+PyDoc_STRVAR(scan_doc,
+"scan(data, ids_out, ends_out) -> (n_tokens, n_sentences, words, counts)\n\n"
+"Split UTF-8 bytes into lines and words exactly like str.splitlines() and\n"
+"str.split(). ids_out (int32) receives provisional word ids (1.. in first-seen\n"
+"order) with 0 closing each non-empty line; ends_out (int64) the end of each\n"
+"sentence in ids_out. words: list of the distinct words as str (None if one is\n"
+"not valid UTF-8); counts: bytes holding their int64 counts.");
+
+static PyObject *py_scan(PyObject *self, PyObject *args) {
+    PyObject *o_data, *o_ids, *o_ends;
+    if (!PyArg_ParseTuple(args, "OOO:scan", &o_data, &o_ids, &o_ends)) return NULL;
+    Py_buffer data, ids, ends;
+    if (PyObject_GetBuffer(o_data, &data, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (get_buf(o_ids, &ids, 4, 1, "ids_out")) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    if (get_buf(o_ends, &ends, 8, 1, "ends_out")) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&ids);
+        return NULL;
+    }
+    ngk_words words;
+    int64_t n_tokens, n_sent = 0;
+    Py_BEGIN_ALLOW_THREADS
+    n_tokens = ngk_scan((const uint8_t *)data.buf, data.len, (int32_t *)ids.buf, ids.len / 4,
+                        (int64_t *)ends.buf, ends.len / 8, &n_sent, &words);
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL, *list = NULL, *counts = NULL;
+    if (n_tokens < 0) {
+        kernel_error(n_tokens);
+        goto done;
+    }
+    counts = PyBytes_FromStringAndSize((const char *)words.count, (Py_ssize_t)(words.n * 8));
+    if (!counts) goto done;
+    list = PyList_New((Py_ssize_t)words.n);
+    if (!list) goto done;
+    const char *base = (const char *)data.buf;
+    for (int64_t i = 0; i < words.n; i++) {
+        PyObject *w = PyUnicode_DecodeUTF8(base + words.start[i], words.len[i], "strict");
+        if (!w) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) goto done;
+            PyErr_Clear();
+            Py_SETREF(list, Py_NewRef(Py_None));
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, w);
+    }
+    result = Py_BuildValue("LLOO", (long long)n_tokens, (long long)n_sent, list, counts);
+done:
+    Py_XDECREF(list);
+    Py_XDECREF(counts);
+    ngk_words_free(&words);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&ends);
+    return result;
+}
+
+PyDoc_STRVAR(take_doc,
+"take(idx, table, out) -> None\n\n"
+"out[i] = table[idx[i]] for an int32 idx; table and out both int32 or both 1-byte.");
+
+static PyObject *py_take(PyObject *self, PyObject *args) {
+    PyObject *o_idx, *o_table, *o_out;
+    if (!PyArg_ParseTuple(args, "OOO:take", &o_idx, &o_table, &o_out)) return NULL;
+    Py_buffer idx, table, out;
+    Py_ssize_t item;
+    if (PyObject_GetBuffer(o_out, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) return NULL;
+    item = out.itemsize;
+    PyBuffer_Release(&out);
+    if (item != 1 && item != 4) {
+        PyErr_SetString(PyExc_TypeError, "take: out must hold int32 or 1-byte items");
+        return NULL;
+    }
+    if (get_buf(o_idx, &idx, 4, 0, "idx")) return NULL;
+    if (get_buf(o_table, &table, item, 0, "table")) {
+        PyBuffer_Release(&idx);
+        return NULL;
+    }
+    if (get_buf(o_out, &out, item, 1, "out")) {
+        PyBuffer_Release(&idx);
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    int64_t n = idx.len / 4;
+    if (out.len / item != n) {
+        PyErr_SetString(PyExc_ValueError, "take: out must have the length of idx");
+        goto done;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (item == 4) rc = ngk_take32((const int32_t *)idx.buf, n, (const int32_t *)table.buf, table.len / 4, (int32_t *)out.buf);
+    else rc = ngk_take8((const int32_t *)idx.buf, n, (const uint8_t *)table.buf, table.len, (uint8_t *)out.buf);
+    Py_END_ALLOW_THREADS
+    if (rc) kernel_error(rc);
+    else result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&idx);
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(pad_doc,
+"pad(ids, offsets, bos, out) -> None\n\n"
+"Write every sentence ids[offsets[i]:offsets[i+1]] preceded by bos into out\n"
+"(int32, len(ids) + len(offsets) - 1).");
+
+static PyObject *py_pad(PyObject *self, PyObject *args) {
+    PyObject *o_ids, *o_off, *o_out;
+    int bos;
+    if (!PyArg_ParseTuple(args, "OOiO:pad", &o_ids, &o_off, &bos, &o_out)) return NULL;
+    Py_buffer ids, off, out;
+    if (get_buf(o_ids, &ids, 4, 0, "ids")) return NULL;
+    if (get_buf(o_off, &off, 8, 0, "offsets")) {
+        PyBuffer_Release(&ids);
+        return NULL;
+    }
+    if (get_buf(o_out, &out, 4, 1, "out")) {
+        PyBuffer_Release(&ids);
+        PyBuffer_Release(&off);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    int64_t n = ids.len / 4, n_sent = off.len / 8 - 1;
+    const int64_t *o = (const int64_t *)off.buf;
+    int ok = n_sent >= 0 && out.len / 4 == n + n_sent && o[0] == 0 && o[n_sent] == n;
+    for (int64_t s = 0; ok && s < n_sent; s++) ok = o[s] <= o[s + 1];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "pad: offsets must rise from 0 to len(ids); out must hold len(ids) + sentences");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    ngk_pad((const int32_t *)ids.buf, o, n_sent, (int32_t)bos, (int32_t *)out.buf);
+    Py_END_ALLOW_THREADS
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&off);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+PyDoc_STRVAR(count_step_doc,
+"count_step(tok, offsets, k, rows, parent_out, last_out, count_out, size_hint) -> m\n\n"
+"Count the k-grams of the padded stream tok (int32) whose sentences are\n"
+"tok[offsets[i]:offsets[i+1]] (int64). rows (int32) holds the provisional row\n"
+"of the (k-1)-gram starting at each position and is updated in place to the\n"
+"row of the k-gram. The m distinct k-grams, in first-seen order, get their\n"
+"parent row, last word and count in parent_out, last_out (int32), count_out (int64).");
+
+static PyObject *py_count_step(PyObject *self, PyObject *args) {
+    PyObject *o_tok, *o_off, *o_rows, *o_par, *o_last, *o_cnt;
+    int k;
+    long long hint;
+    if (!PyArg_ParseTuple(args, "OOiOOOOL:count_step", &o_tok, &o_off, &k, &o_rows, &o_par, &o_last, &o_cnt, &hint))
+        return NULL;
+    Py_buffer b[6];
+    PyObject *objs[6] = {o_tok, o_off, o_rows, o_par, o_last, o_cnt};
+    const Py_ssize_t sizes[6] = {4, 8, 4, 4, 4, 8};
+    const int writable[6] = {0, 0, 1, 1, 1, 1};
+    const char *names[6] = {"tok", "offsets", "rows", "parent_out", "last_out", "count_out"};
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 6; got++)
+        if (get_buf(objs[got], &b[got], sizes[got], writable[got], names[got])) goto done;
+    int64_t n = b[0].len / 4, n_sent = b[1].len / 8 - 1;
+    const int64_t *o = (const int64_t *)b[1].buf;
+    int ok = k >= 2 && n_sent >= 0 && b[2].len / 4 == n && o[0] == 0 && o[n_sent] == n;
+    for (int64_t s = 0; ok && s < n_sent; s++) ok = o[s] <= o[s + 1];
+    int64_t cap = b[3].len / 4;
+    if (!ok || b[4].len / 4 != cap || b[5].len / 8 != cap) {
+        PyErr_SetString(PyExc_ValueError,
+                        "count_step: need k >= 2, offsets rising from 0 to len(tok), len(rows) == len(tok), "
+                        "equal output lengths");
+        goto done;
+    }
+    int64_t m;
+    Py_BEGIN_ALLOW_THREADS
+    m = ngk_count_step((const int32_t *)b[0].buf, o, n_sent, k, (int32_t *)b[2].buf, (int32_t *)b[3].buf,
+                       (int32_t *)b[4].buf, (int64_t *)b[5].buf, cap, (int64_t)hint);
+    Py_END_ALLOW_THREADS
+    if (m < 0) kernel_error(m);
+    else result = PyLong_FromLongLong((long long)m);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", py_scan, METH_VARARGS, scan_doc},
+    {"take", py_take, METH_VARARGS, take_doc},
+    {"pad", py_pad, METH_VARARGS, pad_doc},
+    {"count_step", py_count_step, METH_VARARGS, count_step_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_count",
+    "C kernels for n-gram counting: word scanning, padding, hash-table counting.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__count(void) { return PyModule_Create(&module); }
