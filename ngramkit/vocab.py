@@ -3,8 +3,17 @@
 Input: training sentences (lists of token strings). Output: a deterministic
 id assignment: the special tokens first (``<unk>`` 0, ``<s>`` 1, ``</s>`` 2,
 ``<pad>`` 3), then words by descending training frequency, ties broken
-lexicographically. Lookup maps unknown words to ``<unk>`` and reports how
-many there were (OOVs).
+lexicographically (Python string order, i.e. by code point). Lookup maps
+unknown words to ``<unk>`` and reports how many there were (OOVs); a
+literal ``<unk>`` in the text is a known word, not an OOV.
+
+``counts[i]`` is how often id ``i`` occurs in the training tokens: for
+``<unk>`` that is the literal ``<unk>`` plus every word dropped by
+``min_count``/``max_size``; ``<s>``, ``</s>``, ``<pad>`` have 0.
+
+Files: JSON (``{"format": "ngramkit-vocab", "version": 1, "words": [...],
+"counts": [...]}``) or text, one ``word<TAB>count`` per line in id order,
+with ``\\``, ``\t``, ``\n``, ``\r`` escaped inside words.
 """
 
 from __future__ import annotations
