@@ -13,7 +13,8 @@ literal ``<unk>`` in the text is a known word, not an OOV.
 
 Files: JSON (``{"format": "ngramkit-vocab", "version": 1, "words": [...],
 "counts": [...]}``) or text, one ``word<TAB>count`` per line in id order,
-with ``\\``, ``\t``, ``\n``, ``\r`` escaped inside words.
+a backslash, tab, newline or carriage return inside a word written as a
+backslash followed by a backslash, ``t``, ``n`` or ``r``.
 """
 
 from __future__ import annotations
