@@ -78,7 +78,7 @@ class StderrProgress:
 
     def __call__(self, event: dict) -> None:
         now = time.monotonic()
-        end = event.get("valid_ppl") is not None or event["done"] >= event["total"]
+        end = event.get("valid_ppl") is not None
         if not end and now - self._last < self.interval:
             return
         self._last = now

@@ -1,0 +1,196 @@
+"""``ngramkit train rnn``: train an RNN language model and write it to a model file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from ngramkit.errors import NgramkitError
+
+from .common import corpus_option, json_option, load_sentences, make_text_options, text_options
+
+DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
+
+
+@click.command(epilog="Examples:\n\n"
+               "  ngramkit train rnn --corpus ptb --cell rnn --hidden 100 --softmax class --classes 100 "
+               "--optimizer adam -o ptb.rnn.ngk\n\n"
+               "  ngramkit train rnn --corpus ptb --cell lstm --layers 2 --hidden 200 --bptt 20 --lr 1 "
+               "--schedule step --decay-after 4 -o ptb.lstm.ngk\n\n"
+               "  ngramkit train rnn book.txt --valid held-out.txt --cell gru --hidden 64 -o book.gru.ngk")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@corpus_option
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=False), default=None,
+              help="Validation text for FILES [default with --corpus: its valid split].")
+@click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), default="rnn", show_default=True,
+              help="Recurrent cell: Elman tanh RNN, GRU or LSTM.")
+@click.option("--hidden", type=click.IntRange(min=1), default=200, show_default=True, help="Hidden units H per layer.")
+@click.option("--embed", type=click.IntRange(min=1), default=None, help="Embedding size E [default: H].")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Recurrent layers.")
+@click.option("--tie-weights", is_flag=True, help="Share the embedding and the output word matrix (E = H).")
+@click.option("--softmax", type=click.Choice(["full", "class"]), default="full", show_default=True,
+              help="Output layer: full softmax, or Mikolov's class-based softmax.")
+@click.option("--classes", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Frequency classes for --softmax class.")
+@click.option("--class-binning", type=click.Choice(["freq", "sqrt"]), default="freq", show_default=True,
+              help="Classes hold equal unigram mass (freq, RNNLM's default) or equal sqrt-frequency mass.")
+@click.option("--batch", type=click.IntRange(min=1), default=20, show_default=True, help="Parallel sub-streams B.")
+@click.option("--bptt", type=click.IntRange(min=1), default=35, show_default=True, help="Truncated-BPTT steps T.")
+@click.option("--random-bptt", is_flag=True, help="Randomised segment lengths around --bptt (D2L).")
+@click.option("--epochs", type=click.IntRange(min=1), default=13, show_default=True, help="Maximum epochs.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True, help="Optimiser.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate [default: 1 for sgd, 0.002 for adam].")
+@click.option("--schedule", type=click.Choice(["mikolov", "step", "none"]), default="mikolov", show_default=True,
+              help="mikolov: halve lr once valid ppl stalls, stop at the next stall; step: --lr-decay per epoch "
+                   "after --decay-after epochs; none: constant.")
+@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="lr factor per epoch (--schedule step).")
+@click.option("--decay-after", type=click.IntRange(min=0), default=4, show_default=True,
+              help="Epochs at the initial lr (--schedule step).")
+@click.option("--min-improvement", type=click.FloatRange(min=1), default=1.003, show_default=True,
+              help="Required valid cross-entropy improvement factor per epoch (--schedule mikolov).")
+@click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Early stopping: epochs without a better valid ppl (0: never).")
+@click.option("--clip", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Clip the global gradient norm to this value (0: no clipping).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Dropout on non-recurrent connections (training only).")
+@click.option("--init-scale", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+              help="Initial weights uniform in [-s, s].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights, dropout and segmenting.")
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Words seen fewer times in training become <unk>.")
+@click.option("--max-vocab", type=click.IntRange(min=4), default=None,
+              help="Keep only the most frequent words (specials included).")
+@click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False), default=None,
+              help="Checkpoint directory (last.ngk, best.ngk) [default: MODEL.ckpt].")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run saved in the checkpoint directory.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the per-epoch training log as JSON.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Model file (ngramkit's native format, e.g. ptb.rnn.ngk).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@json_option
+@text_options
+def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights, softmax, classes, class_binning,
+        batch, bptt, random_bptt, epochs, optimizer, lr, schedule, lr_decay, decay_after, min_improvement, patience,
+        clip, dropout, init_scale, seed, min_count, max_vocab, checkpoint_dir, resume, log_path, output, quiet,
+        as_json, **kwargs):
+    """Train an RNN language model (tanh RNN, GRU or LSTM) and write it to a model file.
+
+    Reads FILES (or a registry corpus's train split; default: the default
+    corpus) as one continuous stream, sentences joined by </s>, and trains
+    with stateful truncated BPTT on --batch parallel sub-streams, clipping
+    the gradient norm. Validation text (--valid, or the corpus's valid
+    split) drives the learning-rate schedule, early stopping and the choice
+    of the best epoch, which is the model written to MODEL. Checkpoints are
+    written after every epoch; --resume continues an interrupted run.
+    """
+    from ngramkit import rnn as R
+    from ngramkit.fileio import check_writable
+    from ngramkit.stream import Stream
+    from ngramkit.text import read_sentences
+    from ngramkit.vocab import Vocabulary
+
+    check_writable(output)
+    if log_path:
+        check_writable(log_path)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{output}.ckpt")
+    train_cfg = R.TrainConfig(batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs, optimizer=optimizer,
+                              lr=lr if lr is not None else DEFAULT_LR[optimizer], schedule=schedule,
+                              min_improvement=min_improvement, lr_decay=lr_decay, decay_after=decay_after,
+                              clip=clip, patience=patience, seed=seed)
+    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    t0 = time.perf_counter()
+    say("reading text ...")
+    valid_kwargs = dict(kwargs)
+    label, sentences, options = load_sentences(files, corpus_name, kwargs, split="train")
+    if valid_file:
+        valid_sentences = read_sentences([valid_file], options)
+    elif not files:
+        from ngramkit import corpora
+
+        name = corpus_name or corpora.DEFAULT_CORPUS
+        valid_sentences = corpora.load_split(name, "valid", make_text_options(corpora.get(name).text_options,
+                                                                              valid_kwargs))
+    else:
+        valid_sentences = None
+    if valid_sentences is None and schedule == "mikolov":
+        raise NgramkitError("--schedule mikolov needs validation text: give --valid FILE (or use --corpus), "
+                            "or choose --schedule step/none")
+
+    if resume:
+        say(f"resuming from {ckpt / R.train.LAST} ...")
+        model = R.train.load_checkpoint(ckpt).model
+        vocab = model.vocab
+    else:
+        vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_vocab)
+    stream = Stream.from_sentences(sentences, vocab)
+    del sentences
+    valid = None if valid_sentences is None else Stream.from_sentences(valid_sentences, vocab)
+    if valid is not None and valid.n_tokens == 0:
+        raise NgramkitError(f"{valid_file or 'valid split'}: the validation text is empty")
+    if not resume:
+        import numpy as np
+
+        config = R.RNNConfig(vocab_size=len(vocab), cell=cell, hidden=hidden, embed=embed, layers=layers,
+                             tie_weights=tie_weights, softmax=softmax, classes=classes,
+                             class_binning=class_binning, dropout=dropout, init_scale=init_scale, seed=seed)
+        model = R.RNNLM.create(config, vocab, np.bincount(stream.ids, minlength=len(vocab)))
+    say(f"{model!r}; {stream.n_tokens:,} training tokens"
+        + (f", {valid.n_tokens:,} validation tokens" if valid is not None else ""))
+    result = R.train(model, stream, valid, train_cfg, checkpoint_dir=ckpt, resume=resume, log_path=log_path,
+                     progress=None if quiet else R.StderrProgress())
+    info = {
+        "corpus": None if files else (corpus_name or label),
+        "files": [str(f) for f in files],
+        "valid_file": valid_file,
+        "text_options": options.to_dict(),
+        "min_count": min_count,
+        "max_vocab": max_vocab,
+        "train_tokens": stream.n_tokens,
+        "train_sentences": stream.n_sentences,
+        "train": train_cfg.to_dict(),
+        "best_valid_ppl": result.best_valid_ppl,
+        "epochs_run": len(result.history),
+        "stop_reason": result.stop_reason,
+    }
+    R.save_rnn(result.model, output, info=info)
+    seconds = time.perf_counter() - t0
+    train_seconds = sum(e["seconds"] for e in result.history)
+    train_tokens = sum(e["tokens"] for e in result.history)
+    summary = {
+        "model": str(output),
+        "kind": "rnn",
+        "config": result.model.config.to_dict(),
+        "params": result.model.n_params,
+        "classes": result.model.n_classes,
+        "train": train_cfg.to_dict(),
+        "source": label,
+        "vocab_size": len(vocab),
+        "tokens": stream.n_tokens,
+        "valid_tokens": None if valid is None else valid.n_tokens,
+        "epochs_run": len(result.history),
+        "best_valid_ppl": result.best_valid_ppl,
+        "stop_reason": result.stop_reason,
+        "words_per_second": train_tokens / train_seconds if train_seconds > 0 else None,
+        "checkpoint": str(ckpt),
+        "seconds": round(seconds, 3),
+        "history": result.history,
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"model      {output} ({result.model!r})")
+    click.echo(f"source     {label}: {stream.n_sentences:,} sentences, {stream.n_tokens:,} tokens, "
+               f"vocabulary {len(vocab):,}")
+    click.echo(f"epochs     {len(result.history)} ({result.stop_reason})")
+    if result.best_valid_ppl is not None:
+        click.echo(f"valid ppl  {result.best_valid_ppl:.2f} (best epoch)")
+    if summary["words_per_second"]:
+        click.echo(f"speed      {summary['words_per_second']:,.0f} words/s")
+    click.echo(f"time       {seconds:.1f} s")

@@ -1,0 +1,168 @@
+"""Trainer: learning, repeatability, exact resume, divergence handling, schedules, clipping, Adam."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from ngramkit import Stream, Vocabulary
+from ngramkit.errors import NgramkitError
+from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainingCheckpoint, load_rnn, train
+from ngramkit.rnn.train import _clip, _end_of_epoch, _Optimizer, partition
+
+
+def periodic(n_sent=60):
+    """A deterministic stream: each sentence is 'a b c d e' (5 words + </s> = period 6)."""
+    sents = [["a", "b", "c", "d", "e"]] * n_sent
+    vocab = Vocabulary.build(sents)
+    return sents, vocab, Stream.from_sentences(sents, vocab)
+
+
+def tiny_model(vocab, stream, **kw):
+    cfg = RNNConfig(vocab_size=len(vocab), **{"hidden": 12, **kw})
+    return RNNLM.create(cfg, vocab, np.bincount(stream.ids, minlength=len(vocab)))
+
+
+@pytest.mark.parametrize("cell,softmax,opt", [("rnn", "class", "adam"), ("gru", "full", "adam"),
+                                              ("lstm", "full", "sgd")])
+def test_learns_a_deterministic_sequence(cell, softmax, opt):
+    _, vocab, stream = periodic()
+    model = tiny_model(vocab, stream, cell=cell, softmax=softmax, classes=3)
+    cfg = TrainConfig(batch=4, bptt=6, epochs=25, optimizer=opt, lr=0.05 if opt == "adam" else 1.0,
+                      schedule="none", patience=0)
+    start = math.exp(-model.log_probs(stream).mean())
+    result = train(model, stream, stream, cfg)
+    final = math.exp(-result.model.log_probs(stream).mean())
+    assert start > 4 and final < 1.1, (start, final)
+    assert result.best_valid_ppl == pytest.approx(final)
+    assert [e["epoch"] for e in result.history] == list(range(1, 26))
+    assert result.history[0]["tokens"] == (stream.n_tokens // 4) * 4
+
+
+def test_same_seed_same_run_different_seed_different_run():
+    _, vocab, stream = periodic(20)
+    runs = []
+    for seed in (3, 3, 4):
+        model = tiny_model(vocab, stream, cell="gru", dropout=0.2, seed=seed)
+        cfg = TrainConfig(batch=3, bptt=5, random_bptt=True, epochs=2, optimizer="adam", lr=0.01, seed=seed,
+                          schedule="none")
+        runs.append(train(model, stream, stream, cfg).model.params)
+    for key in runs[0]:
+        np.testing.assert_array_equal(runs[0][key], runs[1][key])
+    assert not np.array_equal(runs[0]["layer0.Wh"], runs[2]["layer0.Wh"])
+
+
+@pytest.mark.parametrize("opt,schedule", [("adam", "none"), ("sgd", "mikolov")])
+def test_resume_equals_uninterrupted_run(tmp_path, opt, schedule):
+    _, vocab, stream = periodic(30)
+    valid = Stream.from_sentences([["a", "b", "c"], ["d", "e"]], vocab)
+    kw = dict(batch=3, bptt=5, random_bptt=True, optimizer=opt, lr=0.02 if opt == "adam" else 0.5,
+              schedule=schedule, min_improvement=1.3, patience=0, seed=9)
+
+    def fresh():
+        return tiny_model(vocab, stream, cell="lstm", dropout=0.1, seed=2)
+
+    full = train(fresh(), stream, valid, TrainConfig(epochs=4, **kw), checkpoint_dir=tmp_path / "a")
+    train(fresh(), stream, valid, TrainConfig(epochs=2, **kw), checkpoint_dir=tmp_path / "b")
+    assert TrainingCheckpoint.load(tmp_path / "b" / "last.ngk").trainer["state"]["epoch"] == 2
+    resumed = train(fresh(), stream, valid, TrainConfig(epochs=4, **kw), checkpoint_dir=tmp_path / "b",
+                    resume=True, log_path=tmp_path / "log.json")
+    assert len(resumed.history) == len(full.history)
+    for a, b in zip(full.history, resumed.history):
+        assert {k: v for k, v in a.items() if "seconds" not in k and "per_second" not in k} == \
+               {k: v for k, v in b.items() if "seconds" not in k and "per_second" not in k}
+    for key in full.model.params:
+        np.testing.assert_array_equal(full.model.params[key], resumed.model.params[key])
+    best = load_rnn(tmp_path / "b" / "best.ngk")
+    np.testing.assert_array_equal(best.log_probs(valid), full.model.log_probs(valid))
+    log = json.loads((tmp_path / "log.json").read_text())
+    assert [e["valid_ppl"] for e in log["epochs"]] == [e["valid_ppl"] for e in full.history]
+    with pytest.raises(NgramkitError, match="different settings"):
+        train(fresh(), stream, valid, TrainConfig(epochs=5, **{**kw, "bptt": 7}), checkpoint_dir=tmp_path / "b",
+              resume=True)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    _, vocab, stream = periodic(30)
+    model = tiny_model(vocab, stream)
+    cfg = TrainConfig(batch=3, bptt=5, epochs=3, optimizer="sgd", lr=0.5, schedule="none")
+
+    def poison(event):  # corrupt a weight during epoch 2, after its 3rd update
+        if event["epoch"] == 2 and event["valid_ppl"] is None and event["done"] == 3 * 15:
+            model.params["layer0.Wh"][0, 0] = np.inf
+
+    with pytest.raises(NgramkitError, match=r"epoch 2, step 4 of .*lower --lr or set --clip.*epoch 1"):
+        train(model, stream, stream, cfg, checkpoint_dir=tmp_path, progress=poison)
+    ckpt = TrainingCheckpoint.load(tmp_path / "last.ngk")
+    assert ckpt.trainer["state"]["epoch"] == 1
+    assert all(np.all(np.isfinite(p)) for p in ckpt.model.params.values())
+
+
+def test_mikolov_schedule_halves_then_stops():
+    cfg = TrainConfig(schedule="mikolov", min_improvement=1.01, lr=1.0, patience=0)
+    st = {"epoch": 0, "lr": 1.0, "halving": False, "prev_xent": None, "best_valid_ppl": None,
+          "best_epoch": 0, "bad_epochs": 0, "stopped": ""}
+    lrs = []
+    for epoch, ppl in enumerate([300.0, 200.0, 199.0, 150.0, 149.9], 1):
+        entry = {"epoch": epoch, "valid_ppl": ppl, "best": False}
+        _end_of_epoch(st, cfg, entry, None, {})
+        lrs.append(st["lr"])
+        if st["stopped"]:
+            break
+    # log 199 * 1.01 > log 200: stall at epoch 3 -> halving starts; 150 is a big gain; 149.9 stalls again -> stop
+    assert lrs == [1.0, 1.0, 0.5, 0.25, 0.125]
+    assert "stalled twice" in st["stopped"]
+
+
+def test_clip_scales_to_the_threshold():
+    rng = np.random.default_rng(0)
+    grads = {"a": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=5).astype(np.float32)}
+    norm = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads.values()))
+    before = {k: g.copy() for k, g in grads.items()}
+    assert _clip(grads, 1.0) == pytest.approx(norm, rel=1e-6)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], before[k] / norm, rtol=1e-6)
+    assert _clip(grads, 10.0) == pytest.approx(1.0, rel=1e-6)  # below the threshold: untouched
+
+
+def test_adam_matches_the_textbook_update():
+    rng = np.random.default_rng(1)
+    p = {"w": rng.normal(size=6).astype(np.float32)}
+    ref = p["w"].astype(np.float64)
+    m = v = np.zeros(6)
+    cfg = TrainConfig(optimizer="adam", lr=0.01)
+    opt = _Optimizer(cfg, p)
+    for t in range(1, 4):
+        g = rng.normal(size=6).astype(np.float32)
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+        ref = ref - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+        opt.update(p, {"w": g.copy()}, 0.01)
+    np.testing.assert_allclose(p["w"], ref, rtol=1e-5, atol=1e-7)
+
+
+def test_partition_is_sequential():
+    ids = np.arange(4, 30, dtype=np.int32)
+    x, y = partition(ids, 2, 4, offset=1)
+    seq = np.concatenate(([2], ids))
+    length = (seq.size - 2) // 4
+    for b in range(4):
+        np.testing.assert_array_equal(x[:, b], seq[1 + b * length: 1 + (b + 1) * length])
+        np.testing.assert_array_equal(y[:, b], seq[2 + b * length: 2 + (b + 1) * length])
+    with pytest.raises(NgramkitError, match="too few for --batch 40"):
+        partition(ids, 2, 40)
+
+
+def test_bad_training_inputs():
+    _, vocab, stream = periodic(5)
+    model = tiny_model(vocab, stream)
+    with pytest.raises(NgramkitError, match="mikolov .* needs validation"):
+        train(model, stream, None, TrainConfig())
+    with pytest.raises(NgramkitError, match="--resume needs a checkpoint"):
+        train(model, stream, stream, TrainConfig(), resume=True)
+    with pytest.raises(NgramkitError, match="--optimizer"):
+        TrainConfig(optimizer="rmsprop")
