@@ -1,0 +1,150 @@
+"""Perplexity and cross-entropy of a language model on a token stream.
+
+Input: a model with ``log_probs(stream)`` (natural log, one value per
+predicted token) and a :class:`~ngramkit.stream.Stream`. Output: an
+:class:`Evaluation` holding the numbers KenLM's ``query -v summary`` prints
+(and SRILM's ``ngram -ppl`` for the "excluding OOVs" figure).
+
+Which tokens count (KenLM ``query``):
+
+- every word and every ``</s>`` is a token (``tokens`` = words + sentences);
+  ``<s>`` is context only and never scored;
+- an OOV is a token whose source word is outside the model's vocabulary; it
+  is scored as ``<unk>`` and counts in ``perplexity``
+  (= 10 ** (-logprob10 / tokens), KenLM's "Perplexity including OOVs");
+  ``perplexity_no_oov`` drops OOV tokens from both the log-probability sum
+  and the token count (KenLM's "Perplexity excluding OOVs", SRILM's ``ppl``
+  when the model has no ``<unk>``). OOV words still serve as ``<unk>``
+  context for the following tokens, as in KenLM;
+- a literal ``<unk>`` in the text is an ordinary vocabulary word, not an OOV;
+- tokens with probability 0 (possible only for :class:`~ngramkit.models.MLE`)
+  are counted in ``zeroprobs``; they make ``perplexity`` infinite (never NaN,
+  never a crash). SRILM would drop them; ngramkit reports them.
+
+``cross_entropy`` is in bits per token (log2 of ``perplexity``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import NgramkitError
+from .stream import Stream
+
+LN10 = math.log(10.0)
+LN2 = math.log(2.0)
+
+
+@dataclass
+class Evaluation:
+    """Summary of a model on a stream (see the module docstring for which tokens count)."""
+
+    tokens: int  # predicted tokens: words + one </s> per sentence
+    sentences: int  # sentences scored
+    oovs: int  # tokens whose word is outside the model's vocabulary (scored as <unk>)
+    zeroprobs: int  # tokens with probability 0 (MLE only)
+    logprob10: float  # sum of log10 probabilities over all tokens (KenLM's "Total")
+    logprob: float  # the same sum in natural log
+    cross_entropy: float  # bits per token, OOVs included
+    perplexity: float  # 10 ** (-logprob10 / tokens), OOVs included
+    perplexity_no_oov: float  # OOV tokens excluded from sum and count (KenLM "excluding OOVs")
+    logprob10_no_oov: float  # sum of log10 probabilities of in-vocabulary tokens
+    model: str = ""  # model name (e.g. "mkn")
+    # Per-sentence arrays, only with per_sentence=True: (S,) each.
+    sentence_logprob10: np.ndarray | None = field(default=None, repr=False)
+    sentence_tokens: np.ndarray | None = field(default=None, repr=False)
+    sentence_oovs: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def sentence_perplexity(self) -> np.ndarray | None:
+        """(S,) perplexity of every sentence (its </s> included), or None."""
+        if self.sentence_logprob10 is None:
+            return None
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.power(10.0, -self.sentence_logprob10 / self.sentence_tokens)
+
+    def to_dict(self) -> dict:
+        """JSON-able dict (infinite values become the string "inf"; per-sentence values as lists)."""
+        out = {
+            "model": self.model, "tokens": self.tokens, "sentences": self.sentences, "oovs": self.oovs,
+            "zeroprobs": self.zeroprobs, "logprob10": _num(self.logprob10), "logprob": _num(self.logprob),
+            "cross_entropy": _num(self.cross_entropy), "perplexity": _num(self.perplexity),
+            "perplexity_no_oov": _num(self.perplexity_no_oov), "logprob10_no_oov": _num(self.logprob10_no_oov),
+        }
+        if self.sentence_logprob10 is not None:
+            out["per_sentence"] = {
+                "logprob10": [_num(x) for x in self.sentence_logprob10.tolist()],
+                "tokens": self.sentence_tokens.tolist(),
+                "oovs": self.sentence_oovs.tolist(),
+                "perplexity": [_num(x) for x in self.sentence_perplexity.tolist()],
+            }
+        return out
+
+
+def _num(x: float):
+    x = float(x)
+    if math.isfinite(x):
+        return x
+    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+
+
+def _ppl(logprob10: float, n: int) -> float:
+    if n == 0:
+        return float("nan")
+    with np.errstate(over="ignore"):
+        return float(np.power(10.0, -logprob10 / n))
+
+
+def evaluate(model, stream: Stream, *, per_sentence: bool = False, allow_scores: bool = False) -> Evaluation:
+    """Score ``stream`` with ``model`` and summarise as KenLM's ``query -v summary`` does.
+
+    ``allow_scores``: evaluate a model whose scores are not probabilities
+    (StupidBackoff); its "perplexity" is then not a perplexity.
+
+    >>> from ngramkit.models import Laplace
+    >>> sents = [["a", "b"], ["b", "a", "b"]]
+    >>> model = Laplace(2).fit_sentences(sents)
+    >>> ev = evaluate(model, model.as_stream(sents))
+    >>> ev.tokens, ev.sentences, ev.oovs
+    (7, 2, 0)
+    """
+    if not isinstance(stream, Stream):
+        raise NgramkitError(f"evaluate expects a Stream, got {type(stream).__name__}")
+    if not getattr(model, "is_probabilistic", True) and not allow_scores:
+        raise NgramkitError(
+            f"{type(model).__name__} gives scores, not probabilities: perplexity is meaningless; "
+            "pass allow_scores=True (CLI: --allow-scores) to compute it anyway"
+        )
+    if stream.n_tokens == 0:
+        raise NgramkitError("nothing to evaluate: the text has no sentences")
+    if hasattr(model, "remap"):
+        stream = model.remap(stream)
+    lp = np.asarray(model.log_probs(stream), np.float64)  # (N,) natural log
+    if lp.shape != (stream.n_tokens,):
+        raise NgramkitError(f"{type(model).__name__}.log_probs returned shape {lp.shape}, expected ({stream.n_tokens},)")
+    if np.isnan(lp).any():
+        raise NgramkitError(f"{type(model).__name__} produced NaN log-probabilities (a bug: please report it)")
+    lp10 = lp / LN10
+    oov = np.asarray(stream.oov, bool)
+    n = stream.n_tokens
+    n_oov = int(oov.sum())
+    total10 = float(lp10.sum())
+    total10_iv = float(lp10[~oov].sum())
+    ev = Evaluation(
+        tokens=n, sentences=stream.n_sentences, oovs=n_oov, zeroprobs=int(np.isneginf(lp).sum()),
+        logprob10=total10, logprob=total10 * LN10,
+        cross_entropy=-total10 * LN10 / LN2 / n,
+        perplexity=_ppl(total10, n), perplexity_no_oov=_ppl(total10_iv, n - n_oov),
+        logprob10_no_oov=total10_iv, model=getattr(model, "name", "") or type(model).__name__,
+    )
+    if per_sentence:
+        sid = stream.sentence_ids()
+        s = stream.n_sentences
+        ev.sentence_logprob10 = np.bincount(sid, weights=lp10, minlength=s)  # -inf stays -inf, never NaN
+        ev.sentence_tokens = np.diff(stream.offsets).astype(np.int64)
+        ev.sentence_oovs = np.bincount(sid, weights=oov, minlength=s).astype(np.int64)
+    return ev
+

@@ -1,0 +1,256 @@
+"""Backoff n-gram models (the ARPA form) and the one fast scoring path.
+
+Input: per order k = 1..N,
+
+- ``ngrams[k-1]``: (M_k, k) int32 word ids, rows unique and sorted lexicographically;
+- ``logp10[k-1]``: (M_k,) float64 log10 P(w_k | w_1..w_{k-1}) (NaN marks a
+  context-only entry that is not itself an n-gram of the model);
+- ``backoff10[k-1]``: (M_k,) float64 log10 backoff weight of the row used as a
+  context (0 when it is never a context).
+
+Output: a :class:`BackoffModel` scoring with the ARPA rule (Katz 1987; what
+KenLM and SRILM do): the longest n-gram ``h' w`` present gives
+``log P(w|h) = log p(h' w) + sum of the backoffs of the contexts of h longer
+than h'``. Interpolated models (Kneser-Ney, Witten-Bell, ...) convert to this
+form exactly: the stored p is the interpolated probability and the backoff is
+the interpolation weight gamma(h).
+
+Lookup: rows of order k are keyed ``parent * V + last`` (int64), ``parent``
+being the row of the (k-1)-word prefix; keys are sorted because rows are, so
+every order is one ``np.searchsorted`` over the whole stream (``order``
+passes in total, no Python loop per token).
+
+Sentence convention: each sentence is scored as ``<s> w1 .. wn </s>``; the
+context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import NgramkitError
+from ..stream import Stream
+from ..vocab import BOS_ID, PAD_ID, Vocabulary
+from .base import LN10, LanguageModel
+
+
+def lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Rows of ``query`` values in sorted ``keys``; -1 where absent. Both int64."""
+    if keys.size == 0:
+        return np.full(query.shape, -1, np.int64)
+    pos = np.searchsorted(keys, query)
+    np.minimum(pos, keys.size - 1, out=pos)
+    return np.where(keys[pos] == query, pos, -1)
+
+
+def find_rows(keys: list[np.ndarray], v: int, ids: np.ndarray) -> np.ndarray:
+    """Rows of the (Q, k) n-grams ``ids`` in order k; -1 where an n-gram (or one of its prefixes) is absent."""
+    ids = np.asarray(ids, np.int64)
+    row = lookup(keys[0], ids[:, 0])
+    for j in range(1, ids.shape[1]):
+        ok = row >= 0
+        q = np.where(ok, row, 0) * v + ids[:, j]
+        row = np.where(ok, lookup(keys[j], q), -1)
+    return row
+
+
+def sentence_positions(offsets: np.ndarray, n: int) -> np.ndarray:
+    """(n,) int64 position of each padded token in its sentence (``<s>`` = 0)."""
+    return np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], np.diff(offsets))
+
+
+def stream_rows(keys: list[np.ndarray], v: int, padded: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
+    """Per order k: (P,) int64 row of the k-gram ending at each padded position, -1 if absent.
+
+    ``padded``: (P,) ids ``<s> w1 .. </s>`` per sentence; ``pos``: (P,)
+    position in the sentence. An n-gram never reaches before ``<s>``.
+    """
+    x = padded.astype(np.int64)
+    rows = [lookup(keys[0], x)]
+    for k in range(2, len(keys) + 1):
+        prev = rows[-1]
+        cand = np.flatnonzero(pos >= k - 1)  # the k-gram ending here stays inside the sentence
+        parent = prev[cand - 1]
+        keep = parent >= 0
+        cand, parent = cand[keep], parent[keep]
+        r = lookup(keys[k - 1], parent * v + x[cand])
+        row = np.full(x.size, -1, np.int64)
+        row[cand] = r
+        rows.append(row)
+    return rows
+
+
+def backoff_score10(rows: list[np.ndarray], logp10: list[np.ndarray], backoff10: list[np.ndarray],
+                    pred: np.ndarray) -> np.ndarray:
+    """(len(pred),) log10 ARPA-rule probability of the tokens at padded positions ``pred``.
+
+    ``rows`` from :func:`stream_rows`. Absent unigrams get ``-inf``.
+    """
+    n = len(rows)
+    out = np.full(pred.size, -np.inf)
+    matched = np.zeros(pred.size, np.int64)  # order of the longest n-gram found (0: none)
+    for k in range(n, 0, -1):
+        r = rows[k - 1][pred]
+        todo = np.flatnonzero((matched == 0) & (r >= 0))
+        p = logp10[k - 1][r[todo]]
+        real = ~np.isnan(p)  # context-only entries are not n-grams
+        todo = todo[real]
+        out[todo] = p[real]
+        matched[todo] = k
+    ctx = pred - 1
+    for j in range(1, n):
+        r = rows[j - 1][ctx]  # the j-word context of each token
+        add = np.flatnonzero((r >= 0) & (matched <= j) & (matched > 0))
+        out[add] += backoff10[j - 1][r[add]]
+    return out
+
+
+class BackoffModel(LanguageModel):
+    """An n-gram model in backoff (ARPA) form; every smoothed model converts to it.
+
+    Build it with :meth:`from_tables` (or :func:`ngramkit.arpa.read_arpa`).
+    ``unigram ids`` absent from the tables get probability 0.
+    """
+
+    name = "backoff"
+
+    def __init__(self, order: int):
+        super().__init__(order)
+        self._ngrams: list[np.ndarray] = []
+        self._logp10: list[np.ndarray] = []
+        self._backoff10: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
+
+    # ---- construction -----------------------------------------------------------------------
+    @classmethod
+    def from_tables(cls, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None) -> BackoffModel:
+        """Build from per-order tables (see the module docstring); validates shapes and sort order."""
+        model = cls(len(ngrams))
+        model._set_tables(vocab, ngrams, logp10, backoff10, keys=keys)
+        return model
+
+    def _set_tables(self, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None, validate=True) -> None:
+        n = len(ngrams)
+        if n == 0 or len(logp10) != n or len(backoff10) != n:
+            raise NgramkitError("backoff tables need ngrams, logp10 and backoff10 for each order, at least one")
+        v = len(vocab)
+        self.order = n
+        self.vocab = vocab
+        self._ngrams = [np.asarray(g) for g in ngrams]
+        self._logp10 = [np.asarray(p, np.float64) for p in logp10]
+        self._backoff10 = [np.asarray(b, np.float64) for b in backoff10]
+        for k, (g, p, b) in enumerate(zip(self._ngrams, self._logp10, self._backoff10), 1):
+            if g.ndim != 2 or g.shape[1] != k or p.shape != (g.shape[0],) or b.shape != (g.shape[0],):
+                raise NgramkitError(f"backoff tables of order {k}: shapes {g.shape}, {p.shape}, {b.shape} do not agree")
+            if validate and g.size and (g.min() < 0 or g.max() >= v):
+                raise NgramkitError(f"backoff tables of order {k}: word ids outside the vocabulary (size {v})")
+        if keys is not None:
+            self._keys = [np.asarray(k_, np.int64) for k_ in keys]
+            return
+        self._keys = [self._ngrams[0][:, 0].astype(np.int64)]
+        for k in range(2, n + 1):
+            g = self._ngrams[k - 1]
+            parent = find_rows(self._keys, v, g[:, :-1])
+            if (parent < 0).any():
+                bad = g[np.flatnonzero(parent < 0)[0]]
+                raise NgramkitError(
+                    f"{k}-gram {' '.join(vocab.decode(bad))!r} has no {k - 1}-gram prefix in the model "
+                    "(every n-gram's context must be present)"
+                )
+            self._keys.append(parent * v + g[:, -1])
+        for k, key in enumerate(self._keys, 1):
+            if key.size > 1 and not (np.diff(key) > 0).all():
+                raise NgramkitError(f"backoff tables of order {k}: n-grams not unique and sorted")
+
+    # ---- access -----------------------------------------------------------------------------
+    def ngrams(self, k: int) -> np.ndarray:
+        """(M_k, k) int32 n-grams of order k, sorted."""
+        return self._ngrams[self._k(k)]
+
+    def logp10(self, k: int) -> np.ndarray:
+        """(M_k,) float64 log10 probabilities of order k (NaN: context-only entry)."""
+        return self._logp10[self._k(k)]
+
+    def backoff10(self, k: int) -> np.ndarray:
+        """(M_k,) float64 log10 backoff weights of order k."""
+        return self._backoff10[self._k(k)]
+
+    def keys(self, k: int) -> np.ndarray:
+        return self._keys[self._k(k)]
+
+    def _k(self, k: int) -> int:
+        self._check_fitted()
+        if not 1 <= k <= self.order:
+            raise NgramkitError(f"order {k} not in this model (orders 1..{self.order})")
+        return k - 1
+
+    def to_backoff(self) -> BackoffModel:
+        self._check_fitted()
+        if type(self) is BackoffModel:
+            return self
+        return BackoffModel.from_tables(self.vocab, self._ngrams, self._logp10, self._backoff10, keys=self._keys)
+
+    # ---- scoring ----------------------------------------------------------------------------
+    def log_probs(self, stream: Stream) -> np.ndarray:
+        stream = self.remap(stream)
+        padded, offsets = stream.padded(self.order, BOS_ID)
+        pos = sentence_positions(offsets, padded.size)
+        rows = stream_rows(self._keys, len(self.vocab), padded, pos)
+        pred = np.flatnonzero(pos > 0)
+        return backoff_score10(rows, self._logp10, self._backoff10, pred) * LN10
+
+    def next_log_probs(self, context_ids) -> np.ndarray:
+        self._check_fitted()
+        v = len(self.vocab)
+        ctx = [int(i) for i in context_ids]
+        if any(not 0 <= i < v for i in ctx):
+            raise NgramkitError(f"context ids must be in 0..{v - 1}, got {ctx}")
+        ctx = ctx[len(ctx) - (self.order - 1):] if self.order > 1 else []
+        lp = np.full(v, -np.inf)
+        lp[self._ngrams[0][:, 0]] = self._logp10[0]
+        for k in range(2, len(ctx) + 2):
+            hist = np.asarray(ctx[len(ctx) - (k - 1):], np.int64)[None, :]
+            row = int(find_rows(self._keys, v, hist)[0])
+            if row < 0:
+                continue  # absent context: backoff weight 1, no n-grams to overwrite
+            lp += self._backoff10[k - 2][row]
+            keys = self._keys[k - 1]
+            lo, hi = np.searchsorted(keys, [row * v, (row + 1) * v])
+            p = self._logp10[k - 1][lo:hi]
+            real = ~np.isnan(p)
+            lp[self._ngrams[k - 1][lo:hi, -1][real]] = p[real]
+        lp[np.isnan(lp)] = -np.inf
+        lp[BOS_ID] = -np.inf
+        if PAD_ID < v:
+            lp[PAD_ID] = -np.inf
+        return lp * LN10
+
+    # ---- state ------------------------------------------------------------------------------
+    def hparams(self) -> dict:
+        """Hyper-parameters (keyword arguments of the constructor), JSON-able."""
+        return {}
+
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        meta = {"class": type(self).__name__, "name": self.name, "order": self.order,
+                "hparams": self.hparams(), "tables": "backoff"}
+        arrays = {}
+        for k in range(1, self.order + 1):
+            arrays[f"ngrams{k}"] = self._ngrams[k - 1]
+            arrays[f"keys{k}"] = self._keys[k - 1]
+            arrays[f"logp10_{k}"] = self._logp10[k - 1]
+            arrays[f"backoff10_{k}"] = self._backoff10[k - 1]
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], vocab: Vocabulary) -> BackoffModel:
+        try:
+            order = int(meta["order"])
+            model = cls(order, **meta.get("hparams", {}))
+            tables = [[arrays[f"{name}{k}"] for k in range(1, order + 1)]
+                      for name in ("ngrams", "logp10_", "backoff10_", "keys")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NgramkitError(f"model state for {cls.__name__} is incomplete or invalid ({exc})") from None
+        ngrams, logp10, backoff10, keys = tables
+        model._set_tables(vocab, ngrams, logp10, backoff10, keys=keys, validate=False)
+        return model

@@ -1,0 +1,225 @@
+"""The one scoring contract every language model implements, and the conveniences built on it.
+
+Input: a fitted model and token ids (a :class:`~ngramkit.stream.Stream`, or a
+context as a list of ids). Output:
+
+- ``log_probs(stream)``: (N,) float64 natural-log probability of every
+  predicted token of the stream -- every word and every ``</s>``, never
+  ``<s>``. The n-gram context restarts at each sentence with ``<s>`` (KenLM
+  ``query`` convention): the first word of a sentence is scored given ``<s>``.
+- ``next_log_probs(context_ids)``: (V,) float64 natural-log distribution of
+  the next token over all vocabulary ids. ``<s>`` and ``<pad>`` get ``-inf``
+  (never predicted); ``<unk>`` is an ordinary word; the rest sums to 1
+  (except for :class:`~ngramkit.models.StupidBackoff`, whose scores are not
+  probabilities). The context is used as given: pass ``<s>`` first for a
+  sentence start; an empty context gives the lowest-order distribution.
+
+Everything else -- ``score``, ``logscore`` (log2, as nltk.lm), ``perplexity``,
+``entropy``, ``generate`` -- is written once here, as in nltk.lm's
+``LanguageModel`` base class.
+
+Stream vocabulary: if a stream was built with another vocabulary than the
+model's, its ids are remapped through the words (words the model does not
+know become ``<unk>`` and count as OOVs).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from ..counts import NGramCounts, check_order
+from ..errors import NgramkitError
+from ..stream import Stream
+from ..vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID, Vocabulary
+
+LN10 = math.log(10.0)
+
+
+class LanguageModel(abc.ABC):
+    """Abstract n-gram/neural language model: subclasses supply ``log_probs`` and ``next_log_probs``.
+
+    Attributes: ``order`` (n-gram order; context = ``order - 1`` tokens),
+    ``vocab`` (:class:`~ngramkit.vocab.Vocabulary`, set by ``fit``),
+    ``name`` (short registry name, e.g. ``"mkn"``), ``is_probabilistic``
+    (False only for scores that do not sum to 1).
+    """
+
+    name: ClassVar[str] = ""
+    is_probabilistic: ClassVar[bool] = True
+
+    def __init__(self, order: int):
+        self.order = check_order(order)
+        self.vocab: Vocabulary | None = None
+
+    # ---- what subclasses implement ----------------------------------------------------------
+    def fit(self, counts: NGramCounts) -> LanguageModel:
+        """Estimate from n-gram counts (of at least ``order`` orders); returns ``self``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be fitted from counts")
+
+    @abc.abstractmethod
+    def log_probs(self, stream: Stream) -> np.ndarray:
+        """(N,) float64 natural-log probability of every predicted token of ``stream``."""
+
+    @abc.abstractmethod
+    def next_log_probs(self, context_ids) -> np.ndarray:
+        """(V,) float64 natural-log distribution of the token following ``context_ids``."""
+
+    def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(meta, arrays): JSON-able hyper-parameters and the numpy arrays that define the model."""
+        raise NotImplementedError(f"{type(self).__name__} has no saveable state")
+
+    @classmethod
+    def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], vocab: Vocabulary) -> LanguageModel:
+        """Rebuild a model from :meth:`get_state` output (arrays may be read-only memory maps)."""
+        raise NotImplementedError(f"{cls.__name__} cannot be loaded from state")
+
+    def to_backoff(self):
+        """This model as a :class:`~ngramkit.models.BackoffModel` (ARPA form), if it has one."""
+        raise NgramkitError(
+            f"{type(self).__name__} ({self.name}) has no backoff (ARPA) form; "
+            "save it in the native format instead (a path not ending in .arpa)"
+        )
+
+    # ---- construction helpers ---------------------------------------------------------------
+    def fit_sentences(self, sentences, vocab: Vocabulary | None = None, **vocab_kw) -> LanguageModel:
+        """Count ``sentences`` (lists of token strings) and fit; the vocabulary is built if not given."""
+        vocab = vocab if vocab is not None else Vocabulary.build(sentences, **vocab_kw)
+        return self.fit(NGramCounts.from_stream(Stream.from_sentences(sentences, vocab), self.order))
+
+    def _check_fitted(self) -> None:
+        if self.vocab is None:
+            raise NgramkitError(f"{type(self).__name__} is not fitted: call .fit(counts) or .fit_sentences(...) first")
+
+    def _check_counts(self, counts: NGramCounts) -> None:
+        if not isinstance(counts, NGramCounts):
+            raise NgramkitError(f"fit expects NGramCounts, got {type(counts).__name__}")
+        if counts.order < self.order:
+            raise NgramkitError(
+                f"{type(self).__name__}(order={self.order}) needs counts of orders 1..{self.order}, "
+                f"got 1..{counts.order}; count with order >= {self.order}"
+            )
+        if counts.n_tokens == 0:
+            raise NgramkitError("cannot fit a language model on empty text (0 tokens counted)")
+
+    # ---- streams and words ------------------------------------------------------------------
+    def as_stream(self, text) -> Stream:
+        """A stream over this model's vocabulary: from sentences of strings, or a stream (remapped)."""
+        self._check_fitted()
+        if isinstance(text, Stream):
+            return self.remap(text)
+        if isinstance(text, (str, bytes)):
+            raise NgramkitError("text must be a list of sentences (lists of token strings) or a Stream, got a string")
+        sentences = [list(s) for s in text]
+        for s in sentences:
+            if any(not isinstance(w, str) for w in s):
+                raise NgramkitError("text must be a list of sentences of token strings")
+        return Stream.from_sentences(sentences, self.vocab)
+
+    def remap(self, stream: Stream) -> Stream:
+        """``stream`` with ids of this model's vocabulary (identity when the vocabularies agree)."""
+        self._check_fitted()
+        if stream.vocab is self.vocab or stream.vocab == self.vocab:
+            return stream
+        table = self.vocab.lookup(stream.vocab.words)  # (V_stream,) model id of each stream id
+        ids = table[stream.ids]
+        known = np.asarray([w in self.vocab.index for w in stream.vocab.words], bool)
+        oov = stream.oov | ~known[stream.ids]
+        return Stream(ids.astype(np.int32), stream.offsets, oov, self.vocab)
+
+    def _context_ids(self, context) -> list[int]:
+        if context is None:
+            return []
+        if isinstance(context, str):
+            raise NgramkitError("context must be a sequence of words, got a string (wrap it in a list)")
+        return [self.vocab.id(w) if isinstance(w, str) else int(w) for w in context]
+
+    # ---- nltk.lm-style conveniences -----------------------------------------------------------
+    def score(self, word: str, context=None) -> float:
+        """P(word | context) (a probability; a score for StupidBackoff). ``context``: words, oldest first."""
+        return float(math.exp(self.logscore(word, context) * math.log(2.0)))
+
+    def logscore(self, word: str, context=None) -> float:
+        """log2 P(word | context), as nltk.lm's ``logscore`` (``-inf`` for impossible events)."""
+        self._check_fitted()
+        lp = self.next_log_probs(self._context_ids(context))
+        wid = self.vocab.id(word) if isinstance(word, str) else int(word)
+        return float(lp[wid] / math.log(2.0))
+
+    def entropy(self, text) -> float:
+        """Cross-entropy in bits per predicted token (words and ``</s>``) of ``text``."""
+        from ..evaluate import evaluate
+
+        return evaluate(self, self.as_stream(text), allow_scores=True).cross_entropy
+
+    def perplexity(self, text) -> float:
+        """Perplexity of ``text`` (sentences of strings, or a Stream), OOV tokens included (KenLM/SRILM)."""
+        from ..evaluate import evaluate
+
+        return evaluate(self, self.as_stream(text)).perplexity
+
+    def generate(self, num_words: int = 1, text_seed=None, random_seed=None, *, temperature: float = 1.0,
+                 top_k: int | None = None, stop_at_eos: bool = False) -> list[str]:
+        """Sample ``num_words`` tokens after ``text_seed`` (words; default: a sentence start).
+
+        ``</s>`` is an ordinary generated token: it is returned, and the next
+        token starts a new sentence (context reset to ``<s>``), so generation
+        continues across sentences as nltk.lm's does -- unless ``stop_at_eos``,
+        which stops after the first ``</s>``. ``<s>``/``<pad>`` are never
+        generated. ``temperature`` divides the log-probabilities before
+        sampling (-> 0: greedy); ``top_k`` keeps only the k most probable
+        tokens. ``random_seed``: int or ``numpy.random.Generator``.
+        """
+        self._check_fitted()
+        if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)) or num_words < 0:
+            raise NgramkitError(f"num_words must be an integer >= 0, got {num_words!r}")
+        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+            raise NgramkitError(f"temperature must be a positive number, got {temperature!r}")
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
+            raise NgramkitError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+        rng = random_seed if isinstance(random_seed, np.random.Generator) else np.random.default_rng(random_seed)
+        history = [BOS_ID] + self._context_ids(text_seed)
+        # Context of the current sentence only: from the last <s> (n-grams never cross sentences).
+        for i in range(len(history) - 1, -1, -1):
+            if history[i] == EOS_ID:
+                history = [BOS_ID] + history[i + 1 :]
+                break
+            if history[i] == BOS_ID:
+                history = history[i:]
+                break
+        out: list[str] = []
+        keep = max(self.order - 1, 0)
+        for _ in range(int(num_words)):
+            ctx = history[len(history) - keep :] if keep else []
+            lp = np.asarray(self.next_log_probs(ctx), np.float64) / temperature
+            lp[BOS_ID] = -np.inf
+            if PAD_ID < lp.size:
+                lp[PAD_ID] = -np.inf
+            if top_k is not None and top_k < lp.size:
+                cut = np.partition(lp, lp.size - top_k)[lp.size - top_k]
+                lp = np.where(lp >= cut, lp, -np.inf)
+            finite = np.isfinite(lp)
+            if not finite.any():
+                raise NgramkitError("cannot generate: every next token has probability 0 after this context")
+            p = np.exp(lp - lp[finite].max())
+            p /= p.sum()
+            wid = int(rng.choice(p.size, p=p))
+            out.append(self.vocab.words[wid])
+            if wid == EOS_ID:
+                if stop_at_eos:
+                    break
+                history = [BOS_ID]
+            else:
+                history.append(wid)
+        return out
+
+    def __repr__(self) -> str:
+        fitted = f", vocab={len(self.vocab)}" if self.vocab is not None else ", unfitted"
+        return f"{type(self).__name__}(order={self.order}{fitted})"
+
+
+# Re-exported for model modules.
+__all__ = ["LN10", "LanguageModel", "BOS", "EOS", "BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID"]

@@ -1,0 +1,429 @@
+"""Interpolated smoothing, estimated once at fit time and stored in backoff (ARPA) form.
+
+Input: :class:`~ngramkit.counts.NGramCounts` of orders >= N. Output: a
+:class:`~ngramkit.models.backoff.BackoffModel` whose tables hold, for every
+counted n-gram, the interpolated probability
+
+    p_k(w | c) = u_k(c w) + gamma_{k-1}(c) * p_{k-1}(w | c')        (c' = c minus its first word)
+    p_1(w)     = u_1(w)   + gamma_0 / |V|                           (uniform floor)
+
+and, for every context c, the backoff weight gamma(c). Each smoothing method
+supplies only ``u`` and ``gamma`` (nltk.lm's ``alpha_gamma``), computed for
+all rows of an order at once with numpy (``bincount`` over parent rows);
+nothing is rescanned per query.
+
+|V| is the number of predictable tokens: every vocabulary word (``<unk>``
+included) and ``</s>``, but not ``<s>`` or ``<pad>``. The unigram table holds
+every vocabulary id except ``<pad>`` -- unseen words included, so every
+distribution sums to 1 over the vocabulary; ``<s>``'s unigram is a
+context-only entry (probability stored as NaN, never predicted).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..counts import NGramCounts
+from ..errors import NgramkitError
+from ..vocab import BOS_ID, PAD_ID
+from .backoff import BackoffModel, lookup
+
+
+class CountTables:
+    """Count tables of orders 1..N re-indexed for estimation (computed once per fit).
+
+    Per order k (lists indexed k-1): ``ngrams`` (M_k, k) int32, ``raw``
+    (M_k,) int64 counts, ``parent`` (M_k,) int64 row of the prefix in order
+    k-1, ``suffix`` (M_k,) int64 row of the n-gram minus its first word in
+    order k-1, ``keys`` (M_k,) int64 sorted ``parent * V + last``,
+    ``n_children`` (M_k,) int64 distinct continuations in order k+1.
+    Order 1 covers every vocabulary id except ``<pad>`` (count 0 if unseen).
+    """
+
+    def __init__(self, counts: NGramCounts, order: int):
+        vocab = counts.vocab
+        v = len(vocab)
+        self.v = v
+        self.order = order
+        uni = np.setdiff1d(np.arange(v, dtype=np.int64), [PAD_ID])  # (M_1,) sorted ids
+        seen = counts.ngrams(1)[:, 0].astype(np.int64)
+        seen_row = np.searchsorted(uni, seen)  # counts' order-1 row -> our row
+        if seen.size and (uni[np.minimum(seen_row, uni.size - 1)] != seen).any():
+            raise NgramkitError("counts hold <pad>, which is never a word of the text")
+        raw1 = np.zeros(uni.size, np.int64)
+        raw1[seen_row] = counts.counts(1)
+        self.ngrams = [uni.astype(np.int32)[:, None]]
+        self.raw = [raw1]
+        self.parent = [np.zeros(uni.size, np.int64)]
+        self.suffix = [np.zeros(uni.size, np.int64)]
+        self.keys = [uni]
+        self.bos_row = int(np.searchsorted(uni, BOS_ID))
+        for k in range(2, order + 1):
+            g = counts.ngrams(k)
+            parent = counts.parent(k).astype(np.int64)
+            if k == 2:
+                parent = seen_row[parent]
+            last = g[:, -1].astype(np.int64)
+            keys = parent * v + last
+            if k == 2:
+                suffix = np.searchsorted(uni, last)
+            else:
+                suffix = lookup(self.keys[k - 2], self.suffix[k - 2][parent] * v + last)
+            self.ngrams.append(g)
+            self.raw.append(counts.counts(k).astype(np.int64))
+            self.parent.append(parent)
+            self.suffix.append(suffix)
+            self.keys.append(keys)
+        self.n_children = [np.bincount(self.parent[k], minlength=self.raw[k - 1].size).astype(np.int64)
+                           for k in range(1, order)] + [np.zeros(self.raw[-1].size, np.int64)]
+        self.n_predictable = uni.size - 1  # |V|: all ids but <s> and <pad>
+
+    def size(self, k: int) -> int:
+        return int(self.raw[k - 1].size)
+
+    def starts_with_bos(self, k: int) -> np.ndarray:
+        return self.ngrams[k - 1][:, 0] == BOS_ID
+
+    def continuation(self, k: int) -> np.ndarray:
+        """(M_k,) int64 N1+(. w_1..w_k): distinct left extensions in order k+1 (k < N)."""
+        return np.bincount(self.suffix[k], minlength=self.size(k)).astype(np.int64)
+
+    def kenlm_adjusted(self, k: int) -> np.ndarray:
+        """KenLM's adjusted counts: raw at the top order and for n-grams starting with ``<s>``, else continuation."""
+        if k == self.order:
+            return self.raw[k - 1]
+        return np.where(self.starts_with_bos(k), self.raw[k - 1], self.continuation(k))
+
+    def predictable(self, k: int, a: np.ndarray) -> np.ndarray:
+        """``a`` with the ``<s>`` unigram zeroed (it is context only) when k == 1."""
+        if k == 1:
+            a = a.copy()
+            a[self.bos_row] = 0
+        return a
+
+    def context_sum(self, k: int, values: np.ndarray) -> np.ndarray:
+        """(M_{k-1},) sum of ``values`` (M_k,) over the children of every order-(k-1) row."""
+        return np.bincount(self.parent[k - 1], weights=values, minlength=self.size(k - 1))
+
+    def context_count(self, k: int, mask: np.ndarray) -> np.ndarray:
+        """(M_{k-1},) number of children with ``mask`` true, per order-(k-1) row."""
+        return np.bincount(self.parent[k - 1][mask], minlength=self.size(k - 1)).astype(np.float64)
+
+
+def _safe_div(num, den):
+    """num / den with 0/0 -> 0 and no numpy warnings."""
+    num = np.asarray(num, np.float64)
+    den = np.asarray(den, np.float64)
+    out = np.zeros(np.broadcast(num, den).shape)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+class InterpolatedModel(BackoffModel):
+    """Base of the interpolated models: subclasses implement :meth:`_estimate`."""
+
+    def __init__(self, order: int):
+        super().__init__(order)
+        self.fitted_: dict = {}  # statistics estimated at fit time (discounts...), saved with the model
+
+    def _estimate(self, tab: CountTables) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+        """(u, gamma, gamma0): u[k-1] (M_k,) and gamma[k-1] (M_k,) (weight of row as context), gamma_0."""
+        raise NotImplementedError
+
+    def fit(self, counts: NGramCounts) -> InterpolatedModel:
+        self._check_counts(counts)
+        tab = CountTables(counts, self.order)
+        u, gamma, gamma0 = self._estimate(tab)
+        ln = self.order
+        prob = []
+        p = u[0] + gamma0 / tab.n_predictable  # (M_1,)
+        p[tab.bos_row] = np.nan  # <s>: context only
+        prob.append(p)
+        for k in range(2, ln + 1):
+            p = u[k - 1] + gamma[k - 2][tab.parent[k - 1]] * prob[k - 2][tab.suffix[k - 1]]
+            prob.append(p)
+        with np.errstate(divide="ignore"):
+            logp10 = [np.log10(p) for p in prob]
+            backoff10 = []
+            for k in range(1, ln + 1):
+                b = np.zeros(tab.size(k))
+                if k < ln:
+                    ctx = tab.n_children[k - 1] > 0
+                    b[ctx] = np.log10(gamma[k - 1][ctx])
+                backoff10.append(b)
+        self._set_tables(counts.vocab, tab.ngrams, logp10, backoff10, keys=tab.keys, validate=False)
+        return self
+
+    def get_state(self):
+        meta, arrays = super().get_state()
+        meta["fitted"] = self.fitted_
+        return meta, arrays
+
+    @classmethod
+    def from_state(cls, meta, arrays, vocab):
+        model = super().from_state(meta, arrays, vocab)
+        model.fitted_ = dict(meta.get("fitted", {}))
+        return model
+
+
+# ---- discounts ---------------------------------------------------------------------------------
+
+def count_of_counts(a: np.ndarray, upto: int = 4) -> np.ndarray:
+    """(upto,) int64 number of entries of ``a`` equal to 1..upto."""
+    return np.bincount(np.minimum(a, upto + 1), minlength=upto + 2)[1 : upto + 1].astype(np.int64)
+
+
+def modified_discounts(t: np.ndarray, k: int) -> tuple[float, float, float]:
+    """Chen & Goodman (1998, eq. 26): D_i = i - (i+1) Y t_{i+1} / t_i, Y = t_1 / (t_1 + 2 t_2)."""
+    t1, t2, t3, t4 = (int(x) for x in t[:4])
+    fix = ("pass discounts=... explicitly (CLI: --discounts), lower the order, or use more text")
+    if min(t1, t2, t3) == 0:
+        raise NgramkitError(
+            f"modified Kneser-Ney: order {k} has count-of-counts n1..n4 = {t1}, {t2}, {t3}, {t4}; "
+            f"a zero makes the discounts undefined; {fix}"
+        )
+    y = t1 / (t1 + 2 * t2)
+    d = (1 - 2 * y * t2 / t1, 2 - 3 * y * t3 / t2, 3 - 4 * y * t4 / t3)
+    for i, di in enumerate(d, 1):
+        if not (np.isfinite(di) and 0 < di <= i):
+            raise NgramkitError(
+                f"modified Kneser-Ney: order {k} discount D{i if i < 3 else '3+'} = {di:.4g} is out of range "
+                f"(count-of-counts n1..n4 = {t1}, {t2}, {t3}, {t4}); {fix}"
+            )
+    return d
+
+
+def single_discount(t: np.ndarray, k: int) -> float:
+    """Ney et al. (1994): D = n1 / (n1 + 2 n2)."""
+    t1, t2 = int(t[0]), int(t[1])
+    if t1 == 0:
+        raise NgramkitError(
+            f"Kneser-Ney: order {k} has no n-gram seen once (n1 = 0, n2 = {t2}), so the discount "
+            "n1/(n1 + 2 n2) is 0; pass discount=... explicitly (CLI: --discount) or use more text"
+        )
+    return t1 / (t1 + 2 * t2)
+
+
+def _check_discount(d, name: str, hi: float) -> float:
+    if isinstance(d, bool) or not isinstance(d, (int, float, np.floating, np.integer)) or not np.isfinite(d):
+        raise NgramkitError(f"{name} must be a number, got {d!r}")
+    if not 0 <= d <= hi:
+        raise NgramkitError(f"{name} must be in [0, {hi}], got {d}")
+    return float(d)
+
+
+def _per_order(value, order: int, name: str, hi: float) -> list[float] | None:
+    """None, one number for every order, or a sequence of one number per order."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != order:
+            raise NgramkitError(f"{name} needs one value per order (1..{order}), got {len(value)}")
+        return [_check_discount(x, name, hi) for x in value]
+    return [_check_discount(value, name, hi)] * order
+
+
+# ---- the discounting family ------------------------------------------------------------------
+
+def _discounted(tab: CountTables, k: int, a: np.ndarray, d3: tuple[float, float, float]):
+    """u for order-k rows and gamma for their contexts, discounting count a by D(a) = d3[min(a,3)-1]."""
+    dvec = np.array([0.0, d3[0], d3[1], d3[2]])
+    d = dvec[np.minimum(a, 3)]
+    num = np.maximum(a - d, 0.0)
+    if k == 1:
+        total = float(a.sum())
+        if total <= 0:
+            raise NgramkitError("cannot fit: no word was counted")
+        hold = d3[0] * (a == 1).sum() + d3[1] * (a == 2).sum() + d3[2] * (a >= 3).sum()
+        return num / total, hold / total
+    total = tab.context_sum(k, a.astype(np.float64))  # (M_{k-1},)
+    hold = (d3[0] * tab.context_count(k, a == 1) + d3[1] * tab.context_count(k, a == 2)
+            + d3[2] * tab.context_count(k, a >= 3))
+    u = num / total[tab.parent[k - 1]]
+    return u, _safe_div(hold, total)
+
+
+class _DiscountModel(InterpolatedModel):
+    """Shared machinery: counts per order (raw or adjusted) and three discounts per order."""
+
+    adjusted = True  # use KenLM's adjusted (continuation) counts below the top order
+
+    def _counts_for(self, tab: CountTables, k: int) -> np.ndarray:
+        a = tab.kenlm_adjusted(k) if self.adjusted else tab.raw[k - 1]
+        return tab.predictable(k, a)
+
+    def _discounts(self, tab: CountTables, k: int, a: np.ndarray) -> tuple[float, float, float]:
+        raise NotImplementedError
+
+    def _estimate(self, tab):
+        u, gamma = [], [None] * self.order
+        gamma0 = 0.0
+        used, coc = [], []
+        for k in range(1, self.order + 1):
+            a = self._counts_for(tab, k)
+            t = count_of_counts(a[a > 0])
+            coc.append(t.tolist())
+            d3 = self._discounts(tab, k, t)
+            used.append(list(d3))
+            uk, g = _discounted(tab, k, a, d3)
+            u.append(uk)
+            if k == 1:
+                gamma0 = g
+            else:
+                gamma[k - 2] = g
+        gamma[self.order - 1] = np.zeros(tab.size(self.order))
+        self.fitted_ = {"discounts": used, "count_of_counts": coc}
+        return u, gamma, gamma0
+
+
+class ModifiedKneserNey(_DiscountModel):
+    """Interpolated modified Kneser-Ney (Chen & Goodman 1998), exactly KenLM ``lmplz``'s estimator.
+
+    Three discounts per order (D1, D2, D3+), by default estimated from the
+    count-of-counts of the adjusted counts of that order; lower orders use
+    adjusted counts (distinct left extensions, except n-grams starting with
+    ``<s>``, which keep their raw counts); unigrams are interpolated with the
+    uniform distribution, which is where ``<unk>`` and unseen words get
+    their probability. ``discounts``: None, or one (D1, D2, D3+) triple per
+    order (a single triple is used for every order).
+    """
+
+    name = "mkn"
+
+    def __init__(self, order: int, *, discounts=None):
+        super().__init__(order)
+        self.discounts = self._check(discounts)
+
+    def _check(self, discounts):
+        if discounts is None:
+            return None
+        arr = np.asarray(discounts, dtype=object)
+        if arr.ndim == 1 and len(arr) == 3:
+            discounts = [tuple(discounts)] * self.order
+        elif arr.ndim == 2 and arr.shape == (self.order, 3):
+            discounts = [tuple(row) for row in discounts]
+        else:
+            raise NgramkitError(f"discounts must be one (D1, D2, D3+) triple or {self.order} triples (one per order)")
+        return [tuple(_check_discount(x, f"discount D{i + 1}", i + 1) for i, x in enumerate(row))
+                for row in discounts]
+
+    def hparams(self):
+        return {"discounts": None if self.discounts is None else [list(d) for d in self.discounts]}
+
+    def _discounts(self, tab, k, t):
+        if self.discounts is not None:
+            return self.discounts[k - 1]
+        return modified_discounts(t, k)
+
+
+class KneserNey(_DiscountModel):
+    """Interpolated Kneser-Ney with one discount per order (Kneser & Ney 1995; Chen & Goodman's "interpolated KN").
+
+    Same counts as :class:`ModifiedKneserNey` (adjusted continuation counts,
+    uniform floor); ``discount``: None (estimate D = n1 / (n1 + 2 n2) per
+    order from the adjusted count-of-counts), one number for all orders, or
+    one per order.
+    """
+
+    name = "kn"
+
+    def __init__(self, order: int, *, discount=None):
+        super().__init__(order)
+        self.discount = _per_order(discount, order, "discount", 1.0)
+
+    def hparams(self):
+        return {"discount": self.discount}
+
+    def _discounts(self, tab, k, t):
+        d = self.discount[k - 1] if self.discount is not None else single_discount(t, k)
+        return (d, d, d)
+
+
+class AbsoluteDiscounting(_DiscountModel):
+    """Interpolated absolute discounting (Ney et al. 1994) on raw counts, uniform floor.
+
+    p(w|c) = max(c(cw) - D, 0) / c(c) + D N1+(c .) / c(c) p(w|c').
+    ``discount``: one number for every order (default 0.75) or one per order.
+    """
+
+    name = "absolute"
+    adjusted = False
+
+    def __init__(self, order: int, *, discount=0.75):
+        super().__init__(order)
+        self.discount = _per_order(discount, order, "discount", 1.0)
+
+    def hparams(self):
+        return {"discount": self.discount}
+
+    def _discounts(self, tab, k, t):
+        d = self.discount[k - 1]
+        return (d, d, d)
+
+
+class WittenBell(InterpolatedModel):
+    """Interpolated Witten-Bell (Witten & Bell 1991; nltk.lm's ``WittenBellInterpolated``), uniform floor.
+
+    p(w|c) = (c(cw) + T(c) p(w|c')) / (c(c) + T(c)), T(c) = distinct words after c;
+    the unigram level is (c(w) + T / |V|) / (N + T) (nltk stops at the plain MLE unigram).
+    """
+
+    name = "witten-bell"
+
+    def __init__(self, order: int):
+        super().__init__(order)
+
+    def _estimate(self, tab):
+        u, gamma = [], [None] * self.order
+        a = tab.predictable(1, tab.raw[0]).astype(np.float64)
+        total, types = float(a.sum()), float((a > 0).sum())
+        u.append(a / (total + types))
+        gamma0 = types / (total + types)
+        for k in range(2, self.order + 1):
+            c = tab.raw[k - 1].astype(np.float64)
+            s = tab.context_sum(k, c)
+            t = tab.n_children[k - 2].astype(np.float64)
+            u.append(c / (s + t)[tab.parent[k - 1]])
+            gamma[k - 2] = _safe_div(t, s + t)
+        gamma[self.order - 1] = np.zeros(tab.size(self.order))
+        return u, gamma, gamma0
+
+
+class Additive(InterpolatedModel):
+    """The interpolated additive estimator of *Dive into Deep Learning* (sec. 9.3).
+
+    P(x) = (n(x) + e1 / m) / (n + e1); P(x'|x) = (n(x, x') + e2 P(x')) / (n(x) + e2);
+    and so on with e3, ... for higher orders (m = |V|, n = predicted tokens,
+    n(x) = occurrences of x as a context). ``epsilons``: one value per order, >= 0
+    (a single number is used for every order); all must be > 0 for unseen events to be possible.
+    """
+
+    name = "additive"
+
+    def __init__(self, order: int, *, epsilons=1.0):
+        super().__init__(order)
+        if isinstance(epsilons, (list, tuple, np.ndarray)):
+            if len(epsilons) != order:
+                raise NgramkitError(f"epsilons needs one value per order (1..{order}), got {len(epsilons)}")
+            eps = list(epsilons)
+        else:
+            eps = [epsilons] * order
+        self.epsilons = [_check_discount(e, "epsilon", float("inf")) for e in eps]
+
+    def hparams(self):
+        return {"epsilons": self.epsilons}
+
+    def _estimate(self, tab):
+        e = self.epsilons
+        u, gamma = [], [None] * self.order
+        a = tab.predictable(1, tab.raw[0]).astype(np.float64)
+        total = float(a.sum())
+        u.append(a / (total + e[0]))
+        gamma0 = e[0] / (total + e[0])
+        for k in range(2, self.order + 1):
+            c = tab.raw[k - 1].astype(np.float64)
+            s = tab.context_sum(k, c)
+            u.append(_safe_div(c, (s + e[k - 1])[tab.parent[k - 1]]))
+            gamma[k - 2] = np.where(s + e[k - 1] > 0, _safe_div(e[k - 1], s + e[k - 1]), 1.0)
+        gamma[self.order - 1] = np.zeros(tab.size(self.order))
+        return u, gamma, gamma0
