@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
@@ -74,5 +76,5 @@ def json_option(func):
 
 def progress_bar(total: int, label: str, enabled: bool = True):
     """A click progress bar on stderr (no-op when disabled or not needed)."""
-    return click.progressbar(length=max(total, 1), label=label, file=click.get_text_stream("stderr"),
+    return click.progressbar(length=max(total, 1), label=label, file=sys.stderr,
                              show_eta=True, hidden=not enabled)
