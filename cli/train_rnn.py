@@ -124,8 +124,10 @@ def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights
                             "or choose --schedule step/none")
 
     if resume:
-        say(f"resuming from {ckpt / R.train.LAST} ...")
-        model = R.train.load_checkpoint(ckpt).model
+        from ngramkit.rnn.train import LAST, load_checkpoint
+
+        say(f"resuming from {ckpt / LAST} ...")
+        model = load_checkpoint(ckpt).model
         vocab = model.vocab
     else:
         vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_vocab)
