@@ -1,0 +1,408 @@
+/* Body of the RNN kernels, included twice by rnn.c: once compiled for the
+ * baseline instruction set and once with NK_ATTR = target("avx2,fma"); rnn.c
+ * picks one copy at run time (__builtin_cpu_supports). NK(x) mangles the names.
+ * Vectors are GCC/Clang vector extensions of 8 floats (one AVX register; two
+ * SSE registers in the baseline copy): portable C, no intrinsics. */
+
+/* ------------------------------------------------------------------ vectors */
+NK_INLINE vf8 NK(ld)(const float *p) {
+    vf8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+NK_INLINE void NK(st)(float *p, vf8 v) { memcpy(p, &v, sizeof v); }
+
+NK_INLINE vf8 NK(splat)(float x) { return (vf8){x, x, x, x, x, x, x, x}; }
+
+NK_INLINE float NK(hsum)(vf8 v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+NK_INLINE vf8 NK(vmax)(vf8 a, vf8 b) {
+    vi8 m = a < b; /* -1 where b is larger */
+    return (vf8)(((vi8)a & ~m) | ((vi8)b & m));
+}
+
+NK_INLINE vf8 NK(vmin)(vf8 a, vf8 b) {
+    vi8 m = b < a; /* -1 where b is smaller */
+    return (vf8)(((vi8)a & ~m) | ((vi8)b & m));
+}
+
+/* exp(x), Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
+ * 2^n by exponent bits; about 1 ulp. Inputs are clamped to [-87.3, 88.3]. */
+NK_INLINE vf8 NK(vexp)(vf8 x) {
+    const vf8 magic = NK(splat)(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+    x = NK(vmax)(x, NK(splat)(-87.3f));
+    x = NK(vmin)(x, NK(splat)(88.3f));
+    vf8 t = x * 1.44269504088896341f + magic;
+    vf8 n = t - magic;
+    vi8 ni = (vi8)t - (vi8)magic;
+    vf8 r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    vf8 p = NK(splat)(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    vi8 e = (ni + 127) << 23;
+    return p * (vf8)e;
+}
+
+NK_INLINE vf8 NK(vsigmoid)(vf8 x) { return 1.0f / (1.0f + NK(vexp)(-x)); }
+
+/* tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): no overflow, absolute
+ * error about 1e-7 (relative accuracy is lost only for |x| < 1e-4). */
+NK_INLINE vf8 NK(vtanh)(vf8 x) {
+    const vi8 sign = (vi8)NK(splat)(-0.0f);
+    vf8 ax = (vf8)((vi8)x & ~sign);
+    vf8 e = NK(vexp)(-2.0f * ax);
+    vf8 t = (1.0f - e) / (1.0f + e);
+    return (vf8)((vi8)t | ((vi8)x & sign));
+}
+
+/* y[i] = f(x[i]) for n floats (x may equal y). */
+#define NK_MAP(fname, vfun)                                                                 \
+    static NK_ATTR void NK(fname)(const float *x, float *y, ptrdiff_t n) {                  \
+        ptrdiff_t i = 0;                                                                    \
+        for (; i + 8 <= n; i += 8) NK(st)(y + i, vfun(NK(ld)(x + i)));                      \
+        if (i < n) {                                                                        \
+            float buf[8] = {0};                                                             \
+            memcpy(buf, x + i, (size_t)(n - i) * sizeof(float));                            \
+            NK(st)(buf, vfun(NK(ld)(buf)));                                                 \
+            memcpy(y + i, buf, (size_t)(n - i) * sizeof(float));                            \
+        }                                                                                   \
+    }
+NK_MAP(map_tanh, NK(vtanh))
+NK_MAP(map_sigmoid, NK(vsigmoid))
+#undef NK_MAP
+
+/* z[i] = exp(z[i] - m) for n floats. */
+static NK_ATTR void NK(map_exp_shift)(float *z, ptrdiff_t n, float m) {
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8) NK(st)(z + i, NK(vexp)(NK(ld)(z + i) - m));
+    if (i < n) {
+        float buf[8] = {0};
+        memcpy(buf, z + i, (size_t)(n - i) * sizeof(float));
+        NK(st)(buf, NK(vexp)(NK(ld)(buf) - m));
+        memcpy(z + i, buf, (size_t)(n - i) * sizeof(float));
+    }
+}
+
+/* ------------------------------------------------------------------ products */
+/* C[0:mr, 0:16] += A[0:mr, 0:K] B[0:K, 0:16]; A(i,p) = A[i*rsa + p*csa].
+ * 12 accumulators (mr = 6) stay in registers: the j loop is the vector. */
+NK_INLINE void NK(ukr)(const int mr, ptrdiff_t K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, const float *B,
+                       ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    vf8 c0[6], c1[6];
+    for (int r = 0; r < mr; r++) c0[r] = c1[r] = NK(splat)(0.0f);
+    for (ptrdiff_t p = 0; p < K; p++) {
+        vf8 b0 = NK(ld)(B + p * ldb), b1 = NK(ld)(B + p * ldb + 8);
+        const float *a = A + p * csa;
+        for (int r = 0; r < mr; r++) {
+            float ar = a[r * rsa];
+            c0[r] += ar * b0;
+            c1[r] += ar * b1;
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        NK(st)(C + r * ldc, NK(ld)(C + r * ldc) + c0[r]);
+        NK(st)(C + r * ldc + 8, NK(ld)(C + r * ldc + 8) + c1[r]);
+    }
+}
+
+static NK_ATTR void NK(ukr_any)(int mr, ptrdiff_t K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, const float *B,
+                                ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    switch (mr) {
+    case 6: NK(ukr)(6, K, A, rsa, csa, B, ldb, C, ldc); break;
+    case 5: NK(ukr)(5, K, A, rsa, csa, B, ldb, C, ldc); break;
+    case 4: NK(ukr)(4, K, A, rsa, csa, B, ldb, C, ldc); break;
+    case 3: NK(ukr)(3, K, A, rsa, csa, B, ldb, C, ldc); break;
+    case 2: NK(ukr)(2, K, A, rsa, csa, B, ldb, C, ldc); break;
+    default: NK(ukr)(1, K, A, rsa, csa, B, ldb, C, ldc); break;
+    }
+}
+
+/* C[M,N] += A[M,K] B[K,N]; A(i,p) = A[i*rsa + p*csa] (so A may be a
+ * transposed view), B row-major. wsp holds K*16 floats (pads the last
+ * column panel when N is not a multiple of 16). Column panels outermost, so a
+ * K x 16 panel of B is read from memory once and reused by every row block. */
+static NK_ATTR void NK(gemm_nn)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t rsa,
+                                ptrdiff_t csa, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, float *wsp) {
+    for (ptrdiff_t j0 = 0; j0 < N; j0 += 16) {
+        ptrdiff_t nr = N - j0 < 16 ? N - j0 : 16;
+        if (nr == 16) {
+            ptrdiff_t i0 = 0;
+            for (; i0 + 6 <= M; i0 += 6) NK(ukr)(6, K, A + i0 * rsa, rsa, csa, B + j0, ldb, C + i0 * ldc + j0, ldc);
+            if (i0 < M) NK(ukr_any)((int)(M - i0), K, A + i0 * rsa, rsa, csa, B + j0, ldb, C + i0 * ldc + j0, ldc);
+            continue;
+        }
+        for (ptrdiff_t p = 0; p < K; p++) {
+            for (ptrdiff_t j = 0; j < 16; j++) wsp[p * 16 + j] = j < nr ? B[p * ldb + j0 + j] : 0.0f;
+        }
+        for (ptrdiff_t i0 = 0; i0 < M; i0 += 6) {
+            int mr = (int)(M - i0 < 6 ? M - i0 : 6);
+            float tmp[6 * 16] = {0};
+            NK(ukr_any)(mr, K, A + i0 * rsa, rsa, csa, wsp, 16, tmp, 16);
+            for (int r = 0; r < mr; r++) {
+                for (ptrdiff_t j = 0; j < nr; j++) C[(i0 + r) * ldc + j0 + j] += tmp[r * 16 + j];
+            }
+        }
+    }
+}
+
+/* C[M,N] += A[M,K] B[N,K]^T (both row-major): dot products along contiguous
+ * rows, 2 x 4 blocks of 8-lane partial sums. */
+NK_INLINE void NK(ntblk)(const int mi, const int nj, ptrdiff_t K, const float *A, ptrdiff_t lda, const float *B,
+                         ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    vf8 acc[2][4];
+    for (int i = 0; i < mi; i++)
+        for (int j = 0; j < nj; j++) acc[i][j] = NK(splat)(0.0f);
+    ptrdiff_t p = 0;
+    for (; p + 8 <= K; p += 8) {
+        vf8 a[2], b[4];
+        for (int i = 0; i < mi; i++) a[i] = NK(ld)(A + i * lda + p);
+        for (int j = 0; j < nj; j++) b[j] = NK(ld)(B + j * ldb + p);
+        for (int i = 0; i < mi; i++)
+            for (int j = 0; j < nj; j++) acc[i][j] += a[i] * b[j];
+    }
+    for (int i = 0; i < mi; i++) {
+        for (int j = 0; j < nj; j++) {
+            float s = NK(hsum)(acc[i][j]);
+            for (ptrdiff_t q = p; q < K; q++) s += A[i * lda + q] * B[j * ldb + q];
+            C[i * ldc + j] += s;
+        }
+    }
+}
+
+static NK_ATTR void NK(gemm_nt)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda,
+                                const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
+    for (ptrdiff_t j0 = 0; j0 < N; j0 += 4) {
+        int nj = (int)(N - j0 < 4 ? N - j0 : 4);
+        const float *Bj = B + j0 * ldb;
+        ptrdiff_t i0 = 0;
+        if (nj == 4) {
+            for (; i0 + 2 <= M; i0 += 2) NK(ntblk)(2, 4, K, A + i0 * lda, lda, Bj, ldb, C + i0 * ldc + j0, ldc);
+            if (i0 < M) NK(ntblk)(1, 4, K, A + i0 * lda, lda, Bj, ldb, C + i0 * ldc + j0, ldc);
+        } else {
+            for (; i0 < M; i0++) {
+                for (int j = 0; j < nj; j++) NK(ntblk)(1, 1, K, A + i0 * lda, lda, Bj + j * ldb, ldb, C + i0 * ldc + j0 + j, ldc);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ cells */
+static NK_ATTR void NK(rnn_forward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *xw,
+                                    const float *h0, const float *c0, const float *Wh, const float *bh, float *hs,
+                                    float *ct, float *gates, float *extra, float *wsp, float *tmp) {
+    const ptrdiff_t G = cell, GH = G * H;
+    for (ptrdiff_t s = 0; s < T; s++) {
+        const float *hp = s ? hs + (s - 1) * B * H : h0;
+        const float *x = xw + s * B * GH;
+        float *a = gates + s * B * GH; /* pre-activations, then activations in place */
+        for (ptrdiff_t b = 0; b < B; b++) {
+            float *ab = a + b * GH;
+            const float *xb = x + b * GH;
+            if (cell == NK_GRU)
+                for (ptrdiff_t j = 0; j < GH; j++) ab[j] = bh[j];
+            else
+                for (ptrdiff_t j = 0; j < GH; j++) ab[j] = xb[j] + bh[j];
+        }
+        NK(gemm_nn)(B, GH, H, hp, H, 1, Wh, GH, a, GH, wsp); /* a += h_{t-1} Wh */
+        float *h = hs + s * B * H;
+        for (ptrdiff_t b = 0; b < B; b++) {
+            float *ab = a + b * GH, *hb = h + b * H;
+            const float *hpb = hp + b * H;
+            if (cell == NK_RNN) {
+                NK(map_tanh)(ab, ab, H);
+                memcpy(hb, ab, (size_t)H * sizeof(float));
+            } else if (cell == NK_LSTM) {
+                const float *cp = (s ? extra + (s - 1) * B * H : c0) + b * H;
+                float *c = extra + s * B * H + b * H;
+                NK(map_sigmoid)(ab, ab, 2 * H);          /* i, f */
+                NK(map_tanh)(ab + 2 * H, ab + 2 * H, H); /* g */
+                NK(map_sigmoid)(ab + 3 * H, ab + 3 * H, H); /* o */
+                for (ptrdiff_t j = 0; j < H; j++) c[j] = ab[H + j] * cp[j] + ab[j] * ab[2 * H + j];
+                NK(map_tanh)(c, tmp, H);
+                for (ptrdiff_t j = 0; j < H; j++) hb[j] = ab[3 * H + j] * tmp[j];
+            } else { /* gru */
+                const float *xb = x + b * GH;
+                float *hn = extra + s * B * H + b * H;
+                memcpy(hn, ab + 2 * H, (size_t)H * sizeof(float));
+                for (ptrdiff_t j = 0; j < 2 * H; j++) ab[j] += xb[j];
+                NK(map_sigmoid)(ab, ab, 2 * H); /* r, z */
+                for (ptrdiff_t j = 0; j < H; j++) ab[2 * H + j] = xb[2 * H + j] + ab[j] * hn[j];
+                NK(map_tanh)(ab + 2 * H, ab + 2 * H, H); /* n */
+                for (ptrdiff_t j = 0; j < H; j++) {
+                    float z = ab[H + j];
+                    hb[j] = (1.0f - z) * ab[2 * H + j] + z * hpb[j];
+                }
+            }
+        }
+    }
+    if (cell == NK_LSTM) memcpy(ct, T ? extra + (T - 1) * B * H : c0, (size_t)(B * H) * sizeof(float));
+}
+
+static NK_ATTR void NK(rnn_backward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *dhs,
+                                     const float *hs, const float *gates, const float *extra, const float *h0,
+                                     const float *c0, const float *WhT, float *dxw, float *dpre, float *dh,
+                                     float *dc, float *wsp, float *tmp) {
+    const ptrdiff_t G = cell, GH = G * H;
+    for (ptrdiff_t s = T - 1; s >= 0; s--) {
+        const float *hp = s ? hs + (s - 1) * B * H : h0;
+        const float *g = gates + s * B * GH;
+        float *dx = dxw + s * B * GH;
+        float *dp = cell == NK_GRU ? dpre + s * B * GH : dx;
+        const float *dhs_s = dhs + s * B * H;
+        for (ptrdiff_t k = 0; k < B * H; k++) dh[k] += dhs_s[k];
+        for (ptrdiff_t b = 0; b < B; b++) {
+            const float *gb = g + b * GH;
+            float *dxb = dx + b * GH, *dpb = dp + b * GH, *dhb = dh + b * H;
+            if (cell == NK_RNN) {
+                for (ptrdiff_t j = 0; j < H; j++) dxb[j] = dhb[j] * (1.0f - gb[j] * gb[j]);
+                for (ptrdiff_t j = 0; j < H; j++) dhb[j] = 0.0f;
+            } else if (cell == NK_LSTM) {
+                const float *c = extra + s * B * H + b * H;
+                const float *cp = (s ? extra + (s - 1) * B * H : c0) + b * H;
+                float *dcb = dc + b * H;
+                const float *i = gb, *f = gb + H, *gg = gb + 2 * H, *o = gb + 3 * H;
+                NK(map_tanh)(c, tmp, H);
+                for (ptrdiff_t j = 0; j < H; j++) {
+                    float tc = tmp[j], d = dcb[j] + dhb[j] * o[j] * (1.0f - tc * tc);
+                    dxb[j] = d * gg[j] * i[j] * (1.0f - i[j]);
+                    dxb[H + j] = d * cp[j] * f[j] * (1.0f - f[j]);
+                    dxb[2 * H + j] = d * i[j] * (1.0f - gg[j] * gg[j]);
+                    dxb[3 * H + j] = dhb[j] * tc * o[j] * (1.0f - o[j]);
+                    dcb[j] = d * f[j];
+                    dhb[j] = 0.0f;
+                }
+            } else { /* gru */
+                const float *r = gb, *z = gb + H, *n = gb + 2 * H;
+                const float *hn = extra + s * B * H + b * H, *hpb = hp + b * H;
+                for (ptrdiff_t j = 0; j < H; j++) {
+                    float d = dhb[j], dan = d * (1.0f - z[j]) * (1.0f - n[j] * n[j]);
+                    dxb[j] = dpb[j] = dan * hn[j] * r[j] * (1.0f - r[j]);
+                    dxb[H + j] = dpb[H + j] = d * (hpb[j] - n[j]) * z[j] * (1.0f - z[j]);
+                    dxb[2 * H + j] = dan;
+                    dpb[2 * H + j] = dan * r[j];
+                    dhb[j] = d * z[j]; /* the direct path z * h_{t-1} */
+                }
+            }
+        }
+        NK(gemm_nn)(B, H, GH, dp, GH, 1, WhT, H, dh, H, wsp); /* dh_{t-1} += dpre Wh^T */
+    }
+}
+
+/* ------------------------------------------------------------------ softmax */
+/* One row: z (n) += b; returns log softmax(z)[t] in double. If grad, z becomes
+ * scale * (softmax - onehot(t)) and is added to db (if db); otherwise z is
+ * left holding exp(z - max). */
+static NK_ATTR double NK(lsm_row)(float *z, const float *b, ptrdiff_t n, ptrdiff_t t, float scale, int grad,
+                                  float *db) {
+    ptrdiff_t j = 0;
+    vf8 vm = NK(splat)(-INFINITY);
+    float m = -INFINITY;
+    if (b) {
+        for (; j + 8 <= n; j += 8) {
+            vf8 v = NK(ld)(z + j) + NK(ld)(b + j);
+            NK(st)(z + j, v);
+            vm = NK(vmax)(vm, v);
+        }
+        for (; j < n; j++) z[j] += b[j];
+    } else {
+        for (; j + 8 <= n; j += 8) vm = NK(vmax)(vm, NK(ld)(z + j));
+    }
+    for (ptrdiff_t k = 0; k < 8; k++) m = vm[k] > m ? vm[k] : m;
+    for (ptrdiff_t k = n - n % 8; k < n; k++) m = z[k] > m ? z[k] : m;
+    float zt = z[t] - m;
+    NK(map_exp_shift)(z, n, m);
+    vf8 vs = NK(splat)(0.0f);
+    for (j = 0; j + 8 <= n; j += 8) vs += NK(ld)(z + j);
+    double sum = NK(hsum)(vs);
+    for (; j < n; j++) sum += z[j];
+    double logp = (double)zt - log(sum);
+    if (grad) {
+        float k = (float)(scale / sum);
+        for (j = 0; j < n; j++) z[j] *= k;
+        z[t] -= scale;
+        if (db)
+            for (j = 0; j < n; j++) db[j] += z[j];
+    }
+    return logp;
+}
+
+static NK_ATTR void NK(log_softmax_xent)(ptrdiff_t N, ptrdiff_t V, float *z, const float *b, const int32_t *targets,
+                                         float scale, int need_grad, double *logp, float *db) {
+    if (need_grad) memset(db, 0, (size_t)V * sizeof(float));
+    for (ptrdiff_t n = 0; n < N; n++) logp[n] = NK(lsm_row)(z + n * V, b, V, targets[n], scale, need_grad, db);
+}
+
+/* Class softmax. Workspaces (floats): zc N*C, hk N*H, zk N*maxw, dhk N*H,
+ * wsp 16*max(H, N); ints: cls N, order N, start C+1. Tokens are grouped by
+ * class (counting sort) so each class's word columns Ww[:, lo:hi] are read
+ * once per call and used as a small matrix product for all its tokens. */
+static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h,
+                                           const float *Wc, const float *bc, const float *Ww, const float *bw,
+                                           const int32_t *bounds, const int32_t *targets, float scale,
+                                           int need_grad, double *logp, float *dh, float *dWc, float *dbc,
+                                           float *dWw, float *dbw, float *zc, float *hk, float *zk, float *dhk,
+                                           float *wsp, int32_t *cls, int32_t *order, int32_t *start) {
+    /* class of each target: binary search in bounds */
+    for (ptrdiff_t n = 0; n < N; n++) {
+        int32_t lo = 0, hi = (int32_t)C, t = targets[n]; /* bounds[lo] <= t < bounds[hi] */
+        while (hi - lo > 1) {
+            int32_t mid = (lo + hi) / 2;
+            if (bounds[mid] <= t) lo = mid; else hi = mid;
+        }
+        cls[n] = lo;
+    }
+    if (need_grad) {
+        memset(dh, 0, (size_t)(N * H) * sizeof(float));
+        memset(dWc, 0, (size_t)(H * C) * sizeof(float));
+        memset(dbc, 0, (size_t)C * sizeof(float));
+        memset(dWw, 0, (size_t)(H * V) * sizeof(float));
+        memset(dbw, 0, (size_t)V * sizeof(float));
+    }
+    /* P(c | h): zc = h Wc (+ bc inside lsm_row) */
+    memset(zc, 0, (size_t)(N * C) * sizeof(float));
+    NK(gemm_nn)(N, C, H, h, H, 1, Wc, C, zc, C, wsp);
+    for (ptrdiff_t n = 0; n < N; n++) logp[n] = NK(lsm_row)(zc + n * C, bc, C, cls[n], scale, need_grad, dbc);
+    if (need_grad) {
+        NK(gemm_nt)(N, H, C, zc, C, Wc, C, dh, H);         /* dh += dzc Wc^T */
+        NK(gemm_nn)(H, C, N, h, 1, H, zc, C, dWc, C, wsp); /* dWc += h^T dzc */
+    }
+    /* group tokens by class */
+    memset(start, 0, (size_t)(C + 1) * sizeof(int32_t));
+    for (ptrdiff_t n = 0; n < N; n++) start[cls[n] + 1]++;
+    for (ptrdiff_t c = 0; c < C; c++) start[c + 1] += start[c];
+    for (ptrdiff_t n = 0; n < N; n++) order[start[cls[n]]++] = (int32_t)n;
+    for (ptrdiff_t c = C; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+    /* P(w | c, h) for each class present */
+    for (ptrdiff_t c = 0; c < C; c++) {
+        ptrdiff_t nk = start[c + 1] - start[c];
+        if (!nk) continue;
+        const int32_t *ord = order + start[c];
+        ptrdiff_t lo = bounds[c], nw = bounds[c + 1] - lo;
+        for (ptrdiff_t k = 0; k < nk; k++) memcpy(hk + k * H, h + (ptrdiff_t)ord[k] * H, (size_t)H * sizeof(float));
+        memset(zk, 0, (size_t)(nk * nw) * sizeof(float));
+        NK(gemm_nn)(nk, nw, H, hk, H, 1, Ww + lo, V, zk, nw, wsp); /* zk = hk Ww[:, lo:hi] */
+        for (ptrdiff_t k = 0; k < nk; k++) {
+            ptrdiff_t n = ord[k];
+            logp[n] += NK(lsm_row)(zk + k * nw, bw + lo, nw, targets[n] - lo, scale, need_grad,
+                                   need_grad ? dbw + lo : NULL);
+        }
+        if (!need_grad) continue;
+        NK(gemm_nn)(H, nw, nk, hk, 1, H, zk, nw, dWw + lo, V, wsp); /* dWw[:, lo:hi] += hk^T dz */
+        memset(dhk, 0, (size_t)(nk * H) * sizeof(float));
+        NK(gemm_nt)(nk, H, nw, zk, nw, Ww + lo, V, dhk, H); /* dhk = dz Ww[:, lo:hi]^T */
+        for (ptrdiff_t k = 0; k < nk; k++) {
+            float *d = dh + (ptrdiff_t)ord[k] * H;
+            const float *e = dhk + k * H;
+            for (ptrdiff_t j = 0; j < H; j++) d[j] += e[j];
+        }
+    }
+}
