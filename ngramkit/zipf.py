@@ -350,17 +350,17 @@ def _fit_ols(ranked, order, rank_min, rank_max, common) -> ZipfFit:
             f"({distinct} distinct, {int(np.count_nonzero(ranked >= 2))} seen twice); need at least {MIN_POINTS} "
             "to fit (use a bigger corpus, a lower order or a wider window)"
         )
+    if ranked[lo - 1] == ranked[hi - 1]:  # sorted: the whole window is one frequency
+        raise NgramkitError(
+            f"order {order}: every n-gram in ranks {lo}:{hi} has the same frequency {ranked[lo - 1]}; "
+            "nothing to fit (widen the window)"
+        )
     x = np.log(np.arange(lo, hi + 1, dtype=np.float64))  # (P,) log rank
     y = np.log(ranked[lo - 1 : hi].astype(np.float64))  # (P,) log frequency
     xm, ym = x.mean(), y.mean()
     sxx = float(((x - xm) ** 2).sum())
     sxy = float(((x - xm) * (y - ym)).sum())
     syy = float(((y - ym) ** 2).sum())
-    if syy == 0.0:
-        raise NgramkitError(
-            f"order {order}: every n-gram in ranks {lo}:{hi} has the same frequency {ranked[lo - 1]}; "
-            "nothing to fit (widen the window)"
-        )
     slope = sxy / sxx
     intercept = ym - slope * xm
     r2 = 1.0 - float(((y - (intercept + slope * x)) ** 2).sum()) / syy
