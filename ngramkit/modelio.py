@@ -151,17 +151,23 @@ def save_model(model, path: str | os.PathLike, *, info: dict | None = None) -> P
         from .arpa import write_arpa
 
         check_writable(path)
-        with atomic_path(path) as tmp:
-            # write_arpa compresses by the name it is given; keep the .gz suffix on the temporary file.
-            tmp_named = tmp.with_name(tmp.name + (".arpa.gz" if str(path).lower().endswith(".gz") else ".arpa"))
-            try:
-                write_arpa(model, tmp_named)
-                os.replace(tmp_named, tmp)
-            finally:
-                if tmp_named.exists():
-                    tmp_named.unlink()
+        try:
+            with atomic_path(path) as tmp:
+                # write_arpa compresses by the name it is given; keep the suffix on the temporary file.
+                tmp_named = tmp.with_name(tmp.name + (".arpa.gz" if str(path).lower().endswith(".gz") else ".arpa"))
+                try:
+                    write_arpa(model, tmp_named)
+                    os.replace(tmp_named, tmp)
+                finally:
+                    if tmp_named.exists():
+                        tmp_named.unlink()
+        except OSError as exc:
+            raise NgramkitError(f"{path}: cannot write the model ({exc.strerror or exc})") from None
         return path
-    _save_native(model, path, info or {})
+    try:
+        _save_native(model, path, info or {})
+    except OSError as exc:
+        raise NgramkitError(f"{path}: cannot write the model ({exc.strerror or exc})") from None
     return path
 
 

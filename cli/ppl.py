@@ -1,0 +1,110 @@
+"""``ngramkit ppl``: perplexity of a saved model on text (KenLM ``query -v summary``)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ngramkit.errors import NgramkitError
+
+from .common import corpus_option, json_option, make_text_options, text_options
+
+
+def model_text(model_path, info: dict, files, corpus_name, kwargs, *, split: str):
+    """(label, sentences, TextOptions) of the text to score, tokenised as the model's training text.
+
+    Text options default to those stored in the model file (then to the
+    corpus's defaults); explicit options override them. With neither FILES
+    nor --corpus, the split of the corpus the model was trained on is read.
+    """
+    from ngramkit import corpora
+    from ngramkit.text import TextOptions, read_sentences
+
+    if files and corpus_name:
+        raise NgramkitError("give FILES or --corpus, not both")
+    stored = info.get("text_options") if isinstance(info, dict) else None
+    base = None
+    if isinstance(stored, dict):
+        try:
+            base = TextOptions(**stored)
+        except TypeError:
+            raise NgramkitError(f"{model_path}: stored text options are not understood: {stored}") from None
+    if files:
+        options = make_text_options(base, kwargs)
+        return ", ".join(str(f) for f in files), read_sentences(list(files), options), options
+    name = corpus_name or info.get("corpus")
+    if not name:
+        raise NgramkitError(
+            f"{model_path}: the model was not trained on a registry corpus; give FILES or --corpus NAME"
+        )
+    options = make_text_options(base if base is not None else corpora.get(name).text_options, kwargs)
+    return f"{name} ({split})", corpora.load_split(name, split, options), options
+
+
+def load(model_path, *, quiet: bool = True):
+    """(model, info): load a model file, with the training context stored in it (empty for ARPA)."""
+    from ngramkit import modelio
+
+    if not quiet:
+        click.echo(f"loading {model_path} ...", err=True)
+    meta = modelio.read_metadata(model_path)
+    return modelio.load_model(model_path), meta.get("info") or {}
+
+
+@click.command(epilog="Examples:\n\n"
+               "  ngramkit ppl --model ptb.o5.ngk --corpus ptb --split test\n\n"
+               "  ngramkit ppl --model book.arpa.gz chapter12.txt --json")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="Model file (native or ARPA).")
+@corpus_option
+@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="test",
+              show_default=True, help="Split of the corpus to score.")
+@click.option("--per-sentence", is_flag=True, help="Also give each sentence's log10 probability and perplexity.")
+@click.option("--allow-scores", is_flag=True,
+              help="Evaluate a model whose scores are not probabilities (stupid-backoff).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@json_option
+@text_options
+def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet, as_json, **kwargs):
+    """Score text with a model and print perplexity, as KenLM's query does.
+
+    Every word and every </s> is a token, <s> is context only; OOV words are
+    scored as <unk>, counted, and excluded in the "excluding OOVs" figure.
+    The text is tokenised with the text options stored in the model (those
+    of its training corpus) unless overridden; without FILES or --corpus,
+    the --split of the model's training corpus is scored.
+    """
+    from ngramkit.evaluate import evaluate
+    from ngramkit.stream import Stream
+
+    model, info = load(model_path, quiet=quiet)
+    label, sentences, options = model_text(model_path, info, files, corpus_name, kwargs, split=split)
+    if not quiet:
+        click.echo(f"scoring {label} ...", err=True)
+    stream = Stream.from_sentences(sentences, model.vocab)
+    del sentences
+    ev = evaluate(model, stream, per_sentence=per_sentence, allow_scores=allow_scores)
+    if as_json:
+        out = {"model_file": str(model_path), "text": label, "text_options": options.to_dict(), **ev.to_dict()}
+        click.echo(json.dumps(out))
+        return
+    order = getattr(model, "order", None)
+    click.echo(f"model                    {model_path} ({ev.model}{f', order {order}' if order else ''})")
+    click.echo(f"text                     {label}")
+    click.echo(f"sentences                {ev.sentences:,}")
+    click.echo(f"tokens                   {ev.tokens:,}  (words + </s>)")
+    click.echo(f"OOVs                     {ev.oovs:,}")
+    if ev.zeroprobs:
+        click.echo(f"zero-probability tokens  {ev.zeroprobs:,}")
+    click.echo(f"log10 prob (total)       {ev.logprob10:.4f}")
+    click.echo(f"cross-entropy            {ev.cross_entropy:.4f} bits/token")
+    click.echo(f"perplexity (incl. OOVs)  {ev.perplexity:.4f}")
+    click.echo(f"perplexity (excl. OOVs)  {ev.perplexity_no_oov:.4f}")
+    if per_sentence:
+        click.echo("")
+        click.echo("sentence  tokens  OOVs  log10 prob  perplexity")
+        for i, (lp, n, o, p) in enumerate(zip(ev.sentence_logprob10.tolist(), ev.sentence_tokens.tolist(),
+                                              ev.sentence_oovs.tolist(), ev.sentence_perplexity.tolist()), 1):
+            click.echo(f"{i:8d}  {n:6d}  {o:4d}  {lp:10.4f}  {p:10.3f}")

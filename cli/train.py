@@ -1,0 +1,36 @@
+"""``ngramkit train``: fit a language model and write it to a file.
+
+Subcommands: ``ngram`` (cli/train_ngram.py) and, when the RNN front end is
+installed, ``rnn`` (cli/train_rnn.py).
+"""
+
+from __future__ import annotations
+
+import click
+
+from .train_ngram import ngram
+
+
+@click.group(epilog="Example:\n\n  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk")
+def train():
+    """Fit a language model (n-gram or RNN) and write it to a file.
+
+    The output format follows the extension: .arpa or .arpa.gz for ARPA
+    text, anything else (e.g. .ngk) for ngramkit's checksummed native format.
+    """
+
+
+train.add_command(ngram)
+
+
+def _attach_rnn() -> None:
+    try:
+        from .train_rnn import rnn
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.train_rnn":
+            raise
+        return
+    train.add_command(rnn)
+
+
+_attach_rnn()

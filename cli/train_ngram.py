@@ -1,0 +1,176 @@
+"""``ngramkit train ngram``: count n-grams, smooth them, write the model."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+
+import click
+
+from ngramkit.errors import NgramkitError
+
+from .common import corpus_option, json_option, load_sentences, text_options
+
+SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn",
+              "stupid-backoff")
+
+# CLI option -> keyword of the model class; each applies only to the models that accept it.
+_HPARAM_OPTIONS = {"k": "--k", "discount": "--discount", "epsilons": "--epsilons", "alpha": "--alpha"}
+
+
+def _floats(option: str):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            values = tuple(float(v) for v in value.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected a number or comma-separated numbers, got {value!r}") from None
+        return values
+    return convert
+
+
+def model_class(smoothing: str):
+    from ngramkit.models import MODELS
+
+    try:
+        return MODELS[smoothing]
+    except KeyError:
+        raise NgramkitError(f"--smoothing: unknown model {smoothing!r}; choose from {', '.join(MODELS)}") from None
+
+
+def build_model(smoothing: str, order: int, given: dict):
+    """Construct (unfitted) the model; hyper-parameters a model does not take are an error."""
+    cls = model_class(smoothing)
+    accepted = inspect.signature(cls).parameters
+    hparams = {}
+    for key, value in given.items():
+        if value is None:
+            continue
+        option = _HPARAM_OPTIONS[key]
+        if key == "discount" and "discount" not in accepted and "discounts" in accepted:
+            # Modified Kneser-Ney: D1,D2,D3+ for every order, or one triple per order (flattened).
+            if len(value) == 3:
+                hparams["discounts"] = value
+            elif len(value) == 3 * order:
+                hparams["discounts"] = [value[i:i + 3] for i in range(0, len(value), 3)]
+            else:
+                raise NgramkitError(f"{option} for --smoothing {smoothing} takes D1,D2,D3+ (3 numbers) "
+                                    f"or 3 per order ({3 * order}), got {len(value)}")
+            continue
+        if key not in accepted:
+            raise NgramkitError(f"{option} does not apply to --smoothing {smoothing}")
+        if key in ("k", "alpha"):
+            if len(value) != 1:
+                raise NgramkitError(f"{option} takes one number, got {len(value)}")
+            value = value[0]
+        elif len(value) == 1:
+            value = value[0]
+        hparams[key] = value
+    return cls(order, **hparams), hparams
+
+
+@click.command(epilog="Examples:\n\n"
+               "  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk\n\n"
+               "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.arpa.gz")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+@corpus_option
+@click.option("--order", "-n", type=click.IntRange(1, 12), default=3, show_default=True, help="N-gram order.")
+@click.option("--smoothing", "-s", type=click.Choice(SMOOTHINGS), default="mkn", show_default=True,
+              help="Smoothing method.")
+@click.option("--k", "k", default=None, metavar="K", callback=_floats("--k"),
+              help="Pseudo-count added to every count (lidstone).")
+@click.option("--discount", default=None, metavar="D[,D...]", callback=_floats("--discount"),
+              help="Discount(s) overriding the estimated ones (absolute, kn: one or one per order; "
+                   "mkn: D1,D2,D3+).")
+@click.option("--epsilons", default=None, metavar="E1[,E2...]", callback=_floats("--epsilons"),
+              help="Interpolation pseudo-counts e1, e2, ... (additive, one per order).")
+@click.option("--alpha", default=None, metavar="A", callback=_floats("--alpha"),
+              help="Backoff factor (stupid-backoff).")
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Words seen fewer times in training become <unk>.")
+@click.option("--max-vocab", type=click.IntRange(min=4), default=None,
+              help="Keep only the most frequent words (specials included).")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Model file: .arpa / .arpa.gz for ARPA, anything else (e.g. .ngk) for the native format.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@json_option
+@text_options
+def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, min_count, max_vocab, output,
+          quiet, as_json, **kwargs):
+    """Count n-grams of a text and write a smoothed n-gram model.
+
+    Reads FILES (or a registry corpus's training split; default: the default
+    corpus), builds the vocabulary, counts n-grams of orders 1..ORDER
+    (sentences padded with <s> ... </s>, never crossing sentences, as KenLM)
+    and fits the chosen smoothing. The corpus name and text options are
+    stored in a native model file, so `ngramkit ppl` and `ngramkit generate`
+    tokenise new text the same way.
+    """
+    from ngramkit import modelio
+    from ngramkit.counts import NGramCounts
+    from ngramkit.fileio import check_writable
+    from ngramkit.stream import Stream
+    from ngramkit.vocab import Vocabulary
+
+    # Fail before any heavy work on bad options or an unwritable output path.
+    check_writable(output)
+    model, hparams = build_model(smoothing, order,
+                                 {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha})
+    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    times = {}
+    t0 = time.perf_counter()
+    say("reading text ...")
+    label, sentences, options = load_sentences(files, corpus_name, kwargs, split="train")
+    t1 = time.perf_counter()
+    times["read"] = t1 - t0
+    vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_vocab)
+    stream = Stream.from_sentences(sentences, vocab)
+    del sentences
+    say(f"counting n-grams of orders 1..{order} in {stream.n_tokens:,} tokens ...")
+    counts = NGramCounts.from_stream(stream, order)
+    t2 = time.perf_counter()
+    times["count"] = t2 - t1
+    say(f"fitting {type(model).__name__} ...")
+    model.fit(counts)
+    t3 = time.perf_counter()
+    times["fit"] = t3 - t2
+    say(f"writing {output} ...")
+    info = {
+        "corpus": None if files else (corpus_name or label),
+        "files": [str(f) for f in files],
+        "text_options": options.to_dict(),
+        "min_count": min_count,
+        "max_vocab": max_vocab,
+        "smoothing": smoothing,
+        "train_tokens": stream.n_tokens,
+        "train_sentences": stream.n_sentences,
+    }
+    modelio.save_model(model, output, info=info)
+    times["write"] = time.perf_counter() - t3
+    times["total"] = time.perf_counter() - t0
+    summary = {
+        "model": str(output),
+        "format": "arpa" if modelio.is_arpa_path(output) else "native",
+        "smoothing": smoothing,
+        "class": type(model).__name__,
+        "order": order,
+        "hparams": {key: list(v) if isinstance(v, tuple) else v for key, v in hparams.items()},
+        "source": label,
+        "text_options": options.to_dict(),
+        "vocab_size": len(vocab),
+        "tokens": stream.n_tokens,
+        "sentences": stream.n_sentences,
+        "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
+        "seconds": {key: round(v, 4) for key, v in times.items()},
+    }
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"model      {output} ({summary['format']}, {type(model).__name__}, order {order})")
+    click.echo(f"source     {label}: {stream.n_sentences:,} sentences, {stream.n_tokens:,} tokens, "
+               f"vocabulary {len(vocab):,}")
+    for i in range(1, order + 1):
+        click.echo(f"{i}-grams    {counts.distinct(i):>12,}")
+    click.echo("time       " + ", ".join(f"{key} {v:.2f} s" for key, v in times.items()))
