@@ -1,0 +1,356 @@
+"""Model files: native round trips (every model kind), ARPA round trips, corruption, atomicity.
+
+Oracle: the in-memory model that was saved (its log_probs on held-out text)
+and hand-built broken files (flipped bytes, truncation, foreign content).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import pytest
+
+from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, modelio, read_sentences
+from ngramkit.errors import InputError, NgramkitError
+from ngramkit.models import MODELS
+
+
+@pytest.fixture(scope="module")
+def data(timemachine_path):
+    sentences = read_sentences(timemachine_path, TextOptions(normalize="d2l"))
+    train, test = sentences[:1500], sentences[1500:1900]
+    vocab = Vocabulary.build(train, min_count=2)
+    counts = NGramCounts.from_stream(Stream.from_sentences(train, vocab), 3)
+    return vocab, counts, test
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    """name -> model fitted on the timemachine slice (order 3), for every registered model."""
+    _, counts, _ = data
+    return {name: cls(3).fit(counts) for name, cls in MODELS.items()}
+
+
+def _scores(model, sentences):
+    return model.log_probs(Stream.from_sentences(sentences, model.vocab))
+
+
+def _files(folder):
+    return sorted(p.name for p in folder.iterdir())
+
+
+# ---- native round trips -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+@pytest.mark.parametrize("mmap", [True, False])
+def test_native_round_trip_scores_identically(fitted, data, tmp_path, name, mmap):
+    model = fitted[name]
+    path = modelio.save_model(model, tmp_path / f"{name}.ngk", info={"corpus": "timemachine"})
+    loaded = modelio.load_model(path, mmap=mmap)
+    assert type(loaded) is type(model)
+    assert loaded.vocab == model.vocab
+    assert np.array_equal(loaded.vocab.counts, model.vocab.counts)
+    assert loaded.order == model.order
+    expected, got = _scores(model, data[2]), _scores(loaded, data[2])
+    assert np.isfinite(expected).sum() > 0
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    # next_log_probs too (generation uses it)
+    ctx = model.vocab.lookup(["the", "time"]).tolist()
+    np.testing.assert_allclose(loaded.next_log_probs(ctx), model.next_log_probs(ctx), rtol=0, atol=1e-9)
+    assert _files(tmp_path) == [f"{name}.ngk"]  # no temporary leftovers
+
+
+def test_native_file_is_a_plain_npz_with_metadata(fitted, tmp_path):
+    model = fitted["mkn"]
+    path = modelio.save_model(model, tmp_path / "m.ngk", info={"corpus": "timemachine", "x": [1, 2]})
+    meta_state, arrays = model.get_state()
+    with np.load(path, allow_pickle=False) as npz:  # readable without ngramkit
+        for name, arr in arrays.items():
+            assert np.array_equal(npz[name], arr, equal_nan=arr.dtype.kind == "f")
+    meta = modelio.read_metadata(path)
+    assert meta["format"] == "ngramkit-model" and meta["version"] == 1
+    assert meta["kind"] == "ngram" and meta["class"] == type(model).__name__ and meta["name"] == "mkn"
+    assert meta["vocab"] == model.vocab.words
+    assert meta["info"] == {"corpus": "timemachine", "x": [1, 2]}
+    assert meta["state"]["order"] == 3
+    for name, entry in meta["arrays"].items():
+        assert len(entry["sha256"]) == 64
+    with zipfile.ZipFile(path) as zf:
+        assert all(z.compress_type == zipfile.ZIP_STORED for z in zf.infolist())
+
+
+def test_mmap_arrays_are_aligned_read_only_views(fitted, tmp_path):
+    path = modelio.save_model(fitted["kn"], tmp_path / "m.ngk")
+    meta, arrays = modelio.load_state(path, mmap=True)
+    for name, arr in arrays.items():
+        assert not arr.flags.writeable, name
+        if arr.size:
+            assert arr.ctypes.data % 64 == 0, name
+    _, copies = modelio.load_state(path, mmap=False)
+    assert all(arr.flags.writeable for arr in copies.values())
+
+
+def test_same_model_gives_byte_identical_files(fitted, tmp_path):
+    a = modelio.save_model(fitted["laplace"], tmp_path / "a.ngk")
+    b = modelio.save_model(fitted["laplace"], tmp_path / "b.ngk")
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_rnn_round_trip(data, tmp_path):
+    from ngramkit.rnn import RNNLM, RNNConfig
+
+    vocab, _, test = data
+    model = RNNLM.create(RNNConfig(vocab_size=len(vocab), hidden=8, softmax="class", classes=5, seed=3), vocab)
+    path = modelio.save_model(model, tmp_path / "rnn.ngk")
+    assert modelio.read_metadata(path)["kind"] == "rnn"
+    loaded = modelio.load_model(path)
+    assert type(loaded) is RNNLM
+    np.testing.assert_allclose(_scores(loaded, test[:50]), _scores(model, test[:50]), rtol=0, atol=1e-9)
+
+
+# ---- ARPA -----------------------------------------------------------------------------------
+
+
+def _has_arpa_form(model) -> bool:
+    try:
+        model.to_backoff()
+    except NgramkitError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("suffix", [".arpa", ".arpa.gz"])
+@pytest.mark.parametrize("name", ["laplace", "witten-bell", "kn", "mkn", "additive"])
+def test_arpa_round_trip(fitted, data, tmp_path, name, suffix):
+    model = fitted[name]
+    if not _has_arpa_form(model):
+        pytest.skip(f"{name} has no backoff form")
+    path = modelio.save_model(model, tmp_path / f"m{suffix}")
+    if suffix.endswith(".gz"):
+        assert path.read_bytes()[:2] == b"\x1f\x8b"
+    else:
+        assert path.read_text().lstrip().startswith("\\data\\")
+    assert _files(tmp_path) == [f"m{suffix}"]
+    loaded = modelio.load_model(path)
+    np.testing.assert_allclose(_scores(loaded, data[2]), _scores(model, data[2]), rtol=0, atol=1e-6)
+    # the format is recognised by content, whatever the name
+    renamed = path.rename(tmp_path / "model.bin")
+    np.testing.assert_allclose(_scores(modelio.load_model(renamed), data[2]), _scores(loaded, data[2]), atol=0)
+    assert modelio.read_metadata(renamed)["format"] == "arpa"
+
+
+def test_model_without_backoff_form_refuses_arpa_and_writes_nothing(fitted, tmp_path):
+    refused = [name for name, model in fitted.items() if not _has_arpa_form(model)]
+    if not refused:
+        pytest.skip("every model has an ARPA form")
+    for name in refused:
+        with pytest.raises(NgramkitError):
+            modelio.save_model(fitted[name], tmp_path / f"{name}.arpa")
+    assert _files(tmp_path) == []
+
+
+# ---- corrupt, truncated and foreign files -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    path = tmp_path_factory.mktemp("saved") / "mkn.ngk"
+    modelio.save_model(fitted["mkn"], path)
+    return path
+
+
+def _array_span(path, name):
+    """(start, length) of an array member's bytes in the file."""
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    n, m = int.from_bytes(data[info.header_offset + 26:info.header_offset + 28], "little"), \
+        int.from_bytes(data[info.header_offset + 28:info.header_offset + 30], "little")
+    return info.header_offset + 30 + n + m, info.compress_size
+
+
+def _write(tmp_path, data: bytes, name="bad.ngk"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def _one_line_error(path, **kw) -> str:
+    with pytest.raises(InputError) as err:
+        modelio.load_model(path, **kw)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.99])
+def test_flipped_byte_in_an_array_is_a_checksum_error(saved, tmp_path, where):
+    meta = modelio.read_metadata(saved)
+    for name, entry in meta["arrays"].items():
+        start, length = _array_span(saved, entry["file"])
+        data = bytearray(saved.read_bytes())
+        pos = start + 128 + int((length - 129) * where)  # inside the data, past the .npy header
+        data[pos] ^= 0x01
+        path = _write(tmp_path, bytes(data))
+        assert f"checksum mismatch in array {name!r}" in _one_line_error(path)
+    # verify=False skips hashing: the damaged file loads
+    assert modelio.load_model(path, verify=False).order == 3
+
+
+def test_flipped_byte_in_metadata_is_detected(saved, tmp_path):
+    data = bytearray(saved.read_bytes())
+    with zipfile.ZipFile(saved) as zf:
+        info = zf.getinfo("meta.json")
+    data[info.header_offset + 30 + len("meta.json") + 40] ^= 0x01
+    assert "corrupt" in _one_line_error(_write(tmp_path, bytes(data)))
+
+
+@pytest.mark.parametrize("keep", [10, 100, 0.3, 0.9, -1, -22])
+def test_truncated_file(saved, tmp_path, keep):
+    data = saved.read_bytes()
+    n = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+    msg = _one_line_error(_write(tmp_path, data[:n]))
+    assert "corrupt" in msg or "truncated" in msg
+
+
+@pytest.mark.parametrize("content", [
+    b'{"format": "ngramkit-model", "version": 1}',
+    json.dumps({"a": list(range(50))}).encode(),
+    b"hello world\n",
+    bytes(range(256)) * 4,
+])
+def test_foreign_file(tmp_path, content):
+    assert "not a model file" in _one_line_error(_write(tmp_path, content))
+
+
+def test_missing_empty_and_directory(tmp_path):
+    assert "no such" in _one_line_error(tmp_path / "nope.ngk")
+    assert "empty" in _one_line_error(_write(tmp_path, b""))
+    with pytest.raises(InputError, match="directory"):
+        modelio.load_model(tmp_path)
+
+
+def _zip(tmp_path, members: dict[str, bytes]):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return _write(tmp_path, buf.getvalue())
+
+
+def test_zip_that_is_not_a_model(tmp_path):
+    assert "without meta.json" in _one_line_error(_zip(tmp_path, {"a.txt": b"x"}))
+    assert "not ngramkit model metadata" in _one_line_error(_zip(tmp_path, {"meta.json": b'{"format": "x"}'}))
+    assert "corrupt model metadata" in _one_line_error(_zip(tmp_path, {"meta.json": b"{nope"}))
+
+
+def _rewrite(saved, tmp_path, edit_meta=None, replace=None):
+    """Copy ``saved`` with its metadata edited and/or an array member replaced (checksum updated)."""
+    with zipfile.ZipFile(saved) as zf:
+        members = {z.filename: zf.read(z.filename) for z in zf.infolist()}
+    meta = json.loads(members["meta.json"])
+    if replace:
+        name, data = replace
+        members[f"{name}.npy"] = data
+        import hashlib
+        meta["arrays"][name]["sha256"] = hashlib.sha256(data).hexdigest()
+    if edit_meta:
+        edit_meta(meta)
+    members["meta.json"] = json.dumps(meta).encode()
+    return _zip(tmp_path, members)
+
+
+def test_newer_version_and_unknown_class(saved, tmp_path):
+    path = _rewrite(saved, tmp_path, lambda m: m.update(version=99))
+    assert "upgrade ngramkit" in _one_line_error(path)
+    path = _rewrite(saved, tmp_path, lambda m: m.update({"class": "os.system"}))
+    assert "unknown ngram model class" in _one_line_error(path)
+    path = _rewrite(saved, tmp_path, lambda m: m.update(kind="transformer"))
+    assert "unknown model kind" in _one_line_error(path)
+
+
+def test_never_unpickles(saved, tmp_path):
+    meta = modelio.read_metadata(saved)
+    name = next(iter(meta["arrays"]))
+    buf = io.BytesIO()
+    np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    path = _rewrite(saved, tmp_path, replace=(name, buf.getvalue()))
+    assert "refusing to unpickle" in _one_line_error(path)
+
+
+def test_array_members_must_be_stored_uncompressed(saved, tmp_path):
+    with zipfile.ZipFile(saved) as zf:
+        members = {z.filename: zf.read(z.filename) for z in zf.infolist()}
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    assert "compressed" in _one_line_error(_write(tmp_path, buf.getvalue()))
+
+
+# ---- atomic writes ---------------------------------------------------------------------------
+
+
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(fitted, tmp_path, monkeypatch):
+    target = tmp_path / "m.ngk"
+    modelio.save_model(fitted["laplace"], target)
+    before = target.read_bytes()
+    calls = {"n": 0}
+    real = np.lib.format.write_array
+
+    def failing(fh, arr, **kw):
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:
+            raise OSError(28, "No space left on device")
+        return real(fh, arr, **kw)
+
+    monkeypatch.setattr(np.lib.format, "write_array", failing)
+    with pytest.raises(NgramkitError, match="m.ngk: cannot write the model .No space left on device"):
+        modelio.save_model(fitted["mkn"], target)
+    with pytest.raises(NgramkitError, match="No space left"):
+        modelio.save_model(fitted["mkn"], tmp_path / "new.ngk")
+    assert _files(tmp_path) == ["m.ngk"]
+    assert target.read_bytes() == before
+
+
+def test_failed_arpa_write_leaves_nothing(fitted, tmp_path, monkeypatch):
+    import ngramkit.arpa
+
+    def failing(model, path, *a, **kw):
+        with open(path, "w") as fh:
+            fh.write("\\data\\\nngram 1=")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ngramkit.arpa, "write_arpa", failing)
+    for name in ("m.arpa", "m.arpa.gz"):
+        with pytest.raises(NgramkitError, match="No space left"):
+            modelio.save_model(fitted["kn"], tmp_path / name)
+    assert _files(tmp_path) == []
+
+
+def test_unsaveable_state_is_refused_before_writing(data, tmp_path):
+    vocab = data[0]
+
+    class Weird:
+        def __init__(self, arrays, meta=None):
+            self.vocab, self.arrays, self.meta = vocab, arrays, meta or {}
+
+        def get_state(self):
+            return self.meta, self.arrays
+
+    for bad, match in [({"x": np.array([None])}, "object dtype"), ({"../x": np.zeros(2)}, "array name"),
+                       ({"x": [1, 2]}, "expected a numpy array")]:
+        with pytest.raises(NgramkitError, match=match):
+            modelio.save_model(Weird(bad), tmp_path / "w.ngk")
+    with pytest.raises(NgramkitError, match="not JSON"):
+        modelio.save_model(Weird({}, {"f": object()}), tmp_path / "w.ngk")
+    with pytest.raises(NgramkitError, match="no get_state"):
+        modelio.save_model(object(), tmp_path / "w.ngk")
+    with pytest.raises(NgramkitError, match="does not exist"):
+        modelio.save_model(Weird({}), tmp_path / "no" / "w.ngk")
+    assert _files(tmp_path) == []
