@@ -98,6 +98,33 @@ def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
     return np.concatenate((order, never)).astype(np.int32), bounds
 
 
+class SparseRows:
+    """A row-sparse gradient: ``dense[ids] = rows`` and zero elsewhere (``ids`` unique, sorted).
+
+    The embedding gradient of a segment touches only the rows of the words
+    it reads (a few hundred of V), so the trainer updates only those rows.
+    """
+
+    __slots__ = ("ids", "rows", "shape")
+
+    def __init__(self, ids: np.ndarray, rows: np.ndarray, shape: tuple):
+        self.ids, self.rows, self.shape = ids, rows, shape
+
+    @classmethod
+    def accumulate(cls, ids: np.ndarray, values: np.ndarray, shape: tuple) -> SparseRows:
+        """Sum the rows of ``values`` (n, E) that share an id of ``ids`` (n,)."""
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        starts = np.flatnonzero(np.diff(sorted_ids, prepend=-1))
+        rows = np.add.reduceat(values[order], starts, axis=0) if ids.size else values[:0]
+        return cls(sorted_ids[starts], np.ascontiguousarray(rows, np.float32), shape)
+
+    def to_dense(self) -> np.ndarray:
+        out = np.zeros(self.shape, np.float32)
+        out[self.ids] = self.rows
+        return out
+
+
 class RNNLM(LanguageModel):
     """A recurrent language model over a fixed vocabulary.
 
@@ -320,11 +347,12 @@ class RNNLM(LanguageModel):
             dx = dxw @ wx.T  # (N, In)
         if drop:
             dx = dx * masks[0]
-        d_embed = np.zeros_like(p["embed"])
-        np.add.at(d_embed, flat_in, dx)  # rows of repeated ids accumulate
         if cfg.tie_weights:
-            d_embed += dw.T
-        grads["embed"] = d_embed
+            d_embed = np.ascontiguousarray(dw.T)  # (V, E) the output part, dense
+            np.add.at(d_embed, flat_in, dx)  # rows of repeated ids accumulate
+            grads["embed"] = d_embed
+        else:
+            grads["embed"] = SparseRows.accumulate(flat_in, dx, p["embed"].shape)
         return logp, grads, new_state
 
     # ---- scoring ------------------------------------------------------------------------------

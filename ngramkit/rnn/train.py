@@ -17,7 +17,10 @@ drawn as in Merity et al. (2017): T (p=0.95) or T/2, then N(., 5), at least 5.
 
 Loss of a segment: ``-(1/B) * sum of log p`` over its T*B tokens (summed
 over time, averaged over streams). Update: global-norm clipping
-``g <- min(1, clip/||g||) g``, then SGD or Adam. Schedules: ``mikolov``
+``g <- min(1, clip/||g||) g``, then SGD or Adam. The embedding gradient is
+row-sparse (only the rows of the words a segment reads); only those rows are
+updated, which is exact for SGD and is "lazy" Adam (PyTorch's SparseAdam:
+the moments of unread rows are not decayed) for Adam. Schedules: ``mikolov``
 (rnnlm-0.4b: once the validation cross-entropy improves by less than a
 factor ``min_improvement``, halve the learning rate every epoch; stop at the
 next such stall; when validation gets worse the previous best weights are
@@ -50,6 +53,7 @@ from ..errors import NgramkitError
 from ..fileio import atomic_open
 from ..vocab import EOS_ID
 from .config import TrainConfig
+from .model import SparseRows
 from .storage import TrainingCheckpoint, load_rnn, save_rnn
 
 LAST, BEST = "last.ngk", "best.ngk"
@@ -137,6 +141,9 @@ class _Optimizer:
         self.step += 1
         if self.m is None:
             for k, g in grads.items():
+                if isinstance(g, SparseRows):
+                    params[k][g.ids] -= np.float32(lr) * g.rows
+                    continue
                 g *= np.float32(-lr)
                 params[k] += g
             return
@@ -145,6 +152,15 @@ class _Optimizer:
         step = lr * math.sqrt(1 - b2 ** self.step) / (1 - b1 ** self.step)
         eps = np.float32(self.cfg.adam_eps * math.sqrt(1 - b2 ** self.step))
         for k, g in grads.items():
+            if isinstance(g, SparseRows):
+                # lazy Adam on the rows read by this segment (PyTorch's SparseAdam): the moments of
+                # the other rows are not decayed, their weights do not move
+                ids = g.ids
+                m = self.m[k][ids] * np.float32(b1) + np.float32(1 - b1) * g.rows
+                v = self.v[k][ids] * np.float32(b2) + np.float32(1 - b2) * g.rows * g.rows
+                self.m[k][ids], self.v[k][ids] = m, v
+                params[k][ids] -= np.float32(step) * m / (np.sqrt(v) + eps)
+                continue
             m, v = self.m[k], self.v[k]
             m *= np.float32(b1)
             m += np.float32(1 - b1) * g
@@ -176,13 +192,16 @@ def _clip(grads: dict, clip: float) -> float:
     """Global L2 norm of the gradients; rescales them in place when it exceeds ``clip`` (> 0)."""
     total = 0.0
     for g in grads.values():
-        flat = g.reshape(-1)
+        flat = (g.rows if isinstance(g, SparseRows) else g).reshape(-1)
         total += float(np.dot(flat, flat))
     norm = math.sqrt(total)
     if clip > 0 and norm > clip:
         factor = np.float32(clip / norm)
         for g in grads.values():
-            g *= factor
+            if isinstance(g, SparseRows):
+                g.rows *= factor
+            else:
+                g *= factor
     return norm
 
 
