@@ -50,12 +50,12 @@ Examples:
               help="Add the RNN + best n-gram linear interpolation row (weight tuned on valid).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seeds RNN weights and training.")
 @json_option
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--markdown", "markdown_path", metavar="PATH", default=None,
               help="Write the report as Markdown.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Write the table as CSV.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--csv", "csv_path", metavar="PATH", default=None, help="Write the table as CSV.")
+@click.option("--plot", "plot_path", metavar="PATH", default=None,
               help="Write the figure (.png, .svg or .pdf).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out_dir", metavar="DIR", default=None,
               help="Directory for every trained model, report.{json,md,csv} and compare.png.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def compare(corpus_name, train_files, valid_files, test_files, models_spec, level, min_count, epochs,

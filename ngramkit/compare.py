@@ -58,6 +58,7 @@ DEFAULT_MODELS = "laplace:1-3,mkn:3,mkn:5,rnn"
 RNN_CELLS = ("rnn", "gru", "lstm")
 LEVELS = ("word", "char")
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+MODEL_SUFFIX = ".ngk"  # ngramkit's native model format (n-gram and RNN alike)
 DEFAULT_NGRAM_ORDER = 3
 LN2 = math.log(2.0)
 LN10 = math.log(10.0)
@@ -248,6 +249,8 @@ class Report:
     curves: dict = field(default_factory=dict)  # RNN label -> per-epoch validation perplexities
     rnn: dict = field(default_factory=dict)  # RNN label -> {"config": ..., "train": ...}
     interpolation: dict | None = None  # {"rnn", "ngram", "weight", "valid_ppl", "test_ppl"}
+    notes: dict = field(default_factory=dict)  # row label -> note (e.g. fallback discounts)
+    source: dict = field(default_factory=dict)  # {"corpus": registry name or None, "files": {split: [paths]}}
     versions: dict = field(default_factory=dict)
     wall_seconds: float = 0.0
     trained: dict = field(default_factory=dict, repr=False, compare=False)  # label -> model object
@@ -275,6 +278,8 @@ class Report:
             "curves": {k: list(v) for k, v in self.curves.items()},
             "rnn": self.rnn,
             "interpolation": self.interpolation,
+            "notes": dict(self.notes),
+            "source": dict(self.source),
             "versions": dict(self.versions),
         }
         if timings:
@@ -322,6 +327,8 @@ class Report:
                 f"interpolation: p = {i['weight']:.3f} * p({i['rnn']}) + {1 - i['weight']:.3f} * p({i['ngram']}), "
                 "weight tuned on valid"
             )
+        for label, note in self.notes.items():
+            lines.append(f"{label}: {note}")
         lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items()))
         if self.wall_seconds:
             lines.append(f"wall time: {self.wall_seconds:.1f} s")
@@ -410,8 +417,13 @@ class Report:
         from .modelio import save_model
 
         for label, model in self.trained.items():
-            path = directory / f"{_safe_name(label)}{model_suffix(model)}"
-            save_model(model, path)
+            path = directory / f"{_safe_name(label)}{MODEL_SUFFIX}"
+            # The training context, so `ngramkit ppl --model FILE` tokenises text the same way.
+            info = {"corpus": self.source.get("corpus"), "files": list(self.source.get("files", {}).get("train", [])),
+                    "text_options": dict(self.text_options), "min_count": self.min_count,
+                    "train_tokens": self.tokens["train"], "train_sentences": self.sentences["train"],
+                    "compare_row": label, "seed": self.seed}
+            save_model(model, path, info=info)
             written[label] = path
         for name, writer in (("report.json", self.write_json), ("report.md", self.write_markdown),
                              ("report.csv", self.write_csv)):
@@ -421,19 +433,6 @@ class Report:
             self.plot(directory / "compare.png")
             written["compare.png"] = directory / "compare.png"
         return written
-
-
-def model_suffix(model) -> str:
-    from . import modelio
-
-    suffix = getattr(modelio, "suffix_for", None)
-    if callable(suffix):
-        return suffix(model)
-    return ".ngm" if not _is_rnn(model) else ".rnn"
-
-
-def _is_rnn(model) -> bool:
-    return type(model).__module__.startswith(f"{__package__}.rnn")
 
 
 def _safe_name(label: str) -> str:
@@ -577,6 +576,7 @@ class Data:
     train: object  # Stream
     valid: object  # Stream
     test: object  # Stream
+    source: dict = field(default_factory=dict)  # {"corpus": name or None, "files": {split: [paths]}}
 
 
 def resolve_text_options(corpus: str | None, files: bool, text_options, level: str):
@@ -657,7 +657,12 @@ def load_data(corpus: str | None = None, *, train=None, valid=None, test=None, t
                 f"{where}: none of its {words:,} words is in the training vocabulary "
                 f"({len(vocab):,} types); are the splits from the same text and text options?"
             )
-    return Data(label, options, vocab, streams["train"], streams["valid"], streams["test"])
+    if files:
+        source = {"corpus": None, "files": {k: [str(p) for p in ([v] if isinstance(v, (str, os.PathLike)) else v)]
+                                            for k, v in (("train", train), ("valid", valid), ("test", test))}}
+    else:
+        source = {"corpus": label, "files": {}}
+    return Data(label, options, vocab, streams["train"], streams["valid"], streams["test"], source)
 
 
 # ---- RNN presets -----------------------------------------------------------------
@@ -748,8 +753,8 @@ def _versions() -> dict:
     try:
         from .rnn import kernels
 
-        out["rnn kernel"] = getattr(kernels, "IMPL", None) or os.environ.get("NGRAMKIT_IMPL", "c")
-    except ImportError:
+        out["rnn kernel"] = kernels.implementation()
+    except (ImportError, ValueError):
         pass
     out["platform"] = f"{platform.system()} {platform.machine()}"
     return out
@@ -762,6 +767,44 @@ def _ngram_params(model, counts) -> int:
         if value is not None:
             return int(value() if callable(value) else value)
     return int(sum(counts.distinct(k) for k in range(1, model.order + 1)))
+
+
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM lmplz --discount_fallback defaults
+
+
+def fit_ngram(models: dict, name: str, order: int, counts):
+    """Fit ``models[name](order)`` on ``counts``: (model, note).
+
+    Modified Kneser-Ney's closed-form discounts (Chen & Goodman 1998, eq. 26)
+    are undefined when an order's count-of-counts are degenerate, typically
+    5-grams of a small corpus. Like KenLM's ``lmplz --discount_fallback``,
+    the orders whose estimate fails then use D1, D2, D3+ = 0.5, 1, 1.5 and
+    the others keep their estimates; ``note`` says which orders fell back
+    (empty when none did).
+    """
+    model = models[name](order)
+    try:
+        return model.fit(counts), ""
+    except NgramkitError as exc:
+        if name != "mkn" or "discount" not in str(exc):
+            raise
+    from .models.interpolated import CountTables, count_of_counts, modified_discounts
+
+    tab = CountTables(counts, order)
+    discounts, fell_back = [], []
+    for k in range(1, order + 1):
+        a = model._counts_for(tab, k)
+        try:
+            discounts.append(tuple(modified_discounts(count_of_counts(a[a > 0]), k)))
+        except NgramkitError:
+            discounts.append(FALLBACK_DISCOUNTS)
+            fell_back.append(k)
+    del tab
+    model = models[name](order, discounts=discounts)
+    model.fit(counts)
+    which = ", ".join(map(str, fell_back))
+    return model, (f"discounts of order {which} undefined on this data (degenerate count-of-counts); "
+                   f"used KenLM's --discount_fallback values D1, D2, D3+ = 0.5, 1, 1.5 there")
 
 
 def _score(model, data: Data) -> tuple[np.ndarray, np.ndarray, float]:
@@ -870,6 +913,7 @@ def compare(
     trained: dict = {}
     curves: dict = {}
     rnn_info: dict = {}
+    notes: dict = {}  # row label -> what was done differently (e.g. fallback discounts)
 
     # n-gram models: counts per distinct order, shared by the rows of that order.
     ngram_specs = [s for s in specs if not s.is_rnn]
@@ -885,11 +929,14 @@ def compare(
             counts, count_seconds = counts_cache[s.order]
             say(f"[{s.label}] fitting ({i}/{len(ngram_specs)} n-gram models) ...")
             t0 = time.perf_counter()
-            model = MODELS[s.name](s.order)
-            model.fit(counts)
+            model, note = fit_ngram(MODELS, s.name, s.order, counts)
             fit_seconds = time.perf_counter() - t0
+            if note:
+                say(f"[{s.label}] {note}")
+                notes[s.label] = note
             lp_valid, lp_test, score_seconds = _score(model, data)
-            row = _row(s.name, s.label, s.order, f"order {s.order}", _ngram_params(model, counts),
+            size = f"order {s.order}" + (" (fallback D)" if note else "")
+            row = _row(s.name, s.label, s.order, size, _ngram_params(model, counts),
                        count_seconds + fit_seconds, lp_valid, lp_test, score_seconds, data)
             say(f"[{s.label}] valid ppl {_fmt_ppl(row.valid_ppl)}, test ppl {_fmt_ppl(row.test_ppl)}")
             rows.append(row)
@@ -923,7 +970,7 @@ def compare(
             lp_valid, lp_test, score_seconds = _score(model, data)
             size = f"H={config.hidden}" + (f"x{config.layers}" if config.layers > 1 else "")
             size += f", {config.softmax} softmax" + (f" ({config.classes})" if config.softmax == "class" else "")
-            params = int(sum(np.asarray(a).size for a in model.params.values()))
+            params = int(model.n_params)
             row = _row(s.name, s.label, None, size, params, train_seconds, lp_valid, lp_test, score_seconds,
                        data, hidden=config.hidden, epochs=len(result.history))
             say(f"[{s.label}] valid ppl {_fmt_ppl(row.valid_ppl)}, test ppl {_fmt_ppl(row.test_ppl)} "
@@ -976,6 +1023,8 @@ def compare(
         curves=curves,
         rnn=rnn_info,
         interpolation=interpolation,
+        notes=notes,
+        source=data.source,
         versions=_versions(),
         wall_seconds=time.perf_counter() - t_start,
         trained=trained,

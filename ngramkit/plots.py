@@ -289,3 +289,111 @@ def plot_heaps(
     labels = [h.get_label() for h in handles]
     place_legend(fig, ax, handles, labels, labels, loc="upper left")
     return _finish(fig, path)
+
+
+# ---- comparison report ----------------------------------------------------------------------
+
+
+def plot_compare(
+    labels: Sequence[str],
+    test_ppls: Sequence[float],
+    *,
+    curves: Mapping[str, Sequence[float]] | None = None,
+    references: Mapping[str, float] | None = None,
+    kinds: Sequence[str] | None = None,
+    path: str | os.PathLike | None = None,
+    title: str = "n-gram models vs RNN",
+):
+    """The figure of ``ngramkit compare``: test perplexity bars and RNN learning curves.
+
+    Left: one bar per report row (``labels``, ``test_ppls``; log scale when
+    they span more than a factor of 10), coloured by ``kinds`` ("ngram",
+    "rnn" or "mix" per label, guessed from the labels when omitted). Right,
+    when ``curves`` {RNN label: per-epoch validation perplexities} is not
+    empty: the learning curves, with ``references`` {n-gram label:
+    validation perplexity} as dashed horizontal lines. Returns the Figure;
+    saves it when ``path`` is given (checked first).
+
+    Artists carry ``gid`` ``"compare-bar-<label>"``, ``"compare-curve-<label>"``
+    and ``"compare-ref-<label>"`` so callers and tests can find them.
+    """
+    import math
+
+    import matplotlib
+
+    if path is not None:
+        check_figure_path(path)
+    labels = [str(lab) for lab in labels]
+    values = [math.nan if v is None else float(v) for v in test_ppls]
+    if len(values) != len(labels):
+        raise NgramkitError(f"plot_compare: {len(labels)} labels but {len(values)} perplexities")
+    if kinds is None:
+        kinds = ["mix" if "+" in lab else "rnn" if lab.split(":")[0] in ("rnn", "gru", "lstm") else "ngram"
+                 for lab in labels]
+    curves = {str(k): [float(y) for y in v] for k, v in (curves or {}).items() if len(v)}
+    refs = sorted((float(v), str(k)) for k, v in (references or {}).items()
+                  if v is not None and math.isfinite(float(v)))
+    colours = {"ngram": "#4C72B0", "rnn": "#DD8452", "mix": "#55A868"}
+    names = {"ngram": "n-gram", "rnn": "RNN", "mix": "interpolated"}
+
+    from matplotlib.figure import Figure
+
+    ncols = 2 if curves else 1
+    fig = Figure(figsize=(6.2 * ncols + 0.8, 5.2), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+
+    ax = axes[0]
+    finite = [v for v in values if math.isfinite(v) and v > 0]
+    log = bool(finite) and max(finite) / min(finite) > 10
+    for i, (label, v, kind) in enumerate(zip(labels, values, kinds)):
+        height = v if math.isfinite(v) else 0.0
+        ax.bar(i, height, color=colours.get(kind, "0.5"), edgecolor="black", linewidth=0.6, gid=f"compare-bar-{label}",
+               label=names.get(kind, kind))
+        ax.annotate(f"{v:,.1f}" if math.isfinite(v) else "inf", (i, height if height > 0 else 1.0),
+                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+    if log:
+        ax.set_yscale("log")
+    if finite:
+        ax.set_ylim(bottom=min(finite) / 1.5 if log else 0, top=max(finite) * (1.8 if log else 1.12))
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=TICK_SIZE)
+    handles, seen = [], set()
+    for h, kind in zip(ax.patches, kinds):
+        if kind not in seen:
+            seen.add(kind)
+            handles.append(h)
+    ax.legend(handles, [names.get(k, k) for k in dict.fromkeys(kinds)], fontsize=LEGEND_SIZE, loc="upper right")
+    ax.set_title("test perplexity per model (lower is better)", fontsize=TITLE_SIZE)
+    ax.set_ylabel("test perplexity", fontsize=LABEL_SIZE)
+    ax.tick_params(axis="y", which="both", labelsize=TICK_SIZE)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.grid(True, axis="y", which="major", color="0.85", linewidth=0.8)
+    ax.set_axisbelow(True)
+
+    if curves:
+        ax = axes[1]
+        longest = max(len(ys) for ys in curves.values())
+        for j, (label, ys) in enumerate(curves.items()):
+            ax.plot(range(1, len(ys) + 1), ys, marker="o", linewidth=2.0, color=f"C{1 + j}",
+                    label=f"{label}: validation", gid=f"compare-curve-{label}")
+        cmap = matplotlib.colormaps["Blues"]
+        for i, (v, label) in enumerate(refs):
+            shade = 0.95 - 0.55 * i / max(len(refs) - 1, 1)
+            ax.axhline(v, linestyle="--", linewidth=1.2, color=cmap(shade), gid=f"compare-ref-{label}",
+                       label=f"{label}: {v:,.1f}")
+        every = [y for ys in curves.values() for y in ys if math.isfinite(y) and y > 0] + [v for v, _ in refs]
+        if every and max(every) / min(every) > 10:
+            ax.set_yscale("log")
+        ax.set_xlim(0.5, longest + 0.5)
+        step = max(1, math.ceil(longest / 15))
+        ax.set_xticks(range(1, longest + 1, step))
+        ax.set_title("RNN learning curve vs n-gram models", fontsize=TITLE_SIZE)
+        ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
+        ax.set_ylabel("validation perplexity", fontsize=LABEL_SIZE)
+        ax.tick_params(which="both", labelsize=TICK_SIZE)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(True, which="major", color="0.85", linewidth=0.8)
+        ax.set_axisbelow(True)
+        ax.legend(fontsize=LEGEND_SIZE - 1, loc="best", frameon=True, framealpha=0.92, edgecolor="0.8")
+    fig.suptitle(title, fontsize=TITLE_SIZE + 1)
+    return _finish(fig, path)

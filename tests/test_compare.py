@@ -1,0 +1,241 @@
+"""ngramkit.compare: spec parsing, interpolation, scoring arithmetic, report outputs, end-to-end runs.
+
+Oracles: hand-expanded specs, a dense brute-force grid for the interpolation
+weight, per-token arithmetic written out with math.log/exp, an independent
+re-scoring of every model with ngramkit.evaluate, csv/json parsers and the
+PNG/SVG/PDF magic bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ngramkit.compare import (
+    ModelSpec,
+    Report,
+    Row,
+    Scores,
+    compare,
+    mix_log_probs,
+    parse_models,
+    tune_weight,
+)
+from ngramkit.errors import NgramkitError
+
+NAMES = ["laplace", "mkn", "kn", "witten-bell"]
+
+
+# ---- --models parsing ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("laplace:1-3", [("laplace", 1), ("laplace", 2), ("laplace", 3)]),
+    ("mkn:3,mkn:5", [("mkn", 3), ("mkn", 5)]),
+    ("mkn:3,5", [("mkn", 3), ("mkn", 5)]),  # a bare order continues the previous n-gram item
+    ("mkn", [("mkn", 3)]),  # default order 3
+    ("laplace:2, mkn:2 ,laplace:2", [("laplace", 2), ("mkn", 2)]),  # spaces, duplicates dropped
+    ("KN:4", [("kn", 4)]),
+])
+def test_parse_ngram_specs(spec, expected):
+    assert [(s.name, s.order) for s in parse_models(spec, NAMES)] == expected
+
+
+def test_parse_rnn_specs_and_labels():
+    specs = parse_models("laplace:1-2,rnn,gru,lstm:200,rnn", NAMES)
+    assert [s.label for s in specs] == ["laplace:1", "laplace:2", "rnn", "gru", "lstm:200"]
+    assert [s.is_rnn for s in specs] == [False, False, True, True, True]
+    assert specs[-1] == ModelSpec("lstm", None, 200)
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("laplace:1-3,foo", "'foo'"),
+    ("lapalce:3", "'lapalce:3'"),
+    ("mkn:x", "bad order in 'mkn:x'"),
+    ("mkn:3-1", "1 <= first <= last"),
+    ("mkn:0", "1 <= first <= last"),
+    ("rnn:abc", "bad hidden size in 'rnn:abc'"),
+    ("3,mkn", "needs a model name"),
+    ("rnn,5", "needs a model name"),
+    ("mkn:3,,rnn", "empty item"),
+    ("", "empty model list"),
+    ("stupid-backoff:3", "scores, not probabilities"),
+])
+def test_parse_errors_are_one_line_and_name_the_item(spec, fragment):
+    with pytest.raises(NgramkitError) as err:
+        parse_models(spec, NAMES)
+    msg = str(err.value)
+    assert fragment in msg and "\n" not in msg
+    if "unknown" in msg:
+        for name in NAMES + ["rnn", "gru", "lstm"]:
+            assert name in msg  # lists the valid names
+
+
+# ---- interpolation and scoring arithmetic ------------------------------------------------
+
+
+def test_mix_log_probs_matches_per_token_formula():
+    rng = np.random.default_rng(0)
+    a, b = np.log(rng.uniform(1e-6, 1, 50)), np.log(rng.uniform(1e-6, 1, 50))
+    for w in (0.0, 0.2, 0.5, 0.93, 1.0):
+        expected = [math.log(w * math.exp(x) + (1 - w) * math.exp(y)) for x, y in zip(a, b)]
+        np.testing.assert_allclose(mix_log_probs(a, b, w), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tune_weight_finds_the_grid_minimum(seed):
+    rng = np.random.default_rng(seed)
+    n = 400
+    # Two imperfect "models" of the same tokens: each is good on a different subset.
+    good_a = rng.random(n) < rng.uniform(0.2, 0.8)
+    a = np.where(good_a, np.log(rng.uniform(0.3, 0.9, n)), np.log(rng.uniform(1e-4, 0.05, n)))
+    b = np.where(~good_a, np.log(rng.uniform(0.3, 0.9, n)), np.log(rng.uniform(1e-4, 0.05, n)))
+    grid = np.linspace(0, 1, 20001)
+    nll = [-np.mean(np.log(w * np.exp(a) + (1 - w) * np.exp(b))) for w in grid]
+    w_best = grid[int(np.argmin(nll))]
+    w = tune_weight(a, b)
+    assert abs(w - w_best) < 2e-4
+    assert -np.mean(mix_log_probs(a, b, w)) <= min(nll) + 1e-9
+
+
+def test_tune_weight_boundaries():
+    rng = np.random.default_rng(5)
+    good, bad = np.log(rng.uniform(0.5, 0.9, 100)), np.log(rng.uniform(0.01, 0.02, 100))
+    assert tune_weight(good, bad) == 1.0  # a dominates everywhere: all weight on a
+    assert tune_weight(bad, good) == 0.0
+
+
+def test_scores_arithmetic():
+    lp = np.log(np.array([0.5, 0.25, 0.125, 0.5]))
+    oov = np.array([False, True, False, False])
+    s = Scores.of(lp, oov)
+    assert s.tokens == 4 and s.oovs == 1
+    assert s.ppl == pytest.approx(math.exp(-np.mean(lp)), rel=1e-12)
+    assert s.ppl == pytest.approx(2 ** 1.75, rel=1e-12)  # mean bits = (1 + 2 + 3 + 1) / 4
+    assert s.bits == pytest.approx(1.75, rel=1e-12)
+    assert s.ppl_no_oov == pytest.approx(2 ** (5 / 3), rel=1e-12)
+    zero = Scores.of(np.array([0.0, -np.inf]), np.zeros(2, bool))
+    assert zero.ppl == math.inf and not math.isnan(zero.ppl)
+
+
+# ---- report outputs (a hand-built report) ------------------------------------------------
+
+
+def _row(label, order, valid, test, **kw):
+    name = label.split(":")[0]
+    return Row(model=name, label=label, order=order, size=f"order {order}" if order else "H=8, full softmax",
+               params=1234, train_seconds=0.5, tokens_per_second=1e6, valid_ppl=valid, test_ppl=test,
+               bits_per_token=math.log2(test) if math.isfinite(test) else math.inf, oov_rate=0.0125,
+               valid_tokens=800, test_tokens=900, **kw)
+
+
+def _report():
+    rows = [_row("laplace:1", 1, 500.0, 510.0), _row("mkn:3", 3, 150.0, 155.5), _row("rnn", None, 170.0, 171.0,
+            hidden=8, epochs=3), _row("rnn+mkn:3", None, 140.0, 141.0, weight=0.4), _row("mle:2", 2, math.inf, math.inf)]
+    return Report(corpus="unit", level="word", vocab_size=321, tokens={"train": 9000, "valid": 800, "test": 900},
+                  sentences={"train": 300, "valid": 30, "test": 31}, oovs={"valid": 10, "test": 12}, seed=7,
+                  rows=rows, text_options={"normalize": "d2l", "tokenizer": "whitespace"}, models="laplace:1,mkn:3,rnn",
+                  curves={"rnn": [300.0, 200.0, 170.0]},
+                  interpolation={"rnn": "rnn", "ngram": "mkn:3", "weight": 0.4, "valid_ppl": 140.0, "test_ppl": 141.0},
+                  versions={"ngramkit": "x", "python": "3"})
+
+
+def test_json_schema_and_strictness():
+    report = _report()
+    data = json.loads(report.to_json())  # strict JSON: no Infinity/NaN literals
+    assert data["corpus"] == "unit" and data["vocab_size"] == 321
+    assert data["tokens"] == {"train": 9000, "valid": 800, "test": 900}
+    first = data["rows"][0]
+    for key in ("model", "order", "valid_ppl", "test_ppl", "params", "train_seconds", "tokens_per_second"):
+        assert key in first
+    assert first["model"] == "laplace" and first["order"] == 1 and first["valid_ppl"] == 500.0
+    assert data["rows"][-1]["test_ppl"] is None  # infinite perplexity -> null
+    assert data["interpolation"]["weight"] == 0.4
+    assert "Infinity" not in report.to_json() and "NaN" not in report.to_json()
+    no_time = report.to_dict(timings=False)
+    assert "train_seconds" not in no_time["rows"][0] and "wall_seconds" not in no_time
+
+
+def test_markdown_table_is_well_formed():
+    md = _report().to_markdown()
+    lines = md.splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert len(table) == 2 + 5  # header, separator, one line per row
+    widths = {line.count("|") for line in table}
+    assert widths == {11}  # 10 columns
+    assert table[0].startswith("| model | order/size | params | train s | tokens/s | valid ppl | test ppl")
+    assert set(table[1]) <= set("|-:")
+    assert "| mkn:3 | order 3 |" in md and "155.50" in md and "800 / 900" in md
+    assert "| inf |" in md
+    footer = "\n".join(line for line in lines if line.startswith("- "))
+    for fact in ("corpus: unit", "train 9,000", "valid 800", "test 900", "vocabulary: 321", "seed: 7",
+                 "versions:", "0.400 * p(rnn)"):
+        assert fact in footer
+
+
+def test_csv_round_trips():
+    report = _report()
+    rows = list(csv.DictReader(io.StringIO(report.to_csv())))
+    assert [r["label"] for r in rows] == [r.label for r in report.rows]
+    assert float(rows[1]["test_ppl"]) == 155.5 and rows[2]["order"] == "" and rows[3]["weight"] == "0.4"
+    assert int(rows[0]["valid_tokens"]) == 800
+
+
+def test_text_table_has_every_row():
+    text = _report().to_text()
+    for r in _report().rows:
+        assert r.label in text
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".svg", b"<?xml"), (".pdf", b"%PDF")])
+def test_plot_files(tmp_path, suffix, magic):
+    report = _report()
+    path = tmp_path / f"fig{suffix}"
+    fig = report.plot(path)
+    assert path.read_bytes().startswith(magic) and path.stat().st_size > 1000
+    gids = {a.get_gid() for ax in fig.axes for a in list(ax.patches) + list(ax.lines)}
+    for r in report.rows:
+        assert f"compare-bar-{r.label}" in gids
+    assert "compare-curve-rnn" in gids
+    assert {"compare-ref-laplace:1", "compare-ref-mkn:3"} <= gids  # n-gram reference lines
+    bars = {a.get_gid(): a.get_height() for a in fig.axes[0].patches}
+    assert bars["compare-bar-mkn:3"] == pytest.approx(155.5)
+    assert sorted(os.listdir(tmp_path)) == [path.name]  # no temporary files left
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    report = _report()
+    target = tmp_path / "r.md"
+    target.write_text("old\n")
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    for write in (report.write_markdown, report.write_csv, report.write_json):
+        with pytest.raises(OSError):
+            write(target)
+        assert target.read_text() == "old\n"
+        assert sorted(os.listdir(tmp_path)) == ["r.md"]  # the temporary file was removed
+    monkeypatch.undo()
+    report.write_markdown(target)
+    assert target.read_text() == report.to_markdown()
+
+
+def test_unwritable_paths_fail_with_one_line(tmp_path):
+    report = _report()
+    missing = tmp_path / "no" / "such" / "dir" / "r.md"
+    for write in (report.write_markdown, report.write_csv, report.write_json):
+        with pytest.raises(NgramkitError) as err:
+            write(missing)
+        assert "does not exist" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(NgramkitError, match="unknown figure format"):
+        report.plot(tmp_path / "fig.bmp")
+    assert not missing.parent.exists()
