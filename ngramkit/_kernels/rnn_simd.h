@@ -128,26 +128,37 @@ static NK_ATTR void NK(ukr_any)(int mr, ptrdiff_t K, const float *A, ptrdiff_t r
 /* C[M,N] += A[M,K] B[K,N]; A(i,p) = A[i*rsa + p*csa] (so A may be a
  * transposed view), B row-major. wsp holds K*16 floats (pads the last
  * column panel when N is not a multiple of 16). Column panels outermost, so a
- * K x 16 panel of B is read from memory once and reused by every row block. */
+ * KC x 16 slice of B stays in L1 while every row block uses it; row blocks are
+ * balanced (M = 20 runs as 4 x 5 rows, not 6+6+6+2). */
+#define NK_KC 256
 static NK_ATTR void NK(gemm_nn)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t rsa,
                                 ptrdiff_t csa, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, float *wsp) {
+    ptrdiff_t nblk = (M + 5) / 6, mr0 = nblk ? (M + nblk - 1) / nblk : 0;
     for (ptrdiff_t j0 = 0; j0 < N; j0 += 16) {
         ptrdiff_t nr = N - j0 < 16 ? N - j0 : 16;
-        if (nr == 16) {
-            ptrdiff_t i0 = 0;
-            for (; i0 + 6 <= M; i0 += 6) NK(ukr)(6, K, A + i0 * rsa, rsa, csa, B + j0, ldb, C + i0 * ldc + j0, ldc);
-            if (i0 < M) NK(ukr_any)((int)(M - i0), K, A + i0 * rsa, rsa, csa, B + j0, ldb, C + i0 * ldc + j0, ldc);
-            continue;
+        const float *Bp = B + j0;
+        ptrdiff_t lb = ldb;
+        if (nr < 16) {
+            for (ptrdiff_t p = 0; p < K; p++) {
+                for (ptrdiff_t j = 0; j < 16; j++) wsp[p * 16 + j] = j < nr ? B[p * ldb + j0 + j] : 0.0f;
+            }
+            Bp = wsp;
+            lb = 16;
         }
-        for (ptrdiff_t p = 0; p < K; p++) {
-            for (ptrdiff_t j = 0; j < 16; j++) wsp[p * 16 + j] = j < nr ? B[p * ldb + j0 + j] : 0.0f;
-        }
-        for (ptrdiff_t i0 = 0; i0 < M; i0 += 6) {
-            int mr = (int)(M - i0 < 6 ? M - i0 : 6);
-            float tmp[6 * 16] = {0};
-            NK(ukr_any)(mr, K, A + i0 * rsa, rsa, csa, wsp, 16, tmp, 16);
-            for (int r = 0; r < mr; r++) {
-                for (ptrdiff_t j = 0; j < nr; j++) C[(i0 + r) * ldc + j0 + j] += tmp[r * 16 + j];
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += NK_KC) {
+            ptrdiff_t kc = K - k0 < NK_KC ? K - k0 : NK_KC;
+            for (ptrdiff_t i0 = 0; i0 < M; i0 += mr0) {
+                int mr = (int)(M - i0 < mr0 ? M - i0 : mr0);
+                const float *Ai = A + i0 * rsa + k0 * csa;
+                if (nr == 16) {
+                    NK(ukr_any)(mr, kc, Ai, rsa, csa, Bp + k0 * lb, lb, C + i0 * ldc + j0, ldc);
+                } else {
+                    float tmp[6 * 16] = {0};
+                    NK(ukr_any)(mr, kc, Ai, rsa, csa, Bp + k0 * lb, lb, tmp, 16);
+                    for (int r = 0; r < mr; r++) {
+                        for (ptrdiff_t j = 0; j < nr; j++) C[(i0 + r) * ldc + j0 + j] += tmp[r * 16 + j];
+                    }
+                }
             }
         }
     }

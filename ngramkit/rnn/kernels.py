@@ -28,6 +28,7 @@ float64.
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 
@@ -49,8 +50,7 @@ def _ext():
     if not _C_TRIED:
         _C_TRIED = True
         try:
-            from .. import _rnn as mod
-            _C = mod
+            _C = importlib.import_module("ngramkit._rnn")
         except ImportError as err:
             warnings.warn(
                 f"ngramkit: the compiled RNN kernel ngramkit._rnn is missing ({err}); using the numpy "
@@ -127,7 +127,7 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     dpre = dxw if dpre is None else _f32(dpre, (t, b, gh))
     dpre2 = dpre.reshape(t * b, gh)
     # the one large product of the backward pass: numpy's BLAS over all T*B rows at once
-    hprev = np.concatenate([h0[None], hs[:t - 1]]).reshape(t * b, h)
+    hprev = np.concatenate([h0[None], hs])[:t].reshape(t * b, h)  # h_{t-1} for every step
     dwh = hprev.T @ dpre2
     dbh = dpre2.sum(0, dtype=np.float32)
     return dxw, _f32(dh0, (b, h)), (_f32(dc0, (b, h)) if dc0 is not None else None), dwh, dbh

@@ -52,6 +52,10 @@ import numpy as np
 
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 
+# The dtype every float array must have. The tests set it to float64 to check
+# these formulas against finite differences; the kernels' contract is float32.
+FLOAT = np.float32
+
 
 # ----------------------------------------------------------------------------- checks
 def _arr(name, a, dtype, ndim):
@@ -80,8 +84,8 @@ def _cell(cell):
 def check_recurrent(cell, xw, h0, c0, Wh, bh):
     """Validate recurrent_forward arguments; return (G, T, B, H)."""
     g = _cell(cell)
-    _arr("xw", xw, np.float32, 3)
-    _arr("h0", h0, np.float32, 2)
+    _arr("xw", xw, FLOAT, 3)
+    _arr("h0", h0, FLOAT, 2)
     t, b, gh = xw.shape
     h = h0.shape[1]
     if gh != g * h:
@@ -90,18 +94,18 @@ def check_recurrent(cell, xw, h0, c0, Wh, bh):
     if cell == "lstm":
         if c0 is None:
             raise ValueError("c0: the lstm cell needs an initial cell state (B, H), got None")
-        _shape("c0", _arr("c0", c0, np.float32, 2), (b, h))
+        _shape("c0", _arr("c0", c0, FLOAT, 2), (b, h))
     elif c0 is not None:
         raise ValueError(f"c0: only the lstm cell has a cell state; pass None for cell {cell!r}")
-    _shape("Wh", _arr("Wh", Wh, np.float32, 2), (h, g * h))
-    _shape("bh", _arr("bh", bh, np.float32, 1), (g * h,))
+    _shape("Wh", _arr("Wh", Wh, FLOAT, 2), (h, g * h))
+    _shape("bh", _arr("bh", bh, FLOAT, 1), (g * h,))
     return g, t, b, h
 
 
 def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     """Validate recurrent_backward arguments; return (G, T, B, H)."""
     g = _cell(cell)
-    _arr("dhs", dhs, np.float32, 3)
+    _arr("dhs", dhs, FLOAT, 3)
     t, b, h = dhs.shape
     if not isinstance(cache, dict):
         raise TypeError(f"cache: expected the dict returned by recurrent_forward, got {type(cache).__name__}")
@@ -109,19 +113,19 @@ def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     for key in need:
         if key not in cache:
             raise ValueError(f"cache: missing {key!r}; pass the cache returned by recurrent_forward for cell {cell!r}")
-    check_recurrent(cell, _arr("cache['gates']", cache["gates"], np.float32, 3), h0, c0, Wh, bh)
+    check_recurrent(cell, _arr("cache['gates']", cache["gates"], FLOAT, 3), h0, c0, Wh, bh)
     _shape("cache['gates']", cache["gates"], (t, b, g * h))
-    _shape("cache['hs']", _arr("cache['hs']", cache["hs"], np.float32, 3), (t, b, h))
+    _shape("cache['hs']", _arr("cache['hs']", cache["hs"], FLOAT, 3), (t, b, h))
     if cell == "lstm":
-        _shape("cache['cs']", _arr("cache['cs']", cache["cs"], np.float32, 3), (t, b, h))
+        _shape("cache['cs']", _arr("cache['cs']", cache["cs"], FLOAT, 3), (t, b, h))
     if cell == "gru":
-        _shape("cache['hn']", _arr("cache['hn']", cache["hn"], np.float32, 3), (t, b, h))
+        _shape("cache['hn']", _arr("cache['hn']", cache["hn"], FLOAT, 3), (t, b, h))
     if dhT is not None:
-        _shape("dhT", _arr("dhT", dhT, np.float32, 2), (b, h))
+        _shape("dhT", _arr("dhT", dhT, FLOAT, 2), (b, h))
     if dcT is not None:
         if cell != "lstm":
             raise ValueError(f"dcT: only the lstm cell has a cell state; pass None for cell {cell!r}")
-        _shape("dcT", _arr("dcT", dcT, np.float32, 2), (b, h))
+        _shape("dcT", _arr("dcT", dcT, FLOAT, 2), (b, h))
     return g, t, b, h
 
 
@@ -135,31 +139,31 @@ def _targets(targets, n, v):
 
 def check_softmax(h, W, b, targets):
     """Validate softmax_xent arguments; return (N, H, V)."""
-    _arr("h", h, np.float32, 2)
+    _arr("h", h, FLOAT, 2)
     n, hid = h.shape
-    _arr("W", W, np.float32, 2)
+    _arr("W", W, FLOAT, 2)
     if W.shape[0] != hid:
         raise ValueError(f"W: expected {hid} rows (the hidden size of h), got shape {W.shape}")
     v = W.shape[1]
-    _shape("b", _arr("b", b, np.float32, 1), (v,))
+    _shape("b", _arr("b", b, FLOAT, 1), (v,))
     _targets(targets, n, v)
     return n, hid, v
 
 
 def check_class_softmax(h, Wc, bc, Ww, bw, class_bounds, targets):
     """Validate class_softmax_xent arguments; return (N, H, C, V)."""
-    _arr("h", h, np.float32, 2)
+    _arr("h", h, FLOAT, 2)
     n, hid = h.shape
-    _arr("Wc", Wc, np.float32, 2)
+    _arr("Wc", Wc, FLOAT, 2)
     if Wc.shape[0] != hid:
         raise ValueError(f"Wc: expected {hid} rows (the hidden size of h), got shape {Wc.shape}")
     c = Wc.shape[1]
-    _shape("bc", _arr("bc", bc, np.float32, 1), (c,))
-    _arr("Ww", Ww, np.float32, 2)
+    _shape("bc", _arr("bc", bc, FLOAT, 1), (c,))
+    _arr("Ww", Ww, FLOAT, 2)
     if Ww.shape[0] != hid:
         raise ValueError(f"Ww: expected {hid} rows (the hidden size of h), got shape {Ww.shape}")
     v = Ww.shape[1]
-    _shape("bw", _arr("bw", bw, np.float32, 1), (v,))
+    _shape("bw", _arr("bw", bw, FLOAT, 1), (v,))
     _shape("class_bounds", _arr("class_bounds", class_bounds, np.int32, 1), (c + 1,))
     if c < 1 or class_bounds[0] != 0 or class_bounds[c] != v or np.any(class_bounds[1:] <= class_bounds[:-1]):
         raise ValueError(f"class_bounds: must increase strictly from 0 to V={v} (every class non-empty), "
@@ -171,19 +175,19 @@ def check_class_softmax(h, Wc, bc, Ww, bw, class_bounds, targets):
 # ----------------------------------------------------------------------------- cells
 def _sigmoid(x):
     # 1/(1+exp(-x)) written with tanh: no overflow for large |x|, same formula as the C kernel
-    return np.float32(0.5) + np.float32(0.5) * np.tanh(np.float32(0.5) * x)
+    return FLOAT(0.5) + FLOAT(0.5) * np.tanh(FLOAT(0.5) * x)
 
 
 def recurrent_forward(cell, xw, h0, c0, Wh, bh):
     """Run one cell over a (T, B) segment; return (hs, cT, cache) (module docstring)."""
     g, t, b, h = check_recurrent(cell, xw, h0, c0, Wh, bh)
-    hs = np.empty((t, b, h), np.float32)
-    gates = np.empty((t, b, g * h), np.float32)
+    hs = np.empty((t, b, h), FLOAT)
+    gates = np.empty((t, b, g * h), FLOAT)
     cache = {"hs": hs, "gates": gates}
     if cell == "lstm":
-        cs = cache["cs"] = np.empty((t, b, h), np.float32)
+        cs = cache["cs"] = np.empty((t, b, h), FLOAT)
     if cell == "gru":
-        hn = cache["hn"] = np.empty((t, b, h), np.float32)
+        hn = cache["hn"] = np.empty((t, b, h), FLOAT)
     hp, cp = h0, c0
     for s in range(t):
         rec = hp @ Wh + bh  # (B, G*H)
@@ -213,12 +217,12 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     """Backpropagate through a segment; return (dxw, dh0, dc0, dWh, dbh) (module docstring)."""
     g, t, b, h = check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh)
     hs, gates = cache["hs"], cache["gates"]
-    dxw = np.empty((t, b, g * h), np.float32)
+    dxw = np.empty((t, b, g * h), FLOAT)
     dpre = dxw if cell != "gru" else np.empty_like(dxw)  # gradient of the recurrent pre-activation h Wh + bh
-    dh = np.zeros((b, h), np.float32) if dhT is None else dhT.copy()
+    dh = np.zeros((b, h), FLOAT) if dhT is None else dhT.copy()
     dc = None
     if cell == "lstm":
-        dc = np.zeros((b, h), np.float32) if dcT is None else dcT.copy()
+        dc = np.zeros((b, h), FLOAT) if dcT is None else dcT.copy()
     for s in range(t - 1, -1, -1):
         dh = dh + dhs[s]
         hp = hs[s - 1] if s else h0
@@ -244,9 +248,9 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
         dh_direct = dh * gates[s, :, h:2 * h] if cell == "gru" else 0
         dh = dpre[s] @ Wh.T + dh_direct
     hprev = np.concatenate([h0[None], hs])[:t].reshape(t * b, h)
-    dWh = (hprev.T @ dpre.reshape(t * b, g * h)).astype(np.float32)
-    dbh = dpre.reshape(t * b, g * h).sum(0).astype(np.float32)
-    return dxw, dh.astype(np.float32), (dc.astype(np.float32) if cell == "lstm" else None), dWh, dbh
+    dWh = (hprev.T @ dpre.reshape(t * b, g * h)).astype(FLOAT)
+    dbh = dpre.reshape(t * b, g * h).sum(0).astype(FLOAT)
+    return dxw, dh.astype(FLOAT), (dc.astype(FLOAT) if cell == "lstm" else None), dWh, dbh
 
 
 # ----------------------------------------------------------------------------- softmaxes
@@ -254,7 +258,7 @@ def _log_softmax_rows(z):
     """Numerically stable log-softmax of each row of z (float32 in, float32 out)."""
     m = z.max(axis=1, keepdims=True)
     e = z - m
-    return e - np.log(np.exp(e).sum(axis=1, keepdims=True, dtype=np.float32)).astype(np.float32)
+    return e - np.log(np.exp(e).sum(axis=1, keepdims=True, dtype=FLOAT)).astype(FLOAT)
 
 
 def softmax_xent(h, W, b, targets, *, scale=1.0, need_grad=True):
@@ -270,8 +274,8 @@ def softmax_xent(h, W, b, targets, *, scale=1.0, need_grad=True):
         return logp, None, None, None
     d = np.exp(lp)  # dL/dz = scale * (p - onehot)
     d[rows, targets] -= 1
-    d *= np.float32(scale)
-    return logp, (d @ W.T).astype(np.float32), (h.T @ d).astype(np.float32), d.sum(0, dtype=np.float32)
+    d *= FLOAT(scale)
+    return logp, (d @ W.T).astype(FLOAT), (h.T @ d).astype(FLOAT), d.sum(0, dtype=FLOAT)
 
 
 def _classes_of(class_bounds, targets):
@@ -293,10 +297,10 @@ def class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, *, scale=1.0, n
     if need_grad:
         dzc = np.exp(lpc)
         dzc[rows, cls] -= 1
-        dzc *= np.float32(scale)
+        dzc *= FLOAT(scale)
         dh = dzc @ Wc.T
-        dWc = (h.T @ dzc).astype(np.float32)
-        dbc = dzc.sum(0, dtype=np.float32)
+        dWc = (h.T @ dzc).astype(FLOAT)
+        dbc = dzc.sum(0, dtype=FLOAT)
         dWw = np.zeros_like(Ww)
         dbw = np.zeros_like(bw)
     for k in np.unique(cls):
@@ -309,13 +313,13 @@ def class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, *, scale=1.0, n
         if need_grad:
             dz = np.exp(lpw)
             dz[np.arange(len(sel)), tk] -= 1
-            dz *= np.float32(scale)
+            dz *= FLOAT(scale)
             dh[sel] += dz @ Ww[:, lo:hi].T
             dWw[:, lo:hi] += hk.T @ dz
-            dbw[lo:hi] += dz.sum(0, dtype=np.float32)
+            dbw[lo:hi] += dz.sum(0, dtype=FLOAT)
     if not need_grad:
         return logp, None, None, None, None, None
-    return logp, dh.astype(np.float32), dWc, dbc, dWw, dbw
+    return logp, dh.astype(FLOAT), dWc, dbc, dWw, dbw
 
 
 def softmax_logprobs_all(h, W, b):
@@ -332,7 +336,7 @@ def class_softmax_logprobs_all(h, Wc, bc, Ww, bw, class_bounds):
     n = h.shape[0] if isinstance(h, np.ndarray) and h.ndim == 2 else 0
     check_class_softmax(h, Wc, bc, Ww, bw, class_bounds, np.zeros(n, np.int32))
     lpc = _log_softmax_rows(h @ Wc + bc)  # (N, C)
-    out = np.empty((n, Ww.shape[1]), np.float32)
+    out = np.empty((n, Ww.shape[1]), FLOAT)
     for k in range(Wc.shape[1]):
         lo, hi = int(class_bounds[k]), int(class_bounds[k + 1])
         out[:, lo:hi] = _log_softmax_rows(h @ Ww[:, lo:hi] + bw[lo:hi]) + lpc[:, k:k + 1]
