@@ -71,6 +71,21 @@ def build_model(smoothing: str, order: int, given: dict):
     return cls(order, **hparams), hparams
 
 
+def has_arpa_form(cls) -> bool:
+    """Whether models of ``cls`` convert to backoff (ARPA) form."""
+    from ngramkit.models.base import LanguageModel
+
+    return cls.to_backoff is not LanguageModel.to_backoff
+
+
+def _native_name(output) -> str:
+    name = str(output)
+    for suffix in (".arpa.gz", ".arpa"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] + ".ngk"
+    return name + ".ngk"
+
+
 @click.command(epilog="Examples:\n\n"
                "  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk\n\n"
                "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.arpa.gz")
@@ -118,6 +133,9 @@ def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, mi
     check_writable(output)
     model, hparams = build_model(smoothing, order,
                                  {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha})
+    if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
+        raise NgramkitError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
+                            f"write it in the native format (e.g. -o {_native_name(output)})")
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     times = {}
     t0 = time.perf_counter()

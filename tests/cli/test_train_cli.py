@@ -157,6 +157,8 @@ def test_bad_inputs_fail_with_one_line(texts, tmp_path):
         ([empty, "-o", out], "no tokens"),
         ([texts[0], "-o", tmp_path / "nodir" / "m.ngk"], "does not exist"),
         (["--corpus", "nosuchcorpus", "-o", out], "nosuchcorpus"),
+        ([texts[0], "-s", "laplace", "-o", tmp_path / "m.arpa"], "no backoff (ARPA) form; write it in the native "
+                                                                  "format (e.g. -o "),
         ([texts[0], "--corpus", "timemachine", "-o", out], "not both"),
     ]:
         result = run("train", "ngram", *args, "-q")
