@@ -93,7 +93,7 @@ DEFAULT_MIN_TAIL = 50  # MLE: fewest n-grams an xmin candidate must leave in the
 MIN_POINTS = 5  # fewest points any fit accepts
 _ALPHA_MAX = 50.0  # upper bracket for the frequency exponent
 _ALPHA_MIN = 1.0 + 1e-9  # the discrete power law needs alpha_freq > 1
-_KS_BLOCK = 1 << 21  # max (candidate, value) pairs evaluated at once in the KS scan
+_KS_BLOCK = 1 << 19  # max (candidate, value) pairs evaluated at once in the KS scan (~60 MB of temporaries)
 
 
 # ---- Hurwitz zeta -------------------------------------------------------------------
@@ -134,49 +134,56 @@ def hurwitz_zeta(s, q, *, derivative: int = 0) -> np.ndarray:
         raise ValueError("hurwitz_zeta: s must be finite and > 1 (the series diverges otherwise)")
     if not (np.all(q > 0) and np.all(np.isfinite(q))):
         raise ValueError("hurwitz_zeta: q must be finite and > 0")
-    shape = s.shape
-    s, q = s.ravel(), q.ravel()
+    return _hurwitz(s.ravel(), q.ravel(), derivative)[derivative].reshape(s.shape)
+
+
+def _hurwitz(s: np.ndarray, q: np.ndarray, upto: int) -> list[np.ndarray]:
+    """[zeta, zeta', ...] up to the ``upto``-th s-derivative for 1-D float64 s > 1, q > 0 (unchecked)."""
     n_direct = np.ceil(np.maximum(np.maximum(_EM_SHIFT, s) - q, 0.0))  # (M,) terms summed directly
-    out = np.zeros(s.shape)
+    out = [np.zeros(s.shape) for _ in range(upto + 1)]
     need = np.flatnonzero(n_direct > 0)
     if need.size:
         sn, qn, nn = s[need], q[need], n_direct[need]
-        acc = np.zeros(need.size)
+        acc = [np.zeros(need.size) for _ in range(upto + 1)]
         for k in range(int(nn.max())):
             live = nn > k
-            x = qn[live] + k
-            lx = np.log(x)
-            term = np.exp(-sn[live] * lx)
-            if derivative:
-                term = term * (-lx) ** derivative
-            acc[live] += term
-        out[need] = acc
+            lx = np.log(qn[live] + k)
+            term = np.exp(-sn[live] * lx)  # (q+k)^-s
+            for m in range(upto + 1):
+                acc[m][live] += term
+                term = term * -lx  # next derivative: times -log(q+k)
+        for m in range(upto + 1):
+            out[m][need] = acc[m]
     a = q + n_direct  # (M,)
     la = np.log(a)
     # Tail T(s) = a^-s * G(s); derivatives by the product rule on e^{-s log a} and G.
-    g = a / (s - 1) + 0.5
-    g1 = -a / (s - 1) ** 2
-    g2 = 2 * a / (s - 1) ** 3
-    p, p1, p2 = s.copy(), np.ones_like(s), np.zeros_like(s)  # rising factorial (s)_{2j-1} and derivatives
+    inv_s1 = 1.0 / (s - 1)
+    g = [a * inv_s1 + 0.5, -a * inv_s1**2, 2 * a * inv_s1**3][: upto + 1]
+    p = [s.copy(), np.ones_like(s), np.zeros_like(s)][: upto + 1]  # rising factorial (s)_{2j-1} and derivatives
     inv_a2 = 1.0 / (a * a)
     apow = 1.0 / a  # a^(1-2j)
     for j, coef in enumerate(_EM_COEF, start=1):
-        g += coef * p * apow
-        g1 += coef * p1 * apow
-        g2 += coef * p2 * apow
-        # (s)_{2j+1} = (s)_{2j-1} * (s + 2j - 1) * (s + 2j)
-        qf = (s + 2 * j - 1) * (s + 2 * j)
-        qf1 = 2 * s + 4 * j - 1
-        p, p1, p2 = p * qf, p1 * qf + p * qf1, p2 * qf + 2 * p1 * qf1 + 2 * p
+        for m in range(upto + 1):
+            g[m] += (coef * apow) * p[m]
+        if j == _EM_COEF.size:
+            break
+        # (s)_{2j+1} = (s)_{2j-1} * f with f = (s + 2j - 1)(s + 2j), f' = 2s + 4j - 1, f'' = 2
+        f = (s + 2 * j - 1) * (s + 2 * j)
+        if upto == 2:
+            f1 = 2 * s + 4 * j - 1
+            p = [p[0] * f, p[1] * f + p[0] * f1, p[2] * f + 2 * p[1] * f1 + 2 * p[0]]
+        elif upto == 1:
+            p = [p[0] * f, p[1] * f + p[0] * (2 * s + 4 * j - 1)]
+        else:
+            p = [p[0] * f]
         apow = apow * inv_a2
     scale = np.exp(-s * la)
-    if derivative == 0:
-        tail = scale * g
-    elif derivative == 1:
-        tail = scale * (g1 - la * g)
-    else:
-        tail = scale * (g2 - 2 * la * g1 + la * la * g)
-    return (out + tail).reshape(shape)
+    out[0] += scale * g[0]
+    if upto >= 1:
+        out[1] += scale * (g[1] - la * g[0])
+    if upto >= 2:
+        out[2] += scale * (g[2] - 2 * la * g[1] + la * la * g[0])
+    return out
 
 
 # ---- data -----------------------------------------------------------------------------
@@ -199,8 +206,11 @@ def frequencies(counts, order: int = 1, *, exclude_boundaries: bool = True) -> n
             from .vocab import BOS_ID, EOS_ID
 
             grams = counts.ngrams(order)  # (M, k)
-            keep = ~((grams == BOS_ID) | (grams == EOS_ID)).any(axis=1)
-            freq = freq[keep]
+            drop = np.zeros(freq.size, bool)
+            for j in range(order):  # column by column: no (M, k) temporaries
+                col = grams[:, j]
+                drop |= (col == BOS_ID) | (col == EOS_ID)
+            freq = freq[~drop]
         return freq
     try:
         freq = np.asarray(counts)
@@ -389,9 +399,7 @@ def _mle_alpha(xmin_vals, n, sum_log, *, iters: int = 100) -> np.ndarray:
         if not idx.size:
             break
         ai, qi = a[idx], xmin_vals[idx]
-        z0 = hurwitz_zeta(ai, qi)
-        z1 = hurwitz_zeta(ai, qi, derivative=1)
-        z2 = hurwitz_zeta(ai, qi, derivative=2)
+        z0, z1, z2 = _hurwitz(ai, qi, 2)
         mean = -z1 / z0
         var = z2 / z0 - mean * mean
         h = mean - target[idx]  # decreasing in a
@@ -438,7 +446,7 @@ def _ks_distances(values, mult, cand, alpha) -> np.ndarray:
         j = np.arange(row.size) - start + np.repeat(c_idx, length)  # (P,) value index of each pair
         a = alpha[b0 : b0 + rows_per_block][row]
         i0 = c_idx[row]
-        z = hurwitz_zeta(a, values[j])  # (P,) zeta(a, u_j)
+        z = _hurwitz(a, values[j], 0)[0]  # (P,) zeta(a, u_j)
         z_min = z[start]  # zeta(a, xmin) for each pair's candidate
         n_tail = cum[u] - cum[i0]
         emp = (cum[j + 1] - cum[i0]) / n_tail  # empirical CDF at u_j
@@ -486,7 +494,7 @@ def _fit_mle(ranked, order, xmin, min_tail, common) -> ZipfFit:
     ks = _ks_distances(values, mult, cand, alphas)
     best = int(np.argmin(ks))  # ties: the smallest xmin (most data)
     a, q, n = float(alphas[best]), float(xmins[best]), float(n_ge[cand[best]])
-    z0, z1, z2 = (float(hurwitz_zeta(a, q, derivative=m)) for m in (0, 1, 2))
+    z0, z1, z2 = (float(z[0]) for z in _hurwitz(np.array([a]), np.array([q]), 2))
     var_log = z2 / z0 - (z1 / z0) ** 2  # Fisher information per observation
     se_freq = 1.0 / math.sqrt(n * var_log)  # Clauset et al. eq. 3.6
     alpha = 1.0 / (a - 1.0)
