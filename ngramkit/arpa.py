@@ -1,0 +1,346 @@
+"""ARPA n-gram files: write any backoff-form model, read any KenLM/SRILM ARPA file.
+
+:func:`write_arpa` input: a model with ``to_backoff()`` (Kneser-Ney,
+modified Kneser-Ney, Witten-Bell, absolute discounting, additive, or a
+:class:`~ngramkit.models.BackoffModel`) and a path (``.gz`` -> gzip).
+Output: the standard text format, log10 values::
+
+    \\data\\
+    ngram 1=M_1
+    ...
+
+    \\1-grams:
+    log10(p)<TAB>w<TAB>log10(backoff)
+    ...
+
+    \\N-grams:
+    log10(p)<TAB>w_1 .. w_N
+    \\end\\
+
+A backoff column is written for every n-gram below the top order (0 when it
+is not a context, as KenLM does); values have 8 decimals. ``<s>`` is never
+predicted: its unigram probability is written as -99 (SRILM's convention;
+KenLM writes 0). The text is built with vectorised byte assembly (no Python
+loop per n-gram) and written atomically.
+
+:func:`read_arpa` input: a plain or gzipped ARPA file. Output: a
+:class:`~ngramkit.models.BackoffModel` (first-class: same ``log_probs``).
+Its vocabulary comes from the file: ngramkit's special tokens first
+(``<unk>``, ``<s>``, ``</s>``, ``<pad>``), then the other unigrams in file
+order. A file without ``<unk>`` gets one with log10 probability -100 (KenLM
+``query``'s default for a model without ``<unk>``). A malformed file raises
+:class:`~ngramkit.errors.InputError` naming the file, the line and what was
+expected; gzip is decompressed transparently and KenLM binary, bzip2/xz or
+other binary input is recognised and reported.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError, NgramkitError
+from .fileio import atomic_path
+from .vocab import BOS, BOS_ID, SPECIALS, UNK, Vocabulary
+
+NEVER = -99.0  # log10 written for impossible events / context-only entries
+UNK_MISSING = -100.0  # log10 P(<unk>) when the file has no <unk> (KenLM query default)
+_DECIMALS = 8
+
+
+# ---- writing --------------------------------------------------------------------------------------
+
+_D4 = np.array([[ord(ch) for ch in f"{i:04d}"] for i in range(10000)], np.uint8)  # (10000, 4) digits
+_TZ4 = np.array([4] + [len(f"{i:04d}") - len(f"{i:04d}".rstrip("0")) for i in range(1, 10000)], np.int64)
+
+
+def _float_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decimal text of log10 ``values``: (M * 13,) uint8 buffer, (M,) start and (M,) length of each.
+
+    Fixed point, up to 8 decimals, trailing zeros (and a bare '.') dropped;
+    non-finite values and values below -99 become -99. Each value's text is
+    right-aligned in its own 13-byte slot, so it is a contiguous byte range.
+    """
+    x = np.asarray(values, np.float64)
+    x = np.where(np.isfinite(x), x, NEVER)
+    x = np.maximum(x, NEVER)
+    if (x >= 1000).any():
+        raise NgramkitError("cannot write ARPA: a log10 value is >= 1000")
+    a = np.rint(np.abs(x) * 10 ** _DECIMALS).astype(np.int64)  # (M,)
+    neg = (x < 0) & (a > 0)
+    ip, fp = np.divmod(a, 10 ** _DECIMALS)
+    hi4, lo4 = np.divmod(fp, 10000)
+    m = x.size
+    width = 13  # [sign][3 int digits]['.'][8 decimals]
+    mat = np.empty((m, width), np.uint8)
+    mat[:, 1:4] = _D4[ip, 1:]
+    mat[:, 4] = ord(".")
+    mat[:, 5:9] = _D4[hi4]
+    mat[:, 9:13] = _D4[lo4]
+    tz = np.where(lo4 == 0, 4 + _TZ4[hi4], _TZ4[lo4])  # trailing zeros of the fraction
+    nd = 1 + (ip >= 10) + (ip >= 100)  # integer digits written
+    start = 3 - nd + 1 - neg
+    rows = np.flatnonzero(neg)
+    mat[rows, start[rows]] = ord("-")
+    end = width - tz - (tz == _DECIMALS)
+    return mat.reshape(-1), np.arange(m, dtype=np.int64) * width + start, end - start
+
+
+def _segments_to_bytes(src: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> bytes:
+    """Concatenate ``src[starts[i] : starts[i] + lens[i]]`` for all i (row-major), vectorised."""
+    starts, lens = starts.reshape(-1), lens.reshape(-1)
+    ends = np.cumsum(lens)
+    total = int(ends[-1]) if ends.size else 0
+    idx = np.repeat(starts - (ends - lens), lens)  # int32: chunks stay far below 2**31 bytes
+    idx += np.arange(total, dtype=idx.dtype)
+    return src[idx].tobytes()
+
+
+def arpa_bytes_iter(model):
+    """Yield the ARPA text of ``model`` as byte chunks (see :func:`write_arpa`)."""
+    bm = model.to_backoff()
+    n = bm.order
+    sizes = [bm.ngrams(k).shape[0] for k in range(1, n + 1)]
+    head = "\\data\\\n" + "".join(f"ngram {k}={sizes[k - 1]}\n" for k in range(1, n + 1))
+    yield head.encode()
+    enc = [w.encode("utf-8") for w in bm.vocab.words]
+    wlen = np.fromiter(map(len, enc), np.int64, count=len(enc))
+    wstart = np.zeros(len(enc), np.int64)
+    np.cumsum(wlen[:-1], out=wstart[1:])
+    consts = np.frombuffer(b"\t \n", np.uint8)
+    base = np.concatenate([np.frombuffer(b"".join(enc), np.uint8), consts])
+    tab, space, newline = base.size - 3, base.size - 2, base.size - 1
+    for k in range(1, n + 1):
+        yield f"\n\\{k}-grams:\n".encode()
+        g = bm.ngrams(k)
+        p = bm.logp10(k).copy()
+        if k == 1:
+            p[g[:, 0] == BOS_ID] = NEVER
+        b = bm.backoff10(k) if k < n else None
+        step = 200_000
+        for lo in range(0, g.shape[0], step):
+            hi = min(lo + step, g.shape[0])
+            c = hi - lo
+            nseg = 2 * k + 2 + (2 if b is not None else 0)
+            seg_s = np.empty((c, nseg), np.int32)
+            seg_l = np.ones((c, nseg), np.int32)
+            pbuf, pst, pln = _float_text(p[lo:hi])
+            parts = [pbuf]
+            off = base.size
+            seg_s[:, 0], seg_l[:, 0] = pst + off, pln
+            off += pbuf.size
+            for j in range(k):
+                ids = g[lo:hi, j]
+                seg_s[:, 2 * j + 1] = tab if j == 0 else space
+                seg_s[:, 2 * j + 2], seg_l[:, 2 * j + 2] = wstart[ids], wlen[ids]
+            if b is not None:
+                bbuf, bst, bln = _float_text(b[lo:hi])
+                parts.append(bbuf)
+                seg_s[:, 2 * k + 1] = tab
+                seg_s[:, 2 * k + 2], seg_l[:, 2 * k + 2] = bst + off, bln
+            seg_s[:, -1] = newline
+            src = np.concatenate([base] + parts)
+            yield _segments_to_bytes(src, seg_s, seg_l)
+    yield b"\n\\end\\\n"
+
+
+def write_arpa(model, path: str | os.PathLike, *, compresslevel: int = 1) -> Path:
+    """Write ``model`` (anything with ``to_backoff()``) as ARPA text; ``.gz`` paths are gzipped.
+
+    Atomic: a failed write leaves no partial file. Returns the path.
+    """
+    path = Path(path)
+    chunks = arpa_bytes_iter(model)  # raises before any file is created if the model has no ARPA form
+    first = next(chunks)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".gz":
+            fh = gzip.open(tmp, "wb", compresslevel=compresslevel)
+        else:
+            fh = open(tmp, "wb")
+        with fh:
+            fh.write(first)
+            for chunk in chunks:
+                fh.write(chunk)
+    return path
+
+
+# ---- reading --------------------------------------------------------------------------------------
+
+_KENLM_BINARY = b"mmap lm "
+_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip (an ngramkit native model?)",
+          b"\x28\xb5\x2f\xfd": "zstd"}
+_NGRAM_LINE = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)\s*$")
+_SECTION = re.compile(r"^\\(\d+)-grams:\s*$")
+
+
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected an ARPA file")
+    if not path.is_file():
+        raise InputError(f"{path}: no such ARPA file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            fh.seek(0)
+            if head[:2] == b"\x1f\x8b":
+                try:
+                    data = gzip.decompress(fh.read())
+                except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                    raise InputError(f"{path}: corrupt gzip data ({exc})") from None
+            else:
+                data = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if data.startswith(_KENLM_BINARY):
+        raise InputError(f"{path}: this is a KenLM binary model, not ARPA text; "
+                         "convert it back to ARPA or load the .arpa file it was built from")
+    for magic, kind in _MAGIC.items():
+        if data.startswith(magic):
+            raise InputError(f"{path}: {kind} compressed/binary data, not ARPA text; decompress it first")
+    if b"\0" in data[:4096]:
+        raise InputError(f"{path}: binary data (NUL bytes), not an ARPA text file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        _fail(path, line, f"UTF-8 text, found undecodable byte 0x{data[exc.start]:02x}")
+
+
+def _fail(path, line: int, expected: str, got: str | None = None):
+    msg = f"{path}:{line}: expected {expected}"
+    if got is not None:
+        shown = got if len(got) <= 60 else got[:57] + "..."
+        msg += f", got {shown!r}"
+    raise InputError(msg)
+
+
+def _parse_section(path, lines: list[str], start: int, k: int, m: int, top: bool):
+    """Parse ``m`` n-gram lines of order k beginning at index ``start``; returns (probs, backoffs, words)."""
+    block = lines[start : start + m]
+    if len(block) < m or any(not ln.strip() or ln.startswith("\\") for ln in block):
+        for i, ln in enumerate(block + [None] * (m - len(block))):
+            if ln is None or not ln.strip() or ln.startswith("\\"):
+                _fail(path, start + i + 1, f"{m} {k}-gram lines (the \\data\\ header says so), line {i + 1} of them",
+                      ln if ln is not None else "end of file")
+    toks = " ".join(block).split()
+    for width in ((k + 1,) if top else (k + 2, k + 1)):
+        if len(toks) == m * width:
+            arr = toks
+            try:
+                probs = np.array(arr[0::width], dtype=np.float64)
+                backs = np.array(arr[k + 1 :: width], dtype=np.float64) if width == k + 2 else np.zeros(m)
+            except ValueError:
+                break
+            words = [arr[j::width] for j in range(1, k + 1)]
+            return probs, backs, words
+    # Slow path: line by line, to accept mixed backoff columns and to report the bad line.
+    probs, backs = np.empty(m), np.zeros(m)
+    words = [[None] * m for _ in range(k)]
+    for i, ln in enumerate(block):
+        f = ln.split()
+        ok = len(f) == k + 1 or (len(f) == k + 2 and not top)
+        want = f"'log10prob<TAB>{k} words" + ("" if top else "[<TAB>backoff]") + "'"
+        if not ok:
+            _fail(path, start + i + 1, want, ln)
+        try:
+            probs[i] = float(f[0])
+            if len(f) == k + 2:
+                backs[i] = float(f[-1])
+        except ValueError:
+            _fail(path, start + i + 1, f"a number in {want}", ln)
+        for j in range(k):
+            words[j][i] = f[1 + j]
+    return probs, backs, words
+
+
+def read_arpa(path: str | os.PathLike):
+    """Read a plain or gzipped ARPA file into a :class:`~ngramkit.models.BackoffModel`."""
+    from .models.backoff import BackoffModel
+
+    path = Path(path)
+    text = _read_text(path)
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    lines = [ln.rstrip("\r") for ln in lines]
+    i = 0
+    while i < len(lines) and lines[i].strip() != "\\data\\":
+        if lines[i].strip():
+            _fail(path, i + 1, "the '\\data\\' header of an ARPA file", lines[i])
+        i += 1
+    if i == len(lines):
+        _fail(path, max(i, 1), "the '\\data\\' header of an ARPA file", "end of file")
+    i += 1
+    sizes: dict[int, int] = {}
+    while i < len(lines) and lines[i].strip():
+        mt = _NGRAM_LINE.match(lines[i].strip())
+        if not mt:
+            _fail(path, i + 1, "'ngram K=COUNT'", lines[i])
+        k, m = int(mt.group(1)), int(mt.group(2))
+        if k != len(sizes) + 1:
+            _fail(path, i + 1, f"'ngram {len(sizes) + 1}=COUNT' (orders in sequence from 1)", lines[i])
+        sizes[k] = m
+        i += 1
+    if not sizes:
+        _fail(path, i + 1, "'ngram 1=COUNT' after '\\data\\'", lines[i] if i < len(lines) else "end of file")
+    order = len(sizes)
+    sections, starts = [], []
+    for k in range(1, order + 1):
+        while i < len(lines) and not lines[i].strip():
+            i += 1
+        if i >= len(lines) or not _SECTION.match(lines[i].strip()) or int(_SECTION.match(lines[i].strip()).group(1)) != k:
+            _fail(path, i + 1, f"'\\{k}-grams:'", lines[i] if i < len(lines) else "end of file")
+        i += 1
+        sections.append(_parse_section(path, lines, i, k, sizes[k], k == order))
+        starts.append(i)
+        i += sizes[k]
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i >= len(lines) or lines[i].strip() != "\\end\\":
+        extra = "" if i >= len(lines) else " (more n-gram lines than the \\data\\ header announces?)"
+        _fail(path, i + 1, "'\\end\\'" + extra, lines[i] if i < len(lines) else "end of file")
+
+    # Vocabulary: specials first, then the unigrams in file order.
+    uni_words = sections[0][2][0]
+    if len(set(uni_words)) != len(uni_words):
+        dup = next(w for w in uni_words if uni_words.count(w) > 1)
+        raise InputError(f"{path}: unigram {dup!r} is listed twice")
+    vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+    index = vocab.index
+    ngrams, logp10, backoff10 = [], [], []
+    for k, (probs, backs, words) in enumerate(sections, 1):
+        ids = np.empty((len(probs), k), np.int32)
+        for j, col in enumerate(words):
+            try:
+                ids[:, j] = np.fromiter(map(index.__getitem__, col), np.int32, count=len(col))
+            except KeyError as exc:
+                line = starts[k - 1] + col.index(exc.args[0]) + 1
+                raise InputError(f"{path}:{line}: expected words listed among the 1-grams, "
+                                 f"got {exc.args[0]!r} in a {k}-gram") from None
+        order_ = np.lexsort(ids.T[::-1]) if k > 1 else np.argsort(ids[:, 0], kind="stable")
+        ids, probs, backs = ids[order_], probs[order_], backs[order_]
+        if len(ids) > 1:
+            same = (np.diff(ids, axis=0) == 0).all(axis=1)
+            if same.any():
+                dup = " ".join(vocab.decode(ids[np.flatnonzero(same)[0]]))
+                raise InputError(f"{path}: {k}-gram {dup!r} is listed twice")
+        if k == 1:
+            probs = probs.copy()
+            probs[ids[:, 0] == BOS_ID] = np.nan  # context only, never predicted
+            if UNK not in uni_words:
+                ids = np.concatenate([[[0]], ids]).astype(np.int32)
+                probs = np.concatenate([[UNK_MISSING], probs])
+                backs = np.concatenate([[0.0], backs])
+        ngrams.append(ids)
+        logp10.append(probs)
+        backoff10.append(backs)
+    try:
+        return BackoffModel.from_tables(vocab, ngrams, logp10, backoff10)
+    except NgramkitError as exc:
+        raise InputError(f"{path}: {exc}") from None
