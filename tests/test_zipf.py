@@ -408,3 +408,11 @@ def test_heaps_bad_input():
 def test_doctests():
     result = doctest.testmod(zipf_module)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_ks_scan_is_independent_of_block_size(tm_counts, monkeypatch):
+    x = frequencies(tm_counts, 2)
+    whole = fit_zipf(x, method="mle", min_tail=20)
+    monkeypatch.setattr(zipf_module, "_KS_BLOCK", 37)  # many blocks, rows split unevenly
+    blocked = fit_zipf(x, method="mle", min_tail=20)
+    assert (blocked.xmin, blocked.ks, blocked.alpha_freq) == (whole.xmin, whole.ks, whole.alpha_freq)
