@@ -17,15 +17,39 @@ Order 1 therefore counts ``<s>`` once per sentence.
 Rows of order k are keyed by ``parent * V + last_word`` (int64, V = vocabulary
 size); because order k-1 rows are sorted, these keys are sorted too and
 lookups are one ``searchsorted``.
+
+Counting runs in the C kernel ``ngramkit._count`` (one open-addressing hash
+table per order over the padded id stream, then a sort of the distinct
+n-grams only); ``NGRAMKIT_IMPL=numpy`` selects the numpy reference (packed
+keys + ``np.unique``), which gives identical arrays.
+
+Bounded memory: :meth:`NGramCounts.merge` sums two count sets, so a corpus can
+be counted in chunks (:func:`count_sentences_chunked`,
+:meth:`NGramCounts.from_file` with ``chunk_bytes``) with results identical to
+counting it at once. Files: :meth:`NGramCounts.save` / :meth:`NGramCounts.load`
+(one ``.ngk`` file: JSON metadata + raw little-endian numpy arrays,
+memory-mappable, SHA-256 checked, no pickle).
+
+>>> c = NGramCounts.from_sentences([["a", "b"], ["a"]], order=2)
+>>> c.count(("a", "b")), c.count(("<s>", "a")), c.total(1), c.n_tokens
+(1, 2, 7, 5)
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from itertools import islice
+from pathlib import Path
+
 import numpy as np
 
-from .errors import NgramkitError
-from .stream import Stream, kernel
-from .vocab import BOS_ID, Vocabulary
+from .errors import InputError, NgramkitError
+from .fileio import atomic_path
+from .stream import Stream, _assemble, _scan_bytes, _size, fast_options, kernel
+from .text import TextOptions, _source_name, read_bytes, read_sentences
+from .vocab import BOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 MAX_ORDER = 12
 
@@ -55,18 +79,26 @@ class NGramCounts:
 
     # ---- construction -------------------------------------------------------
     @classmethod
-    def from_stream(cls, stream: Stream, order: int = 3) -> NGramCounts:
-        """Count orders 1..``order`` of a stream (C hash tables, or the numpy reference)."""
+    def from_stream(cls, stream: Stream, order: int = 3, *, progress=None) -> NGramCounts:
+        """Count orders 1..``order`` of a stream (C hash tables, or the numpy reference).
+
+        ``progress(1)``, if given, is called after each order is counted.
+        """
         order = check_order(order)
         k = kernel()
         if k is None:
-            return cls._from_stream_numpy(stream, order)
+            out = cls._from_stream_numpy(stream, order)
+            if progress is not None:
+                progress(order)
+            return out
         vocab = stream.vocab
         v = len(vocab)
         padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
         lengths = np.diff(offsets)  # (S,) padded sentence lengths
         # Order 1: the provisional row of a unigram is its word id.
         uni_count = np.bincount(padded, minlength=v).astype(np.int64)
+        if progress is not None:
+            progress(1)
         steps = []
         rows = padded.copy()  # (N+S,) provisional row of the n-gram starting at each position
         m_prev = int(np.count_nonzero(uni_count))
@@ -78,6 +110,8 @@ class NGramCounts:
             m = k.count_step(padded, offsets, n, rows, parent, last, count, min(cap, 2 * m_prev))
             steps.append((parent[:m], last[:m], count[:m]))
             m_prev = m
+            if progress is not None:
+                progress(1)
         del rows, padded
         return cls._assemble(vocab, np.arange(v, dtype=np.int64), uni_count, steps,
                              n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
@@ -154,6 +188,23 @@ class NGramCounts:
                    n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
 
     @classmethod
+    def from_file(cls, sources, order: int = 3, *, options: TextOptions = TextOptions(),
+                  vocab: Vocabulary | None = None, min_count: int = 1, max_size: int | None = None,
+                  chunk_bytes: int | None = None, progress=None) -> NGramCounts:
+        """Read, tokenise and count files (paths or ``-``) end to end.
+
+        Equals ``from_sentences(read_sentences(sources, options), order,
+        vocab)`` (vocabulary built from the files when ``vocab`` is None) and
+        raises the same one-line errors. The default text options run in C.
+        With ``chunk_bytes`` files are read and counted in blocks of about that
+        many bytes and the blocks merged (two passes when the vocabulary must
+        be built): memory is bounded by the block and the counts, and the
+        result is identical. ``progress(nbytes)`` is called after each block.
+        """
+        return from_file(sources, order, options=options, vocab=vocab, min_count=min_count, max_size=max_size,
+                         chunk_bytes=chunk_bytes, progress=progress)
+
+    @classmethod
     def from_sentences(cls, sentences, order: int = 3, vocab: Vocabulary | None = None, **vocab_kw) -> NGramCounts:
         vocab = vocab or Vocabulary.build(sentences, **vocab_kw)
         return cls.from_stream(Stream.from_sentences(sentences, vocab), order)
@@ -196,7 +247,7 @@ class NGramCounts:
         self._check(k)
         v = len(self.vocab)
         row = np.zeros(q, np.int64)
-        found = np.ones(q, bool)
+        found = ((ids >= 0) & (ids < v)).all(axis=1)  # an id outside the vocabulary is never counted
         for j in range(k):
             keys = self.keys(j + 1)
             want = row * v + ids[:, j] if j else ids[:, 0]
@@ -230,12 +281,367 @@ class NGramCounts:
         c = self.counts(k)
         return np.bincount(np.minimum(c, upto + 1), minlength=upto + 2)[1 : upto + 1].astype(np.int64)
 
-    def __iter__(self):
+    def items(self, k: int):
+        """Iterate ``(words tuple, count)`` over the k-grams in lexicographic id order."""
         words = self.vocab.words
+        for row, c in zip(self.ngrams(k).tolist(), self.counts(k).tolist()):
+            yield tuple(words[i] for i in row), c
+
+    def __iter__(self):
+        """``(words tuple, count)`` for every n-gram, order 1 first."""
         for k in range(1, self.order + 1):
-            for row, c in zip(self.ngrams(k).tolist(), self.counts(k).tolist()):
-                yield tuple(words[i] for i in row), c
+            yield from self.items(k)
+
+    def __len__(self) -> int:
+        return sum(self.distinct(k) for k in range(1, self.order + 1))
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, NGramCounts):
+            return NotImplemented
+        return (
+            self.order == other.order and self.vocab == other.vocab
+            and self.n_sentences == other.n_sentences and self.n_tokens == other.n_tokens
+            and all(np.array_equal(self.ngrams(k), other.ngrams(k)) and np.array_equal(self.counts(k), other.counts(k))
+                    for k in range(1, self.order + 1))
+        )
+
+    __hash__ = None
+
+    # ---- merging --------------------------------------------------------------
+    def merge(self, other: NGramCounts) -> NGramCounts:
+        """The sum of two count sets (the basis of chunked and distributed counting).
+
+        Both must hold the same orders. With the same vocabulary the result
+        keeps it. With different vocabularies both sides are remapped into
+        their union: specials first, then words by descending combined
+        training frequency (``vocab.counts`` summed), ties lexicographic, the
+        rule :meth:`Vocabulary.build` uses; so counting two texts with
+        vocabularies built on each and merging equals counting their
+        concatenation. Commutative and associative; inputs are not modified.
+        """
+        if not isinstance(other, NGramCounts):
+            raise TypeError(f"can only merge NGramCounts, got {type(other).__name__}")
+        if other.order != self.order:
+            raise NgramkitError(
+                f"cannot merge counts of orders 1..{self.order} with counts of orders 1..{other.order}; "
+                "count both with the same order"
+            )
+        a, b = self, other
+        if a.vocab != b.vocab:
+            vocab = _union_vocab(a.vocab, b.vocab)
+            a, b = a._remap(vocab), b._remap(vocab)
+        vocab = a.vocab
+        v = np.int64(len(vocab))
+        grams, counts, parents, keys = [], [], [], []
+        map_a = map_b = None  # row of each side's (k-1)-grams in the merged order k-1
+        for k in range(1, self.order + 1):
+            if k == 1:
+                ka, kb = a.ngrams(1)[:, 0].astype(np.int64), b.ngrams(1)[:, 0].astype(np.int64)
+            else:
+                ka = map_a[a.parent(k)] * v + a.ngrams(k)[:, -1]
+                kb = map_b[b.parent(k)] * v + b.ngrams(k)[:, -1]
+            both = np.concatenate([ka, kb])
+            perm = np.argsort(both, kind="stable")
+            sorted_keys = both[perm]
+            new = np.ones(both.size, bool)
+            new[1:] = sorted_keys[1:] != sorted_keys[:-1]
+            starts = np.flatnonzero(new)
+            uniq = sorted_keys[starts]
+            summed = np.add.reduceat(np.concatenate([a.counts(k), b.counts(k)])[perm], starts) if both.size \
+                else np.zeros(0, np.int64)
+            group = np.cumsum(new) - 1  # merged row of each sorted element
+            inv = np.empty(both.size, np.int64)
+            inv[perm] = group
+            map_a, map_b = inv[: ka.size], inv[ka.size :]
+            if k == 1:
+                g = uniq.astype(np.int32)[:, None]
+                par = np.zeros(uniq.size, np.int64)
+            else:
+                par = uniq // v
+                g = np.empty((uniq.size, k), np.int32)
+                g[:, :-1] = grams[-1][par]
+                g[:, -1] = (uniq % v).astype(np.int32)
+            grams.append(g)
+            counts.append(summed.astype(np.int64))
+            parents.append(par)
+            keys.append(uniq)
+        out = NGramCounts(vocab, grams, counts, parents, n_sentences=a.n_sentences + b.n_sentences,
+                          n_tokens=a.n_tokens + b.n_tokens)
+        out._keys = keys
+        return out
+
+    def __add__(self, other: NGramCounts) -> NGramCounts:
+        return self.merge(other)
+
+    def _remap(self, vocab: Vocabulary) -> NGramCounts:
+        """The same counts with word ids of ``vocab`` (which must hold every word counted)."""
+        index = vocab.index
+        try:
+            mapping = np.array([index[w] for w in self.vocab.words], np.int64)  # old id -> new id
+        except KeyError as exc:
+            raise NgramkitError(f"cannot remap counts: word {exc.args[0]!r} missing from the new vocabulary") from None
+        steps = [(self.parent(k), mapping[self.ngrams(k)[:, -1]], self.counts(k)) for k in range(2, self.order + 1)]
+        return NGramCounts._assemble(vocab, mapping[self.ngrams(1)[:, 0]], self.counts(1), steps,
+                                     n_sentences=self.n_sentences, n_tokens=self.n_tokens)
+
+    # ---- files ----------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write one ``.ngk`` file atomically (a failed write leaves no file).
+
+        Layout: the 16-byte magic ``NGRAMKIT-COUNTS\\0``, a little-endian uint64
+        header length, a UTF-8 JSON header (format, version, order, totals,
+        vocabulary, and name/dtype/shape/offset of every array, plus the
+        SHA-256 of the arrays' bytes and of the header itself), then the raw
+        little-endian arrays, each 64-byte aligned so they can be memory-mapped.
+        """
+        arrays = []
+        for k in range(1, self.order + 1):
+            arrays += [(f"ngrams{k}", np.ascontiguousarray(self.ngrams(k), "<i4")),
+                       (f"counts{k}", np.ascontiguousarray(self.counts(k), "<i8")),
+                       (f"parent{k}", np.ascontiguousarray(self.parent(k), "<i8"))]
+        digest = hashlib.sha256()
+        entries, offset = [], 0
+        for name, arr in arrays:
+            digest.update(memoryview(arr).cast("B"))
+            entries.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset})
+            offset += _align(arr.nbytes)
+        header = {
+            "format": _FORMAT, "version": 1, "order": self.order,
+            "n_sentences": self.n_sentences, "n_tokens": self.n_tokens,
+            "vocab": {"words": self.vocab.words, "counts": self.vocab.counts.tolist()},
+            "arrays": entries, "arrays_sha256": digest.hexdigest(),
+        }
+        header["header_sha256"] = _header_digest(header)
+        blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
+        start = _align(len(_MAGIC) + 8 + len(blob))
+        blob += b" " * (start - len(_MAGIC) - 8 - len(blob))
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(_MAGIC)
+                fh.write(len(blob).to_bytes(8, "little"))
+                fh.write(blob)
+                for (_, arr), entry in zip(arrays, entries):
+                    fh.seek(start + entry["offset"])
+                    fh.write(memoryview(arr).cast("B"))
+                fh.truncate(start + offset)
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(tmp, 0o666 & ~mask)  # the temporary file is private (0600); give it a normal mode
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> NGramCounts:
+        """Read a ``.ngk`` file; ``mmap`` maps the arrays read-only instead of reading them.
+
+        ``verify`` checks the SHA-256 sums (reads every byte once). A missing,
+        foreign, truncated or corrupt file raises :class:`InputError` naming it.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such counts file" if not path.exists() else f"{path}: is not a file")
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            magic = fh.read(len(_MAGIC))
+            if magic != _MAGIC:
+                raise InputError(f"{path}: not an ngramkit counts file (bad magic bytes); write one with "
+                                 "`ngramkit count --output FILE.ngk`")
+            raw_len = fh.read(8)
+            n = int.from_bytes(raw_len, "little") if len(raw_len) == 8 else -1
+            if n < 0 or len(_MAGIC) + 8 + n > size:
+                raise InputError(f"{path}: truncated counts file (header cut off)")
+            try:
+                header = json.loads(fh.read(n).decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(f"{path}: corrupt counts file header ({exc})") from None
+        start = len(_MAGIC) + 8 + n
+        try:
+            if header.get("format") != _FORMAT or header.get("version") != 1:
+                raise InputError(f"{path}: unsupported counts format {header.get('format')!r} "
+                                 f"version {header.get('version')!r}")
+            if verify and header.get("header_sha256") != _header_digest(header):
+                raise InputError(f"{path}: checksum mismatch in the header (file corrupt)")
+            order = int(header["order"])
+            vocab = Vocabulary(header["vocab"]["words"], header["vocab"]["counts"])
+            arrays = {}
+            digest = hashlib.sha256()
+            for e in header["arrays"]:
+                dtype, shape = np.dtype(e["dtype"]), tuple(int(x) for x in e["shape"])
+                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                off = start + int(e["offset"])
+                if off + nbytes > size:
+                    raise InputError(f"{path}: truncated counts file (array {e['name']} cut off)")
+                if nbytes == 0:
+                    arr = np.zeros(shape, dtype)
+                elif mmap:
+                    arr = np.memmap(path, dtype=dtype, mode="r", offset=off, shape=shape)
+                else:
+                    arr = np.fromfile(path, dtype=dtype, count=int(np.prod(shape)), offset=off).reshape(shape)
+                if verify:
+                    digest.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
+                arrays[e["name"]] = arr
+            if verify and digest.hexdigest() != header["arrays_sha256"]:
+                raise InputError(f"{path}: checksum mismatch in the arrays (file corrupt)")
+            grams = [arrays[f"ngrams{k}"] for k in range(1, order + 1)]
+            counts = [arrays[f"counts{k}"] for k in range(1, order + 1)]
+            parents = [arrays[f"parent{k}"] for k in range(1, order + 1)]
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            raise InputError(f"{path}: corrupt counts file header ({type(exc).__name__}: {exc})") from None
+        return cls(vocab, grams, counts, parents, n_sentences=int(header["n_sentences"]),
+                   n_tokens=int(header["n_tokens"]))
 
     def __repr__(self) -> str:
         per = ", ".join(f"{k}: {self.distinct(k)}" for k in range(1, self.order + 1))
         return f"NGramCounts(order={self.order}, vocab={len(self.vocab)}, distinct={{{per}}})"
+
+
+# ---- helpers -------------------------------------------------------------------------
+
+_MAGIC = b"NGRAMKIT-COUNTS\0"
+_FORMAT = "ngramkit-counts"
+
+
+def _align(n: int, to: int = 64) -> int:
+    return (n + to - 1) // to * to
+
+
+def _header_digest(header: dict) -> str:
+    body = {key: value for key, value in header.items() if key != "header_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def _union_vocab(a: Vocabulary, b: Vocabulary) -> Vocabulary:
+    """Specials, then the words of both by descending summed count, ties lexicographic."""
+    freq: dict[str, int] = {}
+    for vocab in (a, b):
+        for word, c in zip(vocab.words[len(SPECIALS):], vocab.counts[len(SPECIALS):].tolist()):
+            freq[word] = freq.get(word, 0) + c
+    items = sorted(freq.items(), key=lambda wc: (-wc[1], wc[0]))
+    words = list(SPECIALS) + [w for w, _ in items]
+    counts = [int(a.counts[UNK_ID] + b.counts[UNK_ID]), 0, 0, 0] + [c for _, c in items]
+    return Vocabulary(words, counts)
+
+
+def count_sentences_chunked(sentences, vocab: Vocabulary, order: int = 3, *,
+                            chunk_tokens: int = 1_000_000) -> NGramCounts:
+    """Count an iterable of sentences chunk by chunk and merge the chunks.
+
+    Only one chunk of about ``chunk_tokens`` tokens is held as ids at a time,
+    so a generator of sentences is counted in bounded memory (besides the
+    counts). The result equals ``NGramCounts.from_sentences(list(sentences),
+    order, vocab)`` exactly.
+    """
+    order = check_order(order)
+    if isinstance(chunk_tokens, bool) or not isinstance(chunk_tokens, (int, np.integer)) or chunk_tokens < 1:
+        raise NgramkitError(f"chunk_tokens must be an integer >= 1, got {chunk_tokens!r}")
+    it = iter(sentences)
+    total = None
+    while True:
+        chunk, size = [], 0
+        for sentence in it:
+            chunk.append(sentence)
+            size += len(sentence) + 1
+            if size >= chunk_tokens:
+                break
+        if not chunk:
+            break
+        part = NGramCounts.from_stream(Stream.from_sentences(chunk, vocab), order)
+        total = part if total is None else total.merge(part)
+    if total is None:
+        total = NGramCounts.from_stream(Stream.from_sentences([], vocab), order)
+    return total
+
+
+def _blocks(source, block_bytes: int):
+    """Byte blocks of a source, each ending at a line end (a file is read block by block)."""
+    name = _source_name(source)
+    path = None if name == "<stdin>" else Path(source)
+    if path is None or not path.is_file() or _is_compressed(path):
+        data = read_bytes(source)  # stdin and compressed data: decompressed at once, counted in blocks
+        pos = 0
+        while pos < len(data):
+            end = data.find(b"\n", min(pos + block_bytes, len(data)) - 1)
+            end = len(data) if end < 0 else end + 1
+            yield data[pos:end]
+            pos = end
+        return
+    carry = b""
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(block_bytes)
+            if not block:
+                break
+            block = carry + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                carry = block
+                continue
+            carry = block[cut:]
+            yield block[:cut]
+    if carry:
+        yield carry
+
+
+def _is_compressed(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or path.suffix.lower() in (".gz", ".bz2", ".xz")
+
+
+def _file_from_scans(source, options: TextOptions, block_bytes: int):
+    """Scanned blocks of one file (C fast path); errors name the file and whole-file offsets."""
+    k = kernel()
+    name = _source_name(source)
+    got = False
+    for i, block in enumerate(_blocks(source, block_bytes)):
+        scan = _scan_bytes(k, block, name, options, first=i == 0, source=source)
+        got = got or scan.ids.size > 0
+        yield scan
+    if not got:
+        raise InputError(f"{name}: no tokens (empty file?)")
+
+
+def from_file(sources, order: int = 3, *, options: TextOptions = TextOptions(), vocab: Vocabulary | None = None,
+              min_count: int = 1, max_size: int | None = None, chunk_bytes: int | None = None,
+              progress=None) -> NGramCounts:
+    """Count files (paths or ``-``) end to end; see :meth:`NGramCounts.from_file`."""
+    order = check_order(order)
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    sources = list(sources)
+    if not sources:
+        raise InputError("no input files given")
+    if chunk_bytes is None or not options.sentences:
+        # One pass, everything in memory (a single stream cannot be cut into chunks).
+        stream = Stream.from_files(sources, options, vocab=vocab, min_count=min_count, max_size=max_size)
+        return NGramCounts.from_stream(stream, order)
+    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1:
+        raise NgramkitError(f"chunk_bytes must be an integer >= 1, got {chunk_bytes!r}")
+    if kernel() is None or not fast_options(options) or "-" in [str(s) for s in sources]:
+        sentences = read_sentences(sources, options)
+        if progress is not None:
+            progress(sum(_size(source) for source in sources))
+        if vocab is None:
+            vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
+        avg = max(1, sum(len(s) + 1 for s in islice(sentences, 1000)) // max(1, min(len(sentences), 1000)))
+        return count_sentences_chunked(sentences, vocab, order, chunk_tokens=max(1, chunk_bytes // 6 // avg * avg))
+    if vocab is None:  # pass 1: word frequencies, block by block
+        freq: dict[str, int] = {}
+        lower = options.normalize == "lower"
+        for source in sources:
+            for scan in _file_from_scans(source, options, chunk_bytes):
+                for w, c in zip(scan.words, scan.counts.tolist()):
+                    w = w.lower() if lower else w
+                    freq[w] = freq.get(w, 0) + c
+        vocab = Vocabulary.from_counter(freq, min_count=min_count, max_size=max_size)
+    total = None
+    for source in sources:  # pass 2: count every block, merge
+        for scan in _file_from_scans(source, options, chunk_bytes):
+            if scan.ids.size == 0:
+                continue
+            part = NGramCounts.from_stream(_assemble([scan], options, vocab, 1, None), order)
+            total = part if total is None else total.merge(part)
+            if progress is not None:
+                progress(int(scan.nbytes))
+    return total

@@ -24,6 +24,7 @@ stream as the Python pipeline (``read_sentences`` + ``Vocabulary.build`` +
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ import numpy as np
 
 from .errors import InputError, NgramkitError
 from .text import (_BINARY_SNIFF, _UNSUPPORTED, TextOptions, _source_name, decode, read_bytes,
-                   read_sentences, tokenize)
+                   read_sentences, read_text, tokenize)
 from .vocab import EOS, EOS_ID, UNK_ID, Vocabulary
 
 IMPLS = ("auto", "c", "numpy")
@@ -59,7 +60,7 @@ def kernel():
     if want == "numpy":
         return None
     try:
-        from . import _count
+        _count = importlib.import_module("ngramkit._count")
     except ImportError as exc:
         if want == "c":
             raise NgramkitError(
@@ -109,13 +110,14 @@ class Stream:
 
     @classmethod
     def from_files(cls, sources, options: TextOptions = TextOptions(), *, vocab: Vocabulary | None = None,
-                   min_count: int = 1, max_size: int | None = None) -> Stream:
+                   min_count: int = 1, max_size: int | None = None, progress=None) -> Stream:
         """Read, tokenise and map files (paths or ``-``) to a stream in one step.
 
         With ``vocab=None`` the vocabulary is built from these files
         (``min_count``, ``max_size`` as in :meth:`Vocabulary.build`). Equal to
         ``from_sentences(read_sentences(sources, options), vocab)``, raising the
         same errors, but for :func:`fast_options` it runs in C at ~100 MB/s.
+        ``progress(nbytes)``, if given, is called after each source is read.
         """
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
@@ -123,12 +125,18 @@ class Stream:
         k = kernel()
         if k is None or not fast_options(options):
             sentences = read_sentences(sources, options)
+            if progress is not None:
+                progress(sum(_size(source) for source in sources))
             if vocab is None:
                 vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
             return cls.from_sentences(sentences, vocab)
         if not sources:
             raise InputError("no input files given")
-        scans = [_scan_source(k, source, options) for source in sources]
+        scans = []
+        for source in sources:
+            scans.append(_scan_source(k, source, options))
+            if progress is not None:
+                progress(scans[-1].nbytes)
         return _assemble(scans, options, vocab, min_count, max_size)
 
     @property
@@ -180,30 +188,46 @@ class Stream:
 
 @dataclass
 class _Scan:
-    """One source scanned: provisional ids (0 = end of sentence, i = words[i-1])."""
+    """One source (or block) scanned: provisional ids (0 = end of sentence, i = words[i-1])."""
 
     ids: np.ndarray  # (T,) int32
     ends: np.ndarray  # (S,) int64 end of every sentence in ids
     words: list  # distinct words (str), first-seen order
     counts: np.ndarray  # (len(words),) int64
+    nbytes: int = 0  # bytes scanned
 
 
-def _scan_bytes(k, data, name: str, options: TextOptions) -> _Scan:
-    """Scan one decoded-to-be buffer; falls back to Python for undecodable bytes."""
-    for magic, what in _UNSUPPORTED:
-        if data.startswith(magic):
-            raise InputError(f"{name}: looks like {what}, expected text")
-    if b"\x00" in data[:_BINARY_SNIFF]:
-        raise InputError(f"{name}: looks like a binary file (NUL byte), expected text")
-    view = memoryview(data)[3:] if data.startswith(b"\xef\xbb\xbf") else data  # BOM, as utf-8-sig
+def _scan_bytes(k, data, name: str, options: TextOptions, *, first: bool = True, source=None) -> _Scan:
+    """Scan bytes with the C kernel, checking them as :func:`ngramkit.text.decode` does.
+
+    ``first``: the bytes start a file (binary sniffing, byte-order mark).
+    Undecodable bytes go through the Python decoder, which names the offset
+    (of the whole file ``source`` when the bytes are one block of it) or, with
+    ``errors="replace"``, replaces them.
+    """
+    if first:
+        for magic, what in _UNSUPPORTED:
+            if data.startswith(magic):
+                raise InputError(f"{name}: looks like {what}, expected text")
+        if b"\x00" in data[:_BINARY_SNIFF]:
+            raise InputError(f"{name}: looks like a binary file (NUL byte), expected text")
+    view = memoryview(data)[3:] if first and data.startswith(b"\xef\xbb\xbf") else data  # BOM, as utf-8-sig
     # k words need >= 2k - 1 bytes; every sentence has a word: T <= 2k <= n + 1, S <= k.
     ids = np.empty(len(view) + 1, np.int32)  # pages past T are never touched
     ends = np.empty(len(view) // 2 + 1, np.int64)
     n_tokens, n_sentences, words, counts = k.scan(view, ids, ends)
-    if words is None:  # not valid UTF-8: the Python decoder names the offset, or replaces
+    if words is not None:
+        return _Scan(ids[:n_tokens], ends[:n_sentences], words, np.frombuffer(counts, np.int64), len(data))
+    # Not valid UTF-8: the Python decoder names the offset, or replaces.
+    if source is not None and options.errors == "strict":
+        read_text(source, encoding=options.encoding, errors="strict")  # raises with whole-file offsets
+    if first:
         text = decode(data, name, encoding=options.encoding, errors=options.errors)
-        return _scan_sentences(tokenize(text, options.with_(normalize="none", sentences=True)))
-    return _Scan(ids[:n_tokens], ends[:n_sentences], words, np.frombuffer(counts, np.int64))
+    else:
+        text = bytes(data).decode("utf-8", errors=options.errors)
+    scan = _scan_sentences(tokenize(text, options.with_(normalize="none", sentences=True)))
+    scan.nbytes = len(data)
+    return scan
 
 
 def _scan_sentences(sentences) -> _Scan:
@@ -217,6 +241,14 @@ def _scan_sentences(sentences) -> _Scan:
     ids = np.array(ids, np.int32)
     counts = np.bincount(ids, minlength=len(index) + 1)[1:].astype(np.int64)
     return _Scan(ids, np.array(ends, np.int64), list(index), counts)
+
+
+def _size(source) -> int:
+    """Bytes of a source on disk (0 for stdin or when unknown)."""
+    try:
+        return 0 if str(source) == "-" else os.path.getsize(source)
+    except OSError:
+        return 0
 
 
 def _scan_source(k, source, options: TextOptions) -> _Scan:

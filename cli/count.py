@@ -1,0 +1,142 @@
+"""``ngramkit count``: count the n-grams of a corpus, print per-order statistics, save the counts."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+import click
+
+from ngramkit.errors import NgramkitError
+
+from .common import corpus_option, json_option, make_text_options, progress_bar, text_options
+
+SPLITS = ("train", "valid", "test", "all")
+PROGRESS_BYTES = 4 << 20  # show a progress bar for inputs over 4 MB
+
+
+@contextlib.contextmanager
+def _one_line_errors():
+    """Library errors become click errors: one line, exit 1 (also outside the command group)."""
+    try:
+        yield
+    except NgramkitError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _check_order(order: int) -> int:
+    from ngramkit.counts import MAX_ORDER
+
+    if not 1 <= order <= MAX_ORDER:
+        raise NgramkitError(f"--order must be between 1 and {MAX_ORDER}, got {order}")
+    return order
+
+
+def _resolve(files, corpus_name, split, kwargs):
+    """(label, sources or None, sentences or None, TextOptions) for FILES / --corpus / the default corpus."""
+    from ngramkit import corpora
+
+    if files and corpus_name:
+        raise NgramkitError("give FILES or --corpus, not both")
+    if files:
+        return ", ".join(files), list(files), None, make_text_options(None, kwargs)
+    name = corpus_name or corpora.DEFAULT_CORPUS
+    spec = corpora.get(name)
+    options = make_text_options(spec.text_options, kwargs)
+    label = f"{name} ({split})"
+    if spec.split_files is not None:  # file-split corpus (ptb): read its files directly (C fast path)
+        rels = list(spec.files) if split == "all" else list(spec.split_files[split])
+        return label, [corpora.path(name, rel) for rel in rels], None, options
+    return label, None, corpora.load_split(name, split, options), options
+
+
+def _count(sources, sentences, options, order, min_count, show_progress):
+    from ngramkit.counts import NGramCounts
+    from ngramkit.stream import Stream, _size
+    from ngramkit.vocab import Vocabulary
+
+    if sentences is not None:
+        stream = Stream.from_sentences(sentences, Vocabulary.build(sentences, min_count=min_count))
+        return NGramCounts.from_stream(stream, order)
+    size = sum(_size(s) for s in sources)
+    # Work units: the bytes read, then the same amount again spread over the orders.
+    per_order = max(size // order, 1)
+    with progress_bar(size + per_order * order, "counting", enabled=show_progress and size > PROGRESS_BYTES) as bar:
+        stream = Stream.from_files(sources, options, min_count=min_count, progress=bar.update)
+        return NGramCounts.from_stream(stream, order, progress=lambda k: bar.update(k * per_order))
+
+
+def summary(counts, label: str, top: int) -> dict:
+    """The ``--json`` object: corpus, tokens, sentences, vocab_size, per-order statistics."""
+    orders = {}
+    for k in range(1, counts.order + 1):
+        orders[str(k)] = {
+            "total": counts.total(k),
+            "distinct": counts.distinct(k),
+            "singletons": int(counts.count_of_counts(k, 1)[0]),
+            "top": [[list(gram), c] for gram, c in counts.top(k, top)],
+        }
+    return {"corpus": label, "tokens": counts.n_tokens, "sentences": counts.n_sentences,
+            "vocab_size": len(counts.vocab), "orders": orders}
+
+
+def format_summary(info: dict) -> list[str]:
+    lines = [f"corpus: {info['corpus']}",
+             f"tokens: {info['tokens']:,} (words + </s>)  sentences: {info['sentences']:,}  "
+             f"vocabulary: {info['vocab_size']:,} (with <unk> <s> </s> <pad>)"]
+    for k, o in info["orders"].items():
+        lines.append("")
+        lines.append(f"order {k}: tokens {o['total']:,}  distinct {o['distinct']:,}  singletons {o['singletons']:,}")
+        if o["top"]:
+            lines.append(f"  {'rank':>4}  {'count':>10}  {'rel.freq':>8}  {k}-gram")
+            for rank, (gram, c) in enumerate(o["top"], 1):
+                lines.append(f"  {rank:>4}  {c:>10,}  {c / o['total']:>8.5f}  {' '.join(gram)}")
+    return lines
+
+
+@click.command(
+    "count",
+    epilog="Examples:\n\n"
+           "  ngramkit count                           # the default corpus (timemachine), orders 1..3\n\n"
+           "  ngramkit count --corpus ptb --order 5 --top 10 --json\n\n"
+           "  ngramkit count big.txt.gz --normalize lower --output big.ngk",
+)
+@click.argument("files", nargs=-1)
+@corpus_option
+@click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True,
+              help="Corpus split to count (with --corpus or the default corpus).")
+@click.option("--order", type=int, default=3, show_default=True, help="Count n-grams of orders 1..ORDER.")
+@click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Show the TOP most frequent n-grams of each order.")
+@text_options
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Words seen fewer times become <unk>.")
+@json_option
+@click.option("--output", type=click.Path(dir_okay=False), default=None, metavar="FILE.ngk",
+              help="Save the counts (memory-mappable .ngk file, written atomically).")
+def count(files, corpus_name, split, order, top, min_count, as_json, output, **kwargs):
+    """Count the n-grams of FILES (or a corpus) and print per-order statistics.
+
+    Each non-empty line is a sentence <s> w1 .. wn </s> (KenLM's convention:
+    n-grams never cross sentences). With no FILES and no --corpus the default
+    corpus is counted. "tokens" are the predicted tokens: words plus one </s>
+    per sentence.
+    """
+    with _one_line_errors():
+        from ngramkit.fileio import check_writable
+
+        _check_order(order)
+        if output is not None:
+            check_writable(output)
+        label, sources, sentences, options = _resolve(files, corpus_name, split, kwargs)
+        counts = _count(sources, sentences, options, order, min_count, show_progress=True)
+        if output is not None:
+            counts.save(output)
+        info = summary(counts, label, top)
+        if as_json:
+            click.echo(json.dumps(info, ensure_ascii=False))
+        else:
+            click.echo("\n".join(format_summary(info)))
+            if output is not None:
+                click.echo(f"\ncounts saved to {os.fspath(output)}")
