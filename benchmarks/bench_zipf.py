@@ -114,7 +114,11 @@ def main(argv=None):
     count_s, counts = best_of(1, lambda: NGramCounts.from_sentences(sentences, max(orders)))
 
     out = {"corpus": "ptb.train.txt", "read_seconds": read_s, "count_seconds": count_s,
-           "repeat": args.repeat, "orders": {}}
+           "repeat": args.repeat,
+           "notes": ["ngramkit times start from NGramCounts (dropping <s>/</s> n-grams, sorting); "
+                     "numpy_polyfit and the MLE peers start from the extracted frequency array",
+                     "timings are the best of `repeat` runs (naive scan and powerlaw: one run)"],
+           "orders": {}}
     for k in orders:
         freq = frequencies(counts, k)
         ols_s, ols = best_of(args.repeat, lambda: fit_zipf(counts, k, "ols"))
