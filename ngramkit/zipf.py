@@ -407,7 +407,7 @@ def _mle_alpha(xmin_vals, n, sum_log, *, iters: int = 100) -> np.ndarray:
         hi[idx] = np.where(h <= 0, ai, hi[idx])
         step = h / np.maximum(var, 1e-300)
         new = ai + step
-        bad = ~((new > lo[idx]) & (new < hi[idx]))
+        bad = ~((new >= lo[idx]) & (new <= hi[idx]))  # Newton left the bracket: bisect
         new = np.where(bad, 0.5 * (lo[idx] + hi[idx]), new)
         a[idx] = new
         active[idx] = (np.abs(new - ai) > 1e-12 * new) & (hi[idx] - lo[idx] > 1e-13)
