@@ -113,7 +113,7 @@ def format_summary(info: dict) -> list[str]:
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
               help="Words seen fewer times become <unk>.")
 @json_option
-@click.option("--output", type=click.Path(dir_okay=False), default=None, metavar="FILE.ngk",
+@click.option("--output", default=None, metavar="FILE.ngk",
               help="Save the counts (memory-mappable .ngk file, written atomically).")
 def count(files, corpus_name, split, order, top, min_count, as_json, output, **kwargs):
     """Count the n-grams of FILES (or a corpus) and print per-order statistics.

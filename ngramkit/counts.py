@@ -415,6 +415,14 @@ class NGramCounts:
         blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
         start = _align(len(_MAGIC) + 8 + len(blob))
         blob += b" " * (start - len(_MAGIC) - 8 - len(blob))
+        try:
+            self._write(path, arrays, entries, blob, start, start + offset)
+        except OSError as exc:
+            raise NgramkitError(f"{path}: cannot write the counts file ({exc.strerror or exc})") from None
+        return Path(path)
+
+    @staticmethod
+    def _write(path, arrays, entries, blob: bytes, start: int, end: int) -> None:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 fh.write(_MAGIC)
@@ -423,11 +431,10 @@ class NGramCounts:
                 for (_, arr), entry in zip(arrays, entries):
                     fh.seek(start + entry["offset"])
                     fh.write(memoryview(arr).cast("B"))
-                fh.truncate(start + offset)
+                fh.truncate(end)
             mask = os.umask(0)
             os.umask(mask)
             os.chmod(tmp, 0o666 & ~mask)  # the temporary file is private (0600); give it a normal mode
-        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> NGramCounts:
