@@ -38,7 +38,9 @@ def parse_orders(text: str) -> list[int]:
             else:
                 orders.add(int(part))
         except ValueError:
-            raise NgramkitError(f"--orders: expected comma-separated orders like 1,2,3 or a range 1-3, got {text!r}") from None
+            raise NgramkitError(
+                f"--orders: expected comma-separated orders like 1,2,3 or a range 1-3, got {text!r}"
+            ) from None
     if not orders:
         raise NgramkitError(f"--orders: no order given in {text!r}")
     bad = [k for k in sorted(orders) if not 1 <= k <= MAX_ORDER]
@@ -58,7 +60,9 @@ def parse_ranks(text: str | None) -> tuple[int | None, int | None]:
         lo_v = int(lo) if lo.strip() else 1
         hi_v = int(hi) if hi.strip() else None
     except ValueError:
-        raise NgramkitError(f"--ranks: expected LO:HI such as 10:1000 (or 10: for all ranks from 10), got {text!r}") from None
+        raise NgramkitError(
+            f"--ranks: expected LO:HI such as 10:1000 (or 10: for all ranks from 10), got {text!r}"
+        ) from None
     if lo_v < 1 or (hi_v is not None and hi_v < lo_v):
         raise NgramkitError(f"--ranks: need 1 <= LO <= HI, got {text!r}")
     return lo_v, hi_v
@@ -82,9 +86,9 @@ def format_table(fits) -> list[str]:
     return lines
 
 
-@click.command(epilog="Examples:\n\n"
-               "  ngramkit zipf --plot zipf.png                       (timemachine, orders 1-3, OLS)\n\n"
-               "  ngramkit zipf --corpus ptb --split train --method both --json\n\n"
+@click.command(epilog="Examples:\n\n\b\n"
+               "  ngramkit zipf --plot zipf.png\n"
+               "  ngramkit zipf --corpus ptb --split train --method both --json\n"
                "  ngramkit zipf book.txt --orders 1,2 --ranks 5:500 --heaps heaps.pdf")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
@@ -146,7 +150,7 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
 
     name, sentences, _options = load_sentences(files, corpus_name, kwargs, split=split)
     split = None if files else split
-    label = name if split is None else f"{name} ({split})"
+    label = name if split in (None, "all") else f"{name} ({split} split)"
     vocab = Vocabulary.build(sentences)
     stream = Stream.from_sentences(sentences, vocab)
     counts = NGramCounts.from_stream(stream, max(orders))

@@ -215,7 +215,9 @@ def frequencies(counts, order: int = 1, *, exclude_boundaries: bool = True) -> n
     try:
         freq = np.asarray(counts)
     except (TypeError, ValueError):
-        raise NgramkitError(f"counts must be NGramCounts or a 1-D array of frequencies, got {type(counts).__name__}") from None
+        raise NgramkitError(
+            f"counts must be NGramCounts or a 1-D array of frequencies, got {type(counts).__name__}"
+        ) from None
     if freq.ndim != 1 or not (np.issubdtype(freq.dtype, np.integer) or np.issubdtype(freq.dtype, np.floating)):
         raise NgramkitError(
             f"counts must be NGramCounts or a 1-D numeric array of frequencies, got shape {freq.shape} {freq.dtype}"
