@@ -27,7 +27,7 @@ Examples:
 @click.option("--test", "test_files", multiple=True, metavar="FILE", help="Test text (repeatable).")
 @click.option("--models", "models_spec", default=None, metavar="SPEC",
               help="Rows to run, e.g. laplace:1-3,mkn:3,mkn:5,rnn,gru,lstm:200 "
-                   "[default: laplace:1-3,mkn:3,mkn:5,rnn].")
+                   "[default: laplace:1-3,mkn:3,mkn:5,rnn; char level: laplace:1-3,mkn:3,mkn:5,mkn:7,rnn].")
 @click.option("--level", type=click.Choice(["word", "char"]), default="word", show_default=True,
               help="Word- or character-level models (char: the D2L chapter's setting).")
 @text_options

@@ -376,14 +376,18 @@ def plot_compare(
         for j, (label, ys) in enumerate(curves.items()):
             ax.plot(range(1, len(ys) + 1), ys, marker="o", linewidth=2.0, color=f"C{1 + j}",
                     label=f"{label}: validation", gid=f"compare-curve-{label}")
+        # Zoom on the curves: references far above them stay in the legend, marked "off scale".
+        ys_all = [y for ys in curves.values() for y in ys if math.isfinite(y) and y > 0]
+        top = 1.15 * max(ys_all) if ys_all else None
+        low = min(ys_all + [v for v, _ in refs]) if ys_all else None
         cmap = matplotlib.colormaps["Blues"]
         for i, (v, label) in enumerate(refs):
             shade = 0.95 - 0.55 * i / max(len(refs) - 1, 1)
+            off = top is not None and v > top
             ax.axhline(v, linestyle="--", linewidth=1.2, color=cmap(shade), gid=f"compare-ref-{label}",
-                       label=f"{label}: {v:,.1f}")
-        every = [y for ys in curves.values() for y in ys if math.isfinite(y) and y > 0] + [v for v, _ in refs]
-        if every and max(every) / min(every) > 10:
-            ax.set_yscale("log")
+                       label=f"{label}: {v:,.1f}" + (" (off scale)" if off else ""))
+        if top is not None:
+            ax.set_ylim(low / 1.08, top)
         ax.set_xlim(0.5, longest + 0.5)
         step = max(1, math.ceil(longest / 15))
         ax.set_xticks(range(1, longest + 1, step))
