@@ -36,7 +36,8 @@ def model_text(model_path, info: dict, files, corpus_name, kwargs, *, split: str
     name = corpus_name or info.get("corpus")
     if not name:
         raise NgramkitError(
-            f"{model_path}: the model was not trained on a registry corpus; give FILES or --corpus NAME"
+            f"{model_path}: the model records no registry corpus (trained on files, or an ARPA file); "
+            "give FILES or --corpus NAME"
         )
     options = make_text_options(base if base is not None else corpora.get(name).text_options, kwargs)
     return f"{name} ({split})", corpora.load_split(name, split, options), options
