@@ -164,6 +164,11 @@ def save_model(model, path: str | os.PathLike, *, info: dict | None = None) -> P
         except OSError as exc:
             raise NgramkitError(f"{path}: cannot write the model ({exc.strerror or exc})") from None
         return path
+    if path.suffix.lower() in (".gz", ".bz2", ".xz", ".zst"):
+        raise NgramkitError(
+            f"{path}: the native format is not compressed (it is memory-mapped); "
+            "name it e.g. .ngk, or use .arpa.gz for gzipped ARPA"
+        )
     try:
         _save_native(model, path, info or {})
     except OSError as exc:

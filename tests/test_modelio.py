@@ -351,6 +351,8 @@ def test_unsaveable_state_is_refused_before_writing(data, tmp_path):
         modelio.save_model(Weird({}, {"f": object()}), tmp_path / "w.ngk")
     with pytest.raises(NgramkitError, match="no get_state"):
         modelio.save_model(object(), tmp_path / "w.ngk")
+    with pytest.raises(NgramkitError, match="not compressed"):
+        modelio.save_model(Weird({}), tmp_path / "w.ngk.gz")
     with pytest.raises(NgramkitError, match="does not exist"):
         modelio.save_model(Weird({}), tmp_path / "no" / "w.ngk")
     assert _files(tmp_path) == []
