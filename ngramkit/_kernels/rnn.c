@@ -79,9 +79,10 @@ int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float 
 
 int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *dhs, const float *dhT,
                     const float *dcT, const float *hs, const float *gates, const float *extra, const float *h0,
-                    const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0) {
+                    const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0, float *dWh,
+                    float *dbh) {
     const ptrdiff_t GH = cell * H;
-    float *wsp = falloc(16 * GH), *tmp = falloc(H), *WhT = falloc(GH * H);
+    float *wsp = falloc(16 * maxp(GH, T * B)), *tmp = falloc(H), *WhT = falloc(GH * H);
     int rc = 0;
     if (!wsp || !tmp || !WhT) {
         rc = NK_ERR_NOMEM;
@@ -98,6 +99,16 @@ int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float
         else memset(dc0, 0, (size_t)(B * H) * sizeof(float));
     }
     DISPATCH(rnn_backward, cell, T, B, H, dhs, hs, gates, extra, h0, c0, WhT, dxw, dpre, dh0, dc0, wsp, tmp);
+    /* dWh = [h0; hs[:-1]]^T dpre: one (H x T*B) x (T*B x GH) product, in two parts */
+    const float *dp = cell == NK_GRU ? dpre : dxw;
+    memset(dWh, 0, (size_t)(H * GH) * sizeof(float));
+    memset(dbh, 0, (size_t)GH * sizeof(float));
+    if (T > 0) {
+        DISPATCH(gemm_nn, H, GH, B, h0, 1, H, dp, GH, dWh, GH, wsp);
+        DISPATCH(gemm_nn, H, GH, (T - 1) * B, hs, 1, H, dp + B * GH, GH, dWh, GH, wsp);
+    }
+    for (ptrdiff_t r = 0; r < T * B; r++)
+        for (ptrdiff_t j = 0; j < GH; j++) dbh[j] += dp[r * GH + j];
 done:
     free(wsp);
     free(tmp);
@@ -118,13 +129,15 @@ int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, co
     ptrdiff_t maxw = 1;
     for (ptrdiff_t c = 0; c < C; c++) maxw = maxp(maxw, bounds[c + 1] - bounds[c]);
     float *zc = falloc(N * C), *hk = falloc(N * H), *zk = falloc(N * maxw), *dhk = falloc(N * H);
-    float *wsp = falloc(16 * maxp(H, N));
+    float *wsp = falloc(16 * maxp(maxp(H, N), maxp(C, maxw))), *wk = falloc(H * maxw), *wct = falloc(C * H);
     int32_t *ints = (int32_t *)malloc((size_t)(2 * N + C + 1) * sizeof(int32_t));
     int rc = 0;
-    if (!zc || !hk || !zk || !dhk || !wsp || !ints) rc = NK_ERR_NOMEM;
+    if (!zc || !hk || !zk || !dhk || !wsp || !wk || !wct || !ints) rc = NK_ERR_NOMEM;
     else
         DISPATCH(class_softmax_xent, N, H, C, V, h, Wc, bc, Ww, bw, bounds, targets, scale, need_grad, logp, dh,
-                 dWc, dbc, dWw, dbw, zc, hk, zk, dhk, wsp, ints, ints + N, ints + 2 * N);
+                 dWc, dbc, dWw, dbw, zc, hk, zk, dhk, wk, wct, wsp, ints, ints + N, ints + 2 * N);
+    free(wk);
+    free(wct);
     free(zc);
     free(hk);
     free(zk);

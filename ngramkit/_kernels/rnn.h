@@ -32,10 +32,13 @@ int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float 
 /* Backward over T steps. dhs (T,B,H); dhT, dcT (B,H) or NULL for zero; hs,
  * gates, extra as written by nk_rnn_forward. Outputs: dxw (T,B,G*H); dpre
  * (T,B,G*H) gradient of the recurrent pre-activation h Wh + bh (gru only:
- * for rnn and lstm it equals dxw and may be NULL); dh0, dc0 (B,H). */
+ * for rnn and lstm it equals dxw and may be NULL); dh0, dc0 (B,H); dWh (H,G*H)
+ * = sum_t h_{t-1}^T dpre_t and dbh (G*H) = sum_t dpre_t (one product over all
+ * T*B rows after the loop). */
 int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *dhs, const float *dhT,
                     const float *dcT, const float *hs, const float *gates, const float *extra, const float *h0,
-                    const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0);
+                    const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0, float *dWh,
+                    float *dbh);
 
 /* Row-wise log-softmax of z (N,V) + b: logp[n] = log softmax(z[n] + b)[t[n]].
  * If need_grad, z is overwritten with scale * (softmax - onehot) and db (V)

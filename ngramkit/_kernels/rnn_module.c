@@ -160,8 +160,8 @@ done:
 }
 
 PyDoc_STRVAR(bwd_doc,
-             "recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh) -> (dxw, dpre, dh0, dc0)\n\n"
-             "Bytearrays: dxw (T,B,G*H); dpre (T,B,G*H) for gru (None: equals dxw); dh0 (B,H); dc0 (B,H) or None.");
+             "recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh) -> (dxw, dh0, dc0, dWh, dbh)\n\n"
+             "Bytearrays: dxw (T,B,G*H); dh0 (B,H); dc0 (B,H) or None; dWh (H,G*H); dbh (G*H,).");
 
 static PyObject *py_backward(PyObject *self, PyObject *args) {
     PyObject *o_cell, *o_dhs, *o_dht, *o_dct, *o_hs, *o_g, *o_x, *o_h0, *o_c0, *o_wh, *o_bh;
@@ -169,7 +169,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args) {
                           &o_h0, &o_c0, &o_wh, &o_bh))
         return NULL;
     Bufs bf = {.n = 0};
-    PyObject *dxw = NULL, *dpre = NULL, *dh0 = NULL, *dc0 = NULL, *res = NULL;
+    PyObject *dxw = NULL, *dpre = NULL, *dh0 = NULL, *dc0 = NULL, *dwh = NULL, *dbh = NULL, *res = NULL;
     int cell = cell_code(o_cell);
     if (cell < 0) return NULL;
     const char *cname = PyUnicode_AsUTF8(o_cell);
@@ -212,22 +212,26 @@ static PyObject *py_backward(PyObject *self, PyObject *args) {
         }
         if (!(dct = get(&bf, o_dct, 'f', 2, 0, "dcT")) || shape_err(dct, "dcT", 2, B, H, 0)) goto done;
     }
-    void *p_dxw, *p_dpre = NULL, *p_dh0, *p_dc0 = NULL;
+    void *p_dxw, *p_dpre = NULL, *p_dh0, *p_dc0 = NULL, *p_dwh, *p_dbh;
     if (!(dxw = new_out(T * B * G * H, 4, &p_dxw)) || !(dh0 = new_out(B * H, 4, &p_dh0))) goto done;
+    if (!(dwh = new_out(H * G * H, 4, &p_dwh)) || !(dbh = new_out(G * H, 4, &p_dbh))) goto done;
     if (cell == NK_GRU && !(dpre = new_out(T * B * G * H, 4, &p_dpre))) goto done;
     if (cell == NK_LSTM && !(dc0 = new_out(B * H, 4, &p_dc0))) goto done;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = nk_rnn_backward(cell, T, B, H, dhs->buf, dht ? dht->buf : NULL, dct ? dct->buf : NULL, hs->buf, g->buf,
-                         x ? x->buf : NULL, h0->buf, c0 ? c0->buf : NULL, wh->buf, p_dxw, p_dpre, p_dh0, p_dc0);
+                         x ? x->buf : NULL, h0->buf, c0 ? c0->buf : NULL, wh->buf, p_dxw, p_dpre, p_dh0, p_dc0,
+                         p_dwh, p_dbh);
     Py_END_ALLOW_THREADS
     if (rc) {
         nomem();
         goto done;
     }
-    res = Py_BuildValue("(OOOO)", dxw, dpre ? dpre : Py_None, dh0, dc0 ? dc0 : Py_None);
+    res = Py_BuildValue("(OOOOO)", dxw, dh0, dc0 ? dc0 : Py_None, dwh, dbh);
 done:
     release(&bf);
+    Py_XDECREF(dwh);
+    Py_XDECREF(dbh);
     Py_XDECREF(dxw);
     Py_XDECREF(dpre);
     Py_XDECREF(dh0);

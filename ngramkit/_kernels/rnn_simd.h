@@ -352,7 +352,7 @@ static NK_ATTR void NK(log_softmax_xent)(ptrdiff_t N, ptrdiff_t V, float *z, con
 }
 
 /* Class softmax. Workspaces (floats): zc N*C, hk N*H, zk N*maxw, dhk N*H,
- * wsp 16*max(H, N); ints: cls N, order N, start C+1. Tokens are grouped by
+ * wk H*maxw, wct C*H, wsp 16*max(H, N, C, maxw); ints: cls N, order N, start C+1. Tokens are grouped by
  * class (counting sort) so each class's word columns Ww[:, lo:hi] are read
  * once per call and used as a small matrix product for all its tokens. */
 static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h,
@@ -360,7 +360,8 @@ static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C
                                            const int32_t *bounds, const int32_t *targets, float scale,
                                            int need_grad, double *logp, float *dh, float *dWc, float *dbc,
                                            float *dWw, float *dbw, float *zc, float *hk, float *zk, float *dhk,
-                                           float *wsp, int32_t *cls, int32_t *order, int32_t *start) {
+                                           float *wk, float *wct, float *wsp, int32_t *cls,
+                                           int32_t *order, int32_t *start) {
     /* class of each target: binary search in bounds */
     for (ptrdiff_t n = 0; n < N; n++) {
         int32_t lo = 0, hi = (int32_t)C, t = targets[n]; /* bounds[lo] <= t < bounds[hi] */
@@ -382,7 +383,9 @@ static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C
     NK(gemm_nn)(N, C, H, h, H, 1, Wc, C, zc, C, wsp);
     for (ptrdiff_t n = 0; n < N; n++) logp[n] = NK(lsm_row)(zc + n * C, bc, C, cls[n], scale, need_grad, dbc);
     if (need_grad) {
-        NK(gemm_nt)(N, H, C, zc, C, Wc, C, dh, H);         /* dh += dzc Wc^T */
+        for (ptrdiff_t i = 0; i < H; i++)
+            for (ptrdiff_t j = 0; j < C; j++) wct[j * H + i] = Wc[i * C + j];
+        NK(gemm_nn)(N, H, C, zc, C, 1, wct, H, dh, H, wsp); /* dh += dzc Wc^T */
         NK(gemm_nn)(H, C, N, h, 1, H, zc, C, dWc, C, wsp); /* dWc += h^T dzc */
     }
     /* group tokens by class */
@@ -399,8 +402,11 @@ static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C
         const int32_t *ord = order + start[c];
         ptrdiff_t lo = bounds[c], nw = bounds[c + 1] - lo;
         for (ptrdiff_t k = 0; k < nk; k++) memcpy(hk + k * H, h + (ptrdiff_t)ord[k] * H, (size_t)H * sizeof(float));
+        /* pack the class's columns Ww[:, lo:hi] once (rows of Ww are V floats
+         * apart: reading them in place in every product costs TLB misses) */
+        for (ptrdiff_t i = 0; i < H; i++) memcpy(wk + i * nw, Ww + i * V + lo, (size_t)nw * sizeof(float));
         memset(zk, 0, (size_t)(nk * nw) * sizeof(float));
-        NK(gemm_nn)(nk, nw, H, hk, H, 1, Ww + lo, V, zk, nw, wsp); /* zk = hk Ww[:, lo:hi] */
+        NK(gemm_nn)(nk, nw, H, hk, H, 1, wk, nw, zk, nw, wsp); /* zk = hk Ww[:, lo:hi] */
         for (ptrdiff_t k = 0; k < nk; k++) {
             ptrdiff_t n = ord[k];
             logp[n] += NK(lsm_row)(zk + k * nw, bw + lo, nw, targets[n] - lo, scale, need_grad,
@@ -409,7 +415,7 @@ static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C
         if (!need_grad) continue;
         NK(gemm_nn)(H, nw, nk, hk, 1, H, zk, nw, dWw + lo, V, wsp); /* dWw[:, lo:hi] += hk^T dz */
         memset(dhk, 0, (size_t)(nk * H) * sizeof(float));
-        NK(gemm_nt)(nk, H, nw, zk, nw, Ww + lo, V, dhk, H); /* dhk = dz Ww[:, lo:hi]^T */
+        NK(gemm_nt)(nk, H, nw, zk, nw, wk, nw, dhk, H); /* dhk = dz Ww[:, lo:hi]^T */
         for (ptrdiff_t k = 0; k < nk; k++) {
             float *d = dh + (ptrdiff_t)ord[k] * H;
             const float *e = dhk + k * H;

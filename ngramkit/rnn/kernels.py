@@ -13,10 +13,12 @@ once and the reference runs: slower, never silently.
 Where the work happens on the C path: the sequential recurrence (T steps of
 ``(B, H) @ (H, G*H)`` plus the gates) and its backward pass, the row-wise
 log-softmax with its gradient, and the whole class-based softmax run in C
-with the GIL released; the large dense products that are not sequential
-(``dWh = h_prev.T @ dpre`` over the whole segment, the full softmax's
-``h @ W``, ``h.T @ d`` and ``d @ W.T``) stay in numpy's BLAS, which is faster
-for them (see ``benchmarks/bench_kernels.py``).
+with the GIL released (including ``dWh = h_prev.T @ dpre`` over the whole
+segment: a single-threaded product is as fast as numpy's at that size and
+does not suffer when other processes load the cores); the full softmax's
+three large products ``h @ W``, ``h.T @ d`` and ``d @ W.T`` stay in numpy's
+BLAS, which is faster for them on a quiet machine (see
+``benchmarks/bench_kernels.py``).
 
 Accuracy: storage and products are float32 (the C dot products accumulate in
 float32 with 8-lane partial sums; normalisers are summed in float32 and their
@@ -120,17 +122,11 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     if implementation() == "numpy":
         return _ref.recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh)
     hs, gates, extra = _cache_arrays(cell, cache)
-    dxw, dpre, dh0, dc0 = _C.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh)
+    dxw, dh0, dc0, dwh, dbh = _C.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh)
     t, b, h = dhs.shape
     gh = Wh.shape[1]
-    dxw = _f32(dxw, (t, b, gh))
-    dpre = dxw if dpre is None else _f32(dpre, (t, b, gh))
-    dpre2 = dpre.reshape(t * b, gh)
-    # the one large product of the backward pass: numpy's BLAS over all T*B rows at once
-    hprev = np.concatenate([h0[None], hs])[:t].reshape(t * b, h)  # h_{t-1} for every step
-    dwh = hprev.T @ dpre2
-    dbh = dpre2.sum(0, dtype=np.float32)
-    return dxw, _f32(dh0, (b, h)), (_f32(dc0, (b, h)) if dc0 is not None else None), dwh, dbh
+    return (_f32(dxw, (t, b, gh)), _f32(dh0, (b, h)), (_f32(dc0, (b, h)) if dc0 is not None else None),
+            _f32(dwh, (h, gh)), _f32(dbh, (gh,)))
 
 
 def softmax_xent(h, W, b, targets, *, scale=1.0, need_grad=True):
