@@ -42,8 +42,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +128,36 @@ def _segment_lengths(length: int, cfg: TrainConfig, rng: np.random.Generator) ->
     return out
 
 
+def _fused():
+    """The compiled fused updates (``ngramkit._optim``), or None under ``NGRAMKIT_IMPL=numpy``.
+
+    A missing extension is a loud warning (once), never a silent slowdown.
+    """
+    global _OPTIM, _OPTIM_TRIED
+    if os.environ.get("NGRAMKIT_IMPL", "").strip().lower() == "numpy":
+        return None
+    if not _OPTIM_TRIED:
+        _OPTIM_TRIED = True
+        try:
+            from .. import _optim as mod
+            _OPTIM = mod
+        except ImportError as err:
+            warnings.warn(f"ngramkit: the compiled optimiser ngramkit._optim is missing ({err}); updates run in "
+                          "numpy, several times slower. Rebuild the package (pip install -e .).",
+                          RuntimeWarning, stacklevel=3)
+    return _OPTIM
+
+
+_OPTIM, _OPTIM_TRIED = None, False
+
+
 class _Optimizer:
-    """SGD or Adam over a dict of float32 arrays, updated in place."""
+    """SGD or Adam over a dict of float32 arrays, updated in place.
+
+    ``update(params, grads, lr, gscale)`` applies the gradients multiplied
+    by ``gscale`` (the clipping factor), in one fused C pass per array when
+    ``ngramkit._optim`` is available (numpy otherwise: the same maths).
+    """
 
     def __init__(self, cfg: TrainConfig, params: dict):
         self.cfg = cfg
@@ -137,42 +167,48 @@ class _Optimizer:
             self.m = {k: np.zeros_like(p) for k, p in params.items()}
             self.v = {k: np.zeros_like(p) for k, p in params.items()}
 
-    def update(self, params: dict, grads: dict, lr: float) -> None:
+    def update(self, params: dict, grads: dict, lr: float, gscale: float = 1.0) -> None:
         self.step += 1
+        fused = _fused()
         if self.m is None:
             for k, g in grads.items():
                 if isinstance(g, SparseRows):
-                    params[k][g.ids] -= np.float32(lr) * g.rows
-                    continue
-                g *= np.float32(-lr)
-                params[k] += g
+                    params[k][g.ids] -= np.float32(lr * gscale) * g.rows
+                elif fused is not None:
+                    fused.sgd(params[k], np.ascontiguousarray(g, np.float32), lr * gscale)
+                else:
+                    params[k] -= np.float32(lr * gscale) * g
             return
         b1, b2 = self.cfg.adam_betas
         # bias corrections folded into the step size (Kingma & Ba 2015, end of sec. 2)
         step = lr * math.sqrt(1 - b2 ** self.step) / (1 - b1 ** self.step)
-        eps = np.float32(self.cfg.adam_eps * math.sqrt(1 - b2 ** self.step))
+        eps = self.cfg.adam_eps * math.sqrt(1 - b2 ** self.step)
         for k, g in grads.items():
             if isinstance(g, SparseRows):
                 # lazy Adam on the rows read by this segment (PyTorch's SparseAdam): the moments of
                 # the other rows are not decayed, their weights do not move
-                ids = g.ids
-                m = self.m[k][ids] * np.float32(b1) + np.float32(1 - b1) * g.rows
-                v = self.v[k][ids] * np.float32(b2) + np.float32(1 - b2) * g.rows * g.rows
+                ids, rows = g.ids, g.rows * np.float32(gscale)
+                m = self.m[k][ids] * np.float32(b1) + np.float32(1 - b1) * rows
+                v = self.v[k][ids] * np.float32(b2) + np.float32(1 - b2) * rows * rows
                 self.m[k][ids], self.v[k][ids] = m, v
-                params[k][ids] -= np.float32(step) * m / (np.sqrt(v) + eps)
-                continue
-            m, v = self.m[k], self.v[k]
-            m *= np.float32(b1)
-            m += np.float32(1 - b1) * g
-            v *= np.float32(b2)
-            g *= g
-            g *= np.float32(1 - b2)
-            v += g
-            denom = np.sqrt(v)
-            denom += eps
-            np.divide(m, denom, out=denom)
-            denom *= np.float32(-step)
-            params[k] += denom
+                params[k][ids] -= np.float32(step) * m / (np.sqrt(v) + np.float32(eps))
+            elif fused is not None:
+                fused.adam(params[k], np.ascontiguousarray(g, np.float32), self.m[k], self.v[k], gscale, b1, b2,
+                           step, eps)
+            else:
+                g = g * np.float32(gscale)
+                m, v = self.m[k], self.v[k]
+                m *= np.float32(b1)
+                m += np.float32(1 - b1) * g
+                v *= np.float32(b2)
+                g *= g
+                g *= np.float32(1 - b2)
+                v += g
+                denom = np.sqrt(v)
+                denom += np.float32(eps)
+                np.divide(m, denom, out=denom)
+                denom *= np.float32(-step)
+                params[k] += denom
 
     def arrays(self) -> dict:
         if self.m is None:
@@ -188,21 +224,17 @@ class _Optimizer:
             self.v = {k: np.array(arrays[f"adam.v.{k}"]) for k in self.v}
 
 
-def _clip(grads: dict, clip: float) -> float:
-    """Global L2 norm of the gradients; rescales them in place when it exceeds ``clip`` (> 0)."""
+def _clip(grads: dict, clip: float) -> tuple[float, float]:
+    """(global L2 norm of the gradients, clipping factor min(1, clip/norm)); clip 0 means factor 1."""
+    fused = _fused()
     total = 0.0
     for g in grads.values():
         flat = (g.rows if isinstance(g, SparseRows) else g).reshape(-1)
-        total += float(np.dot(flat, flat))
+        total += fused.sumsq(np.ascontiguousarray(flat, np.float32)) if fused is not None else \
+            float(np.dot(flat.astype(np.float64), flat.astype(np.float64)))
     norm = math.sqrt(total)
-    if clip > 0 and norm > clip:
-        factor = np.float32(clip / norm)
-        for g in grads.values():
-            if isinstance(g, SparseRows):
-                g.rows *= factor
-            else:
-                g *= factor
-    return norm
+    factor = clip / norm if clip > 0 and norm > clip else 1.0
+    return norm, factor
 
 
 def _copy_params(params: dict) -> dict:
@@ -300,7 +332,7 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
             pos += seg
             logp, grads, state = model.forward_backward(x, y, state, scale=scale, rng=rng)
             seg_nll = -float(logp.sum())
-            norm = _clip(grads, cfg.clip)
+            norm, factor = _clip(grads, cfg.clip)
             if not (math.isfinite(seg_nll) and math.isfinite(norm)):
                 what = "loss" if not math.isfinite(seg_nll) else "gradient norm"
                 kept = (f"the last good checkpoint (epoch {st['epoch']}) is kept in {ckpt}"
@@ -308,7 +340,7 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
                 raise NgramkitError(
                     f"training diverged: the {what} became {seg_nll if what == 'loss' else norm} at epoch {epoch}, "
                     f"step {step} of {len(lengths)} (lr {lr:g}); lower --lr or set --clip (now {cfg.clip:g}); {kept}")
-            opt.update(model.params, grads, lr)
+            opt.update(model.params, grads, lr, factor)
             nll += seg_nll
             done += x.size
             norms += norm

@@ -118,31 +118,41 @@ def test_mikolov_schedule_halves_then_stops():
     assert "stalled twice" in st["stopped"]
 
 
-def test_clip_scales_to_the_threshold():
+@pytest.mark.parametrize("impl", ["c", "numpy"])
+def test_clip_and_sgd_step(monkeypatch, impl):
+    monkeypatch.setenv("NGRAMKIT_IMPL", impl)
     rng = np.random.default_rng(0)
     grads = {"a": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=5).astype(np.float32)}
     norm = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads.values()))
-    before = {k: g.copy() for k, g in grads.items()}
-    assert _clip(grads, 1.0) == pytest.approx(norm, rel=1e-6)
-    for k in grads:
-        np.testing.assert_allclose(grads[k], before[k] / norm, rtol=1e-6)
-    assert _clip(grads, 10.0) == pytest.approx(1.0, rel=1e-6)  # below the threshold: untouched
+    assert _clip(grads, 1.0) == pytest.approx((norm, 1.0 / norm), rel=1e-6)
+    assert _clip(grads, 10.0) == pytest.approx((norm, 1.0), rel=1e-6)  # below the threshold: factor 1
+    assert _clip(grads, 0.0)[1] == 1.0  # 0 disables clipping
+    params = {"a": np.ones((3, 4), np.float32), "b": np.zeros(5, np.float32)}
+    _Optimizer(TrainConfig(optimizer="sgd"), params).update(params, grads, 0.5, 1.0 / norm)
+    np.testing.assert_allclose(params["a"], 1 - 0.5 * grads["a"] / norm, rtol=1e-6)
+    np.testing.assert_allclose(params["b"], -0.5 * grads["b"] / norm, rtol=1e-6)
+    # a g <- min(1, clip/||g||) g step never moves the parameters by more than lr * clip
+    step = np.concatenate([(params["a"] - 1).ravel(), params["b"]])
+    assert np.linalg.norm(step) == pytest.approx(0.5, rel=1e-5)
 
 
-def test_adam_matches_the_textbook_update():
+@pytest.mark.parametrize("impl", ["c", "numpy"])
+def test_adam_matches_the_textbook_update(monkeypatch, impl):
+    monkeypatch.setenv("NGRAMKIT_IMPL", impl)
     rng = np.random.default_rng(1)
-    p = {"w": rng.normal(size=6).astype(np.float32)}
+    p = {"w": rng.normal(size=(2, 300)).astype(np.float32)}
     ref = p["w"].astype(np.float64)
-    m = v = np.zeros(6)
+    m = v = np.zeros((2, 300))
     cfg = TrainConfig(optimizer="adam", lr=0.01)
     opt = _Optimizer(cfg, p)
-    for t in range(1, 4):
-        g = rng.normal(size=6).astype(np.float32)
-        m = 0.9 * m + 0.1 * g
-        v = 0.999 * v + 0.001 * g.astype(np.float64) ** 2
+    for t in range(1, 5):
+        g = rng.normal(size=(2, 300)).astype(np.float32)
+        gs = 0.5 * g.astype(np.float64)
+        m = 0.9 * m + 0.1 * gs
+        v = 0.999 * v + 0.001 * gs ** 2
         ref = ref - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-        opt.update(p, {"w": g.copy()}, 0.01)
-    np.testing.assert_allclose(p["w"], ref, rtol=1e-5, atol=1e-7)
+        opt.update(p, {"w": g}, 0.01, 0.5)
+    np.testing.assert_allclose(p["w"], ref, rtol=1e-5, atol=1e-6)
 
 
 def test_partition_is_sequential():

@@ -1,0 +1,36 @@
+/* Fused optimiser updates; see optim.h. Plain C, no Python. */
+#include <math.h>
+
+#include "optim.h"
+
+void ngk_sgd(float *restrict p, const float *restrict g, size_t n, float alpha) {
+    for (size_t i = 0; i < n; i++) p[i] -= alpha * g[i];
+}
+
+void ngk_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+              float gscale, float b1, float b2, float step, float eps) {
+    const float c1 = 1.0f - b1, c2 = 1.0f - b2;
+    for (size_t i = 0; i < n; i++) {
+        float gi = gscale * g[i];
+        float mi = b1 * m[i] + c1 * gi;
+        float vi = b2 * v[i] + c2 * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step * mi / (sqrtf(vi) + eps);
+    }
+}
+
+double ngk_sumsq(const float *restrict g, size_t n) {
+    /* 8 float partial sums (vectorisable), flushed to double every 4096 elements */
+    double total = 0.0;
+    size_t i = 0;
+    while (i < n) {
+        size_t end = n - i > 4096 ? i + 4096 : n;
+        float acc[8] = {0};
+        for (; i + 8 <= end; i += 8)
+            for (int k = 0; k < 8; k++) acc[k] += g[i + k] * g[i + k];
+        for (; i < end; i++) acc[0] += g[i] * g[i];
+        for (int k = 0; k < 8; k++) total += acc[k];
+    }
+    return total;
+}
