@@ -39,9 +39,9 @@ def render(tokens: list[str], char_level: bool) -> str:
 @click.option("--stop-at-eos", is_flag=True, help="Stop at the first end of sentence.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
 def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eos, as_json):
-    """Generate text by sampling from a model, optionally continuing a prefix.
+    """Sample text from a saved model (n-gram or RNN).
 
-    The prefix is tokenised with the text options stored in the model (those
+    Continues --prefix, or starts a sentence. The prefix is tokenised with the text options stored in the model (those
     of its training text); words it does not know become <unk>. The output
     shows the prefix followed by the sampled tokens, one sentence per line.
     """

@@ -69,7 +69,7 @@ def load(model_path, *, quiet: bool = True):
 @json_option
 @text_options
 def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet, as_json, **kwargs):
-    """Score text with a model and print perplexity, as KenLM's query does.
+    """Print a model's perplexity on text (KenLM query's summary).
 
     Every word and every </s> is a token, <s> is context only; OOV words are
     scored as <unk>, counted, and excluded in the "excluding OOVs" figure.

@@ -13,7 +13,7 @@ from .train_ngram import ngram
 
 @click.group(epilog="Example:\n\n  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk")
 def train():
-    """Fit a language model (n-gram or RNN) and write it to a file.
+    """Fit a language model (n-gram or RNN) and save it.
 
     The output format follows the extension: .arpa or .arpa.gz for ARPA
     text, anything else (e.g. .ngk) for ngramkit's checksummed native format.

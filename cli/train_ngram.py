@@ -114,7 +114,7 @@ def _native_name(output) -> str:
 @text_options
 def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, min_count, max_vocab, output,
           quiet, as_json, **kwargs):
-    """Count n-grams of a text and write a smoothed n-gram model.
+    """Count n-grams and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
     corpus), builds the vocabulary, counts n-grams of orders 1..ORDER
