@@ -444,3 +444,44 @@ def test_softmax_value_errors(bad):
     if bad.endswith("target"):
         _expect_same_error([(m, lambda m=m: m.softmax_xent(p["h"], p["Ww"], p["bw"], p["targets"]))
                             for m in (K, R)], ValueError)
+
+
+# ----------------------------------------------------------------------------- baseline (non-AVX2) copy
+GENERIC_SCRIPT = r"""
+import numpy as np
+from ngramkit import _rnn
+from ngramkit.rnn import kernels as K, reference as R
+assert _rnn.simd() == "generic", _rnn.simd()
+rng = np.random.default_rng(0)
+f = lambda *s: rng.standard_normal(s).astype(np.float32)
+gap = lambda a, b: 0.0 if a is None else float(np.abs(a - b).max() / (1 + np.abs(b).max()))
+for cell, g in K.GATES.items():
+    t, b, h = 6, 7, 19
+    x = dict(xw=f(t, b, g * h), h0=f(b, h), c0=f(b, h) if cell == "lstm" else None, Wh=f(h, g * h) * 0.2, bh=f(g * h))
+    got, want = K.recurrent_forward(cell, **x), R.recurrent_forward(cell, **x)
+    assert gap(got[0], want[0]) < 2e-5 and gap(got[1], want[1]) < 2e-5
+    dhs = f(t, b, h)
+    for a, w in zip(K.recurrent_backward(cell, dhs, None, None, got[2], x["h0"], x["c0"], x["Wh"], x["bh"]),
+                    R.recurrent_backward(cell, dhs, None, None, want[2], x["h0"], x["c0"], x["Wh"], x["bh"])):
+        assert gap(a, w) < 1e-4, cell
+hh, W, bb = f(33, 21), f(21, 130), f(130)
+tg = rng.integers(0, 130, 33).astype(np.int32)
+for a, w in zip(K.softmax_xent(hh, W, bb, tg), R.softmax_xent(hh, W, bb, tg)):
+    assert gap(a, w) < 2e-5
+cb = np.array([0, 1, 5, 40, 130], np.int32)
+args = (hh, f(21, 4), f(4), W, bb, cb, tg)
+for a, w in zip(K.class_softmax_xent(*args), R.class_softmax_xent(*args)):
+    assert gap(a, w) < 2e-5
+print("ok")
+"""
+
+
+def test_generic_code_path_matches_reference():
+    """The baseline (non-AVX2) copy of the kernels, forced by NGRAMKIT_NO_AVX2 in a fresh process."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, NGRAMKIT_NO_AVX2="1")
+    env.pop("NGRAMKIT_IMPL", None)
+    out = subprocess.run([sys.executable, "-c", GENERIC_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
