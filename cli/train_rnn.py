@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ngramkit.errors import NgramkitError
+from ngramkit.rnn.config import PRESETS, preset
 
 from .common import corpus_option, json_option, load_sentences, make_text_options, text_options
 
@@ -16,13 +18,15 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 
 
 @click.command(epilog="Examples:\n\n"
-               "  ngramkit train rnn --corpus ptb --cell rnn --hidden 100 --softmax class --classes 100 "
-               "--optimizer adam -o ptb.rnn.ngk\n\n"
+               "  ngramkit train rnn --corpus ptb --preset ptb-rnnlm -o ptb.rnn.ngk\n\n"
                "  ngramkit train rnn --corpus ptb --cell lstm --layers 2 --hidden 200 --bptt 20 --lr 1 "
                "--schedule step --decay-after 4 -o ptb.lstm.ngk\n\n"
                "  ngramkit train rnn book.txt --valid held-out.txt --cell gru --hidden 64 -o book.gru.ngk")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
+@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default=None,
+              help="Start from a named recipe (ptb-rnnlm: RNNLM-like tanh RNN, H=100, 100 classes; ptb-small: "
+                   "Zaremba's 2x200 LSTM; ptb-small-class; timemachine); explicit options override it.")
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False), default=None,
               help="Validation text for FILES [default with --corpus: its valid split].")
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), default="rnn", show_default=True,
@@ -76,7 +80,7 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @json_option
 @text_options
-def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights, softmax, classes, class_binning,
+def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers, tie_weights, softmax, classes, class_binning,
         batch, bptt, random_bptt, epochs, optimizer, lr, schedule, lr_decay, decay_after, min_improvement, patience,
         clip, dropout, init_scale, seed, min_count, max_vocab, checkpoint_dir, resume, log_path, output, quiet,
         as_json, **kwargs):
@@ -100,10 +104,22 @@ def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights
     if log_path:
         check_writable(log_path)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{output}.ckpt")
-    train_cfg = R.TrainConfig(batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs, optimizer=optimizer,
-                              lr=lr if lr is not None else DEFAULT_LR[optimizer], schedule=schedule,
-                              min_improvement=min_improvement, lr_decay=lr_decay, decay_after=decay_after,
-                              clip=clip, patience=patience, seed=seed)
+    model_opts = dict(cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie_weights,
+                      softmax=softmax, classes=classes, class_binning=class_binning, dropout=dropout,
+                      init_scale=init_scale, seed=seed)
+    train_opts = dict(batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs, optimizer=optimizer, lr=lr,
+                      schedule=schedule, min_improvement=min_improvement, lr_decay=lr_decay,
+                      decay_after=decay_after, clip=clip, patience=patience, seed=seed)
+    if preset_name:
+        ctx = click.get_current_context()
+        explicit = {name for name in ctx.params
+                    if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+        preset_model, preset_train = preset(preset_name)
+        model_opts.update({k: v for k, v in preset_model.items() if k not in explicit})
+        train_opts.update({k: v for k, v in preset_train.items() if k not in explicit})
+    if train_opts["lr"] is None:
+        train_opts["lr"] = DEFAULT_LR[train_opts["optimizer"]]
+    train_cfg = R.TrainConfig(**train_opts)
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     t0 = time.perf_counter()
     say("reading text ...")
@@ -119,7 +135,7 @@ def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights
                                                                               valid_kwargs))
     else:
         valid_sentences = None
-    if valid_sentences is None and schedule == "mikolov":
+    if valid_sentences is None and train_cfg.schedule == "mikolov":
         raise NgramkitError("--schedule mikolov needs validation text: give --valid FILE (or use --corpus), "
                             "or choose --schedule step/none")
 
@@ -139,9 +155,7 @@ def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights
     if not resume:
         import numpy as np
 
-        config = R.RNNConfig(vocab_size=len(vocab), cell=cell, hidden=hidden, embed=embed, layers=layers,
-                             tie_weights=tie_weights, softmax=softmax, classes=classes,
-                             class_binning=class_binning, dropout=dropout, init_scale=init_scale, seed=seed)
+        config = R.RNNConfig(vocab_size=len(vocab), **model_opts)
         model = R.RNNLM.create(config, vocab, np.bincount(stream.ids, minlength=len(vocab)))
     say(f"{model!r}; {stream.n_tokens:,} training tokens"
         + (f", {valid.n_tokens:,} validation tokens" if valid is not None else ""))
@@ -157,6 +171,7 @@ def rnn(files, corpus_name, valid_file, cell, hidden, embed, layers, tie_weights
         "train_tokens": stream.n_tokens,
         "train_sentences": stream.n_sentences,
         "train": train_cfg.to_dict(),
+        "preset": preset_name,
         "best_valid_ppl": result.best_valid_ppl,
         "epochs_run": len(result.history),
         "stop_reason": result.stop_reason,

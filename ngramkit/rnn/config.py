@@ -140,3 +140,36 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         return _from_dict(cls, data, "training config")
+
+
+# Named recipes: (RNNConfig fields, TrainConfig fields). ``ngramkit train rnn --preset NAME`` and
+# ``ngramkit compare`` start from these; explicit options override single fields.
+PRESETS = {
+    # Mikolov's RNNLM setting (-hidden 100 -class 100): tanh RNN, class softmax; Adam instead of online SGD.
+    # Measured on PTB: best valid ppl 156.6 after 7 epochs (benchmarks/bench_rnn.py).
+    "ptb-rnnlm": ({"cell": "rnn", "hidden": 100, "softmax": "class", "classes": 100},
+                  {"batch": 64, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 5.0, "schedule": "mikolov",
+                   "epochs": 13}),
+    # Zaremba et al. (2014) "small": 2-layer LSTM, H=200, no dropout, SGD lr 1, clip 5, bptt 20, batch 20,
+    # lr halved every epoch after epoch 4, 13 epochs.
+    "ptb-small": ({"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "full", "init_scale": 0.1},
+                  {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
+                   "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
+    # the same with the class softmax (100 classes): several times faster per word
+    "ptb-small-class": ({"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "class", "classes": 100,
+                         "init_scale": 0.1},
+                        {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
+                         "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
+    # a small tanh RNN for the Time Machine (D2L's chapter setting, word level), about a minute on 2 cores
+    "timemachine": ({"cell": "rnn", "hidden": 128, "softmax": "full"},
+                    {"batch": 16, "bptt": 35, "optimizer": "adam", "lr": 0.005, "clip": 1.0, "schedule": "mikolov",
+                     "epochs": 10}),
+}
+
+
+def preset(name: str) -> tuple[dict, dict]:
+    """Copies of the (model, training) fields of a named preset."""
+    if name not in PRESETS:
+        raise NgramkitError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
+    model, training = PRESETS[name]
+    return dict(model), dict(training)

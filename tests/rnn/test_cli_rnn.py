@@ -96,3 +96,17 @@ def test_bad_options_fail_with_one_line(texts, extra, message):
     assert result.exit_code == 1
     assert message in result.output and result.output.count("\n") == 1 and "Traceback" not in result.output
     assert not (texts / "x.ngk").exists()
+
+
+def test_preset_with_explicit_overrides(texts):
+    out = texts / "p.ngk"
+    result = CliRunner().invoke(cli, ["train", "rnn", str(texts / "train.txt"), "--valid", str(texts / "valid.txt"),
+                                      "--preset", "ptb-small-class", "--hidden", "8", "--epochs", "1", "--batch", "4",
+                                      "-q", "--json", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    cfg = load_rnn(out).config
+    # from the preset: 2-layer LSTM, class softmax; from the command line: hidden 8, 1 epoch, batch 4
+    assert (cfg.cell, cfg.layers, cfg.softmax, cfg.hidden) == ("lstm", 2, "class", 8)
+    assert summary["train"]["optimizer"] == "sgd" and summary["train"]["bptt"] == 20
+    assert summary["train"]["epochs"] == 1 and summary["train"]["batch"] == 4
