@@ -12,8 +12,12 @@ joined by their ``</s>`` tokens; the hidden state is carried across sentence
 boundaries; the network starts from the all-zero state and its first input
 is ``</s>`` (which plays the role of ``<s>``: the model has no separate
 ``<s>`` input), so token 0 is predicted from ``(</s>)``, token i from
-``(</s>, w_0 .. w_{i-1})``. ``<s>`` is never an input or a target, ``<unk>``
-is an ordinary word.
+``(</s>, w_0 .. w_{i-1})``. ``<unk>`` is an ordinary word. ``<s>`` and
+``<pad>`` are never predicted: their output biases are pinned at -1e4, so
+their probability is exactly 0 in float32/float64 (and their gradients are
+exactly 0), and the V - 2 other words share all the mass; ``log_probs``
+gives ``-inf`` for a literal ``<s>``/``<pad>`` token. A ``<s>`` read as
+input (in a context) is treated as ``</s>``.
 
 Architecture (shapes with T steps, B streams, V words, E embed, H hidden):
 
