@@ -1,12 +1,19 @@
 /* RNN kernels (see rnn.h and ngramkit/rnn/reference.py for the maths): the
  * public entry points allocate workspaces and dispatch, once per call, to the
  * AVX2+FMA copy of rnn_simd.h when the CPU has it, else to the baseline copy.
- * Single-threaded; the caller releases the GIL. */
+ * The class softmax runs its two factors on two threads (NGRAMKIT_THREADS=1
+ * disables that); everything else is single-threaded. The caller releases the GIL. */
 #include "rnn.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <unistd.h>
+#define NK_HAVE_PTHREAD 1
+#endif
 
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
@@ -122,6 +129,35 @@ int nk_log_softmax_xent(ptrdiff_t N, ptrdiff_t V, float *z, const float *b, cons
     return 0;
 }
 
+typedef struct {
+    ptrdiff_t N, H, C;
+    const float *h, *Wc, *bc;
+    const int32_t *cls;
+    float scale;
+    int need_grad;
+    double *logp;
+    float *dh, *dWc, *dbc, *zc, *wct, *wsp;
+} class_job;
+
+static void *run_class_part(void *arg) {
+    class_job *j = arg;
+    DISPATCH(class_part, j->N, j->H, j->C, j->h, j->Wc, j->bc, j->cls, j->scale, j->need_grad, j->logp, j->dh,
+             j->dWc, j->dbc, j->zc, j->wct, j->wsp);
+    return NULL;
+}
+
+/* Threads for the class softmax: NGRAMKIT_THREADS if set (1 disables), else 2
+ * when the machine has at least 2 processors. */
+static int kernel_threads(void) {
+    const char *env = getenv("NGRAMKIT_THREADS");
+    if (env && *env) return atoi(env) > 1 ? 2 : 1;
+#ifdef NK_HAVE_PTHREAD
+    return sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+#else
+    return 1;
+#endif
+}
+
 int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h, const float *Wc,
                           const float *bc, const float *Ww, const float *bw, const int32_t *bounds,
                           const int32_t *targets, float scale, int need_grad, double *logp, float *dh, float *dWc,
@@ -129,20 +165,58 @@ int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, co
     ptrdiff_t maxw = 1;
     for (ptrdiff_t c = 0; c < C; c++) maxw = maxp(maxw, bounds[c + 1] - bounds[c]);
     float *zc = falloc(N * C), *hk = falloc(N * H), *zk = falloc(N * maxw), *dhk = falloc(N * H);
-    float *wsp = falloc(16 * maxp(maxp(H, N), maxp(C, maxw))), *wk = falloc(H * maxw), *wct = falloc(C * H);
+    float *wsp1 = falloc(16 * maxp(maxp(H, N), C)), *wsp2 = falloc(16 * maxp(H, maxw));
+    float *wk = falloc(H * maxw), *wct = falloc(C * H), *dh2 = falloc(N * H);
+    double *logw = (double *)malloc((size_t)maxp(N, 1) * sizeof(double));
     int32_t *ints = (int32_t *)malloc((size_t)(2 * N + C + 1) * sizeof(int32_t));
     int rc = 0;
-    if (!zc || !hk || !zk || !dhk || !wsp || !wk || !wct || !ints) rc = NK_ERR_NOMEM;
-    else
-        DISPATCH(class_softmax_xent, N, H, C, V, h, Wc, bc, Ww, bw, bounds, targets, scale, need_grad, logp, dh,
-                 dWc, dbc, dWw, dbw, zc, hk, zk, dhk, wk, wct, wsp, ints, ints + N, ints + 2 * N);
-    free(wk);
-    free(wct);
+    if (!zc || !hk || !zk || !dhk || !wsp1 || !wsp2 || !wk || !wct || !dh2 || !logw || !ints) {
+        rc = NK_ERR_NOMEM;
+        goto done;
+    }
+    int32_t *cls = ints, *order = ints + N, *start = ints + 2 * N;
+    for (ptrdiff_t n = 0; n < N; n++) { /* class of each target: bounds[lo] <= t < bounds[hi] */
+        int32_t lo = 0, hi = (int32_t)C, t = targets[n];
+        while (hi - lo > 1) {
+            int32_t mid = (lo + hi) / 2;
+            if (bounds[mid] <= t) lo = mid;
+            else hi = mid;
+        }
+        cls[n] = lo;
+    }
+    memset(start, 0, (size_t)(C + 1) * sizeof(int32_t)); /* group tokens by class (counting sort) */
+    for (ptrdiff_t n = 0; n < N; n++) start[cls[n] + 1]++;
+    for (ptrdiff_t c = 0; c < C; c++) start[c + 1] += start[c];
+    for (ptrdiff_t n = 0; n < N; n++) order[start[cls[n]]++] = (int32_t)n;
+    for (ptrdiff_t c = C; c > 0; c--) start[c] = start[c - 1];
+    start[0] = 0;
+    /* the two factors are independent: the class part may run on a second thread */
+    class_job job = {N, H, C, h, Wc, bc, cls, scale, need_grad, logp, dh, dWc, dbc, zc, wct, wsp1};
+    int threaded = 0;
+#ifdef NK_HAVE_PTHREAD
+    pthread_t th;
+    if (kernel_threads() > 1 && N * H >= 4096) threaded = pthread_create(&th, NULL, run_class_part, &job) == 0;
+#endif
+    if (!threaded) run_class_part(&job);
+    DISPATCH(word_part, N, H, C, V, h, Ww, bw, bounds, targets, order, start, scale, need_grad, logw, dh2, dWw, dbw,
+             hk, zk, dhk, wk, wsp2);
+#ifdef NK_HAVE_PTHREAD
+    if (threaded) pthread_join(th, NULL);
+#endif
+    for (ptrdiff_t n = 0; n < N; n++) logp[n] += logw[n];
+    if (need_grad)
+        for (ptrdiff_t k = 0; k < N * H; k++) dh[k] += dh2[k];
+done:
     free(zc);
     free(hk);
     free(zk);
     free(dhk);
-    free(wsp);
+    free(wsp1);
+    free(wsp2);
+    free(wk);
+    free(wct);
+    free(dh2);
+    free(logw);
     free(ints);
     return rc;
 }

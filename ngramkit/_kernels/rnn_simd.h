@@ -351,75 +351,61 @@ static NK_ATTR void NK(log_softmax_xent)(ptrdiff_t N, ptrdiff_t V, float *z, con
     for (ptrdiff_t n = 0; n < N; n++) logp[n] = NK(lsm_row)(z + n * V, b, V, targets[n], scale, need_grad, db);
 }
 
-/* Class softmax. Workspaces (floats): zc N*C, hk N*H, zk N*maxw, dhk N*H,
- * wk H*maxw, wct C*H, wsp 16*max(H, N, C, maxw); ints: cls N, order N, start C+1. Tokens are grouped by
- * class (counting sort) so each class's word columns Ww[:, lo:hi] are read
- * once per call and used as a small matrix product for all its tokens. */
-static NK_ATTR void NK(class_softmax_xent)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h,
-                                           const float *Wc, const float *bc, const float *Ww, const float *bw,
-                                           const int32_t *bounds, const int32_t *targets, float scale,
-                                           int need_grad, double *logp, float *dh, float *dWc, float *dbc,
-                                           float *dWw, float *dbw, float *zc, float *hk, float *zk, float *dhk,
-                                           float *wk, float *wct, float *wsp, int32_t *cls,
-                                           int32_t *order, int32_t *start) {
-    /* class of each target: binary search in bounds */
-    for (ptrdiff_t n = 0; n < N; n++) {
-        int32_t lo = 0, hi = (int32_t)C, t = targets[n]; /* bounds[lo] <= t < bounds[hi] */
-        while (hi - lo > 1) {
-            int32_t mid = (lo + hi) / 2;
-            if (bounds[mid] <= t) lo = mid; else hi = mid;
-        }
-        cls[n] = lo;
-    }
+/* Class softmax, first factor: logp[n] = log P(cls[n] | h_n) with
+ * P(c|h) = softmax(h Wc + bc). If need_grad writes (zeroing first) dh (N,H),
+ * dWc (H,C), dbc (C). Workspaces: zc N*C, wct C*H, wsp 16*max(H, N, C). */
+static NK_ATTR void NK(class_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, const float *h, const float *Wc,
+                                   const float *bc, const int32_t *cls, float scale, int need_grad, double *logp,
+                                   float *dh, float *dWc, float *dbc, float *zc, float *wct, float *wsp) {
+    memset(zc, 0, (size_t)(N * C) * sizeof(float));
+    NK(gemm_nn)(N, C, H, h, H, 1, Wc, C, zc, C, wsp); /* zc = h Wc (+ bc inside lsm_row) */
+    if (need_grad) memset(dbc, 0, (size_t)C * sizeof(float));
+    for (ptrdiff_t n = 0; n < N; n++) logp[n] = NK(lsm_row)(zc + n * C, bc, C, cls[n], scale, need_grad, dbc);
+    if (!need_grad) return;
+    memset(dh, 0, (size_t)(N * H) * sizeof(float));
+    memset(dWc, 0, (size_t)(H * C) * sizeof(float));
+    for (ptrdiff_t i = 0; i < H; i++)
+        for (ptrdiff_t j = 0; j < C; j++) wct[j * H + i] = Wc[i * C + j];
+    NK(gemm_nn)(N, H, C, zc, C, 1, wct, H, dh, H, wsp); /* dh += dzc Wc^T */
+    NK(gemm_nn)(H, C, N, h, 1, H, zc, C, dWc, C, wsp); /* dWc += h^T dzc */
+}
+
+/* Class softmax, second factor: logp[n] = log P(t_n | cls[n], h_n), a softmax
+ * over the class's words lo..hi-1. Tokens come grouped by class: order[start[c]
+ * .. start[c+1]) are the rows of class c, so each class's columns Ww[:, lo:hi]
+ * are packed once and used in small matrix products for all its tokens. If
+ * need_grad writes (zeroing first) dh (N,H) (this factor's part only), dWw
+ * (H,V), dbw (V). Workspaces: hk N*H, zk N*maxw, dhk N*H, wk H*maxw, wsp
+ * 16*max(H, maxw). */
+static NK_ATTR void NK(word_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h,
+                                  const float *Ww, const float *bw, const int32_t *bounds, const int32_t *targets,
+                                  const int32_t *order, const int32_t *start, float scale, int need_grad,
+                                  double *logp, float *dh, float *dWw, float *dbw, float *hk, float *zk, float *dhk,
+                                  float *wk, float *wsp) {
     if (need_grad) {
         memset(dh, 0, (size_t)(N * H) * sizeof(float));
-        memset(dWc, 0, (size_t)(H * C) * sizeof(float));
-        memset(dbc, 0, (size_t)C * sizeof(float));
         memset(dWw, 0, (size_t)(H * V) * sizeof(float));
         memset(dbw, 0, (size_t)V * sizeof(float));
     }
-    /* P(c | h): zc = h Wc (+ bc inside lsm_row) */
-    memset(zc, 0, (size_t)(N * C) * sizeof(float));
-    NK(gemm_nn)(N, C, H, h, H, 1, Wc, C, zc, C, wsp);
-    for (ptrdiff_t n = 0; n < N; n++) logp[n] = NK(lsm_row)(zc + n * C, bc, C, cls[n], scale, need_grad, dbc);
-    if (need_grad) {
-        for (ptrdiff_t i = 0; i < H; i++)
-            for (ptrdiff_t j = 0; j < C; j++) wct[j * H + i] = Wc[i * C + j];
-        NK(gemm_nn)(N, H, C, zc, C, 1, wct, H, dh, H, wsp); /* dh += dzc Wc^T */
-        NK(gemm_nn)(H, C, N, h, 1, H, zc, C, dWc, C, wsp); /* dWc += h^T dzc */
-    }
-    /* group tokens by class */
-    memset(start, 0, (size_t)(C + 1) * sizeof(int32_t));
-    for (ptrdiff_t n = 0; n < N; n++) start[cls[n] + 1]++;
-    for (ptrdiff_t c = 0; c < C; c++) start[c + 1] += start[c];
-    for (ptrdiff_t n = 0; n < N; n++) order[start[cls[n]]++] = (int32_t)n;
-    for (ptrdiff_t c = C; c > 0; c--) start[c] = start[c - 1];
-    start[0] = 0;
-    /* P(w | c, h) for each class present */
     for (ptrdiff_t c = 0; c < C; c++) {
         ptrdiff_t nk = start[c + 1] - start[c];
         if (!nk) continue;
         const int32_t *ord = order + start[c];
         ptrdiff_t lo = bounds[c], nw = bounds[c + 1] - lo;
         for (ptrdiff_t k = 0; k < nk; k++) memcpy(hk + k * H, h + (ptrdiff_t)ord[k] * H, (size_t)H * sizeof(float));
-        /* pack the class's columns Ww[:, lo:hi] once (rows of Ww are V floats
-         * apart: reading them in place in every product costs TLB misses) */
+        /* rows of Ww are V floats apart: reading them in place in every product costs TLB misses */
         for (ptrdiff_t i = 0; i < H; i++) memcpy(wk + i * nw, Ww + i * V + lo, (size_t)nw * sizeof(float));
         memset(zk, 0, (size_t)(nk * nw) * sizeof(float));
         NK(gemm_nn)(nk, nw, H, hk, H, 1, wk, nw, zk, nw, wsp); /* zk = hk Ww[:, lo:hi] */
         for (ptrdiff_t k = 0; k < nk; k++) {
             ptrdiff_t n = ord[k];
-            logp[n] += NK(lsm_row)(zk + k * nw, bw + lo, nw, targets[n] - lo, scale, need_grad,
-                                   need_grad ? dbw + lo : NULL);
+            logp[n] = NK(lsm_row)(zk + k * nw, bw + lo, nw, targets[n] - lo, scale, need_grad,
+                                  need_grad ? dbw + lo : NULL);
         }
         if (!need_grad) continue;
         NK(gemm_nn)(H, nw, nk, hk, 1, H, zk, nw, dWw + lo, V, wsp); /* dWw[:, lo:hi] += hk^T dz */
         memset(dhk, 0, (size_t)(nk * H) * sizeof(float));
         NK(gemm_nt)(nk, H, nw, zk, nw, wk, nw, dhk, H); /* dhk = dz Ww[:, lo:hi]^T */
-        for (ptrdiff_t k = 0; k < nk; k++) {
-            float *d = dh + (ptrdiff_t)ord[k] * H;
-            const float *e = dhk + k * H;
-            for (ptrdiff_t j = 0; j < H; j++) d[j] += e[j];
-        }
+        for (ptrdiff_t k = 0; k < nk; k++) memcpy(dh + (ptrdiff_t)ord[k] * H, dhk + k * H, (size_t)H * sizeof(float));
     }
 }

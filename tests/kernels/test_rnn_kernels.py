@@ -485,3 +485,20 @@ def test_generic_code_path_matches_reference():
     env.pop("NGRAMKIT_IMPL", None)
     out = subprocess.run([sys.executable, "-c", GENERIC_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_class_softmax_threads_give_identical_results(monkeypatch):
+    """The two factors run on two threads unless NGRAMKIT_THREADS=1; same arithmetic either way."""
+    rng = np.random.default_rng(14)
+    n, h, v, c = 300, 40, 500, 12  # N*H above the threading threshold
+    cb = class_layout(rng, v, c)
+    args = (arr(rng, n, h), arr(rng, h, c), arr(rng, c), arr(rng, h, v), arr(rng, v), cb,
+            rng.integers(0, v, n).astype(np.int32))
+    monkeypatch.setenv("NGRAMKIT_THREADS", "2")
+    two = K.class_softmax_xent(*args, scale=0.3)
+    monkeypatch.setenv("NGRAMKIT_THREADS", "1")
+    one = K.class_softmax_xent(*args, scale=0.3)
+    for a, b in zip(two, one):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(one, R.class_softmax_xent(*args, scale=0.3)):
+        close(a, b, 2e-5)
