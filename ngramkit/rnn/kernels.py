@@ -22,7 +22,9 @@ segment: a single-threaded product is as fast as numpy's at that size and
 does not suffer when other processes load the cores); the full softmax's
 three large products ``h @ W``, ``h.T @ d`` and ``d @ W.T`` stay in numpy's
 BLAS, which is faster for them on a quiet machine (see
-``benchmarks/bench_kernels.py``).
+``benchmarks/bench_kernels.py``). The C code is single-threaded except the
+class softmax, whose two factors (class and word) run on two threads
+(``NGRAMKIT_THREADS=1`` keeps it on one; the results are bitwise identical).
 
 Accuracy: storage and products are float32 (the C dot products accumulate in
 float32 with 8-lane partial sums; normalisers are summed in float32 and their
