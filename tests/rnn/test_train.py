@@ -176,3 +176,23 @@ def test_bad_training_inputs():
         train(model, stream, stream, TrainConfig(), resume=True)
     with pytest.raises(NgramkitError, match="--optimizer"):
         TrainConfig(optimizer="rmsprop")
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_row_sparse_update_touches_only_read_rows(optimizer):
+    from ngramkit.rnn.model import SparseRows
+
+    rng = np.random.default_rng(2)
+    dense = rng.normal(size=(6, 3)).astype(np.float32)
+    dense[[0, 2, 5]] = 0
+    sparse = SparseRows.accumulate(np.array([3, 1, 4, 3, 1]), rng.normal(size=(5, 3)).astype(np.float32), (6, 3))
+    assert sparse.ids.tolist() == [1, 3, 4]
+    dense[[1, 3, 4]] = sparse.rows
+    p_sparse = {"e": np.ones((6, 3), np.float32)}
+    p_dense = {"e": np.ones((6, 3), np.float32)}
+    cfg = TrainConfig(optimizer=optimizer, lr=0.1)
+    _Optimizer(cfg, p_sparse).update(p_sparse, {"e": sparse}, 0.1, 0.5)
+    _Optimizer(cfg, p_dense).update(p_dense, {"e": dense.copy()}, 0.1, 0.5)
+    # one step from zero moments: lazy and dense updates agree on every row (unread rows do not move)
+    np.testing.assert_allclose(p_sparse["e"], p_dense["e"], rtol=1e-6)
+    assert np.all(p_sparse["e"][[0, 2, 5]] == 1)
