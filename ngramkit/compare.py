@@ -891,6 +891,8 @@ def compare(
     t_start = time.perf_counter()
     say = _say(progress)
     check_epochs(epochs)
+    if level not in LEVELS:
+        raise NgramkitError(f"--level must be word or char, got {level!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise NgramkitError(f"--seed must be an integer >= 0, got {seed!r}")
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
@@ -1009,11 +1011,11 @@ def compare(
         label = f"{best_rnn.label}+{best_ngram.label}"
         row = _row("interpolated", label, None, f"w={weight:.3f}", best_rnn.params + best_ngram.params,
                    best_rnn.train_seconds + best_ngram.train_seconds, mix_valid, mix_test,
-                   best_rnn.score_seconds + best_ngram.score_seconds + mix_seconds, data, weight=round(weight, 6))
+                   best_rnn.score_seconds + best_ngram.score_seconds + mix_seconds, data, weight=weight)
         say(f"[{label}] weight {weight:.3f} on the RNN: valid ppl {_fmt_ppl(row.valid_ppl)}, "
             f"test ppl {_fmt_ppl(row.test_ppl)}")
         rows.append(row)
-        interpolation = {"rnn": best_rnn.label, "ngram": best_ngram.label, "weight": round(weight, 6),
+        interpolation = {"rnn": best_rnn.label, "ngram": best_ngram.label, "weight": weight,
                          "valid_ppl": row.valid_ppl, "test_ppl": row.test_ppl}
 
     return Report(

@@ -239,3 +239,174 @@ def test_unwritable_paths_fail_with_one_line(tmp_path):
     with pytest.raises(NgramkitError, match="unknown figure format"):
         report.plot(tmp_path / "fig.bmp")
     assert not missing.parent.exists()
+
+
+# ---- end to end on a small slice of timemachine ---------------------------------------------
+
+SMALL_RNN = {"hidden": 12, "softmax": "full", "batch": 16, "bptt": 35}
+
+
+@pytest.fixture(scope="module")
+def slice_files(tmp_path_factory, timemachine_path):
+    lines = [line for line in timemachine_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    d = tmp_path_factory.mktemp("tm_lib")
+    parts = {"train": lines[1000:1400], "valid": lines[1400:1460], "test": lines[1460:1520]}
+    for name, part in parts.items():
+        (d / f"{name}.txt").write_text("\n".join(part) + "\n", encoding="utf-8")
+    return {name: d / f"{name}.txt" for name in parts}
+
+
+def _run(files, **kw):
+    args = dict(models="laplace:1-2,mkn:3,mkn:5,rnn", text_options={"normalize": "d2l"}, rnn=SMALL_RNN, epochs=2,
+                seed=11)
+    args.update(kw)
+    return compare(train=files["train"], valid=files["valid"], test=files["test"], **args)
+
+
+@pytest.fixture(scope="module")
+def slice_report(slice_files):
+    return _run(slice_files)
+
+
+def test_rows_scored_on_the_same_tokens_as_an_independent_evaluation(slice_report, slice_files):
+    from ngramkit.evaluate import evaluate
+    from ngramkit.stream import Stream
+    from ngramkit.text import TextOptions, read_sentences
+    from ngramkit.vocab import Vocabulary
+
+    report = slice_report
+    best = min((r for r in report.rows if r.order is not None), key=lambda r: r.valid_ppl).label
+    assert [r.label for r in report.rows] == ["laplace:1", "laplace:2", "mkn:3", "mkn:5", "rnn", f"rnn+{best}"]
+    # Rebuild the vocabulary and streams independently of ngramkit.compare.
+    opts = TextOptions(normalize="d2l")
+    sents = {k: read_sentences(p, opts) for k, p in slice_files.items()}
+    vocab = Vocabulary.build(sents["train"])
+    assert report.vocab_size == len(vocab)
+    streams = {k: Stream.from_sentences(s, vocab) for k, s in sents.items()}
+    n_valid = sum(len(s) + 1 for s in sents["valid"])  # words + one </s> per sentence
+    assert report.tokens == {k: st.n_tokens for k, st in streams.items()} and report.tokens["valid"] == n_valid
+    for row in report.rows:
+        assert (row.valid_tokens, row.test_tokens) == (report.tokens["valid"], report.tokens["test"])
+        if row.model == "interpolated":
+            continue
+        model = report.trained[row.label]
+        for split, ppl in (("valid", row.valid_ppl), ("test", row.test_ppl)):
+            ev = evaluate(model, streams[split])
+            assert ev.tokens == getattr(row, f"{split}_tokens")
+            assert ev.perplexity == pytest.approx(ppl, rel=1e-12)
+        assert row.bits_per_token == pytest.approx(math.log2(row.test_ppl), rel=1e-12)
+        assert row.oov_rate == streams["test"].n_oov / streams["test"].n_tokens
+    assert report.rows[0].params == len(vocab) - 2  # unigram entries: every word but <s> and <pad>... or counted
+    assert report.row("rnn").params == report.trained["rnn"].n_params
+
+
+def test_interpolation_row_recomputed(slice_report):
+    from ngramkit.evaluate import evaluate  # noqa: F401  (same arithmetic, checked above)
+
+    report = slice_report
+    mix = report.rows[-1]
+    info = report.interpolation
+    assert mix.label == f"{info['rnn']}+{info['ngram']}" and mix.weight == info["weight"]
+    rnn, ngram = report.trained[info["rnn"]], report.trained[info["ngram"]]
+    w = info["weight"]
+    for split in ("valid", "test"):
+        stream = _streams_of(report, split)
+        p = w * np.exp(rnn.log_probs(stream)) + (1 - w) * np.exp(ngram.log_probs(stream))
+        assert math.exp(-np.mean(np.log(p))) == pytest.approx(getattr(mix, f"{split}_ppl"), rel=1e-9)
+    # Tuned on valid: no other weight on a fine grid does better there, and it beats both components.
+    stream = _streams_of(report, "valid")
+    a, b = rnn.log_probs(stream), ngram.log_probs(stream)
+    best_grid = min(-np.mean(mix_log_probs(a, b, x)) for x in np.linspace(0, 1, 501))
+    assert -np.mean(mix_log_probs(a, b, w)) <= best_grid + 1e-9
+    assert mix.valid_ppl <= min(report.row(info["rnn"]).valid_ppl, report.row(info["ngram"]).valid_ppl)
+
+
+def _streams_of(report, split):
+    from ngramkit.stream import Stream
+    from ngramkit.text import TextOptions, read_sentences
+
+    opts = TextOptions(**report.text_options)
+    model = next(iter(report.trained.values()))
+    return Stream.from_sentences(read_sentences(report.source["files"][split], opts), model.vocab)
+
+
+def test_same_seed_same_report(slice_report, slice_files):
+    again = _run(slice_files)
+    assert again.to_dict(timings=False) == slice_report.to_dict(timings=False)
+    other = _run(slice_files, seed=12)
+    assert other.row("rnn").valid_ppl != slice_report.row("rnn").valid_ppl  # the seed reaches the RNN
+
+
+def test_mkn_discount_fallback_is_reported(slice_report):
+    from ngramkit.models import ModifiedKneserNey
+
+    note = slice_report.notes.get("mkn:5", "")
+    model = slice_report.trained["mkn:5"]
+    used = [tuple(d) for d in model.fitted_["discounts"]]
+    if not note:  # this slice estimated every order: nothing to check
+        pytest.skip("no degenerate count-of-counts on this slice")
+    assert "0.5, 1, 1.5" in note and "mkn:5" in "\n".join(slice_report.footer())
+    assert used[-1] == (0.5, 1.0, 1.5)
+    with pytest.raises(NgramkitError, match="discount"):
+        ModifiedKneserNey(5).fit(_counts_of(slice_report, 5))
+    # The estimable lower orders keep exactly the estimates of a plain fit of the same counts.
+    lower = ModifiedKneserNey(5, discounts=[*used[:-1], (0.5, 1.0, 1.5)]).fit(_counts_of(slice_report, 5))
+    assert lower.fitted_["discounts"] == model.fitted_["discounts"]
+
+
+def _counts_of(report, order):
+    from ngramkit.counts import NGramCounts
+    from ngramkit.stream import Stream
+    from ngramkit.text import TextOptions, read_sentences
+
+    model = report.trained["laplace:1"]
+    sents = read_sentences(report.source["files"]["train"], TextOptions(**report.text_options))
+    return NGramCounts.from_stream(Stream.from_sentences(sents, model.vocab), order)
+
+
+def test_default_corpus_uses_the_registry_split():
+    from ngramkit import corpora
+    from ngramkit.stream import Stream
+    from ngramkit.vocab import Vocabulary
+
+    report = compare(models="laplace:1", interpolate=False)
+    assert report.corpus == "timemachine" and report.text_options["normalize"] == "d2l"
+    splits = {k: corpora.load_split("timemachine", k) for k in ("train", "valid", "test")}
+    vocab = Vocabulary.build(splits["train"])
+    assert report.vocab_size == len(vocab)
+    assert report.tokens == {k: Stream.from_sentences(s, vocab).n_tokens for k, s in splits.items()}
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"epochs": 0}, "--epochs must be >= 1, got 0"),
+    ({"epochs": -3}, "--epochs must be >= 1"),
+    ({"seed": -1}, "--seed"),
+    ({"min_count": 0}, "--min-count"),
+    ({"models": "mkn:3,foo"}, "unknown model 'foo'"),
+    ({"rnn": {"hiddne": 3}}, "unknown RNN option 'hiddne'"),
+    ({"rnn": {"hidden": 0}}, "--hidden must be an integer >= 1"),
+    ({"level": "byte"}, "--level must be word or char"),
+    ({"level": "char", "text_options": {"tokenizer": "whitespace"}}, "--level char needs --tokenizer char"),
+])
+def test_bad_arguments_fail_before_reading(slice_files, kwargs, fragment):
+    messages = []
+    args = dict(train=slice_files["train"], valid=slice_files["valid"], test=slice_files["test"],
+                models="mkn:3,rnn", progress=messages.append)
+    args.update(kwargs)
+    with pytest.raises(NgramkitError) as err:
+        compare(**args)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+    if kwargs.get("level") != "char":
+        assert messages == []  # nothing was read or trained
+
+
+def test_no_overlap_and_empty_splits(slice_files, tmp_path):
+    foreign = tmp_path / "foreign.txt"
+    foreign.write_text("qwxz zzyzx\n")
+    with pytest.raises(NgramkitError, match="--test file: none of its 2 words is in the training vocabulary"):
+        compare(train=slice_files["train"], valid=slice_files["valid"], test=foreign, models="mkn:3",
+                text_options={"normalize": "d2l"})
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    with pytest.raises(NgramkitError, match="--valid .*empty.txt"):
+        compare(train=slice_files["train"], valid=empty, test=slice_files["test"], models="mkn:3")

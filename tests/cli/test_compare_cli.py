@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from ngramkit.cli.main import cli
 
-SMALL_RNN = ["--rnn-hidden", "12", "--rnn-softmax", "full", "--epochs", "2"]
+SMALL_RNN = ["--rnn-hidden", "12", "--rnn-softmax", "full", "--rnn-batch", "16", "--rnn-bptt", "35", "--epochs", "2"]
 
 
 @pytest.fixture(scope="module")
