@@ -135,15 +135,26 @@ class NGramCounts:
         keys = [np.asarray(uni_ids[perm], np.int64)]
         rank = np.full(uni_ids.size, -1, np.int64)  # provisional row -> sorted row
         rank[perm] = np.arange(perm.size)
+        k = kernel()
         for parent, last, count in steps:
-            sparent = rank[parent]  # (m,) sorted parent row
-            key = sparent * v + last
-            perm = np.argsort(key)
-            key = key[perm]
-            sparent = sparent[perm]
+            if k is not None:  # two counting sorts in C
+                m = len(parent)
+                perm = np.empty(m, np.int32)
+                sparent = np.empty(m, np.int64)
+                slast = np.empty(m, np.int32)
+                k.sort_rows(np.ascontiguousarray(parent, np.int32), np.ascontiguousarray(last, np.int32), rank,
+                            int(v), perm, sparent, slast)
+                key = sparent * v + slast
+            else:
+                sparent = rank[parent]  # (m,) sorted parent row
+                key = sparent * v + last
+                perm = np.argsort(key)
+                key = key[perm]
+                sparent = sparent[perm]
+                slast = np.asarray(last)[perm]
             g = np.empty((perm.size, grams[-1].shape[1] + 1), np.int32)
-            g[:, :-1] = grams[-1][sparent]
-            g[:, -1] = np.asarray(last)[perm]
+            g[:, :-1] = np.take(grams[-1], sparent, axis=0)
+            g[:, -1] = slast
             grams.append(g)
             counts.append(np.asarray(count, np.int64)[perm])
             parents.append(sparent)

@@ -292,12 +292,12 @@ static inline uint64_t key_at(const int32_t *tok, const int32_t *rows, int64_t p
     return ((uint64_t)(uint32_t)rows[p] << 32) | (uint32_t)tok[p + k - 1];
 }
 
-/* Double the table; returns NULL (and frees nothing) when out of memory. */
-static slot_t *grow(slot_t *table, int64_t n_slots, int bits) {
-    int64_t new_slots = n_slots * 2;
+/* Grow the table by 2^by; returns NULL (and frees nothing) when out of memory. */
+static slot_t *grow(slot_t *table, int64_t n_slots, int bits, int by) {
+    int64_t new_slots = n_slots << by;
     slot_t *bigger = table_alloc((size_t)new_slots * sizeof *bigger);
     if (!bigger) return NULL;
-    int shift = 64 - (bits + 1);
+    int shift = 64 - (bits + by);
     uint64_t mask = (uint64_t)new_slots - 1;
     for (int64_t j = 0; j < n_slots; j++) {
         if (table[j].key == UINT64_MAX) continue;
@@ -308,13 +308,13 @@ static slot_t *grow(slot_t *table, int64_t n_slots, int bits) {
     return bigger;
 }
 
-#define PREFETCH_DISTANCE 16
+#define PREFETCH_DISTANCE 32
 
 int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sent, int k,
                        int32_t *rows, int32_t *parent, int32_t *last, int64_t *count, int64_t cap,
                        int64_t size_hint) {
     int bits = 10;
-    while (bits < 40 && ((int64_t)1 << bits) < 2 * size_hint) bits++;
+    while (bits < 40 && ((int64_t)3 << bits) < 4 * size_hint) bits++;
     int64_t n_slots = (int64_t)1 << bits;
     slot_t *table = table_alloc((size_t)n_slots * sizeof *table);
     if (!table) return NGK_ERR_NOMEM;
@@ -359,16 +359,18 @@ int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sen
                     last[m] = tok[p + k - 1];
                     rows[p] = (int32_t)m;
                     m++;
-                    if (2 * m > n_slots) {
-                        slot_t *bigger = grow(table, n_slots, bits);
+                    if (4 * m > 3 * n_slots) { /* keep the load <= 3/4 */
+                        /* x4 while small (fewer rehashes), x2 past 2^22 slots (64 MB) */
+                        int by = bits < 22 ? 2 : 1;
+                        slot_t *bigger = grow(table, n_slots, bits, by);
                         free(table);
                         if (!bigger) {
                             free(count_hi);
                             return NGK_ERR_NOMEM;
                         }
                         table = bigger;
-                        n_slots *= 2;
-                        bits++;
+                        n_slots <<= by;
+                        bits += by;
                         shift = 64 - bits;
                         mask = (uint64_t)n_slots - 1;
                     }
@@ -386,4 +388,40 @@ int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sen
     free(table);
     free(count_hi);
     return m;
+}
+
+/* ------------------------------------------------------------------------ */
+int ngk_sort_rows(const int32_t *parent, const int32_t *last, int64_t m, const int64_t *rank, int64_t n_prev,
+                  int64_t v, int32_t *perm, int64_t *sparent, int32_t *slast) {
+    for (int64_t i = 0; i < m; i++) {
+        if ((uint64_t)parent[i] >= (uint64_t)n_prev || (uint64_t)last[i] >= (uint64_t)v) return NGK_ERR_INDEX;
+        if ((uint64_t)rank[parent[i]] >= (uint64_t)n_prev) return NGK_ERR_INDEX;
+    }
+    int64_t buckets = v > n_prev ? v : n_prev;
+    int64_t *hist = calloc((size_t)buckets + 1, sizeof *hist);
+    int32_t *tmp = malloc((size_t)(m > 0 ? m : 1) * sizeof *tmp);
+    if (!hist || !tmp) {
+        free(hist);
+        free(tmp);
+        return NGK_ERR_NOMEM;
+    }
+    /* pass 1: stable counting sort of the rows by last word */
+    for (int64_t i = 0; i < m; i++) hist[last[i] + 1]++;
+    for (int64_t b = 0; b < v; b++) hist[b + 1] += hist[b];
+    for (int64_t i = 0; i < m; i++) tmp[hist[last[i]]++] = (int32_t)i;
+    /* pass 2: stable counting sort by the parent's sorted row: (parent rank, last) order */
+    memset(hist, 0, ((size_t)buckets + 1) * sizeof *hist);
+    for (int64_t i = 0; i < m; i++) hist[rank[parent[i]] + 1]++;
+    for (int64_t b = 0; b < n_prev; b++) hist[b + 1] += hist[b];
+    for (int64_t j = 0; j < m; j++) {
+        int32_t i = tmp[j];
+        int64_t r = rank[parent[i]];
+        int64_t at = hist[r]++;
+        perm[at] = i;
+        sparent[at] = r;
+        slast[at] = last[i];
+    }
+    free(hist);
+    free(tmp);
+    return 0;
 }

@@ -40,4 +40,11 @@ int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sen
                        int32_t *rows, int32_t *parent, int32_t *last, int64_t *count, int64_t cap,
                        int64_t size_hint);
 
+/* Sort the m rows of one order into lexicographic order: by (rank[parent[i]], last[i]),
+ * two stable counting sorts (O(m + v + n_prev)). Outputs the permutation (perm[j] =
+ * row at sorted position j), the sorted parent ranks and last words. rank: (n_prev,)
+ * provisional row of the order below -> its sorted row. NGK_ERR_INDEX on bad input. */
+int ngk_sort_rows(const int32_t *parent, const int32_t *last, int64_t m, const int64_t *rank, int64_t n_prev,
+                  int64_t v, int32_t *perm, int64_t *sparent, int32_t *slast);
+
 #endif

@@ -30,7 +30,7 @@ static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writ
 static PyObject *kernel_error(int64_t code) {
     if (code == NGK_ERR_NOMEM) return PyErr_NoMemory();
     if (code == NGK_ERR_CAPACITY) PyErr_SetString(PyExc_ValueError, "output buffer too small");
-    else if (code == NGK_ERR_INDEX) PyErr_SetString(PyExc_IndexError, "take: index out of range");
+    else if (code == NGK_ERR_INDEX) PyErr_SetString(PyExc_IndexError, "index out of range");
     else if (code == NGK_ERR_TOO_BIG) PyErr_SetString(PyExc_ValueError, "too many distinct words (over 2^31)");
     else PyErr_Format(PyExc_RuntimeError, "counting kernel failed with code %lld", (long long)code);
     return NULL;
@@ -227,7 +227,45 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(sort_rows_doc,
+"sort_rows(parent, last, rank, v, perm_out, sparent_out, slast_out) -> None\n\n"
+"Lexicographic order of n-gram rows given as (parent row, last word), int32:\n"
+"sorted by (rank[parent], last) with rank (int64) mapping parent rows to sorted\n"
+"rows of the order below; writes the permutation (int32), sorted parent ranks\n"
+"(int64) and last words (int32). Two counting sorts, O(m + v + len(rank)).");
+
+static PyObject *py_sort_rows(PyObject *self, PyObject *args) {
+    PyObject *objs[7];
+    long long v;
+    if (!PyArg_ParseTuple(args, "OOOLOOO:sort_rows", &objs[0], &objs[1], &objs[2], &v, &objs[3], &objs[4], &objs[5]))
+        return NULL;
+    Py_buffer b[6];
+    const Py_ssize_t sizes[6] = {4, 4, 8, 4, 8, 4};
+    const int writable[6] = {0, 0, 0, 1, 1, 1};
+    const char *names[6] = {"parent", "last", "rank", "perm_out", "sparent_out", "slast_out"};
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 6; got++)
+        if (get_buf(objs[got], &b[got], sizes[got], writable[got], names[got])) goto done;
+    int64_t m = b[0].len / 4;
+    if (v < 1 || b[1].len / 4 != m || b[3].len / 4 != m || b[4].len / 8 != m || b[5].len / 4 != m) {
+        PyErr_SetString(PyExc_ValueError, "sort_rows: parent, last and the outputs need equal lengths, v >= 1");
+        goto done;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_sort_rows((const int32_t *)b[0].buf, (const int32_t *)b[1].buf, m, (const int64_t *)b[2].buf,
+                       b[2].len / 8, (int64_t)v, (int32_t *)b[3].buf, (int64_t *)b[4].buf, (int32_t *)b[5].buf);
+    Py_END_ALLOW_THREADS
+    if (rc) kernel_error(rc);
+    else result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"sort_rows", py_sort_rows, METH_VARARGS, sort_rows_doc},
     {"scan", py_scan, METH_VARARGS, scan_doc},
     {"take", py_take, METH_VARARGS, take_doc},
     {"pad", py_pad, METH_VARARGS, pad_doc},

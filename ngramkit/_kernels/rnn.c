@@ -165,7 +165,7 @@ int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, co
     ptrdiff_t maxw = 1;
     for (ptrdiff_t c = 0; c < C; c++) maxw = maxp(maxw, bounds[c + 1] - bounds[c]);
     float *zc = falloc(N * C), *hk = falloc(N * H), *zk = falloc(N * maxw), *dhk = falloc(N * H);
-    float *wsp1 = falloc(16 * maxp(maxp(H, N), C)), *wsp2 = falloc(16 * maxp(H, maxw));
+    float *wsp1 = falloc(16 * maxp(maxp(H, N), C)), *wsp2 = falloc(16 * maxp(maxp(H, N), maxw));
     float *wk = falloc(H * maxw), *wct = falloc(C * H), *dh2 = falloc(N * H);
     double *logw = (double *)malloc((size_t)maxp(N, 1) * sizeof(double));
     int32_t *ints = (int32_t *)malloc((size_t)(2 * N + C + 1) * sizeof(int32_t));

@@ -376,7 +376,7 @@ static NK_ATTR void NK(class_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, const 
  * are packed once and used in small matrix products for all its tokens. If
  * need_grad writes (zeroing first) dh (N,H) (this factor's part only), dWw
  * (H,V), dbw (V). Workspaces: hk N*H, zk N*maxw, dhk N*H, wk H*maxw, wsp
- * 16*max(H, maxw). */
+ * 16*max(H, N, maxw) (N: the dWw product runs over up to N tokens). */
 static NK_ATTR void NK(word_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h,
                                   const float *Ww, const float *bw, const int32_t *bounds, const int32_t *targets,
                                   const int32_t *order, const int32_t *start, float scale, int need_grad,
