@@ -205,7 +205,7 @@ class BackoffModel(LanguageModel):
         ctx = [int(i) for i in context_ids]
         if any(not 0 <= i < v for i in ctx):
             raise NgramkitError(f"context ids must be in 0..{v - 1}, got {ctx}")
-        ctx = ctx[len(ctx) - (self.order - 1):] if self.order > 1 else []
+        ctx = ctx[max(0, len(ctx) - (self.order - 1)):] if self.order > 1 else []
         lp = np.full(v, -np.inf)
         lp[self._ngrams[0][:, 0]] = self._logp10[0]
         for k in range(2, len(ctx) + 2):

@@ -193,7 +193,7 @@ class LanguageModel(abc.ABC):
         out: list[str] = []
         keep = max(self.order - 1, 0)
         for _ in range(int(num_words)):
-            ctx = history[len(history) - keep :] if keep else []
+            ctx = history[max(0, len(history) - keep) :] if keep else []
             lp = np.asarray(self.next_log_probs(ctx), np.float64) / temperature
             lp[BOS_ID] = -np.inf
             if PAD_ID < lp.size:

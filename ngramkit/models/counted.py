@@ -140,7 +140,7 @@ class CountModel(LanguageModel):
         ctx = [int(i) for i in context_ids]
         if any(not 0 <= i < v for i in ctx):
             raise NgramkitError(f"context ids must be in 0..{v - 1}, got {ctx}")
-        return ctx[len(ctx) - (self.order - 1):] if self.order > 1 else []
+        return ctx[max(0, len(ctx) - (self.order - 1)):] if self.order > 1 else []
 
     def _mask_specials(self, lp: np.ndarray) -> np.ndarray:
         lp[BOS_ID] = -np.inf
