@@ -502,3 +502,17 @@ def test_class_softmax_threads_give_identical_results(monkeypatch):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(one, R.class_softmax_xent(*args, scale=0.3)):
         close(a, b, 2e-5)
+
+
+def test_class_softmax_many_tokens_in_one_small_class(monkeypatch):
+    """More tokens in a class than hidden units or class words (workspace sizes; was a heap overflow)."""
+    rng = np.random.default_rng(15)
+    n, h, v = 2000, 4, 20
+    cb = np.array([0, 3, 20], np.int32)
+    t = rng.integers(0, 3, n).astype(np.int32)  # every token in class 0
+    args = (arr(rng, n, h), arr(rng, h, 2), arr(rng, 2), arr(rng, h, v), arr(rng, v), cb, t)
+    for threads in ("1", "2"):
+        monkeypatch.setenv("NGRAMKIT_THREADS", threads)
+        got = K.class_softmax_xent(*args)
+        for a, b in zip(got, R.class_softmax_xent(*args)):
+            close(a, b, 2e-5)
