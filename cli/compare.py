@@ -102,6 +102,7 @@ def compare(corpus_name, train_files, valid_files, test_files, models_spec, leve
         interpolate=interpolate,
         seed=seed,
         progress=echo_err,
+        rnn_progress=not quiet,
         keep_models=bool(out_dir),
     )
     if markdown_path:

@@ -202,3 +202,12 @@ def test_plot_extension_and_out_dir_errors(splits, tmp_path):
     blocker.write_text("x")
     one_line_error(run(["compare", *split_args(splits), "--out", str(blocker / "sub")]), "--out")
     one_line_error(run(["compare", *split_args(splits), "--out", str(blocker)]), "--out", "not a directory")
+
+
+def test_quiet_means_no_stderr_and_progress_goes_to_stderr(splits):
+    quiet = run(["compare", *split_args(splits), "--models", "laplace:2,rnn", *SMALL_RNN, "--epochs", "1", "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+    assert "laplace:2" in quiet.stdout and "rnn+laplace:2" in quiet.stdout
+    loud = run(["compare", *split_args(splits), "--models", "laplace:2", "--json"])
+    assert loud.exit_code == 0 and "laplace:2" in loud.stderr  # progress on stderr, JSON alone on stdout
+    assert json.loads(loud.stdout)["rows"][0]["label"] == "laplace:2"
