@@ -1,0 +1,202 @@
+"""ARPA write/read: round trips, KenLM's files scored as KenLM's query does, malformed input."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import numpy as np
+import pytest
+
+from ngramkit import NgramkitError, Stream, Vocabulary
+from ngramkit.arpa import read_arpa, write_arpa
+from ngramkit.errors import InputError
+from ngramkit.evaluate import evaluate
+from ngramkit.models import BackoffModel, Laplace, ModifiedKneserNey, WittenBell
+from ngramkit.vocab import BOS_ID
+
+
+@pytest.fixture(scope="module")
+def mkn3(tm_counts):
+    return ModifiedKneserNey(3).fit(tm_counts)
+
+
+@pytest.mark.parametrize("suffix", [".arpa", ".arpa.gz"])
+def test_round_trip_scores_identically(suffix, mkn3, tm_stream, tmp_path):
+    path = write_arpa(mkn3, tmp_path / f"m{suffix}")
+    raw = path.read_bytes()
+    assert raw[:2] == b"\x1f\x8b" if suffix.endswith(".gz") else raw.startswith(b"\\data\\\nngram 1=4582\n")  # vocabulary minus <pad>, as lmplz
+    loaded = read_arpa(path)
+    assert isinstance(loaded, BackoffModel) and loaded.order == 3
+    assert loaded.vocab.words == mkn3.vocab.words  # specials first, then file order = model order
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(loaded.ngrams(k), mkn3.ngrams(k))
+        np.testing.assert_allclose(loaded.logp10(k), mkn3.logp10(k), atol=6e-9, equal_nan=True)
+        np.testing.assert_allclose(loaded.backoff10(k), mkn3.backoff10(k), atol=6e-9)
+    np.testing.assert_allclose(loaded.log_probs(tm_stream), mkn3.log_probs(tm_stream), atol=1e-6, rtol=0)
+    assert not list(tmp_path.glob(".*tmp"))  # no temporary file left behind
+
+
+def test_written_text_is_standard(mkn3, tmp_path):
+    """Checked with a naive line parser: header counts, sections, columns, values."""
+    text = write_arpa(mkn3, tmp_path / "m.arpa").read_text(encoding="utf-8")
+    lines = text.split("\n")
+    assert lines[:4] == ["\\data\\", f"ngram 1={mkn3.ngrams(1).shape[0]}", f"ngram 2={mkn3.ngrams(2).shape[0]}",
+                         f"ngram 3={mkn3.ngrams(3).shape[0]}"]
+    assert text.endswith("\n\\end\\\n")
+    words = mkn3.vocab.words
+    for k in (1, 2, 3):
+        start = lines.index(f"\\{k}-grams:") + 1
+        body = lines[start : start + mkn3.ngrams(k).shape[0]]
+        fields = [ln.split("\t") for ln in body]
+        assert all(len(f) == (3 if k < 3 else 2) for f in fields)
+        assert [f[1] for f in fields] == [" ".join(words[i] for i in row) for row in mkn3.ngrams(k).tolist()]
+        probs = np.array([float(f[0]) for f in fields])
+        want = np.where(np.isnan(mkn3.logp10(k)), -99.0, mkn3.logp10(k))
+        np.testing.assert_allclose(probs, want, atol=5.1e-9, rtol=0)
+        if k < 3:
+            np.testing.assert_allclose([float(f[2]) for f in fields], mkn3.backoff10(k), atol=5.1e-9, rtol=0)
+    # Formatting corner cases: zero, -99, tiny and integral values.
+    assert "-99\t<s>\t" in text and "\t0\n" in text
+
+
+def test_float_formatting():
+    from ngramkit.arpa import _float_text
+
+    values = np.array([0.0, -0.0, -1.0, -1.5, -0.000000004, -0.123456789, -12.3, -99, -np.inf, np.nan, 2.25,
+                       -100.5, -0.00000001])
+    buf, start, length = _float_text(values)
+    text = [bytes(buf[s : s + n]).decode() for s, n in zip(start.tolist(), length.tolist())]
+    assert text == ["0", "0", "-1", "-1.5", "0", "-0.12345679", "-12.3", "-99", "-99", "-99", "2.25", "-99",
+                    "-0.00000001"]
+
+
+def test_kenlm_file_scores_like_kenlm_query(reference_dir, tm_sentences):
+    """read_arpa + log_probs on lmplz's own file gives the perplexity `query -v summary` printed."""
+    for order, ppl in ((3, 18.58095059456021), (5, 14.22953009187237)):
+        model = read_arpa(reference_dir / f"timemachine.d2l.o{order}.arpa.gz")
+        assert model.order == order and model.vocab.words[:4] == ["<unk>", "<s>", "</s>", "<pad>"]
+        ev = evaluate(model, Stream.from_sentences(tm_sentences, model.vocab))
+        assert ev.tokens == 35_623
+        assert ev.perplexity == pytest.approx(ppl, rel=1e-7)  # query sums float32 values
+
+
+def test_kenlm_file_round_trip(reference_dir, tmp_path, tm_sentences):
+    model = read_arpa(reference_dir / "timemachine.d2l.o3.arpa.gz")
+    again = read_arpa(write_arpa(model, tmp_path / "again.arpa.gz"))
+    stream = Stream.from_sentences(tm_sentences[:200] + [["never", "zzz", "seen"]], model.vocab)
+    np.testing.assert_allclose(again.log_probs(stream), model.log_probs(stream), atol=1e-7, rtol=0)
+
+
+SRILM_STYLE = """
+\\data\\
+ngram 1=4
+ngram 2=3
+
+\\1-grams:
+-99\t<s>\t-0.5
+-0.6\ta\t-0.2
+-0.7  b
+-0.8\t</s>
+
+\\2-grams:
+-0.1\t<s> a
+-0.3\ta b
+-0.4\tb </s>
+
+\\end\\
+"""
+
+
+def test_srilm_style_file_by_hand(tmp_path):
+    """Spaces as separators, missing backoff columns, no <unk>: scored by the ARPA rule by hand."""
+    path = tmp_path / "s.arpa"
+    path.write_text(SRILM_STYLE)
+    model = read_arpa(path)
+    assert model.vocab.words == ["<unk>", "<s>", "</s>", "<pad>", "a", "b"]
+    stream = Stream.from_sentences([["a", "b"], ["b", "a", "zz"]], model.vocab)
+    got = model.log_probs(stream) / math.log(10)
+    # <s> a | a b | b </s> ; <s> b = bo(<s>) + p(b) | b a = bo(b)=0 + p(a) | a zz = bo(a) + p(<unk>)=-100
+    # | zz </s> = bo(<unk>)=0 + p(</s>).
+    want = [-0.1, -0.3, -0.4, -0.5 - 0.7, -0.6, -0.2 - 100.0, -0.8]
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert stream.oov.tolist() == [False, False, False, False, False, True, False]
+
+
+def write_bytes(tmp_path, name, data: bytes):
+    p = tmp_path / name
+    p.write_bytes(data)
+    return p
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "expected the '\\\\data\\\\' header"),
+    (b"hello\n", ":1: expected the '\\\\data\\\\' header"),
+    (b"\\data\\\nngram 1=x\n", ":2: expected 'ngram K=COUNT'"),
+    (b"\\data\\\nngram 2=1\n", ":2: expected 'ngram 1=COUNT'"),
+    (b"\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n", ":6: expected 2 1-gram lines"),
+    (b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n", ":6: expected '\\\\end\\\\'"),
+    (b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n-2\tb\n\\end\\\n", "more n-gram lines than"),
+    (b"\\data\\\nngram 1=1\n\n\\1-grams:\nx\ta\n\\end\\\n", ":5: expected a number"),
+    (b"\\data\\\nngram 1=1\n\n\\2-grams:\n", ":4: expected '\\\\1-grams:'"),
+    (b"\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n\\2-grams:\n-1\ta c\n\\end\\\n",
+     ":9: expected words listed among the 1-grams, got 'c'"),
+    (b"\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n-1\ta\n\\end\\\n", "unigram 'a' is listed twice"),
+    (b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1\t\xff\n\\end\\\n", ":5: expected UTF-8 text"),
+    (b"mmap lm http://kheafield.com/code format version 5\n\0\0\0", "KenLM binary model"),
+    (b"BZh91AY&SY", "bzip2"),
+    (b"\x00\x01\x02binary", "binary data"),
+])
+def test_malformed_files_name_file_line_and_expectation(data, message, tmp_path):
+    path = write_bytes(tmp_path, "bad.arpa", data)
+    with pytest.raises(InputError, match=message) as info:
+        read_arpa(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_prefix_and_missing_file(tmp_path):
+    data = b"\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n\\2-grams:\n-1\ta b\n\\end\\\n"
+    assert read_arpa(write_bytes(tmp_path, "ok.arpa", data)).order == 2
+    data3 = (b"\\data\\\nngram 1=2\nngram 2=1\nngram 3=1\n\n\\1-grams:\n-1\ta\t0\n-1\tb\t0\n\n\\2-grams:\n"
+             b"-1\ta b\t0\n\n\\3-grams:\n-1\tb a b\n\\end\\\n")
+    with pytest.raises(InputError, match="'b a b' has no 2-gram prefix"):
+        read_arpa(write_bytes(tmp_path, "noprefix.arpa", data3))
+    with pytest.raises(InputError, match="no such ARPA file"):
+        read_arpa(tmp_path / "absent.arpa")
+    with pytest.raises(InputError, match="is a directory"):
+        read_arpa(tmp_path)
+    gz = tmp_path / "trunc.arpa.gz"
+    gz.write_bytes(gzip.compress(data)[:-10])
+    with pytest.raises(InputError, match="corrupt gzip"):
+        read_arpa(gz)
+
+
+def test_models_without_arpa_form_leave_no_file(tm_counts, tmp_path):
+    target = tmp_path / "laplace.arpa"
+    with pytest.raises(NgramkitError, match="no backoff \\(ARPA\\) form"):
+        write_arpa(Laplace(2).fit(tm_counts), target)
+    assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_failed_write_keeps_the_old_file(tm_counts, tmp_path, monkeypatch):
+    target = tmp_path / "m.arpa"
+    target.write_text("old")
+    model = WittenBell(2).fit(tm_counts)
+    import ngramkit.arpa as arpa
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(arpa, "_segments_to_bytes", boom)
+    with pytest.raises(RuntimeError):
+        write_arpa(model, target)
+    assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_vocabulary_from_file_order(tmp_path):
+    model = read_arpa(write_bytes(tmp_path, "v.arpa", SRILM_STYLE.replace("\ta\t", "\tzeta\t")
+                                  .replace("<s> a", "<s> zeta").replace("a b", "zeta b").encode()))
+    assert model.vocab.words[4:] == ["zeta", "b"]
+    lp = model.next_log_probs([BOS_ID])
+    assert lp[BOS_ID] == -np.inf and lp[model.vocab.index["zeta"]] == pytest.approx(-0.1 * math.log(10))
+    assert isinstance(model.vocab, Vocabulary)
