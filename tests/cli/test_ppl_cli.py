@@ -184,3 +184,18 @@ def test_bad_inputs(texts, models, tmp_path):
         assert result.stdout == ""
     result = run("ppl", texts[1])
     assert result.exit_code == 2 and "Missing option '--model'" in result.stderr
+
+
+def test_kenlm_reference_perplexity_end_to_end(reference_dir, tmp_path):
+    """KenLM's own ARPA file and our CLI-trained MKN both give query's perplexity (shared/reference/README.md)."""
+    text = reference_dir / "timemachine.d2l.txt"
+    kenlm_ppl, tokens = 18.58095059456021, 35_623
+    result = run("ppl", "--model", reference_dir / "timemachine.d2l.o3.arpa.gz", text, "--json")
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(result.stdout)
+    assert got["tokens"] == tokens and got["oovs"] == 0
+    assert got["perplexity"] == pytest.approx(kenlm_ppl, rel=1e-6)
+    out = tmp_path / "tm.o3.ngk"
+    assert run("train", "ngram", text, "-n", 3, "-s", "mkn", "-o", out, "-q").exit_code == 0
+    got = json.loads(run("ppl", "--model", out, text, "--json").stdout)
+    assert got["tokens"] == tokens and got["perplexity"] == pytest.approx(kenlm_ppl, rel=1e-6)
