@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from ngramkit.fileio import atomic_open
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 TARGET_DEFAULT_SECONDS = 180  # issue 6: the default run finishes in under 3 minutes on 2 cores
@@ -69,7 +71,8 @@ def run_one(name: str, extra: list[str], timeout: float) -> dict:
     if proc.returncode != 0:
         return {"name": name, "error": f"exit code {proc.returncode}", "wall_seconds": wall}
     report = json.loads(proc.stdout)
-    js.write_text(json.dumps(report, indent=2) + "\n")
+    with atomic_open(js, "w", encoding="utf-8") as fh:
+        fh.write(json.dumps(report, indent=2) + "\n")
     rows = {r["label"]: r for r in report["rows"]}
     out = {
         "name": name,
@@ -117,10 +120,8 @@ def main() -> None:
             pass
     for name in args.only or list(RUNS):
         summary["runs"][name] = run_one(name, RUNS[name], args.timeout)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(tmp, out_path)
+        with atomic_open(out_path, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 

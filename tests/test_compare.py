@@ -97,8 +97,9 @@ def test_tune_weight_finds_the_grid_minimum(seed):
     good_a = rng.random(n) < rng.uniform(0.2, 0.8)
     a = np.where(good_a, np.log(rng.uniform(0.3, 0.9, n)), np.log(rng.uniform(1e-4, 0.05, n)))
     b = np.where(~good_a, np.log(rng.uniform(0.3, 0.9, n)), np.log(rng.uniform(1e-4, 0.05, n)))
-    grid = np.linspace(0, 1, 20001)
-    nll = [-np.mean(np.log(w * np.exp(a) + (1 - w) * np.exp(b))) for w in grid]
+    grid = np.linspace(0, 1, 20001)[:, None]  # (G, 1) against (N,) tokens
+    nll = -np.mean(np.log(grid * np.exp(a) + (1 - grid) * np.exp(b)), axis=1)
+    grid = grid[:, 0]
     w_best = grid[int(np.argmin(nll))]
     w = tune_weight(a, b)
     assert abs(w - w_best) < 2e-4
