@@ -26,6 +26,10 @@ context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
 
 from __future__ import annotations
 
+import importlib
+import os
+import warnings
+
 import numpy as np
 
 from ..errors import NgramkitError
@@ -105,6 +109,31 @@ def backoff_score10(rows: list[np.ndarray], logp10: list[np.ndarray], backoff10:
     return out
 
 
+_warned_missing = False
+
+
+def score_kernel():
+    """The compiled scorer ``ngramkit._score``, or None when ``NGRAMKIT_IMPL=numpy`` (the reference path)."""
+    global _warned_missing
+    want = os.environ.get("NGRAMKIT_IMPL", "auto").strip().lower() or "auto"
+    if want not in ("auto", "c", "numpy"):
+        raise NgramkitError(f"NGRAMKIT_IMPL must be one of auto, c, numpy, got {want!r}")
+    if want == "numpy":
+        return None
+    try:
+        return importlib.import_module("ngramkit._score")
+    except ImportError as exc:
+        if want == "c":
+            raise NgramkitError(f"NGRAMKIT_IMPL=c but the compiled extension ngramkit._score is missing ({exc}); "
+                                "reinstall with a C compiler (pip install -e .)") from None
+        if not _warned_missing:
+            _warned_missing = True
+            warnings.warn(f"ngramkit._score (the C scoring kernel) is not built ({exc}); using the slower numpy "
+                          "scorer. Reinstall with a C compiler (pip install -e .), or set NGRAMKIT_IMPL=numpy.",
+                          RuntimeWarning, stacklevel=3)
+        return None
+
+
 class BackoffModel(LanguageModel):
     """An n-gram model in backoff (ARPA) form; every smoothed model converts to it.
 
@@ -120,6 +149,7 @@ class BackoffModel(LanguageModel):
         self._logp10: list[np.ndarray] = []
         self._backoff10: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
+        self._fast = None  # (uni_row, child_lo) for the C scorer, built on first use
 
     # ---- construction -----------------------------------------------------------------------
     @classmethod
@@ -131,6 +161,7 @@ class BackoffModel(LanguageModel):
 
     def _set_tables(self, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None, validate=True) -> None:
         n = len(ngrams)
+        self._fast = None
         if n == 0 or len(logp10) != n or len(backoff10) != n:
             raise NgramkitError("backoff tables need ngrams, logp10 and backoff10 for each order, at least one")
         v = len(vocab)
@@ -191,9 +222,40 @@ class BackoffModel(LanguageModel):
         return BackoffModel.from_tables(self.vocab, self._ngrams, self._logp10, self._backoff10, keys=self._keys)
 
     # ---- scoring ----------------------------------------------------------------------------
+    def _fast_tables(self):
+        """(uni_row (V,) int32, child_lo per order 1..N-1 (M_k + 1,) int64): the trie view of the keys."""
+        if self._fast is None:
+            v = len(self.vocab)
+            uni_row = np.full(v, -1, np.int32)
+            uni_row[self._keys[0]] = np.arange(self._keys[0].size, dtype=np.int32)
+            child_lo = []
+            for k in range(1, self.order):
+                per_parent = np.bincount(self._keys[k] // v, minlength=self._keys[k - 1].size)
+                lo = np.zeros(self._keys[k - 1].size + 1, np.int64)
+                np.cumsum(per_parent, out=lo[1:])
+                child_lo.append(lo)
+            self._fast = (uni_row, child_lo)
+        return self._fast
+
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
         padded, offsets = stream.padded(self.order, BOS_ID)
+        kernel = score_kernel()
+        if kernel is not None:
+            uni_row, child_lo = self._fast_tables()
+            out = np.empty(stream.n_tokens, np.float64)
+            c = np.ascontiguousarray
+            kernel.backoff_score(c(padded, np.int32), c(offsets, np.int64), uni_row,
+                                 tuple(c(k, np.int64) for k in self._keys),
+                                 tuple(c(p, np.float64) for p in self._logp10),
+                                 tuple(c(b, np.float64) for b in self._backoff10), tuple(child_lo),
+                                 len(self.vocab), out)
+            out *= LN10
+            return out
+        return self._log_probs_numpy(padded, offsets)
+
+    def _log_probs_numpy(self, padded: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """The numpy reference of the C scorer: ``order`` vectorised searchsorted passes."""
         pos = sentence_positions(offsets, padded.size)
         rows = stream_rows(self._keys, len(self.vocab), padded, pos)
         pred = np.flatnonzero(pos > 0)

@@ -1,0 +1,33 @@
+/* Backoff (ARPA) n-gram scoring kernel: plain C over int32/int64/double buffers, no Python.h.
+ *
+ * Input: a padded id stream (each sentence "<s> w1 .. wn </s>", sentence i spans
+ * padded[offsets[i] .. offsets[i+1]-1]) and, per order k = 1..N, the model's sorted
+ * keys (row of the (k-1)-word prefix * V + last word; order 1: the word id), log10
+ * probabilities (NaN = context-only entry) and log10 backoff weights; child_lo[k-1]
+ * ((M_k + 1,) int64) gives the contiguous range of the order-(k+1) children of every
+ * order-k row; uni_row ((V,) int32) maps a word id to its order-1 row (-1: absent).
+ * Output: out[t] = log10 P(token) for every padded position but the <s> of each
+ * sentence, in stream order (-inf when even the unigram is absent). */
+#ifndef NGRAMKIT_SCORE_H
+#define NGRAMKIT_SCORE_H
+
+#include <stdint.h>
+
+#define NGK_SCORE_MAX_ORDER 16
+
+typedef struct {
+    int order;                       /* N */
+    int64_t vocab;                   /* V */
+    const int32_t *uni_row;          /* (V,) */
+    const int64_t *keys[NGK_SCORE_MAX_ORDER];
+    const int64_t *n_rows;           /* (N,) M_k */
+    const double *logp10[NGK_SCORE_MAX_ORDER];
+    const double *backoff10[NGK_SCORE_MAX_ORDER];
+    const int64_t *child_lo[NGK_SCORE_MAX_ORDER]; /* orders 1..N-1 */
+} ngk_backoff_model;
+
+/* Returns the number of scores written, or -1 on an id outside 0..V-1 (error). */
+int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
+                          int64_t n_sentences, double *out);
+
+#endif

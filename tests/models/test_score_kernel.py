@@ -1,0 +1,73 @@
+"""The C backoff scorer (ngramkit._score) against its numpy reference, on the same inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ngramkit import Stream, Vocabulary
+from ngramkit.models import BackoffModel, ModifiedKneserNey
+from ngramkit.models.backoff import score_kernel
+from ngramkit.vocab import BOS_ID
+
+kernel = pytest.importorskip("ngramkit._score")
+
+
+def both(model, stream):
+    padded, offsets = stream.padded(model.order, BOS_ID)
+    return model.log_probs(stream), model._log_probs_numpy(padded, offsets)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_c_equals_numpy_on_fitted_models(order, tm_counts, tm_sentences, tm_vocab):
+    model = ModifiedKneserNey(order).fit(tm_counts)
+    stream = Stream.from_sentences(tm_sentences[:300] + [["zzz", "<s>", "the"], ["time"]], tm_vocab)
+    c, ref = both(model, stream)
+    np.testing.assert_array_equal(c, ref)
+
+
+def test_c_equals_numpy_on_random_backoff_tables():
+    """Random models with gaps: missing suffixes, context-only (NaN) entries, absent unigrams."""
+    rng = np.random.default_rng(7)
+    words = [f"w{i}" for i in range(12)]
+    vocab = Vocabulary(["<unk>", "<s>", "</s>", "<pad>"] + words)
+    v = len(vocab)
+    for trial in range(20):
+        order = int(rng.integers(1, 5))
+        uni = np.setdiff1d(rng.choice(v, size=10, replace=False), [3])
+        grams = [np.sort(uni).astype(np.int32)[:, None]]
+        for k in range(2, order + 1):
+            prev = grams[-1]
+            parents = rng.choice(prev.shape[0], size=min(40, prev.shape[0] * 3))
+            cand = np.concatenate([prev[parents], rng.integers(0, v, size=(parents.size, 1))], axis=1)
+            cand = cand[cand[:, -1] != 3]
+            cand = np.unique(cand, axis=0).astype(np.int32)
+            grams.append(cand)
+        logp = [np.where(rng.random(g.shape[0]) < 0.1, np.nan, -rng.random(g.shape[0]) * 3) for g in grams]
+        bo = [-rng.random(g.shape[0]) for g in grams]
+        model = BackoffModel.from_tables(vocab, grams, logp, bo)
+        sents = [[words[i] for i in rng.integers(0, 12, size=int(rng.integers(0, 8)))] for _ in range(30)]
+        c, ref = both(model, Stream.from_sentences(sents, vocab))
+        np.testing.assert_array_equal(c, ref)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(TypeError, match="padded"):
+        kernel.backoff_score(np.zeros(3, np.int64), np.array([0, 3]), np.zeros(4, np.int32), (np.zeros(1, np.int64),),
+                             (np.zeros(1),), (np.zeros(1),), (), 4, np.zeros(2))
+    with pytest.raises(ValueError, match="out must have"):
+        kernel.backoff_score(np.zeros(3, np.int32), np.array([0, 3]), np.zeros(4, np.int32), (np.zeros(1, np.int64),),
+                             (np.zeros(1),), (np.zeros(1),), (), 4, np.zeros(5))
+    with pytest.raises(IndexError, match="word id"):
+        kernel.backoff_score(np.array([0, 9], np.int32), np.array([0, 2]), np.zeros(4, np.int32),
+                             (np.zeros(1, np.int64),), (np.zeros(1),), (np.zeros(1),), (), 4, np.zeros(1))
+
+
+def test_impl_switch(monkeypatch):
+    monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
+    assert score_kernel() is None
+    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
+    assert score_kernel() is kernel
+    monkeypatch.setenv("NGRAMKIT_IMPL", "fortran")
+    with pytest.raises(ValueError, match="NGRAMKIT_IMPL"):
+        score_kernel()
