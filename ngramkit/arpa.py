@@ -220,43 +220,58 @@ def _fail(path, line: int, expected: str, got: str | None = None):
     raise InputError(msg)
 
 
-def _parse_section(path, lines: list[str], start: int, k: int, m: int, top: bool):
-    """Parse ``m`` n-gram lines of order k beginning at index ``start``; returns (probs, backoffs, words)."""
-    block = lines[start : start + m]
-    if len(block) < m or any(not ln.strip() or ln.startswith("\\") for ln in block):
-        for i, ln in enumerate(block + [None] * (m - len(block))):
-            if ln is None or not ln.strip() or ln.startswith("\\"):
-                _fail(path, start + i + 1, f"{m} {k}-gram lines (the \\data\\ header says so), line {i + 1} of them",
-                      ln if ln is not None else "end of file")
-    toks = " ".join(block).split()
-    for width in ((k + 1,) if top else (k + 2, k + 1)):
+def _parse_body(path, body: str, first_line: int, k: int, m: int, top: bool):
+    """Parse the ``m`` n-gram lines of order k in ``body``; returns (probs, backoffs, words per column)."""
+    widths = (k + 1,) if top else (k + 2, k + 1)
+    toks = body.split()
+    for width in widths:
         if len(toks) == m * width:
-            arr = toks
             try:
-                probs = np.array(arr[0::width], dtype=np.float64)
-                backs = np.array(arr[k + 1 :: width], dtype=np.float64) if width == k + 2 else np.zeros(m)
+                probs = np.array(toks[0::width], dtype=np.float64)
+                backs = np.array(toks[k + 1 :: width], dtype=np.float64) if width == k + 2 else np.zeros(m)
             except ValueError:
                 break
-            words = [arr[j::width] for j in range(1, k + 1)]
-            return probs, backs, words
+            if "\n\n" not in body:  # same token count and line count: every line has `width` fields
+                return probs, backs, [toks[j::width] for j in range(1, k + 1)]
     # Slow path: line by line, to accept mixed backoff columns and to report the bad line.
     probs, backs = np.empty(m), np.zeros(m)
     words = [[None] * m for _ in range(k)]
-    for i, ln in enumerate(block):
+    want = f"'log10prob<TAB>{k} word{'s' if k > 1 else ''}" + ("" if top else "[<TAB>backoff]") + "'"
+    for i, ln in enumerate(body.split("\n")):
         f = ln.split()
-        ok = len(f) == k + 1 or (len(f) == k + 2 and not top)
-        want = f"'log10prob<TAB>{k} words" + ("" if top else "[<TAB>backoff]") + "'"
-        if not ok:
-            _fail(path, start + i + 1, want, ln)
+        if not (len(f) == k + 1 or (len(f) == k + 2 and not top)):
+            _fail(path, first_line + i, want, ln)
         try:
             probs[i] = float(f[0])
             if len(f) == k + 2:
                 backs[i] = float(f[-1])
         except ValueError:
-            _fail(path, start + i + 1, f"a number in {want}", ln)
+            _fail(path, first_line + i, f"a number in {want}", ln)
         for j in range(k):
             words[j][i] = f[1 + j]
     return probs, backs, words
+
+
+class _Cursor:
+    """Line-by-line reading of a text with line numbers, without splitting all of it."""
+
+    def __init__(self, text: str):
+        self.text, self.pos, self.line = text, 0, 1
+
+    def peek(self) -> str | None:
+        if self.pos >= len(self.text):
+            return None
+        end = self.text.find("\n", self.pos)
+        return self.text[self.pos : end if end >= 0 else len(self.text)]
+
+    def advance(self) -> None:
+        end = self.text.find("\n", self.pos)
+        self.pos = len(self.text) if end < 0 else end + 1
+        self.line += 1
+
+    def skip_blank(self) -> None:
+        while (ln := self.peek()) is not None and not ln.strip():
+            self.advance()
 
 
 def read_arpa(path: str | os.PathLike):
@@ -265,46 +280,56 @@ def read_arpa(path: str | os.PathLike):
 
     path = Path(path)
     text = _read_text(path)
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    lines = [ln.rstrip("\r") for ln in lines]
-    i = 0
-    while i < len(lines) and lines[i].strip() != "\\data\\":
-        if lines[i].strip():
-            _fail(path, i + 1, "the '\\data\\' header of an ARPA file", lines[i])
-        i += 1
-    if i == len(lines):
-        _fail(path, max(i, 1), "the '\\data\\' header of an ARPA file", "end of file")
-    i += 1
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    cur = _Cursor(text)
+    cur.skip_blank()
+    ln = cur.peek()
+    if ln is None or ln.strip() != "\\data\\":
+        _fail(path, cur.line, "the '\\data\\' header of an ARPA file", "end of file" if ln is None else ln)
+    cur.advance()
     sizes: dict[int, int] = {}
-    while i < len(lines) and lines[i].strip():
-        mt = _NGRAM_LINE.match(lines[i].strip())
+    while (ln := cur.peek()) is not None and ln.strip():
+        mt = _NGRAM_LINE.match(ln.strip())
         if not mt:
-            _fail(path, i + 1, "'ngram K=COUNT'", lines[i])
+            _fail(path, cur.line, "'ngram K=COUNT'", ln)
         k, m = int(mt.group(1)), int(mt.group(2))
         if k != len(sizes) + 1:
-            _fail(path, i + 1, f"'ngram {len(sizes) + 1}=COUNT' (orders in sequence from 1)", lines[i])
+            _fail(path, cur.line, f"'ngram {len(sizes) + 1}=COUNT' (orders in sequence from 1)", ln)
         sizes[k] = m
-        i += 1
+        cur.advance()
     if not sizes:
-        _fail(path, i + 1, "'ngram 1=COUNT' after '\\data\\'", lines[i] if i < len(lines) else "end of file")
+        _fail(path, cur.line, "'ngram 1=COUNT' after '\\data\\'", ln if ln is not None else "end of file")
     order = len(sizes)
     sections, starts = [], []
     for k in range(1, order + 1):
-        while i < len(lines) and not lines[i].strip():
-            i += 1
-        if i >= len(lines) or not _SECTION.match(lines[i].strip()) or int(_SECTION.match(lines[i].strip()).group(1)) != k:
-            _fail(path, i + 1, f"'\\{k}-grams:'", lines[i] if i < len(lines) else "end of file")
-        i += 1
-        sections.append(_parse_section(path, lines, i, k, sizes[k], k == order))
-        starts.append(i)
-        i += sizes[k]
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    if i >= len(lines) or lines[i].strip() != "\\end\\":
-        extra = "" if i >= len(lines) else " (more n-gram lines than the \\data\\ header announces?)"
-        _fail(path, i + 1, "'\\end\\'" + extra, lines[i] if i < len(lines) else "end of file")
+        cur.skip_blank()
+        ln = cur.peek()
+        mt = _SECTION.match(ln.strip()) if ln is not None else None
+        if not mt or int(mt.group(1)) != k:
+            _fail(path, cur.line, f"'\\{k}-grams:'", ln if ln is not None else "end of file")
+        cur.advance()
+        # The body runs to the next line starting with a backslash (next section or \end\).
+        nxt = text.find("\n\\", cur.pos - 1)
+        end = len(text) if nxt < 0 else nxt + 1
+        body = text[cur.pos : end].rstrip()
+        count = body.count("\n") + 1 if body else 0
+        m = sizes[k]
+        if count < m:
+            got = text[cur.pos + len(body) : end].strip() or (text[end:].split("\n", 1)[0] if end < len(text) else "")
+            _fail(path, cur.line + count, f"{m} {k}-gram lines (the \\data\\ header says so), found {count}",
+                  got or "end of file")
+        if count > m:
+            extra = cur.line + m
+            _fail(path, extra, f"'\\end\\' or the next section after {m} {k}-gram lines (more n-gram lines than "
+                  "the \\data\\ header announces?)", body.split("\n")[m])
+        starts.append(cur.line)
+        sections.append(_parse_body(path, body, cur.line, k, m, k == order))
+        cur.pos, cur.line = end, cur.line + text.count("\n", cur.pos, end)
+    cur.skip_blank()
+    ln = cur.peek()
+    if ln is None or ln.strip() != "\\end\\":
+        _fail(path, cur.line, "'\\end\\'", "end of file" if ln is None else ln)
 
     # Vocabulary: specials first, then the unigrams in file order.
     uni_words = sections[0][2][0]
@@ -320,7 +345,7 @@ def read_arpa(path: str | os.PathLike):
             try:
                 ids[:, j] = np.fromiter(map(index.__getitem__, col), np.int32, count=len(col))
             except KeyError as exc:
-                line = starts[k - 1] + col.index(exc.args[0]) + 1
+                line = starts[k - 1] + col.index(exc.args[0])
                 raise InputError(f"{path}:{line}: expected words listed among the 1-grams, "
                                  f"got {exc.args[0]!r} in a {k}-gram") from None
         order_ = np.lexsort(ids.T[::-1]) if k > 1 else np.argsort(ids[:, 0], kind="stable")
