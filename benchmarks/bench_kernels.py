@@ -9,6 +9,10 @@ C path (ngramkit.rnn.kernels) and of the numpy reference (ngramkit.rnn.reference
 a per-time-step numpy loop) on the same inputs, best of several repeats, and
 reports milliseconds, ratio, tokens per second (T*B or N tokens per call) and
 the largest difference between the two results. JSON to stdout.
+
+Read the numbers with the load average recorded in the JSON: on a loaded
+machine numpy's multi-threaded BLAS slows down far more than the
+single-threaded C code (try OPENBLAS_NUM_THREADS=1 for a fairer reference).
 """
 
 from __future__ import annotations
@@ -124,7 +128,9 @@ def run(args):
                          numpy_gflops=2 * m_ * k_ * n_ / tn / 1e9))
     return dict(benchmark="bench_kernels", simd=_rnn.simd(), classes_from=source, class_sizes=dict(
         min=int(np.diff(bounds).min()), max=int(np.diff(bounds).max())), numpy=np.__version__,
-        machine=platform.machine(), cpus=os.cpu_count(), rows=rows)
+        machine=platform.machine(), cpus=os.cpu_count(), load_average=[round(x, 2) for x in os.getloadavg()],
+        openblas_num_threads=os.environ.get("OPENBLAS_NUM_THREADS"), kernel_threads=os.environ.get("NGRAMKIT_THREADS"),
+        rows=rows)
 
 
 def main():
