@@ -418,20 +418,23 @@ def _vocab_from(meta: dict, arrays: dict, path: Path):
 
 
 def _model_class(meta: dict, path: Path):
+    """The class named by the metadata, only among the concrete classes that can be loaded."""
     kind, name = meta["kind"], meta["class"]
     if kind == "ngram":
-        from . import models as module
+        from .models import CLASSES
+
+        known = dict(CLASSES)
     elif kind == "rnn":
         try:
-            from . import rnn as module
+            from . import rnn
         except ImportError as exc:
             raise InputError(f"{path}: an RNN model, but ngramkit.rnn cannot be imported ({exc})") from None
+        known = {n: getattr(rnn, n) for n in ("RNNLM", "TrainingCheckpoint") if hasattr(rnn, n)}
     else:
         raise InputError(f"{path}: unknown model kind {kind!r}; was it written by a newer ngramkit?")
-    cls = getattr(module, name, None) if _NAME_RE.match(name) else None
-    if cls is None or not isinstance(cls, type) or not hasattr(cls, "from_state"):
+    if name not in known:
         raise InputError(f"{path}: unknown {kind} model class {name!r}; was it written by a newer ngramkit?")
-    return cls
+    return known[name]
 
 
 def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True):
@@ -454,5 +457,5 @@ def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = Tru
         return cls.from_state(meta["state"], arrays, vocab)
     except NgramkitError as exc:
         raise InputError(f"{path}: cannot rebuild the {meta['class']} model ({exc})") from None
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, NotImplementedError) as exc:
         raise InputError(f"{path}: corrupt model state for {meta['class']} ({type(exc).__name__}: {exc})") from None

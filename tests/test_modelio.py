@@ -268,8 +268,13 @@ def _rewrite(saved, tmp_path, edit_meta=None, replace=None):
 def test_newer_version_and_unknown_class(saved, tmp_path):
     path = _rewrite(saved, tmp_path, lambda m: m.update(version=99))
     assert "upgrade ngramkit" in _one_line_error(path)
-    path = _rewrite(saved, tmp_path, lambda m: m.update({"class": "os.system"}))
-    assert "unknown ngram model class" in _one_line_error(path)
+    for name in ("os.system", "LanguageModel", "NGramCounts", "__class__"):
+        path = _rewrite(saved, tmp_path, lambda m: m.update({"class": name}))
+        assert "unknown ngram model class" in _one_line_error(path)
+    path = _rewrite(saved, tmp_path, lambda m: m.update({"class": "Laplace"}))  # state of another model
+    assert "corrupt model state for Laplace" in _one_line_error(path) or "cannot rebuild" in _one_line_error(path)
+    path = _rewrite(saved, tmp_path, lambda m: m.update(state={"order": "x"}))
+    assert "ModifiedKneserNey" in _one_line_error(path)
     path = _rewrite(saved, tmp_path, lambda m: m.update(kind="transformer"))
     assert "unknown model kind" in _one_line_error(path)
 
