@@ -160,9 +160,11 @@ PRESETS = {
                          "init_scale": 0.1},
                         {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
                          "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
-    # a small tanh RNN for the Time Machine (D2L's chapter setting, word level), about a minute on 2 cores
-    "timemachine": ({"cell": "rnn", "hidden": 128, "softmax": "full"},
-                    {"batch": 16, "bptt": 35, "optimizer": "adam", "lr": 0.005, "clip": 1.0, "schedule": "mikolov",
+    # a small tanh RNN for the Time Machine (word level, D2L's split), under a minute of CPU. Measured: valid ppl
+    # 581 -> 281 over 8 epochs. (H=128 with Adam lr 0.005 was unstable: the zero-state trajectory used for
+    # scoring fell into a regime with valid ppl > 1e5 mid-epoch while the training loss looked normal.)
+    "timemachine": ({"cell": "rnn", "hidden": 64, "softmax": "full"},
+                    {"batch": 16, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 1.0, "schedule": "mikolov",
                      "epochs": 10}),
 }
 
