@@ -1,20 +1,42 @@
-/* Backoff (ARPA) n-gram scoring: see score.h. One pass over the stream; per token,
- * one binary search per order inside the children range of the context row (the
- * trie walk KenLM's "trie" data structure does), context rows carried forward. */
+/* Backoff (ARPA) n-gram scoring: see score.h. One pass over the stream; per token, one
+ * hash probe per order (KenLM's "probing" structure), context rows carried forward from
+ * the previous token. */
 #include "score.h"
 
 #include <math.h>
 
-/* Row of key `key` in keys[lo:hi] (sorted), or -1. */
-static inline int64_t find_in(const int64_t *keys, int64_t lo, int64_t hi, int64_t key) {
-    while (lo < hi) {
-        int64_t mid = lo + ((hi - lo) >> 1);
-        int64_t k = keys[mid];
-        if (k < key) lo = mid + 1;
-        else if (k > key) hi = mid;
-        else return mid;
+static inline uint64_t slot_of(int64_t key, int64_t slots) {
+    /* Fibonacci hashing, high bits folded into the low ones. */
+    uint64_t h = (uint64_t)key * 0x9E3779B97F4A7C15ULL;
+    return (h ^ (h >> 32)) & (uint64_t)(slots - 1);
+}
+
+int ngk_hash_build(const int64_t *keys, int64_t m, int64_t *table, int64_t slots) {
+    if (slots <= m || (slots & (slots - 1)) != 0) return -1;
+    for (int64_t i = 0; i < 2 * slots; i++) table[i] = -1;
+    for (int64_t r = 0; r < m; r++) {
+        int64_t key = keys[r];
+        if (key < 0) return -2;
+        uint64_t s = slot_of(key, slots);
+        while (table[2 * s] != -1) {
+            if (table[2 * s] == key) return -2;
+            s = (s + 1) & (uint64_t)(slots - 1);
+        }
+        table[2 * s] = key;
+        table[2 * s + 1] = r;
     }
-    return -1;
+    return 0;
+}
+
+/* Row of `key` in an order's hash table, or -1. */
+static inline int64_t find_key(const int64_t *table, int64_t slots, int64_t key) {
+    uint64_t s = slot_of(key, slots);
+    for (;;) {
+        int64_t k = table[2 * s];
+        if (k == key) return table[2 * s + 1];
+        if (k == -1) return -1;
+        s = (s + 1) & (uint64_t)(slots - 1);
+    }
 }
 
 int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
@@ -43,8 +65,7 @@ int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, con
                     cur[i] = -1;
                     continue;
                 }
-                const int64_t *lo = m->child_lo[i - 1];
-                cur[i] = find_in(m->keys[i], lo[parent], lo[parent + 1], parent * v + w);
+                cur[i] = find_key(m->table[i], m->slots[i], parent * v + w);
             }
             int match = -1;
             double lp = -INFINITY;

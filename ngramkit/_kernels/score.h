@@ -3,9 +3,10 @@
  * Input: a padded id stream (each sentence "<s> w1 .. wn </s>", sentence i spans
  * padded[offsets[i] .. offsets[i+1]-1]) and, per order k = 1..N, the model's sorted
  * keys (row of the (k-1)-word prefix * V + last word; order 1: the word id), log10
- * probabilities (NaN = context-only entry) and log10 backoff weights; child_lo[k-1]
- * ((M_k + 1,) int64) gives the contiguous range of the order-(k+1) children of every
- * order-k row; uni_row ((V,) int32) maps a word id to its order-1 row (-1: absent).
+ * probabilities (NaN = context-only entry) and log10 backoff weights; for orders
+ * k >= 2 an open-addressing hash table of the keys (built by ngk_hash_build: slot i
+ * holds key and row in table[2i], table[2i+1], key -1 = empty, linear probing);
+ * uni_row ((V,) int32) maps a word id to its order-1 row (-1: absent).
  * Output: out[t] = log10 P(token) for every padded position but the <s> of each
  * sentence, in stream order (-inf when even the unigram is absent). */
 #ifndef NGRAMKIT_SCORE_H
@@ -23,8 +24,13 @@ typedef struct {
     const int64_t *n_rows;           /* (N,) M_k */
     const double *logp10[NGK_SCORE_MAX_ORDER];
     const double *backoff10[NGK_SCORE_MAX_ORDER];
-    const int64_t *child_lo[NGK_SCORE_MAX_ORDER]; /* orders 1..N-1 */
+    const int64_t *table[NGK_SCORE_MAX_ORDER]; /* orders 2..N (index k-1); (2 * slots,) int64 */
+    int64_t slots[NGK_SCORE_MAX_ORDER];        /* power of two */
 } ngk_backoff_model;
+
+/* Fill `table` ((2 * slots,) int64, slots a power of two > m) with the m keys and their rows.
+ * Returns 0, or -1 if slots is not a power of two larger than m, -2 on a negative or duplicate key. */
+int ngk_hash_build(const int64_t *keys, int64_t m, int64_t *table, int64_t slots);
 
 /* Returns the number of scores written, or -1 on an id outside 0..V-1 (error). */
 int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,

@@ -31,14 +31,46 @@ static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const ch
 #define F64 "d"
 
 PyDoc_STRVAR(backoff_score_doc,
-"backoff_score(padded, offsets, uni_row, keys, logp10, backoff10, child_lo, vocab, out) -> n\n\n"
+"backoff_score(padded, offsets, uni_row, keys, logp10, backoff10, tables, vocab, out) -> n\n\n"
 "Score a padded stream with a backoff model (see score.h). padded: int32 (P,);\n"
 "offsets: int64 (S+1,); uni_row: int32 (V,); keys/logp10/backoff10: tuples of N\n"
-"int64/float64/float64 buffers; child_lo: tuple of N-1 int64 buffers of M_k+1\n"
-"entries; out: float64 (P-S,) receives log10 probabilities. Returns P-S.");
+"int64/float64/float64 buffers; tables: tuple of N-1 int64 hash tables (orders\n"
+"2..N) from hash_build; out: float64 (P-S,) receives log10 probabilities.\n"
+"Returns P-S.");
+
+PyDoc_STRVAR(hash_build_doc,
+"hash_build(keys, table) -> None\n\n"
+"Fill table (int64, 2 * slots entries, slots a power of two > len(keys)) with an\n"
+"open-addressing hash of the distinct non-negative int64 keys and their rows.");
+
+static PyObject *py_hash_build(PyObject *self, PyObject *args) {
+    PyObject *o_keys, *o_table;
+    if (!PyArg_ParseTuple(args, "OO:hash_build", &o_keys, &o_table)) return NULL;
+    Py_buffer keys, table;
+    if (get_buf(o_keys, &keys, 8, INT64, 0, "keys")) return NULL;
+    if (get_buf(o_table, &table, 8, INT64, 1, "table")) {
+        PyBuffer_Release(&keys);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_hash_build((const int64_t *)keys.buf, keys.len / 8, (int64_t *)table.buf, table.len / 16);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&table);
+    if (rc == -1) {
+        PyErr_SetString(PyExc_ValueError, "hash_build: table must hold 2 * slots entries, slots a power of two > len(keys)");
+        return NULL;
+    }
+    if (rc == -2) {
+        PyErr_SetString(PyExc_ValueError, "hash_build: keys must be distinct and >= 0");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
 
 static PyObject *py_backoff_score(PyObject *self, PyObject *args) {
-    PyObject *o_pad, *o_off, *o_uni, *t_keys, *t_logp, *t_bo, *t_child, *o_out;
+    PyObject *o_pad, *o_off, *o_uni, *t_keys, *t_logp, *t_bo, *t_child, *o_out;  /* t_child: hash tables */
     long long vocab;
     if (!PyArg_ParseTuple(args, "OOOO!O!O!O!LO:backoff_score", &o_pad, &o_off, &o_uni, &PyTuple_Type, &t_keys,
                           &PyTuple_Type, &t_logp, &PyTuple_Type, &t_bo, &PyTuple_Type, &t_child, &vocab, &o_out))
@@ -94,15 +126,17 @@ static PyObject *py_backoff_score(PyObject *self, PyObject *args) {
         m.logp10[k] = (const double *)pb->buf;
         m.backoff10[k] = (const double *)bb->buf;
     }
-    for (Py_ssize_t k = 0; k + 1 < n; k++) {
+    for (Py_ssize_t k = 1; k < n; k++) {
         Py_buffer *cb = &views[nv];
-        if (get_buf(PyTuple_GET_ITEM(t_child, k), cb, 8, INT64, 0, "child_lo")) goto done;
+        if (get_buf(PyTuple_GET_ITEM(t_child, k - 1), cb, 8, INT64, 0, "tables")) goto done;
         nv++;
-        if (cb->len / 8 != n_rows[k] + 1) {
-            PyErr_SetString(PyExc_ValueError, "backoff_score: child_lo[k] must have M_k + 1 entries");
+        int64_t slots = cb->len / 16;
+        if (slots <= n_rows[k] || (slots & (slots - 1)) != 0 || cb->len != slots * 16) {
+            PyErr_SetString(PyExc_ValueError, "backoff_score: tables[k] must come from hash_build over keys[k+1]");
             goto done;
         }
-        m.child_lo[k] = (const int64_t *)cb->buf;
+        m.table[k] = (const int64_t *)cb->buf;
+        m.slots[k] = slots;
     }
     int64_t n_sent = off->len / 8 - 1;
     int64_t n_pad = pad->len / 4;
@@ -131,6 +165,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"backoff_score", py_backoff_score, METH_VARARGS, backoff_score_doc},
+    {"hash_build", py_hash_build, METH_VARARGS, hash_build_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -222,19 +222,19 @@ class BackoffModel(LanguageModel):
         return BackoffModel.from_tables(self.vocab, self._ngrams, self._logp10, self._backoff10, keys=self._keys)
 
     # ---- scoring ----------------------------------------------------------------------------
-    def _fast_tables(self):
-        """(uni_row (V,) int32, child_lo per order 1..N-1 (M_k + 1,) int64): the trie view of the keys."""
+    def _fast_tables(self, kernel):
+        """(uni_row (V,) int32, hash table per order 2..N): the C scorer's view of the keys (built once)."""
         if self._fast is None:
             v = len(self.vocab)
             uni_row = np.full(v, -1, np.int32)
             uni_row[self._keys[0]] = np.arange(self._keys[0].size, dtype=np.int32)
-            child_lo = []
-            for k in range(1, self.order):
-                per_parent = np.bincount(self._keys[k] // v, minlength=self._keys[k - 1].size)
-                lo = np.zeros(self._keys[k - 1].size + 1, np.int64)
-                np.cumsum(per_parent, out=lo[1:])
-                child_lo.append(lo)
-            self._fast = (uni_row, child_lo)
+            tables = []
+            for keys in self._keys[1:]:
+                slots = 1 << max(4, int(np.ceil(np.log2(keys.size / 0.7 + 1))))  # load factor <= 0.7
+                table = np.empty(2 * slots, np.int64)
+                kernel.hash_build(np.ascontiguousarray(keys, np.int64), table)
+                tables.append(table)
+            self._fast = (uni_row, tuple(tables))
         return self._fast
 
     def log_probs(self, stream: Stream) -> np.ndarray:
@@ -242,13 +242,13 @@ class BackoffModel(LanguageModel):
         padded, offsets = stream.padded(self.order, BOS_ID)
         kernel = score_kernel()
         if kernel is not None:
-            uni_row, child_lo = self._fast_tables()
+            uni_row, tables = self._fast_tables(kernel)
             out = np.empty(stream.n_tokens, np.float64)
             c = np.ascontiguousarray
             kernel.backoff_score(c(padded, np.int32), c(offsets, np.int64), uni_row,
                                  tuple(c(k, np.int64) for k in self._keys),
                                  tuple(c(p, np.float64) for p in self._logp10),
-                                 tuple(c(b, np.float64) for b in self._backoff10), tuple(child_lo),
+                                 tuple(c(b, np.float64) for b in self._backoff10), tables,
                                  len(self.vocab), out)
             out *= LN10
             return out

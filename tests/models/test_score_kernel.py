@@ -71,3 +71,18 @@ def test_impl_switch(monkeypatch):
     monkeypatch.setenv("NGRAMKIT_IMPL", "fortran")
     with pytest.raises(ValueError, match="NGRAMKIT_IMPL"):
         score_kernel()
+
+
+def test_hash_build_checks_its_input():
+    keys = np.array([5, 9, 1 << 40], np.int64)
+    table = np.empty(2 * 8, np.int64)
+    kernel.hash_build(keys, table)
+    stored = table[0::2]
+    assert sorted(stored[stored >= 0].tolist()) == sorted(keys.tolist())
+    assert sorted(table[1::2][stored >= 0].tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="power of two"):
+        kernel.hash_build(keys, np.empty(2 * 6, np.int64))
+    with pytest.raises(ValueError, match="power of two"):
+        kernel.hash_build(keys, np.empty(2 * 2, np.int64))  # no room
+    with pytest.raises(ValueError, match="distinct"):
+        kernel.hash_build(np.array([3, 3], np.int64), np.empty(2 * 4, np.int64))
