@@ -1,6 +1,6 @@
 /* RNN kernels (see rnn.h and ngramkit/rnn/reference.py for the maths): the
  * public entry points allocate workspaces and dispatch, once per call, to the
- * AVX2+FMA copy of rnn_simd.h when the CPU has it, else to the baseline copy.
+ * AVX-512 or AVX2+FMA copy of rnn_simd.h when the CPU has it, else to the baseline copy.
  * The class softmax runs its two factors on two threads (NGRAMKIT_THREADS=1
  * disables that); everything else is single-threaded. The caller releases the GIL. */
 #include "rnn.h"
@@ -17,8 +17,15 @@
 
 typedef float vf8 __attribute__((vector_size(32)));
 typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef float vf16 __attribute__((vector_size(64)));
+typedef int32_t vi16 __attribute__((vector_size(64)));
+#define NK_NR_MAX 32 /* the widest copy's NK_NR: workspaces are sized for it */
 
 /* baseline copy */
+#define VF vf8
+#define VI vi8
+#define NK_W 8
+#define NK_NR 16
 #define NK_ATTR
 #define NK_INLINE static inline __attribute__((always_inline))
 #define NK(x) base_##x
@@ -28,7 +35,7 @@ typedef int32_t vi8 __attribute__((vector_size(32)));
 #undef NK_ATTR
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define NK_HAVE_AVX2 1
+#define NK_HAVE_X86 1
 #define NK_ATTR __attribute__((target("avx2,fma")))
 #define NK_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 #define NK(x) avx2_##x
@@ -36,14 +43,40 @@ typedef int32_t vi8 __attribute__((vector_size(32)));
 #undef NK
 #undef NK_INLINE
 #undef NK_ATTR
+#undef VF
+#undef VI
+#undef NK_W
+#undef NK_NR
+
+#define VF vf16
+#define VI vi16
+#define NK_W 16
+#define NK_NR 32
+#define NK_ATTR __attribute__((target("avx512f,avx2,fma")))
+#define NK_INLINE static inline __attribute__((always_inline, target("avx512f,avx2,fma")))
+#define NK(x) avx512_##x
+#include "rnn_simd.h"
+#undef NK
+#undef NK_INLINE
+#undef NK_ATTR
 #endif
 
-static int use_avx2(void) {
-#ifdef NK_HAVE_AVX2
+/* 0 baseline, 1 AVX2+FMA, 2 AVX-512F: the best the CPU has, capped by
+ * NGRAMKIT_SIMD=generic|avx2|avx512 (tests use it to run every copy). */
+static int simd_level(void) {
+#ifdef NK_HAVE_X86
     static int cached = -1;
     if (cached < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !getenv("NGRAMKIT_NO_AVX2");
+        int level = 0;
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+            level = 1;
+            if (__builtin_cpu_supports("avx512f")) level = 2;
+        }
+        const char *env = getenv("NGRAMKIT_SIMD");
+        if (env && !strcmp(env, "generic")) level = 0;
+        else if (env && !strcmp(env, "avx2") && level > 1) level = 1;
+        cached = level;
     }
     return cached;
 #else
@@ -51,13 +84,18 @@ static int use_avx2(void) {
 #endif
 }
 
-#ifdef NK_HAVE_AVX2
-#define DISPATCH(fn, ...) (use_avx2() ? avx2_##fn(__VA_ARGS__) : base_##fn(__VA_ARGS__))
+#ifdef NK_HAVE_X86
+#define DISPATCH(fn, ...)                                                                            \
+    (simd_level() == 2 ? avx512_##fn(__VA_ARGS__) : simd_level() == 1 ? avx2_##fn(__VA_ARGS__)       \
+                                                                    : base_##fn(__VA_ARGS__))
 #else
 #define DISPATCH(fn, ...) base_##fn(__VA_ARGS__)
 #endif
 
-const char *nk_simd(void) { return use_avx2() ? "avx2+fma" : "generic"; }
+const char *nk_simd(void) {
+    static const char *names[] = {"generic", "avx2+fma", "avx512f"};
+    return names[simd_level()];
+}
 
 static ptrdiff_t maxp(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
 
@@ -65,7 +103,7 @@ static float *falloc(ptrdiff_t n) { return (float *)malloc((size_t)maxp(n, 1) * 
 
 int nk_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda, const float *B, ptrdiff_t ldb,
             float *C, ptrdiff_t ldc) {
-    float *wsp = falloc(16 * K);
+    float *wsp = falloc(NK_NR_MAX * K);
     if (!wsp) return NK_ERR_NOMEM;
     DISPATCH(gemm_nn, M, N, K, A, lda, 1, B, ldb, C, ldc, wsp);
     free(wsp);
@@ -75,7 +113,7 @@ int nk_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda
 int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *xw, const float *h0,
                    const float *c0, const float *Wh, const float *bh, float *hs, float *ct, float *gates,
                    float *extra) {
-    float *wsp = falloc(16 * H), *tmp = falloc(H);
+    float *wsp = falloc(NK_NR_MAX * H), *tmp = falloc(H);
     int rc = 0;
     if (!wsp || !tmp) rc = NK_ERR_NOMEM;
     else DISPATCH(rnn_forward, cell, T, B, H, xw, h0, c0, Wh, bh, hs, ct, gates, extra, wsp, tmp);
@@ -89,7 +127,7 @@ int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float
                     const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0, float *dWh,
                     float *dbh) {
     const ptrdiff_t GH = cell * H;
-    float *wsp = falloc(16 * maxp(GH, T * B)), *tmp = falloc(H), *WhT = falloc(GH * H);
+    float *wsp = falloc(NK_NR_MAX * maxp(GH, T * B)), *tmp = falloc(H), *WhT = falloc(GH * H);
     int rc = 0;
     if (!wsp || !tmp || !WhT) {
         rc = NK_ERR_NOMEM;
@@ -165,7 +203,7 @@ int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, co
     ptrdiff_t maxw = 1;
     for (ptrdiff_t c = 0; c < C; c++) maxw = maxp(maxw, bounds[c + 1] - bounds[c]);
     float *zc = falloc(N * C), *hk = falloc(N * H), *zk = falloc(N * maxw), *dhk = falloc(N * H);
-    float *wsp1 = falloc(16 * maxp(maxp(H, N), C)), *wsp2 = falloc(16 * maxp(maxp(H, N), maxw));
+    float *wsp1 = falloc(NK_NR_MAX * maxp(maxp(H, N), C)), *wsp2 = falloc(NK_NR_MAX * maxp(maxp(H, N), maxw));
     float *wk = falloc(H * maxw), *wct = falloc(C * H), *dh2 = falloc(N * H);
     double *logw = (double *)malloc((size_t)maxp(N, 1) * sizeof(double));
     int32_t *ints = (int32_t *)malloc((size_t)(2 * N + C + 1) * sizeof(int32_t));

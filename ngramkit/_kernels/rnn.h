@@ -15,7 +15,7 @@
 #define NK_LSTM 4
 #define NK_ERR_NOMEM (-1)
 
-/* Name of the code path chosen at run time ("avx2+fma" or "generic"). */
+/* Name of the code path chosen at run time ("avx512f", "avx2+fma" or "generic"). */
 const char *nk_simd(void);
 
 /* C[M,N] += A[M,K] B[K,N], all row-major with leading dimensions lda/ldb/ldc. */

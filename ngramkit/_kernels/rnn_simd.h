@@ -1,75 +1,81 @@
 /* Body of the RNN kernels, included twice by rnn.c: once compiled for the
  * baseline instruction set and once with NK_ATTR = target("avx2,fma"); rnn.c
  * picks one copy at run time (__builtin_cpu_supports). NK(x) mangles the names.
- * Vectors are GCC/Clang vector extensions of 8 floats (one AVX register; two
- * SSE registers in the baseline copy): portable C, no intrinsics. */
+ * Vectors VF / VI are GCC/Clang vector extensions of NK_W floats / int32 (8:
+ * one AVX register, two SSE registers in the baseline copy; 16: one AVX-512
+ * register); NK_NR = 2 * NK_W. Portable C, no intrinsics. */
 
 /* ------------------------------------------------------------------ vectors */
-NK_INLINE vf8 NK(ld)(const float *p) {
-    vf8 v;
+NK_INLINE VF NK(ld)(const float *p) {
+    VF v;
     memcpy(&v, p, sizeof v);
     return v;
 }
 
-NK_INLINE void NK(st)(float *p, vf8 v) { memcpy(p, &v, sizeof v); }
+NK_INLINE void NK(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
 
-NK_INLINE vf8 NK(splat)(float x) { return (vf8){x, x, x, x, x, x, x, x}; }
-
-NK_INLINE float NK(hsum)(vf8 v) {
-    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+NK_INLINE VF NK(splat)(float x) {
+    VF v = {0};
+    return v + x;
 }
 
-NK_INLINE vf8 NK(vmax)(vf8 a, vf8 b) {
-    vi8 m = a < b; /* -1 where b is larger */
-    return (vf8)(((vi8)a & ~m) | ((vi8)b & m));
+NK_INLINE float NK(hsum)(VF v) {
+    float s = 0.0f;
+    for (int i = 0; i < NK_W; i++) s += v[i];
+    return s;
 }
 
-NK_INLINE vf8 NK(vmin)(vf8 a, vf8 b) {
-    vi8 m = b < a; /* -1 where b is smaller */
-    return (vf8)(((vi8)a & ~m) | ((vi8)b & m));
+NK_INLINE VF NK(vmax)(VF a, VF b) {
+    VI m = a < b; /* -1 where b is larger */
+    return (VF)(((VI)a & ~m) | ((VI)b & m));
+}
+
+NK_INLINE VF NK(vmin)(VF a, VF b) {
+    VI m = b < a; /* -1 where b is smaller */
+    return (VF)(((VI)a & ~m) | ((VI)b & m));
 }
 
 /* exp(x), Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial,
  * 2^n by exponent bits; about 1 ulp. Inputs are clamped to [-87.3, 88.3]. */
-NK_INLINE vf8 NK(vexp)(vf8 x) {
-    const vf8 magic = NK(splat)(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
+NK_INLINE VF NK(vexp)(VF x) {
+    const VF magic = NK(splat)(12582912.0f); /* 1.5 * 2^23: adding it rounds to an integer */
     x = NK(vmax)(x, NK(splat)(-87.3f));
     x = NK(vmin)(x, NK(splat)(88.3f));
-    vf8 t = x * 1.44269504088896341f + magic;
-    vf8 n = t - magic;
-    vi8 ni = (vi8)t - (vi8)magic;
-    vf8 r = x - n * 0.693359375f;
+    VF t = x * 1.44269504088896341f + magic;
+    VF n = t - magic;
+    VI ni = (VI)t - (VI)magic;
+    VF r = x - n * 0.693359375f;
     r = r - n * -2.12194440e-4f;
-    vf8 p = NK(splat)(1.9875691500e-4f);
+    VF p = NK(splat)(1.9875691500e-4f);
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
     p = p * r + 4.1665795894e-2f;
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * (r * r) + r + 1.0f;
-    vi8 e = (ni + 127) << 23;
-    return p * (vf8)e;
+    VI e = (ni + 127) << 23;
+    return p * (VF)e;
 }
 
-NK_INLINE vf8 NK(vsigmoid)(vf8 x) { return 1.0f / (1.0f + NK(vexp)(-x)); }
+NK_INLINE VF NK(vsigmoid)(VF x) { return 1.0f / (1.0f + NK(vexp)(-x)); }
 
 /* tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|): no overflow, absolute
  * error about 1e-7 (relative accuracy is lost only for |x| < 1e-4). */
-NK_INLINE vf8 NK(vtanh)(vf8 x) {
-    const vi8 sign = (vi8)NK(splat)(-0.0f);
-    vf8 ax = (vf8)((vi8)x & ~sign);
-    vf8 e = NK(vexp)(-2.0f * ax);
-    vf8 t = (1.0f - e) / (1.0f + e);
-    return (vf8)((vi8)t | ((vi8)x & sign));
+NK_INLINE VF NK(vtanh)(VF x) {
+    const VI sign = (VI)NK(splat)(-0.0f);
+    VF ax = (VF)((VI)x & ~sign);
+    VF e = NK(vexp)(-2.0f * ax);
+    VF t = (1.0f - e) / (1.0f + e);
+    return (VF)((VI)t | ((VI)x & sign));
 }
 
 /* y[i] = f(x[i]) for n floats (x may equal y). */
 #define NK_MAP(fname, vfun)                                                                 \
     static NK_ATTR void NK(fname)(const float *x, float *y, ptrdiff_t n) {                  \
         ptrdiff_t i = 0;                                                                    \
-        for (; i + 8 <= n; i += 8) NK(st)(y + i, vfun(NK(ld)(x + i)));                      \
+        for (; i + NK_W <= n; i += NK_W) NK(st)(y + i, vfun(NK(ld)(x + i)));                      \
         if (i < n) {                                                                        \
-            float buf[8] = {0};                                                             \
+            float buf[NK_W] = {0};                                                             \
             memcpy(buf, x + i, (size_t)(n - i) * sizeof(float));                            \
             NK(st)(buf, vfun(NK(ld)(buf)));                                                 \
             memcpy(y + i, buf, (size_t)(n - i) * sizeof(float));                            \
@@ -82,9 +88,9 @@ NK_MAP(map_sigmoid, NK(vsigmoid))
 /* z[i] = exp(z[i] - m) for n floats. */
 static NK_ATTR void NK(map_exp_shift)(float *z, ptrdiff_t n, float m) {
     ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8) NK(st)(z + i, NK(vexp)(NK(ld)(z + i) - m));
+    for (; i + NK_W <= n; i += NK_W) NK(st)(z + i, NK(vexp)(NK(ld)(z + i) - m));
     if (i < n) {
-        float buf[8] = {0};
+        float buf[NK_W] = {0};
         memcpy(buf, z + i, (size_t)(n - i) * sizeof(float));
         NK(st)(buf, NK(vexp)(NK(ld)(buf) - m));
         memcpy(z + i, buf, (size_t)(n - i) * sizeof(float));
@@ -92,14 +98,14 @@ static NK_ATTR void NK(map_exp_shift)(float *z, ptrdiff_t n, float m) {
 }
 
 /* ------------------------------------------------------------------ products */
-/* C[0:mr, 0:16] += A[0:mr, 0:K] B[0:K, 0:16]; A(i,p) = A[i*rsa + p*csa].
+/* C[0:mr, 0:NR] += A[0:mr, 0:K] B[0:K, 0:NR] (NR = NK_NR = 2 vectors); A(i,p) = A[i*rsa + p*csa].
  * 12 accumulators (mr = 6) stay in registers: the j loop is the vector. */
 NK_INLINE void NK(ukr)(const int mr, ptrdiff_t K, const float *A, ptrdiff_t rsa, ptrdiff_t csa, const float *B,
                        ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
-    vf8 c0[6], c1[6];
+    VF c0[6], c1[6];
     for (int r = 0; r < mr; r++) c0[r] = c1[r] = NK(splat)(0.0f);
     for (ptrdiff_t p = 0; p < K; p++) {
-        vf8 b0 = NK(ld)(B + p * ldb), b1 = NK(ld)(B + p * ldb + 8);
+        VF b0 = NK(ld)(B + p * ldb), b1 = NK(ld)(B + p * ldb + NK_W);
         const float *a = A + p * csa;
         for (int r = 0; r < mr; r++) {
             float ar = a[r * rsa];
@@ -109,7 +115,7 @@ NK_INLINE void NK(ukr)(const int mr, ptrdiff_t K, const float *A, ptrdiff_t rsa,
     }
     for (int r = 0; r < mr; r++) {
         NK(st)(C + r * ldc, NK(ld)(C + r * ldc) + c0[r]);
-        NK(st)(C + r * ldc + 8, NK(ld)(C + r * ldc + 8) + c1[r]);
+        NK(st)(C + r * ldc + NK_W, NK(ld)(C + r * ldc + NK_W) + c1[r]);
     }
 }
 
@@ -126,37 +132,37 @@ static NK_ATTR void NK(ukr_any)(int mr, ptrdiff_t K, const float *A, ptrdiff_t r
 }
 
 /* C[M,N] += A[M,K] B[K,N]; A(i,p) = A[i*rsa + p*csa] (so A may be a
- * transposed view), B row-major. wsp holds K*16 floats (pads the last
- * column panel when N is not a multiple of 16). Column panels outermost, so a
- * KC x 16 slice of B stays in L1 while every row block uses it; row blocks are
+ * transposed view), B row-major. wsp holds K*NK_NR floats (pads the last
+ * column panel when N is not a multiple of NK_NR). Column panels outermost, so a
+ * KC x NK_NR slice of B stays in L1 while every row block uses it; row blocks are
  * balanced (M = 20 runs as 4 x 5 rows, not 6+6+6+2). */
 #define NK_KC 256
 static NK_ATTR void NK(gemm_nn)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t rsa,
                                 ptrdiff_t csa, const float *B, ptrdiff_t ldb, float *C, ptrdiff_t ldc, float *wsp) {
     ptrdiff_t nblk = (M + 5) / 6, mr0 = nblk ? (M + nblk - 1) / nblk : 0;
-    for (ptrdiff_t j0 = 0; j0 < N; j0 += 16) {
-        ptrdiff_t nr = N - j0 < 16 ? N - j0 : 16;
+    for (ptrdiff_t j0 = 0; j0 < N; j0 += NK_NR) {
+        ptrdiff_t nr = N - j0 < NK_NR ? N - j0 : NK_NR;
         const float *Bp = B + j0;
         ptrdiff_t lb = ldb;
-        if (nr < 16) {
+        if (nr < NK_NR) {
             for (ptrdiff_t p = 0; p < K; p++) {
-                for (ptrdiff_t j = 0; j < 16; j++) wsp[p * 16 + j] = j < nr ? B[p * ldb + j0 + j] : 0.0f;
+                for (ptrdiff_t j = 0; j < NK_NR; j++) wsp[p * NK_NR + j] = j < nr ? B[p * ldb + j0 + j] : 0.0f;
             }
             Bp = wsp;
-            lb = 16;
+            lb = NK_NR;
         }
         for (ptrdiff_t k0 = 0; k0 < K; k0 += NK_KC) {
             ptrdiff_t kc = K - k0 < NK_KC ? K - k0 : NK_KC;
             for (ptrdiff_t i0 = 0; i0 < M; i0 += mr0) {
                 int mr = (int)(M - i0 < mr0 ? M - i0 : mr0);
                 const float *Ai = A + i0 * rsa + k0 * csa;
-                if (nr == 16) {
+                if (nr == NK_NR) {
                     NK(ukr_any)(mr, kc, Ai, rsa, csa, Bp + k0 * lb, lb, C + i0 * ldc + j0, ldc);
                 } else {
-                    float tmp[6 * 16] = {0};
-                    NK(ukr_any)(mr, kc, Ai, rsa, csa, Bp + k0 * lb, lb, tmp, 16);
+                    float tmp[6 * NK_NR] = {0};
+                    NK(ukr_any)(mr, kc, Ai, rsa, csa, Bp + k0 * lb, lb, tmp, NK_NR);
                     for (int r = 0; r < mr; r++) {
-                        for (ptrdiff_t j = 0; j < nr; j++) C[(i0 + r) * ldc + j0 + j] += tmp[r * 16 + j];
+                        for (ptrdiff_t j = 0; j < nr; j++) C[(i0 + r) * ldc + j0 + j] += tmp[r * NK_NR + j];
                     }
                 }
             }
@@ -165,15 +171,15 @@ static NK_ATTR void NK(gemm_nn)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const flo
 }
 
 /* C[M,N] += A[M,K] B[N,K]^T (both row-major): dot products along contiguous
- * rows, 2 x 4 blocks of 8-lane partial sums. */
+ * rows, 2 x 4 blocks of NK_W-lane partial sums. */
 NK_INLINE void NK(ntblk)(const int mi, const int nj, ptrdiff_t K, const float *A, ptrdiff_t lda, const float *B,
                          ptrdiff_t ldb, float *C, ptrdiff_t ldc) {
-    vf8 acc[2][4];
+    VF acc[2][4];
     for (int i = 0; i < mi; i++)
         for (int j = 0; j < nj; j++) acc[i][j] = NK(splat)(0.0f);
     ptrdiff_t p = 0;
-    for (; p + 8 <= K; p += 8) {
-        vf8 a[2], b[4];
+    for (; p + NK_W <= K; p += NK_W) {
+        VF a[2], b[4];
         for (int i = 0; i < mi; i++) a[i] = NK(ld)(A + i * lda + p);
         for (int j = 0; j < nj; j++) b[j] = NK(ld)(B + j * ldb + p);
         for (int i = 0; i < mi; i++)
@@ -314,24 +320,24 @@ static NK_ATTR void NK(rnn_backward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff
 static NK_ATTR double NK(lsm_row)(float *z, const float *b, ptrdiff_t n, ptrdiff_t t, float scale, int grad,
                                   float *db) {
     ptrdiff_t j = 0;
-    vf8 vm = NK(splat)(-INFINITY);
+    VF vm = NK(splat)(-INFINITY);
     float m = -INFINITY;
     if (b) {
-        for (; j + 8 <= n; j += 8) {
-            vf8 v = NK(ld)(z + j) + NK(ld)(b + j);
+        for (; j + NK_W <= n; j += NK_W) {
+            VF v = NK(ld)(z + j) + NK(ld)(b + j);
             NK(st)(z + j, v);
             vm = NK(vmax)(vm, v);
         }
         for (; j < n; j++) z[j] += b[j];
     } else {
-        for (; j + 8 <= n; j += 8) vm = NK(vmax)(vm, NK(ld)(z + j));
+        for (; j + NK_W <= n; j += NK_W) vm = NK(vmax)(vm, NK(ld)(z + j));
     }
-    for (ptrdiff_t k = 0; k < 8; k++) m = vm[k] > m ? vm[k] : m;
-    for (ptrdiff_t k = n - n % 8; k < n; k++) m = z[k] > m ? z[k] : m;
+    for (ptrdiff_t k = 0; k < NK_W; k++) m = vm[k] > m ? vm[k] : m;
+    for (ptrdiff_t k = n - n % NK_W; k < n; k++) m = z[k] > m ? z[k] : m;
     float zt = z[t] - m;
     NK(map_exp_shift)(z, n, m);
-    vf8 vs = NK(splat)(0.0f);
-    for (j = 0; j + 8 <= n; j += 8) vs += NK(ld)(z + j);
+    VF vs = NK(splat)(0.0f);
+    for (j = 0; j + NK_W <= n; j += NK_W) vs += NK(ld)(z + j);
     double sum = NK(hsum)(vs);
     for (; j < n; j++) sum += z[j];
     double logp = (double)zt - log(sum);
@@ -353,7 +359,7 @@ static NK_ATTR void NK(log_softmax_xent)(ptrdiff_t N, ptrdiff_t V, float *z, con
 
 /* Class softmax, first factor: logp[n] = log P(cls[n] | h_n) with
  * P(c|h) = softmax(h Wc + bc). If need_grad writes (zeroing first) dh (N,H),
- * dWc (H,C), dbc (C). Workspaces: zc N*C, wct C*H, wsp 16*max(H, N, C). */
+ * dWc (H,C), dbc (C). Workspaces: zc N*C, wct C*H, wsp NK_NR*max(H, N, C). */
 static NK_ATTR void NK(class_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, const float *h, const float *Wc,
                                    const float *bc, const int32_t *cls, float scale, int need_grad, double *logp,
                                    float *dh, float *dWc, float *dbc, float *zc, float *wct, float *wsp) {
@@ -376,7 +382,7 @@ static NK_ATTR void NK(class_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, const 
  * are packed once and used in small matrix products for all its tokens. If
  * need_grad writes (zeroing first) dh (N,H) (this factor's part only), dWw
  * (H,V), dbw (V). Workspaces: hk N*H, zk N*maxw, dhk N*H, wk H*maxw, wsp
- * 16*max(H, N, maxw) (N: the dWw product runs over up to N tokens). */
+ * NK_NR*max(H, N, maxw) (N: the dWw product runs over up to N tokens). */
 static NK_ATTR void NK(word_part)(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, const float *h,
                                   const float *Ww, const float *bw, const int32_t *bounds, const int32_t *targets,
                                   const int32_t *order, const int32_t *start, float scale, int need_grad,

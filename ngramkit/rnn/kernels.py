@@ -10,9 +10,9 @@ Which implementation runs: the C extension, unless the environment variable
 switch it). If the extension cannot be imported a ``RuntimeWarning`` says so
 once and the reference runs: slower, never silently.
 
-The C code is compiled twice (baseline x86-64 and AVX2+FMA) and picks the
-AVX2 copy at run time when the CPU has it (``ngramkit._rnn.simd()`` says
-which); ``NGRAMKIT_NO_AVX2=1`` forces the baseline copy (tests use it).
+The C code is compiled three times (baseline x86-64, AVX2+FMA, AVX-512F) and
+picks the widest copy the CPU supports at run time (``ngramkit._rnn.simd()``
+says which); ``NGRAMKIT_SIMD=generic|avx2`` caps it (the tests run every copy).
 
 Where the work happens on the C path: the sequential recurrence (T steps of
 ``(B, H) @ (H, G*H)`` plus the gates) and its backward pass, the row-wise

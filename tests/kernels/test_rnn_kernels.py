@@ -57,7 +57,7 @@ def test_compiled_extension_is_built_and_chosen():
     from ngramkit import _rnn
 
     assert K.implementation() == "c"
-    assert _rnn.simd() in ("avx2+fma", "generic")
+    assert _rnn.simd() in ("avx512f", "avx2+fma", "generic")
 
 
 def test_ngramkit_impl_numpy_forces_the_reference(monkeypatch):
@@ -446,12 +446,13 @@ def test_softmax_value_errors(bad):
                             for m in (K, R)], ValueError)
 
 
-# ----------------------------------------------------------------------------- baseline (non-AVX2) copy
+# ----------------------------------------------------------------------------- other SIMD copies
 GENERIC_SCRIPT = r"""
 import numpy as np
 from ngramkit import _rnn
 from ngramkit.rnn import kernels as K, reference as R
-assert _rnn.simd() == "generic", _rnn.simd()
+import os, sys
+assert _rnn.simd() == sys.argv[1], (_rnn.simd(), sys.argv[1])
 rng = np.random.default_rng(0)
 f = lambda *s: rng.standard_normal(s).astype(np.float32)
 gap = lambda a, b: 0.0 if a is None else float(np.abs(a - b).max() / (1 + np.abs(b).max()))
@@ -476,14 +477,22 @@ print("ok")
 """
 
 
-def test_generic_code_path_matches_reference():
-    """The baseline (non-AVX2) copy of the kernels, forced by NGRAMKIT_NO_AVX2 in a fresh process."""
+@pytest.mark.parametrize("simd", ["generic", "avx2+fma"])
+def test_other_code_paths_match_reference(simd):
+    """The baseline and AVX2 copies of the kernels (the default run uses the widest the CPU has),
+    forced by NGRAMKIT_SIMD in a fresh process."""
     import os
     import subprocess
 
-    env = dict(os.environ, NGRAMKIT_NO_AVX2="1")
+    from ngramkit import _rnn
+
+    order = ["generic", "avx2+fma", "avx512f"]
+    if order.index(simd) > order.index(_rnn.simd()):
+        pytest.skip(f"this CPU has no {simd}")
+    env = dict(os.environ, NGRAMKIT_SIMD=simd.split("+")[0])
     env.pop("NGRAMKIT_IMPL", None)
-    out = subprocess.run([sys.executable, "-c", GENERIC_SCRIPT], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", GENERIC_SCRIPT, simd], env=env, capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
