@@ -90,3 +90,23 @@ int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, con
     }
     return w_out;
 }
+
+int64_t ngk_stream_rows(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
+                        int64_t n_sentences, int64_t *rows) {
+    const int n = m->order;
+    const int64_t v = m->vocab;
+    const int64_t p = offsets[n_sentences];
+    for (int64_t s = 0; s < n_sentences; s++) {
+        for (int64_t t = offsets[s]; t < offsets[s + 1]; t++) {
+            int32_t w = padded[t];
+            if (w < 0 || w >= v) return -1;
+            int64_t pos = t - offsets[s];
+            rows[t] = m->uni_row[w];
+            for (int k = 1; k < n; k++) {
+                int64_t parent = (pos >= k) ? rows[(int64_t)(k - 1) * p + t - 1] : -1;
+                rows[(int64_t)k * p + t] = parent < 0 ? -1 : find_key(m->table[k], m->slots[k], parent * v + w);
+            }
+        }
+    }
+    return 0;
+}

@@ -36,4 +36,10 @@ int ngk_hash_build(const int64_t *keys, int64_t m, int64_t *table, int64_t slots
 int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
                           int64_t n_sentences, double *out);
 
+/* Rows of the n-grams ending at every padded position: rows[(k-1) * P + t] = row of the
+ * k-gram ending at t in order k (-1: absent, or it would reach before the sentence's <s>).
+ * Uses m->uni_row, m->table, m->slots only. Returns 0, or -1 on an id outside 0..V-1. */
+int64_t ngk_stream_rows(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
+                        int64_t n_sentences, int64_t *rows);
+
 #endif

@@ -163,9 +163,87 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(stream_rows_doc,
+"stream_rows(padded, offsets, uni_row, tables, vocab, rows) -> None\n\n"
+"rows (int64, N * P entries) receives, for every order k and padded position t,\n"
+"the row of the k-gram ending at t (-1 if absent); tables as for backoff_score.");
+
+static PyObject *py_stream_rows(PyObject *self, PyObject *args) {
+    PyObject *o_pad, *o_off, *o_uni, *t_tab, *o_rows;
+    long long vocab;
+    if (!PyArg_ParseTuple(args, "OOOO!LO:stream_rows", &o_pad, &o_off, &o_uni, &PyTuple_Type, &t_tab, &vocab,
+                          &o_rows))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(t_tab) + 1;
+    if (n > NGK_SCORE_MAX_ORDER) {
+        PyErr_Format(PyExc_ValueError, "stream_rows: at most %d orders", NGK_SCORE_MAX_ORDER);
+        return NULL;
+    }
+    Py_buffer views[NGK_SCORE_MAX_ORDER + 4];
+    int nv = 0;
+    PyObject *result = NULL;
+    ngk_backoff_model m;
+    memset(&m, 0, sizeof m);
+    m.order = (int)n;
+    m.vocab = vocab;
+    Py_buffer *pad = &views[nv];
+    if (get_buf(o_pad, pad, 4, INT32, 0, "padded")) goto done;
+    nv++;
+    Py_buffer *off = &views[nv];
+    if (get_buf(o_off, off, 8, INT64, 0, "offsets")) goto done;
+    nv++;
+    Py_buffer *uni = &views[nv];
+    if (get_buf(o_uni, uni, 4, INT32, 0, "uni_row")) goto done;
+    nv++;
+    Py_buffer *rows = &views[nv];
+    if (get_buf(o_rows, rows, 8, INT64, 1, "rows")) goto done;
+    nv++;
+    if (uni->len / 4 != vocab) {
+        PyErr_SetString(PyExc_ValueError, "stream_rows: uni_row must have vocab entries");
+        goto done;
+    }
+    m.uni_row = (const int32_t *)uni->buf;
+    for (Py_ssize_t k = 1; k < n; k++) {
+        Py_buffer *cb = &views[nv];
+        if (get_buf(PyTuple_GET_ITEM(t_tab, k - 1), cb, 8, INT64, 0, "tables")) goto done;
+        nv++;
+        int64_t slots = cb->len / 16;
+        if (slots < 1 || (slots & (slots - 1)) != 0 || cb->len != slots * 16) {
+            PyErr_SetString(PyExc_ValueError, "stream_rows: tables must come from hash_build");
+            goto done;
+        }
+        m.table[k] = (const int64_t *)cb->buf;
+        m.slots[k] = slots;
+    }
+    int64_t n_sent = off->len / 8 - 1;
+    int64_t n_pad = pad->len / 4;
+    if (n_sent < 0 || ((const int64_t *)off->buf)[n_sent] != n_pad || ((const int64_t *)off->buf)[0] != 0) {
+        PyErr_SetString(PyExc_ValueError, "stream_rows: offsets must run from 0 to len(padded)");
+        goto done;
+    }
+    if (rows->len / 8 != n * n_pad) {
+        PyErr_SetString(PyExc_ValueError, "stream_rows: rows must have order * len(padded) entries");
+        goto done;
+    }
+    int64_t rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_stream_rows(&m, (const int32_t *)pad->buf, (const int64_t *)off->buf, n_sent, (int64_t *)rows->buf);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        PyErr_SetString(PyExc_IndexError, "stream_rows: word id outside 0..vocab-1");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    for (int i = 0; i < nv; i++) PyBuffer_Release(&views[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"backoff_score", py_backoff_score, METH_VARARGS, backoff_score_doc},
     {"hash_build", py_hash_build, METH_VARARGS, hash_build_doc},
+    {"stream_rows", py_stream_rows, METH_VARARGS, stream_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 

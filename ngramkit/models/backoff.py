@@ -134,6 +134,29 @@ def score_kernel():
         return None
 
 
+def key_index(keys: list[np.ndarray], v: int, kernel) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The C kernels' view of per-order sorted keys: (uni_row (V,) int32, hash table per order 2..N)."""
+    uni_row = np.full(v, -1, np.int32)
+    uni_row[keys[0]] = np.arange(keys[0].size, dtype=np.int32)
+    tables = []
+    for k in keys[1:]:
+        slots = 1 << max(4, int(np.ceil(np.log2(k.size / 0.7 + 1))))  # load factor <= 0.7
+        table = np.empty(2 * slots, np.int64)
+        kernel.hash_build(np.ascontiguousarray(k, np.int64), table)
+        tables.append(table)
+    return uni_row, tuple(tables)
+
+
+def fast_stream_rows(index, v: int, padded: np.ndarray, offsets: np.ndarray, kernel) -> list[np.ndarray]:
+    """:func:`stream_rows` computed by the C kernel from a :func:`key_index`."""
+    uni_row, tables = index
+    order = len(tables) + 1
+    rows = np.empty((order, padded.size), np.int64)
+    kernel.stream_rows(np.ascontiguousarray(padded, np.int32), np.ascontiguousarray(offsets, np.int64), uni_row,
+                       tables, v, rows.reshape(-1))
+    return list(rows)
+
+
 class BackoffModel(LanguageModel):
     """An n-gram model in backoff (ARPA) form; every smoothed model converts to it.
 
@@ -223,18 +246,9 @@ class BackoffModel(LanguageModel):
 
     # ---- scoring ----------------------------------------------------------------------------
     def _fast_tables(self, kernel):
-        """(uni_row (V,) int32, hash table per order 2..N): the C scorer's view of the keys (built once)."""
+        """(uni_row, hash tables) of the keys for the C scorer, built on first use."""
         if self._fast is None:
-            v = len(self.vocab)
-            uni_row = np.full(v, -1, np.int32)
-            uni_row[self._keys[0]] = np.arange(self._keys[0].size, dtype=np.int32)
-            tables = []
-            for keys in self._keys[1:]:
-                slots = 1 << max(4, int(np.ceil(np.log2(keys.size / 0.7 + 1))))  # load factor <= 0.7
-                table = np.empty(2 * slots, np.int64)
-                kernel.hash_build(np.ascontiguousarray(keys, np.int64), table)
-                tables.append(table)
-            self._fast = (uni_row, tuple(tables))
+            self._fast = key_index(self._keys, len(self.vocab), kernel)
         return self._fast
 
     def log_probs(self, stream: Stream) -> np.ndarray:

@@ -33,7 +33,7 @@ from ..counts import NGramCounts
 from ..errors import NgramkitError
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
-from .backoff import find_rows, lookup, sentence_positions, stream_rows
+from .backoff import fast_stream_rows, find_rows, key_index, score_kernel, sentence_positions, stream_rows
 from .base import LanguageModel
 
 
@@ -45,6 +45,7 @@ class CountModel(LanguageModel):
         self._ngrams: list[np.ndarray] = []
         self._counts: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
+        self._fast = None  # hash index of the keys for the C kernel, built on first use
 
     # ---- fitting and state --------------------------------------------------------------------
     def fit(self, counts: NGramCounts) -> CountModel:
@@ -57,6 +58,7 @@ class CountModel(LanguageModel):
     def _set(self, vocab: Vocabulary, ngrams, counts, keys) -> None:
         self.vocab = vocab
         self._ngrams, self._counts, self._keys = list(ngrams), list(counts), list(keys)
+        self._fast = None
         v = len(vocab)
         uni = self._keys[0]
         c1 = self._counts[0].astype(np.float64)
@@ -104,7 +106,13 @@ class CountModel(LanguageModel):
         stream = self.remap(stream)
         padded, offsets = stream.padded(self.order, BOS_ID)
         pos = sentence_positions(offsets, padded.size)
-        rows = stream_rows(self._keys, len(self.vocab), padded, pos)
+        kernel = score_kernel()
+        if kernel is not None:
+            if self._fast is None:
+                self._fast = key_index(self._keys, len(self.vocab), kernel)
+            rows = fast_stream_rows(self._fast, len(self.vocab), padded, offsets, kernel)
+        else:
+            rows = stream_rows(self._keys, len(self.vocab), padded, pos)
         pred = np.flatnonzero(pos > 0)
         with np.errstate(divide="ignore"):
             return self._log_prob(rows, padded, pos, pred)

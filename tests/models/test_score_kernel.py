@@ -86,3 +86,32 @@ def test_hash_build_checks_its_input():
         kernel.hash_build(keys, np.empty(2 * 2, np.int64))  # no room
     with pytest.raises(ValueError, match="distinct"):
         kernel.hash_build(np.array([3, 3], np.int64), np.empty(2 * 4, np.int64))
+
+
+@pytest.mark.parametrize("name", ["mle", "laplace", "stupid-backoff"])
+def test_count_models_c_rows_equal_numpy(name, tm_counts, tm_sentences, tm_vocab, monkeypatch):
+    from ngramkit.models import MODELS
+
+    stream = Stream.from_sentences(tm_sentences[:200] + [["zzz", "the", "time", "machine"]], tm_vocab)
+    for order in (1, 3, 5):
+        model = MODELS[name](order).fit(tm_counts)
+        c = model.log_probs(stream)
+        monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
+        ref = model.log_probs(stream)
+        monkeypatch.delenv("NGRAMKIT_IMPL")
+        np.testing.assert_array_equal(c, ref)
+
+
+def test_stream_rows_kernel_matches_numpy(tm_counts, tm_sentences, tm_vocab):
+    from ngramkit.models.backoff import fast_stream_rows, key_index, sentence_positions, stream_rows
+
+    keys = [tm_counts.keys(k) for k in range(1, 6)]
+    stream = Stream.from_sentences(tm_sentences[:100], tm_vocab)
+    padded, offsets = stream.padded(5, BOS_ID)
+    index = key_index(keys, len(tm_vocab), kernel)
+    got = fast_stream_rows(index, len(tm_vocab), padded, offsets, kernel)
+    want = stream_rows(keys, len(tm_vocab), padded, sentence_positions(offsets, padded.size))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    with pytest.raises(ValueError, match="rows must have"):
+        kernel.stream_rows(padded, offsets, index[0], index[1], len(tm_vocab), np.empty(3, np.int64))
