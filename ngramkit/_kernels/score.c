@@ -110,3 +110,7 @@ int64_t ngk_stream_rows(const ngk_backoff_model *m, const int32_t *padded, const
     }
     return 0;
 }
+
+void ngk_hash_find(const int64_t *table, int64_t slots, const int64_t *queries, int64_t n, int64_t *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = queries[i] < 0 ? -1 : find_key(table, slots, queries[i]);
+}

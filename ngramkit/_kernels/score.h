@@ -36,6 +36,9 @@ int ngk_hash_build(const int64_t *keys, int64_t m, int64_t *table, int64_t slots
 int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
                           int64_t n_sentences, double *out);
 
+/* out[i] = row of queries[i] in a hash_build table, or -1. */
+void ngk_hash_find(const int64_t *table, int64_t slots, const int64_t *queries, int64_t n, int64_t *out);
+
 /* Rows of the n-grams ending at every padded position: rows[(k-1) * P + t] = row of the
  * k-gram ending at t in order k (-1: absent, or it would reach before the sentence's <s>).
  * Uses m->uni_row, m->table, m->slots only. Returns 0, or -1 on an id outside 0..V-1. */

@@ -240,10 +240,48 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(hash_find_doc,
+"hash_find(table, queries, out) -> None\n\n"
+"out[i] (int64) = row of queries[i] (int64) in a hash_build table, -1 if absent or negative.");
+
+static PyObject *py_hash_find(PyObject *self, PyObject *args) {
+    PyObject *o_table, *o_q, *o_out;
+    if (!PyArg_ParseTuple(args, "OOO:hash_find", &o_table, &o_q, &o_out)) return NULL;
+    Py_buffer table, q, out;
+    if (get_buf(o_table, &table, 8, INT64, 0, "table")) return NULL;
+    if (get_buf(o_q, &q, 8, INT64, 0, "queries")) {
+        PyBuffer_Release(&table);
+        return NULL;
+    }
+    if (get_buf(o_out, &out, 8, INT64, 1, "out")) {
+        PyBuffer_Release(&table);
+        PyBuffer_Release(&q);
+        return NULL;
+    }
+    int64_t slots = table.len / 16;
+    PyObject *result = NULL;
+    if (slots < 1 || (slots & (slots - 1)) != 0 || table.len != slots * 16) {
+        PyErr_SetString(PyExc_ValueError, "hash_find: table must come from hash_build");
+    } else if (out.len != q.len) {
+        PyErr_SetString(PyExc_ValueError, "hash_find: out must have as many entries as queries");
+    } else {
+        Py_BEGIN_ALLOW_THREADS
+        ngk_hash_find((const int64_t *)table.buf, slots, (const int64_t *)q.buf, q.len / 8, (int64_t *)out.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_None;
+        Py_INCREF(result);
+    }
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&q);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"backoff_score", py_backoff_score, METH_VARARGS, backoff_score_doc},
     {"hash_build", py_hash_build, METH_VARARGS, hash_build_doc},
     {"stream_rows", py_stream_rows, METH_VARARGS, stream_rows_doc},
+    {"hash_find", py_hash_find, METH_VARARGS, hash_find_doc},
     {NULL, NULL, 0, NULL},
 };
 

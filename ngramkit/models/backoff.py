@@ -138,13 +138,15 @@ def key_index(keys: list[np.ndarray], v: int, kernel) -> tuple[np.ndarray, tuple
     """The C kernels' view of per-order sorted keys: (uni_row (V,) int32, hash table per order 2..N)."""
     uni_row = np.full(v, -1, np.int32)
     uni_row[keys[0]] = np.arange(keys[0].size, dtype=np.int32)
-    tables = []
-    for k in keys[1:]:
-        slots = 1 << max(4, int(np.ceil(np.log2(k.size / 0.7 + 1))))  # load factor <= 0.7
-        table = np.empty(2 * slots, np.int64)
-        kernel.hash_build(np.ascontiguousarray(k, np.int64), table)
-        tables.append(table)
-    return uni_row, tuple(tables)
+    return uni_row, tuple(hash_table(k, kernel) for k in keys[1:])
+
+
+def hash_table(keys: np.ndarray, kernel) -> np.ndarray:
+    """(2 * slots,) int64 open-addressing hash of distinct int64 ``keys`` -> row (load factor <= 0.7)."""
+    slots = 1 << max(4, int(np.ceil(np.log2(keys.size / 0.7 + 1))))
+    table = np.empty(2 * slots, np.int64)
+    kernel.hash_build(np.ascontiguousarray(keys, np.int64), table)
+    return table
 
 
 def fast_stream_rows(index, v: int, padded: np.ndarray, offsets: np.ndarray, kernel) -> list[np.ndarray]:

@@ -26,7 +26,7 @@ import numpy as np
 from ..counts import NGramCounts
 from ..errors import NgramkitError
 from ..vocab import BOS_ID, PAD_ID
-from .backoff import BackoffModel, lookup
+from .backoff import BackoffModel, hash_table, lookup, score_kernel
 
 
 class CountTables:
@@ -58,6 +58,9 @@ class CountTables:
         self.suffix = [np.zeros(uni.size, np.int64)]
         self.keys = [uni]
         self.bos_row = int(np.searchsorted(uni, BOS_ID))
+        # With the C kernel, suffix rows come from hash tables that scoring reuses (self.index).
+        kernel = score_kernel()
+        tables = []
         for k in range(2, order + 1):
             g = counts.ngrams(k)
             parent = counts.parent(k).astype(np.int64)
@@ -67,13 +70,23 @@ class CountTables:
             keys = parent * v + last
             if k == 2:
                 suffix = np.searchsorted(uni, last)
+            elif kernel is not None:
+                suffix = np.empty(keys.size, np.int64)
+                kernel.hash_find(tables[-1], self.suffix[k - 2][parent] * v + last, suffix)
             else:
                 suffix = lookup(self.keys[k - 2], self.suffix[k - 2][parent] * v + last)
+            if kernel is not None:
+                tables.append(hash_table(keys, kernel))
             self.ngrams.append(g)
             self.raw.append(counts.counts(k).astype(np.int64))
             self.parent.append(parent)
             self.suffix.append(suffix)
             self.keys.append(keys)
+        self.index = None
+        if kernel is not None:
+            uni_row = np.full(v, -1, np.int32)
+            uni_row[uni] = np.arange(uni.size, dtype=np.int32)
+            self.index = (uni_row, tuple(tables))
         self.n_children = [np.bincount(self.parent[k], minlength=self.raw[k - 1].size).astype(np.int64)
                            for k in range(1, order)] + [np.zeros(self.raw[-1].size, np.int64)]
         self.n_predictable = uni.size - 1  # |V|: all ids but <s> and <pad>
@@ -152,6 +165,7 @@ class InterpolatedModel(BackoffModel):
                     b[ctx] = np.log10(gamma[k - 1][ctx])
                 backoff10.append(b)
         self._set_tables(counts.vocab, tab.ngrams, logp10, backoff10, keys=tab.keys, validate=False)
+        self._fast = tab.index  # the scorer's hash index, already built for the suffix lookups
         return self
 
     def get_state(self):
