@@ -60,12 +60,13 @@ _D4 = np.array([[ord(ch) for ch in f"{i:04d}"] for i in range(10000)], np.uint8)
 _TZ4 = np.array([4] + [len(f"{i:04d}") - len(f"{i:04d}".rstrip("0")) for i in range(1, 10000)], np.int64)
 
 
-def _float_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Decimal text of log10 ``values``: (M * 13,) uint8 buffer, (M,) start and (M,) length of each.
+def _float_text(values: np.ndarray, lead: bytes = b"", trail: bytes = b"") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Decimal text of log10 ``values``: (M * 15,) uint8 buffer, (M,) start and (M,) length of each.
 
     Fixed point, up to 8 decimals, trailing zeros (and a bare '.') dropped;
     non-finite values and values below -99 become -99. Each value's text is
-    right-aligned in its own 13-byte slot, so it is a contiguous byte range.
+    right-aligned in its own 15-byte slot, so it is a contiguous byte range,
+    optionally preceded by the one byte ``lead`` and followed by ``trail``.
     """
     x = np.asarray(values, np.float64)
     x = np.where(np.isfinite(x), x, NEVER)
@@ -77,19 +78,26 @@ def _float_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     ip, fp = np.divmod(a, 10 ** _DECIMALS)
     hi4, lo4 = np.divmod(fp, 10000)
     m = x.size
-    width = 13  # [sign][3 int digits]['.'][8 decimals]
+    width = 15  # [lead][sign][3 int digits]['.'][8 decimals][trail]
     mat = np.empty((m, width), np.uint8)
-    mat[:, 1:4] = _D4[ip, 1:]
-    mat[:, 4] = ord(".")
-    mat[:, 5:9] = _D4[hi4]
-    mat[:, 9:13] = _D4[lo4]
+    mat[:, 2:5] = _D4[ip, 1:]
+    mat[:, 5] = ord(".")
+    mat[:, 6:10] = _D4[hi4]
+    mat[:, 10:14] = _D4[lo4]
     tz = np.where(lo4 == 0, 4 + _TZ4[hi4], _TZ4[lo4])  # trailing zeros of the fraction
     nd = 1 + (ip >= 10) + (ip >= 100)  # integer digits written
-    start = 3 - nd + 1 - neg
+    start = 5 - nd - neg
     rows = np.flatnonzero(neg)
     mat[rows, start[rows]] = ord("-")
-    end = width - tz - (tz == _DECIMALS)
-    return mat.reshape(-1), np.arange(m, dtype=np.int64) * width + start, end - start
+    end = 14 - tz - (tz == _DECIMALS)  # exclusive
+    every = np.arange(m)
+    if lead:
+        start = start - 1
+        mat[every, start] = lead[0]
+    if trail:
+        mat[every, end] = trail[0]
+        end = end + 1
+    return mat.reshape(-1), every.astype(np.int64) * width + start, end - start
 
 
 def _segments_to_bytes(src: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> bytes:
@@ -113,9 +121,11 @@ def arpa_bytes_iter(model):
     wlen = np.fromiter(map(len, enc), np.int64, count=len(enc))
     wstart = np.zeros(len(enc), np.int64)
     np.cumsum(wlen[:-1], out=wstart[1:])
-    consts = np.frombuffer(b"\t \n", np.uint8)
-    base = np.concatenate([np.frombuffer(b"".join(enc), np.uint8), consts])
-    tab, space, newline = base.size - 3, base.size - 2, base.size - 1
+    plain = np.frombuffer(b"".join(enc), np.uint8)
+    spaced = np.frombuffer(b"".join(b" " + e for e in enc), np.uint8)  # " word": words after the first
+    wstart_sp = plain.size + wstart + np.arange(len(enc))
+    base = np.concatenate([plain, spaced, np.frombuffer(b"\n", np.uint8)])
+    newline = base.size - 1
     for k in range(1, n + 1):
         yield f"\n\\{k}-grams:\n".encode()
         g = bm.ngrams(k)
@@ -127,24 +137,24 @@ def arpa_bytes_iter(model):
         for lo in range(0, g.shape[0], step):
             hi = min(lo + step, g.shape[0])
             c = hi - lo
-            nseg = 2 * k + 2 + (2 if b is not None else 0)
-            seg_s = np.empty((c, nseg), np.int32)
-            seg_l = np.ones((c, nseg), np.int32)
-            pbuf, pst, pln = _float_text(p[lo:hi])
-            parts = [pbuf]
+            # Segments of a line: "prob<TAB>", "w1", " w2" .. " wk", then "<TAB>backoff\n" or "\n".
+            seg_s = np.empty((c, k + 2), np.int32)
+            seg_l = np.empty((c, k + 2), np.int32)
+            pbuf, pst, pln = _float_text(p[lo:hi], trail=b"\t")
             off = base.size
             seg_s[:, 0], seg_l[:, 0] = pst + off, pln
             off += pbuf.size
+            parts = [pbuf]
             for j in range(k):
                 ids = g[lo:hi, j]
-                seg_s[:, 2 * j + 1] = tab if j == 0 else space
-                seg_s[:, 2 * j + 2], seg_l[:, 2 * j + 2] = wstart[ids], wlen[ids]
+                seg_s[:, j + 1] = wstart[ids] if j == 0 else wstart_sp[ids]
+                seg_l[:, j + 1] = wlen[ids] + (j > 0)
             if b is not None:
-                bbuf, bst, bln = _float_text(b[lo:hi])
+                bbuf, bst, bln = _float_text(b[lo:hi], lead=b"\t", trail=b"\n")
                 parts.append(bbuf)
-                seg_s[:, 2 * k + 1] = tab
-                seg_s[:, 2 * k + 2], seg_l[:, 2 * k + 2] = bst + off, bln
-            seg_s[:, -1] = newline
+                seg_s[:, -1], seg_l[:, -1] = bst + off, bln
+            else:
+                seg_s[:, -1], seg_l[:, -1] = newline, 1
             src = np.concatenate([base] + parts)
             yield _segments_to_bytes(src, seg_s, seg_l)
     yield b"\n\\end\\\n"

@@ -16,9 +16,12 @@ form exactly: the stored p is the interpolated probability and the backoff is
 the interpolation weight gamma(h).
 
 Lookup: rows of order k are keyed ``parent * V + last`` (int64), ``parent``
-being the row of the (k-1)-word prefix; keys are sorted because rows are, so
-every order is one ``np.searchsorted`` over the whole stream (``order``
-passes in total, no Python loop per token).
+being the row of the (k-1)-word prefix; keys are sorted because rows are.
+The C kernel ``ngramkit._score`` walks the stream once, one hash probe per
+order and token (an open-addressing table per order, built once per model,
+KenLM's "probing" layout), carrying the context rows from token to token;
+the numpy reference (``NGRAMKIT_IMPL=numpy``) does one ``np.searchsorted``
+per order over the whole stream. No Python loop per token either way.
 
 Sentence convention: each sentence is scored as ``<s> w1 .. wn </s>``; the
 context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
