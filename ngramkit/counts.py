@@ -40,7 +40,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -642,8 +641,8 @@ def from_file(sources, order: int = 3, *, options: TextOptions = TextOptions(), 
             progress(sum(_size(source) for source in sources))
         if vocab is None:
             vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
-        avg = max(1, sum(len(s) + 1 for s in islice(sentences, 1000)) // max(1, min(len(sentences), 1000)))
-        return count_sentences_chunked(sentences, vocab, order, chunk_tokens=max(1, chunk_bytes // 6 // avg * avg))
+        # about 6 bytes per token in running text
+        return count_sentences_chunked(sentences, vocab, order, chunk_tokens=max(1, chunk_bytes // 6))
     if vocab is None:  # pass 1: word frequencies, block by block
         freq: dict[str, int] = {}
         lower = options.normalize == "lower"

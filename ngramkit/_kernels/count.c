@@ -9,6 +9,9 @@
  *    sentence end); words get provisional ids 1, 2, ... in first-seen order.
  *    ends (S,) int64: end (exclusive) of every sentence in ids. A table of the
  *    distinct words (start offset, byte length, count) in provisional id order.
+ *    Bytes are classified 64 at a time into bit masks (SSE2 where available) and
+ *    word boundaries taken from the masks; a block holding a lead byte of a
+ *    possible Unicode space (0xc2 0xe1 0xe2 0xe3) is scanned byte by byte.
  *
  * 2. ngk_pad: (ids, offsets) -> the padded stream <s> w1 .. wn </s> per sentence.
  *
@@ -193,60 +196,164 @@ static inline int64_t word_id(ngk_words *w, const uint8_t *data, const uint8_t *
     slots[s].id = (int32_t)(i + 1);
     slots[s].len = (int32_t)n;
     slots[s].prefix = prefix;
-    if (4 * w->n > w->n_slots && table_rehash(w, data, end, w->n_slots * 2)) return NGK_ERR_NOMEM;
+    if (2 * w->n > w->n_slots && table_rehash(w, data, end, w->n_slots * 2)) return NGK_ERR_NOMEM;
     return i + 1;
 }
+
+/* Scanner state shared by the 64-byte block path and the byte-by-byte path. Line
+ * breaks are remembered (pending_break) and close the sentence when the next word
+ * starts, or at the end of the data, so empty lines never make sentences. */
+typedef struct {
+    const uint8_t *data;
+    int64_t n;
+    int32_t *ids;
+    int64_t ids_cap;
+    int64_t *ends;
+    int64_t ends_cap;
+    int64_t t, s, line_start_t; /* tokens, sentences, first token of the open sentence */
+    int64_t word_start;         /* start of the open word, -1 if none */
+    int pending_break;          /* a line break since the last word */
+    ngk_words *w;
+} scanner;
+
+static inline int64_t close_sentence(scanner *sc) {
+    if (sc->t > sc->line_start_t) {
+        if (sc->t >= sc->ids_cap || sc->s >= sc->ends_cap) return NGK_ERR_CAPACITY;
+        sc->ids[sc->t++] = 0;
+        sc->ends[sc->s++] = sc->t;
+        sc->line_start_t = sc->t;
+    }
+    return 0;
+}
+
+static inline int64_t start_word(scanner *sc, int64_t at, int has_break) {
+    if (has_break || sc->pending_break) {
+        int64_t rc = close_sentence(sc);
+        if (rc) return rc;
+    }
+    sc->pending_break = 0;
+    sc->word_start = at;
+    return 0;
+}
+
+static inline int64_t end_word(scanner *sc, int64_t at) {
+    int64_t id = word_id(sc->w, sc->data, sc->data + sc->n, sc->word_start, at);
+    if (id < 0) return id;
+    if (sc->t >= sc->ids_cap) return NGK_ERR_CAPACITY;
+    sc->ids[sc->t++] = (int32_t)id;
+    sc->word_start = -1;
+    return 0;
+}
+
+/* Byte by byte from p up to at least limit (a multi-byte space may run past it); returns the
+ * position reached, or an error code (< 0). */
+static int64_t scan_bytes(scanner *sc, int64_t p, int64_t limit) {
+    const uint8_t *data = sc->data;
+    while (p < limit) {
+        int cls = byte_class[data[p]];
+        int is_break = cls == 2;
+        int64_t sep = cls == 1 || cls == 2;
+        if (cls == 3) sep = multibyte_space(data + p, data + sc->n, &is_break);
+        if (sep) {
+            if (sc->word_start >= 0) {
+                int64_t rc = end_word(sc, p);
+                if (rc) return rc;
+            }
+            sc->pending_break |= is_break;
+            p += sep;
+        } else {
+            if (sc->word_start < 0) {
+                int64_t rc = start_word(sc, p, 0);
+                if (rc) return rc;
+            }
+            p++;
+        }
+    }
+    return p;
+}
+
+/* Classify 64 bytes: separators (ASCII whitespace), line breaks, and lead bytes of
+ * possible multi-byte spaces (0xc2 0xe1 0xe2 0xe3), one bit per byte. */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+static inline void classify64(const uint8_t *p, uint64_t *sep, uint64_t *brk, uint64_t *special) {
+    uint64_t s = 0, b = 0, x = 0;
+    for (int i = 0; i < 4; i++) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(p + 16 * i));
+        /* unsigned x <= k  <=>  min(x, k) == x */
+#define LE(x, k) _mm_cmpeq_epi8(_mm_min_epu8((x), _mm_set1_epi8((char)(k))), (x))
+        __m128i a9 = _mm_sub_epi8(v, _mm_set1_epi8(9));   /* 9..13: \t \n \v \f \r */
+        __m128i a28 = _mm_sub_epi8(v, _mm_set1_epi8(28)); /* 28..32: \x1c-\x1f and space */
+        __m128i a10 = _mm_sub_epi8(v, _mm_set1_epi8(10)); /* 10..13 break */
+        __m128i sp = _mm_or_si128(LE(a9, 4), LE(a28, 4));
+        __m128i br = _mm_or_si128(LE(a10, 3), LE(a28, 2));
+        __m128i e1 = _mm_sub_epi8(v, _mm_set1_epi8((char)0xe1));
+        __m128i sc = _mm_or_si128(LE(e1, 2), _mm_cmpeq_epi8(v, _mm_set1_epi8((char)0xc2)));
+#undef LE
+        s |= (uint64_t)(uint16_t)_mm_movemask_epi8(sp) << (16 * i);
+        b |= (uint64_t)(uint16_t)_mm_movemask_epi8(br) << (16 * i);
+        x |= (uint64_t)(uint16_t)_mm_movemask_epi8(sc) << (16 * i);
+    }
+    *sep = s;
+    *brk = b;
+    *special = x;
+}
+#else
+static inline void classify64(const uint8_t *p, uint64_t *sep, uint64_t *brk, uint64_t *special) {
+    uint64_t s = 0, b = 0, x = 0;
+    for (int i = 0; i < 64; i++) {
+        unsigned c = byte_class[p[i]];
+        s |= (uint64_t)(c == 1 || c == 2) << i;
+        b |= (uint64_t)(c == 2) << i;
+        x |= (uint64_t)(c == 3) << i;
+    }
+    *sep = s;
+    *brk = b;
+    *special = x;
+}
+#endif
 
 int64_t ngk_scan(const uint8_t *data, int64_t n, int32_t *ids, int64_t ids_cap, int64_t *ends,
                  int64_t ends_cap, int64_t *n_sentences, ngk_words *w) {
     init_classes();
     memset(w, 0, sizeof *w);
     if (table_rehash(w, data, data + n, 1 << 12)) return NGK_ERR_NOMEM;
-    int64_t t = 0, s = 0, line_start_t = 0, p = 0;
-    while (p < n) {
-        unsigned char c = data[p];
-        int cls = byte_class[c];
-        int is_break = 0;
-        int64_t sep = 0;
-        if (cls == 1) {
-            sep = 1;
-        } else if (cls == 2) {
-            sep = 1;
-            is_break = 1;
-        } else if (cls == 3) {
-            sep = multibyte_space(data + p, data + n, &is_break);
-        }
-        if (sep) {
-            if (is_break && t > line_start_t) {
-                if (t >= ids_cap || s >= ends_cap) return NGK_ERR_CAPACITY;
-                ids[t++] = 0;
-                ends[s++] = t;
-                line_start_t = t;
-            }
-            p += sep;
+    scanner sc = {data, n, ids, ids_cap, ends, ends_cap, 0, 0, 0, -1, 0, w};
+    int64_t p = 0, rc;
+    while (p + 64 <= n) {
+        uint64_t sep, brk, special;
+        classify64(data + p, &sep, &brk, &special);
+        if (special) { /* a possible Unicode space: this block byte by byte */
+            p = scan_bytes(&sc, p, p + 64);
+            if (p < 0) return p;
             continue;
         }
-        /* a word: runs to the next separator */
-        int64_t a = p++;
-        for (;;) {
-            while (p < n && byte_class[data[p]] == 0) p++;
-            if (p >= n || byte_class[data[p]] != 3) break;
-            int dummy;
-            if (multibyte_space(data + p, data + n, &dummy)) break;
-            p++;
+        /* Word boundaries as bit events, in position order: a start is a non-separator after
+         * a separator (or after a closed word), an end a separator after a word byte. */
+        uint64_t prev_sep = (sep << 1) | (sc.word_start < 0 ? 1u : 0u);
+        uint64_t starts = ~sep & prev_sep, stops = sep & ~prev_sep;
+        uint64_t events = starts | stops;
+        int last_stop = 0; /* bit after which line breaks count for the next word */
+        while (events) {
+            int i = __builtin_ctzll(events);
+            events &= events - 1;
+            if ((stops >> i) & 1) {
+                if ((rc = end_word(&sc, p + i))) return rc;
+                last_stop = i;
+            } else {
+                uint64_t between = brk & ~((1ull << last_stop) - 1) & ((1ull << i) - 1);
+                if ((rc = start_word(&sc, p + i, between != 0))) return rc;
+            }
         }
-        int64_t id = word_id(w, data, data + n, a, p);
-        if (id < 0) return id;
-        if (t >= ids_cap) return NGK_ERR_CAPACITY;
-        ids[t++] = (int32_t)id;
+        if (sc.word_start < 0) sc.pending_break |= (brk & ~((1ull << last_stop) - 1)) != 0;
+        p += 64;
     }
-    if (t > line_start_t) {
-        if (t >= ids_cap || s >= ends_cap) return NGK_ERR_CAPACITY;
-        ids[t++] = 0;
-        ends[s++] = t;
-    }
-    *n_sentences = s;
-    return t;
+    p = scan_bytes(&sc, p, n);
+    if (p < 0) return p;
+    if (sc.word_start >= 0 && (rc = end_word(&sc, n))) return rc;
+    if ((rc = close_sentence(&sc))) return rc;
+    *n_sentences = sc.s;
+    return sc.t;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -22,7 +22,7 @@ typedef struct {
     int64_t *count; /* (n,) occurrences */
     uint64_t *hash; /* (n,) */
     int64_t n, cap;
-    ngk_slot *slots; /* open-addressing table, load <= 1/4 */
+    ngk_slot *slots; /* open-addressing table, load <= 1/2 */
     int64_t n_slots;
 } ngk_words;
 

@@ -34,3 +34,23 @@ double ngk_sumsq(const float *restrict g, size_t n) {
     }
     return total;
 }
+
+void ngk_sgd_rows(float *restrict p, const float *restrict g, const int64_t *ids, size_t u, size_t e, float alpha) {
+    for (size_t r = 0; r < u; r++) ngk_sgd(p + (size_t)ids[r] * e, g + r * e, e, alpha);
+}
+
+void ngk_adam_rows(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
+                   const int64_t *ids, size_t u, size_t e, float gscale, float b1, float b2, float step, float eps) {
+    for (size_t r = 0; r < u; r++) {
+        size_t off = (size_t)ids[r] * e;
+        ngk_adam(p + off, g + r * e, m + off, v + off, e, gscale, b1, b2, step, eps);
+    }
+}
+
+void ngk_add_rows(float *restrict out, const float *restrict values, const int64_t *inv, size_t n, size_t e) {
+    for (size_t i = 0; i < n; i++) {
+        float *o = out + (size_t)inv[i] * e;
+        const float *x = values + i * e;
+        for (size_t k = 0; k < e; k++) o[k] += x[k];
+    }
+}

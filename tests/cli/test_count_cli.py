@@ -211,3 +211,14 @@ def test_files_and_corpus_together(small):
 def test_unknown_corpus():
     result = run("--corpus", "nosuchcorpus")
     assert_one_line_error(result, "nosuchcorpus")
+
+
+def test_stdin_and_no_sentences(small):
+    text = small.read_text()
+    result = CliRunner().invoke(cli, ["count", "-", "--order", "2", "--json"], input=text)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["orders"] == json.loads(run(small, "--order", 2, "--json").stdout)["orders"]
+    one = json.loads(run(small, "--order", 2, "--json", "--no-sentences").stdout)
+    words = text.split()
+    assert one["sentences"] == 1 and one["tokens"] == len(words) + 1
+    assert one["orders"]["2"]["distinct"] == len(set(zip(["<s>", *words], [*words, "</s>"])))
