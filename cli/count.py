@@ -97,9 +97,9 @@ def format_summary(info: dict) -> list[str]:
 
 @click.command(
     "count",
-    epilog="Examples:\n\n"
-           "  ngramkit count                           # the default corpus (timemachine), orders 1..3\n\n"
-           "  ngramkit count --corpus ptb --order 5 --top 10 --json\n\n"
+    epilog="\b\nExamples:\n"
+           "  ngramkit count                   # the default corpus (timemachine), orders 1..3\n"
+           "  ngramkit count --corpus ptb --order 5 --top 10 --json\n"
            "  ngramkit count big.txt.gz --normalize lower --output big.ngk",
 )
 @click.argument("files", nargs=-1)
