@@ -262,6 +262,42 @@ def _parse_body(path, body: str, first_line: int, k: int, m: int, top: bool):
     return probs, backs, words
 
 
+_CHUNK_LINES = 250_000
+
+
+def _words_to_ids(path, words, index, first_line: int, k: int) -> np.ndarray:
+    """(m, k) int32 ids of the word columns; a word that is not a unigram is an error naming its line."""
+    m = len(words[0]) if words else 0
+    ids = np.empty((m, k), np.int32)
+    for j, col in enumerate(words):
+        try:
+            ids[:, j] = np.fromiter(map(index.__getitem__, col), np.int32, count=m)
+        except KeyError as exc:
+            line = first_line + col.index(exc.args[0])
+            raise InputError(f"{path}:{line}: expected words listed among the 1-grams, "
+                             f"got {exc.args[0]!r} in a {k}-gram") from None
+    return ids
+
+
+def _parse_section(path, body: str, first_line: int, k: int, m: int, top: bool, index):
+    """(probs, backoffs, ids (m, k) int32), parsing at most _CHUNK_LINES lines at a time (bounded memory)."""
+    if m <= _CHUNK_LINES:
+        probs, backs, words = _parse_body(path, body, first_line, k, m, top)
+        return probs, backs, _words_to_ids(path, words, index, first_line, k)
+    raw = body.encode("utf-8")
+    newlines = np.flatnonzero(np.frombuffer(raw, np.uint8) == 10)  # (m - 1,) byte offsets
+    parts = []
+    for lo in range(0, m, _CHUNK_LINES):
+        hi = min(lo + _CHUNK_LINES, m)
+        start = 0 if lo == 0 else int(newlines[lo - 1]) + 1
+        end = len(raw) if hi == m else int(newlines[hi - 1])
+        chunk = raw[start:end].decode("utf-8")
+        probs, backs, words = _parse_body(path, chunk, first_line + lo, k, hi - lo, top)
+        parts.append((probs, backs, _words_to_ids(path, words, index, first_line + lo, k)))
+        del chunk, words
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
 class _Cursor:
     """Line-by-line reading of a text with line numbers, without splitting all of it."""
 
@@ -311,7 +347,7 @@ def read_arpa(path: str | os.PathLike):
     if not sizes:
         _fail(path, cur.line, "'ngram 1=COUNT' after '\\data\\'", ln if ln is not None else "end of file")
     order = len(sizes)
-    sections, starts = [], []
+    sections = []
     for k in range(1, order + 1):
         cur.skip_blank()
         ln = cur.peek()
@@ -333,31 +369,27 @@ def read_arpa(path: str | os.PathLike):
             extra = cur.line + m
             _fail(path, extra, f"'\\end\\' or the next section after {m} {k}-gram lines (more n-gram lines than "
                   "the \\data\\ header announces?)", body.split("\n")[m])
-        starts.append(cur.line)
-        sections.append(_parse_body(path, body, cur.line, k, m, k == order))
+        if k == 1:
+            # Vocabulary: specials first, then the unigrams in file order.
+            probs, backs, words = _parse_body(path, body, cur.line, 1, m, k == order)
+            uni_words = words[0]
+            if len(set(uni_words)) != len(uni_words):
+                dup = next(w for w in uni_words if uni_words.count(w) > 1)
+                raise InputError(f"{path}: unigram {dup!r} is listed twice")
+            vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+            sections.append((probs, backs, _words_to_ids(path, words, vocab.index, cur.line, 1)))
+        else:
+            sections.append(_parse_section(path, body, cur.line, k, m, k == order, vocab.index))
+        del body
         cur.pos, cur.line = end, cur.line + text.count("\n", cur.pos, end)
     cur.skip_blank()
     ln = cur.peek()
     if ln is None or ln.strip() != "\\end\\":
         _fail(path, cur.line, "'\\end\\'", "end of file" if ln is None else ln)
 
-    # Vocabulary: specials first, then the unigrams in file order.
-    uni_words = sections[0][2][0]
-    if len(set(uni_words)) != len(uni_words):
-        dup = next(w for w in uni_words if uni_words.count(w) > 1)
-        raise InputError(f"{path}: unigram {dup!r} is listed twice")
-    vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
-    index = vocab.index
+    del text, cur
     ngrams, logp10, backoff10 = [], [], []
-    for k, (probs, backs, words) in enumerate(sections, 1):
-        ids = np.empty((len(probs), k), np.int32)
-        for j, col in enumerate(words):
-            try:
-                ids[:, j] = np.fromiter(map(index.__getitem__, col), np.int32, count=len(col))
-            except KeyError as exc:
-                line = starts[k - 1] + col.index(exc.args[0])
-                raise InputError(f"{path}:{line}: expected words listed among the 1-grams, "
-                                 f"got {exc.args[0]!r} in a {k}-gram") from None
+    for k, (probs, backs, ids) in enumerate(sections, 1):
         order_ = np.lexsort(ids.T[::-1]) if k > 1 else np.argsort(ids[:, 0], kind="stable")
         ids, probs, backs = ids[order_], probs[order_], backs[order_]
         if len(ids) > 1:

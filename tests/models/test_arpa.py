@@ -200,3 +200,24 @@ def test_vocabulary_from_file_order(tmp_path):
     lp = model.next_log_probs([BOS_ID])
     assert lp[BOS_ID] == -np.inf and lp[model.vocab.index["zeta"]] == pytest.approx(-0.1 * math.log(10))
     assert isinstance(model.vocab, Vocabulary)
+
+
+def test_chunked_parsing_gives_the_same_model(mkn3, tmp_path, monkeypatch):
+    import ngramkit.arpa as arpa
+
+    path = write_arpa(mkn3, tmp_path / "m.arpa")
+    whole = read_arpa(path)
+    monkeypatch.setattr(arpa, "_CHUNK_LINES", 1000)
+    chunked = read_arpa(path)
+    for k in (1, 2, 3):
+        np.testing.assert_array_equal(chunked.ngrams(k), whole.ngrams(k))
+        np.testing.assert_array_equal(chunked.logp10(k), whole.logp10(k))
+        np.testing.assert_array_equal(chunked.backoff10(k), whole.backoff10(k))
+    # An error deep in a later chunk still names its line.
+    lines = path.read_text().split("\n")
+    start = lines.index("\\3-grams:")
+    bad = start + 2500
+    lines[bad] = "-1.5\tthe time zzzqqq"
+    path.write_text("\n".join(lines))
+    with pytest.raises(InputError, match=f":{bad + 1}: expected words listed among the 1-grams, got 'zzzqqq'"):
+        read_arpa(path)
