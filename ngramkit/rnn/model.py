@@ -39,6 +39,9 @@ softmax the permutation is the identity.
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import numpy as np
 
 from ..errors import NgramkitError
@@ -102,6 +105,30 @@ def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
     return np.concatenate((order, never)).astype(np.int32), bounds
 
 
+_OPTIM, _OPTIM_TRIED = None, False
+
+
+def compiled_optim():
+    """The compiled row/update helpers ``ngramkit._optim``, or None under ``NGRAMKIT_IMPL=numpy``.
+
+    A missing extension is a loud warning (once) and the numpy path runs
+    the same maths, never a silent slowdown.
+    """
+    global _OPTIM, _OPTIM_TRIED
+    if os.environ.get("NGRAMKIT_IMPL", "").strip().lower() == "numpy":
+        return None
+    if not _OPTIM_TRIED:
+        _OPTIM_TRIED = True
+        try:
+            from .. import _optim as mod
+            _OPTIM = mod
+        except ImportError as err:
+            warnings.warn(f"ngramkit: the compiled optimiser ngramkit._optim is missing ({err}); embedding "
+                          "gradients and updates run in numpy, several times slower. Rebuild the package "
+                          "(pip install -e .).", RuntimeWarning, stacklevel=3)
+    return _OPTIM
+
+
 class SparseRows:
     """A row-sparse gradient: ``dense[ids] = rows`` and zero elsewhere (``ids`` unique, sorted).
 
@@ -117,11 +144,15 @@ class SparseRows:
     @classmethod
     def accumulate(cls, ids: np.ndarray, values: np.ndarray, shape: tuple) -> SparseRows:
         """Sum the rows of ``values`` (n, E) that share an id of ``ids`` (n,)."""
-        order = np.argsort(ids, kind="stable")
-        sorted_ids = ids[order]
-        starts = np.flatnonzero(np.diff(sorted_ids, prepend=-1))
-        rows = np.add.reduceat(values[order], starts, axis=0) if ids.size else values[:0]
-        return cls(sorted_ids[starts], np.ascontiguousarray(rows, np.float32), shape)
+        uniq, inv = np.unique(ids, return_inverse=True)
+        rows = np.zeros((uniq.size, shape[1]), np.float32)
+        values = np.ascontiguousarray(values, np.float32)
+        fused = compiled_optim()
+        if fused is not None:
+            fused.add_rows(rows, values, inv.astype(np.int64, copy=False))
+        else:
+            np.add.at(rows, inv, values)
+        return cls(uniq.astype(np.int64), rows, shape)
 
     def to_dense(self) -> np.ndarray:
         out = np.zeros(self.shape, np.float32)

@@ -42,10 +42,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,7 +53,7 @@ from ..errors import NgramkitError
 from ..fileio import atomic_open
 from ..vocab import EOS_ID
 from .config import TrainConfig
-from .model import SparseRows
+from .model import SparseRows, compiled_optim as _fused
 from .storage import TrainingCheckpoint, load_rnn, save_rnn
 
 LAST, BEST = "last.ngk", "best.ngk"
@@ -128,29 +126,6 @@ def _segment_lengths(length: int, cfg: TrainConfig, rng: np.random.Generator) ->
     return out
 
 
-def _fused():
-    """The compiled fused updates (``ngramkit._optim``), or None under ``NGRAMKIT_IMPL=numpy``.
-
-    A missing extension is a loud warning (once), never a silent slowdown.
-    """
-    global _OPTIM, _OPTIM_TRIED
-    if os.environ.get("NGRAMKIT_IMPL", "").strip().lower() == "numpy":
-        return None
-    if not _OPTIM_TRIED:
-        _OPTIM_TRIED = True
-        try:
-            from .. import _optim as mod
-            _OPTIM = mod
-        except ImportError as err:
-            warnings.warn(f"ngramkit: the compiled optimiser ngramkit._optim is missing ({err}); updates run in "
-                          "numpy, several times slower. Rebuild the package (pip install -e .).",
-                          RuntimeWarning, stacklevel=3)
-    return _OPTIM
-
-
-_OPTIM, _OPTIM_TRIED = None, False
-
-
 class _Optimizer:
     """SGD or Adam over a dict of float32 arrays, updated in place.
 
@@ -172,7 +147,9 @@ class _Optimizer:
         fused = _fused()
         if self.m is None:
             for k, g in grads.items():
-                if isinstance(g, SparseRows):
+                if isinstance(g, SparseRows) and fused is not None:
+                    fused.sgd_rows(params[k], g.rows, g.ids, lr * gscale)
+                elif isinstance(g, SparseRows):
                     params[k][g.ids] -= np.float32(lr * gscale) * g.rows
                 elif fused is not None:
                     fused.sgd(params[k], np.ascontiguousarray(g, np.float32), lr * gscale)
@@ -187,6 +164,9 @@ class _Optimizer:
             if isinstance(g, SparseRows):
                 # lazy Adam on the rows read by this segment (PyTorch's SparseAdam): the moments of
                 # the other rows are not decayed, their weights do not move
+                if fused is not None:
+                    fused.adam_rows(params[k], g.rows, self.m[k], self.v[k], g.ids, gscale, b1, b2, step, eps)
+                    continue
                 ids, rows = g.ids, g.rows * np.float32(gscale)
                 m = self.m[k][ids] * np.float32(b1) + np.float32(1 - b1) * rows
                 v = self.v[k][ids] * np.float32(b2) + np.float32(1 - b2) * rows * rows

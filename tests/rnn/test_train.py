@@ -196,3 +196,23 @@ def test_row_sparse_update_touches_only_read_rows(optimizer):
     # one step from zero moments: lazy and dense updates agree on every row (unread rows do not move)
     np.testing.assert_allclose(p_sparse["e"], p_dense["e"], rtol=1e-6)
     assert np.all(p_sparse["e"][[0, 2, 5]] == 1)
+
+
+def test_compiled_optimiser_rejects_bad_buffers():
+    from ngramkit import _optim
+
+    p = np.zeros((4, 3), np.float32)
+    with pytest.raises(ValueError, match="out of range"):
+        _optim.sgd_rows(p, np.ones((1, 3), np.float32), np.array([4]), 0.1)
+    with pytest.raises(ValueError, match="expected shape"):
+        _optim.sgd_rows(p, np.ones((2, 3), np.float32), np.array([1]), 0.1)
+    with pytest.raises(TypeError, match="float32"):
+        _optim.sgd(p, np.ones((4, 3)), 0.1)
+    with pytest.raises(TypeError, match="C-contiguous"):
+        _optim.sgd(p, np.ones((3, 4), np.float32).T, 0.1)
+    with pytest.raises(ValueError, match="elements"):
+        _optim.adam(p, np.ones(12, np.float32), np.zeros(12, np.float32), np.zeros(11, np.float32),
+                    1.0, 0.9, 0.999, 0.1, 1e-8)
+    out = np.zeros((2, 3), np.float32)
+    _optim.add_rows(out, np.arange(9, dtype=np.float32).reshape(3, 3), np.array([1, 0, 1]))
+    assert out.tolist() == [[3, 4, 5], [6, 8, 10]]
