@@ -61,7 +61,7 @@ int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, con
             cur[0] = m->uni_row[w];
             for (int i = 1; i <= lmax; i++) {
                 int64_t parent = ctx[i - 1];
-                if (parent < 0) {
+                if (parent < 0 || (m->suffix_closed && cur[i - 1] < 0)) {
                     cur[i] = -1;
                     continue;
                 }

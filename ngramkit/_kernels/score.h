@@ -26,6 +26,7 @@ typedef struct {
     const double *backoff10[NGK_SCORE_MAX_ORDER];
     const int64_t *table[NGK_SCORE_MAX_ORDER]; /* orders 2..N (index k-1); (2 * slots,) int64 */
     int64_t slots[NGK_SCORE_MAX_ORDER];        /* power of two */
+    int suffix_closed; /* every n-gram's suffix is in the model: stop at the first absent order */
 } ngk_backoff_model;
 
 /* Fill `table` ((2 * slots,) int64, slots a power of two > m) with the m keys and their rows.

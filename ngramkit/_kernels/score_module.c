@@ -31,12 +31,14 @@ static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const ch
 #define F64 "d"
 
 PyDoc_STRVAR(backoff_score_doc,
-"backoff_score(padded, offsets, uni_row, keys, logp10, backoff10, tables, vocab, out) -> n\n\n"
+"backoff_score(padded, offsets, uni_row, keys, logp10, backoff10, tables, vocab, out,\n"
+"              suffix_closed=False) -> n\n\n"
 "Score a padded stream with a backoff model (see score.h). padded: int32 (P,);\n"
 "offsets: int64 (S+1,); uni_row: int32 (V,); keys/logp10/backoff10: tuples of N\n"
 "int64/float64/float64 buffers; tables: tuple of N-1 int64 hash tables (orders\n"
 "2..N) from hash_build; out: float64 (P-S,) receives log10 probabilities.\n"
-"Returns P-S.");
+"suffix_closed: the caller guarantees every n-gram's suffix is present, so the\n"
+"search stops at the first absent order. Returns P-S.");
 
 PyDoc_STRVAR(hash_build_doc,
 "hash_build(keys, table) -> None\n\n"
@@ -72,8 +74,10 @@ static PyObject *py_hash_build(PyObject *self, PyObject *args) {
 static PyObject *py_backoff_score(PyObject *self, PyObject *args) {
     PyObject *o_pad, *o_off, *o_uni, *t_keys, *t_logp, *t_bo, *t_child, *o_out;  /* t_child: hash tables */
     long long vocab;
-    if (!PyArg_ParseTuple(args, "OOOO!O!O!O!LO:backoff_score", &o_pad, &o_off, &o_uni, &PyTuple_Type, &t_keys,
-                          &PyTuple_Type, &t_logp, &PyTuple_Type, &t_bo, &PyTuple_Type, &t_child, &vocab, &o_out))
+    int suffix_closed = 0;
+    if (!PyArg_ParseTuple(args, "OOOO!O!O!O!LO|p:backoff_score", &o_pad, &o_off, &o_uni, &PyTuple_Type, &t_keys,
+                          &PyTuple_Type, &t_logp, &PyTuple_Type, &t_bo, &PyTuple_Type, &t_child, &vocab, &o_out,
+                          &suffix_closed))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(t_keys);
     if (n < 1 || n > NGK_SCORE_MAX_ORDER || PyTuple_GET_SIZE(t_logp) != n || PyTuple_GET_SIZE(t_bo) != n ||
@@ -88,6 +92,7 @@ static PyObject *py_backoff_score(PyObject *self, PyObject *args) {
     memset(&m, 0, sizeof m);
     m.order = (int)n;
     m.vocab = vocab;
+    m.suffix_closed = suffix_closed;
     int64_t n_rows[NGK_SCORE_MAX_ORDER];
     m.n_rows = n_rows;
     Py_buffer *pad = &views[nv], *off, *uni, *out;

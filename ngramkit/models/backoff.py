@@ -152,6 +152,24 @@ def hash_table(keys: np.ndarray, kernel) -> np.ndarray:
     return table
 
 
+def suffix_closed(keys: list[np.ndarray], v: int, index, kernel) -> bool:
+    """True when the suffix (all words but the first) of every n-gram is itself in the model."""
+    uni_row, tables = index
+    suffix = None  # (M_k,) row of each order-k n-gram's suffix in order k-1
+    for k in range(2, len(keys) + 1):
+        parent, last = np.divmod(keys[k - 1], v)
+        if k == 2:
+            suffix = uni_row[last].astype(np.int64)
+        else:
+            ps = suffix[parent]
+            q = np.where(ps >= 0, ps * v + last, -1)
+            suffix = np.empty(q.size, np.int64)
+            kernel.hash_find(tables[k - 3], q, suffix)
+        if (suffix < 0).any():
+            return False
+    return True
+
+
 def fast_stream_rows(index, v: int, padded: np.ndarray, offsets: np.ndarray, kernel) -> list[np.ndarray]:
     """:func:`stream_rows` computed by the C kernel from a :func:`key_index`."""
     uni_row, tables = index
@@ -177,7 +195,8 @@ class BackoffModel(LanguageModel):
         self._logp10: list[np.ndarray] = []
         self._backoff10: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
-        self._fast = None  # (uni_row, child_lo) for the C scorer, built on first use
+        self._fast = None  # (uni_row, hash tables) for the C scorer, built on first use
+        self._suffix_closed: bool | None = None  # every n-gram's suffix present (checked on first use)
 
     # ---- construction -----------------------------------------------------------------------
     @classmethod
@@ -190,6 +209,7 @@ class BackoffModel(LanguageModel):
     def _set_tables(self, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None, validate=True) -> None:
         n = len(ngrams)
         self._fast = None
+        self._suffix_closed = None
         if n == 0 or len(logp10) != n or len(backoff10) != n:
             raise NgramkitError("backoff tables need ngrams, logp10 and backoff10 for each order, at least one")
         v = len(vocab)
@@ -254,6 +274,8 @@ class BackoffModel(LanguageModel):
         """(uni_row, hash tables) of the keys for the C scorer, built on first use."""
         if self._fast is None:
             self._fast = key_index(self._keys, len(self.vocab), kernel)
+        if self._suffix_closed is None:
+            self._suffix_closed = suffix_closed(self._keys, len(self.vocab), self._fast, kernel)
         return self._fast
 
     def log_probs(self, stream: Stream) -> np.ndarray:
@@ -268,7 +290,7 @@ class BackoffModel(LanguageModel):
                                  tuple(c(k, np.int64) for k in self._keys),
                                  tuple(c(p, np.float64) for p in self._logp10),
                                  tuple(c(b, np.float64) for b in self._backoff10), tables,
-                                 len(self.vocab), out)
+                                 len(self.vocab), out, self._suffix_closed)
             out *= LN10
             return out
         return self._log_probs_numpy(padded, offsets)

@@ -166,6 +166,7 @@ class InterpolatedModel(BackoffModel):
                 backoff10.append(b)
         self._set_tables(counts.vocab, tab.ngrams, logp10, backoff10, keys=tab.keys, validate=False)
         self._fast = tab.index  # the scorer's hash index, already built for the suffix lookups
+        self._suffix_closed = True  # every counted n-gram's suffix is counted too
         return self
 
     def get_state(self):

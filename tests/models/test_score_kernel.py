@@ -115,3 +115,23 @@ def test_stream_rows_kernel_matches_numpy(tm_counts, tm_sentences, tm_vocab):
         np.testing.assert_array_equal(g, w)
     with pytest.raises(ValueError, match="rows must have"):
         kernel.stream_rows(padded, offsets, index[0], index[1], len(tm_vocab), np.empty(3, np.int64))
+
+
+def test_suffix_closure_detection(tm_counts, tmp_path):
+    from ngramkit.arpa import read_arpa, write_arpa
+
+    model = ModifiedKneserNey(3).fit(tm_counts)
+    assert model._suffix_closed is True
+    loaded = read_arpa(write_arpa(model, tmp_path / "m.arpa"))
+    loaded._fast_tables(kernel)
+    assert loaded._suffix_closed is True
+    # A 2-gram whose suffix (its last word) is not a unigram entry: not closed, still scored exactly.
+    vocab = Vocabulary(["<unk>", "<s>", "</s>", "<pad>", "a", "b"])
+    grams = [np.array([[0], [1], [2], [4]], np.int32), np.array([[4, 5]], np.int32)]
+    model = BackoffModel.from_tables(vocab, grams, [np.array([-1.0, np.nan, -1, -1]), np.array([-0.5])],
+                                     [np.zeros(4), np.zeros(1)])
+    stream = Stream.from_sentences([["a", "b"]], vocab)
+    c, ref = both(model, stream)
+    assert model._suffix_closed is False
+    np.testing.assert_array_equal(c, ref)
+    assert c[1] == pytest.approx(-0.5 * np.log(10))
