@@ -8,21 +8,21 @@ import click
 
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, json_option, make_text_options, text_options
+from .common import corpus_option, json_option, text_options
 
 
-def model_text(model_path, info: dict, files, corpus_name, kwargs, *, split: str):
-    """(label, sentences, TextOptions) of the text to score, tokenised as the model's training text.
+def model_stream(model_path, model, info: dict, files, corpus_name, kwargs, *, split: str):
+    """(label, Stream over the model's vocabulary, TextOptions) of the text to score.
 
-    Text options default to those stored in the model file (then to the
-    corpus's defaults); explicit options override them. With neither FILES
-    nor --corpus, the split of the corpus the model was trained on is read.
+    The text is tokenised as the model's training text: text options default
+    to those stored in the model file (then to the corpus's defaults) and
+    explicit options override them. With neither FILES nor --corpus, the
+    split of the corpus the model was trained on is read.
     """
-    from ngramkit import corpora
-    from ngramkit.text import TextOptions, read_sentences
+    from ngramkit.text import TextOptions
 
-    if files and corpus_name:
-        raise NgramkitError("give FILES or --corpus, not both")
+    from .train_ngram import read_stream, text_source
+
     stored = info.get("text_options") if isinstance(info, dict) else None
     base = None
     if isinstance(stored, dict):
@@ -30,17 +30,16 @@ def model_text(model_path, info: dict, files, corpus_name, kwargs, *, split: str
             base = TextOptions(**stored)
         except TypeError:
             raise NgramkitError(f"{model_path}: stored text options are not understood: {stored}") from None
-    if files:
-        options = make_text_options(base, kwargs)
-        return ", ".join(str(f) for f in files), read_sentences(list(files), options), options
-    name = corpus_name or info.get("corpus")
-    if not name:
-        raise NgramkitError(
-            f"{model_path}: the model records no registry corpus (trained on files, or an ARPA file); "
-            "give FILES or --corpus NAME"
-        )
-    options = make_text_options(base if base is not None else corpora.get(name).text_options, kwargs)
-    return f"{name} ({split})", corpora.load_split(name, split, options), options
+    if not files and not corpus_name:
+        corpus_name = info.get("corpus")
+        if not corpus_name:
+            raise NgramkitError(
+                f"{model_path}: the model records no registry corpus (trained on files, or an ARPA file); "
+                "give FILES or --corpus NAME"
+            )
+    label, corpus, options = text_source(files, corpus_name, kwargs, base)
+    stream = read_stream(files, corpus, options, split=split, vocab=model.vocab)
+    return (label if files else f"{corpus} ({split})"), stream, options
 
 
 def load(model_path, *, quiet: bool = True):
@@ -78,14 +77,13 @@ def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet
     the --split of the model's training corpus is scored.
     """
     from ngramkit.evaluate import evaluate
-    from ngramkit.stream import Stream
 
     model, info = load(model_path, quiet=quiet)
-    label, sentences, options = model_text(model_path, info, files, corpus_name, kwargs, split=split)
     if not quiet:
-        click.echo(f"scoring {label} ...", err=True)
-    stream = Stream.from_sentences(sentences, model.vocab)
-    del sentences
+        click.echo("reading text ...", err=True)
+    label, stream, options = model_stream(model_path, model, info, files, corpus_name, kwargs, split=split)
+    if not quiet:
+        click.echo(f"scoring {label}: {stream.n_tokens:,} tokens ...", err=True)
     ev = evaluate(model, stream, per_sentence=per_sentence, allow_scores=allow_scores)
     if as_json:
         out = {"model_file": str(model_path), "text": label, "text_options": options.to_dict(), **ev.to_dict()}
