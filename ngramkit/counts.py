@@ -321,13 +321,15 @@ class NGramCounts:
     def merge(self, other: NGramCounts) -> NGramCounts:
         """The sum of two count sets (the basis of chunked and distributed counting).
 
-        Both must hold the same orders. With the same vocabulary the result
-        keeps it. With different vocabularies both sides are remapped into
-        their union: specials first, then words by descending combined
-        training frequency (``vocab.counts`` summed), ties lexicographic, the
-        rule :meth:`Vocabulary.build` uses; so counting two texts with
-        vocabularies built on each and merging equals counting their
-        concatenation. Commutative and associative; inputs are not modified.
+        Both must hold the same orders. With the same vocabulary (counting
+        in chunks with one vocabulary) the result keeps it. With different
+        vocabularies both sides are remapped into their union: specials
+        first, then the words by descending combined count (their order-1
+        counts summed), ties lexicographic, the rule of
+        :meth:`Vocabulary.build`; the union's ``counts`` are those sums. So
+        counting texts with vocabularies built on each (``min_count=1``) and
+        merging them in any order equals counting their concatenation:
+        commutative and associative. Inputs are not modified.
         """
         if not isinstance(other, NGramCounts):
             raise TypeError(f"can only merge NGramCounts, got {type(other).__name__}")
@@ -338,7 +340,7 @@ class NGramCounts:
             )
         a, b = self, other
         if a.vocab != b.vocab:
-            vocab = _union_vocab(a.vocab, b.vocab)
+            vocab = _union_vocab(a, b)
             a, b = a._remap(vocab), b._remap(vocab)
         vocab = a.vocab
         v = np.int64(len(vocab))
@@ -528,16 +530,22 @@ def _header_digest(header: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _union_vocab(a: Vocabulary, b: Vocabulary) -> Vocabulary:
-    """Specials, then the words of both by descending summed count, ties lexicographic."""
+def _union_vocab(a: NGramCounts, b: NGramCounts) -> Vocabulary:
+    """Specials, then every word of both vocabularies by descending summed order-1 count, ties lexicographic."""
     freq: dict[str, int] = {}
-    for vocab in (a, b):
-        for word, c in zip(vocab.words[len(SPECIALS):], vocab.counts[len(SPECIALS):].tolist()):
-            freq[word] = freq.get(word, 0) + c
+    unk = 0
+    for side in (a, b):
+        words = side.vocab.words
+        for word in words[len(SPECIALS):]:
+            freq.setdefault(word, 0)
+        for (word_id,), c in zip(side.ngrams(1).tolist(), side.counts(1).tolist()):
+            word = words[word_id]
+            if word_id == UNK_ID:
+                unk += c
+            elif word_id >= len(SPECIALS):
+                freq[word] += c
     items = sorted(freq.items(), key=lambda wc: (-wc[1], wc[0]))
-    words = list(SPECIALS) + [w for w, _ in items]
-    counts = [int(a.counts[UNK_ID] + b.counts[UNK_ID]), 0, 0, 0] + [c for _, c in items]
-    return Vocabulary(words, counts)
+    return Vocabulary(list(SPECIALS) + [w for w, _ in items], [unk, 0, 0, 0] + [c for _, c in items])
 
 
 def count_sentences_chunked(sentences, vocab: Vocabulary, order: int = 3, *,
