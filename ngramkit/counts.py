@@ -444,9 +444,6 @@ class NGramCounts:
                     fh.seek(start + entry["offset"])
                     fh.write(memoryview(arr).cast("B"))
                 fh.truncate(end)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(tmp, 0o666 & ~mask)  # the temporary file is private (0600); give it a normal mode
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> NGramCounts:
