@@ -188,24 +188,42 @@ def count_of_counts(a: np.ndarray, upto: int = 4) -> np.ndarray:
     return np.bincount(np.minimum(a, upto + 1), minlength=upto + 2)[1 : upto + 1].astype(np.int64)
 
 
-def modified_discounts(t: np.ndarray, k: int) -> tuple[float, float, float]:
-    """Chen & Goodman (1998, eq. 26): D_i = i - (i+1) Y t_{i+1} / t_i, Y = t_1 / (t_1 + 2 t_2)."""
+FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM lmplz's --discount_fallback default (D1, D2, D3+)
+
+
+def chen_goodman(t: np.ndarray) -> tuple[tuple[float, float, float] | None, str]:
+    """Chen & Goodman (1998, eq. 26): D_i = i - (i+1) Y t_{i+1} / t_i, Y = t_1 / (t_1 + 2 t_2).
+
+    ``t``: count-of-counts n1..n4 of one order's (adjusted) counts. Returns
+    ``(discounts, "")``, or ``(None, why)`` when the estimate is invalid: a
+    zero among n1..n3 (division by zero), or some D_i outside (0, i] --
+    KenLM's ``adjust_counts`` rejects the same cases (it accepts D_i = 0).
+    """
     t1, t2, t3, t4 = (int(x) for x in t[:4])
-    fix = ("pass discounts=... explicitly (CLI: --discounts), lower the order, or use more text")
     if min(t1, t2, t3) == 0:
-        raise NgramkitError(
-            f"modified Kneser-Ney: order {k} has count-of-counts n1..n4 = {t1}, {t2}, {t3}, {t4}; "
-            f"a zero makes the discounts undefined; {fix}"
-        )
+        return None, "a zero among n1..n3 makes the discounts undefined"
     y = t1 / (t1 + 2 * t2)
     d = (1 - 2 * y * t2 / t1, 2 - 3 * y * t3 / t2, 3 - 4 * y * t4 / t3)
     for i, di in enumerate(d, 1):
         if not (np.isfinite(di) and 0 < di <= i):
-            raise NgramkitError(
-                f"modified Kneser-Ney: order {k} discount D{i if i < 3 else '3+'} = {di:.4g} is out of range "
-                f"(count-of-counts n1..n4 = {t1}, {t2}, {t3}, {t4}); {fix}"
-            )
+            return None, f"discount D{i if i < 3 else '3+'} = {di:.4g} is outside (0, {i}]"
+    return d, ""
+
+
+def modified_discounts(t: np.ndarray, k: int) -> tuple[float, float, float]:
+    """:func:`chen_goodman` for order ``k``, raising :class:`NgramkitError` (with the fix) when invalid."""
+    d, why = chen_goodman(t)
+    if d is None:
+        raise NgramkitError(_bad_discounts_message(t, k, why))
     return d
+
+
+def _bad_discounts_message(t: np.ndarray, k: int, why: str) -> str:
+    t1, t2, t3, t4 = (int(x) for x in t[:4])
+    return (f"modified Kneser-Ney: order {k} has count-of-counts n1..n4 = {t1}, {t2}, {t3}, {t4} "
+            f"(of its adjusted counts), so {why}; pass discount_fallback=True (CLI: --discount-fallback) "
+            f"to use KenLM lmplz's fallback D1, D2, D3+ = 0.5, 1, 1.5 on such orders, "
+            f"or pass discounts=... explicitly (CLI: --discount D1,D2,D3+), or use more text")
 
 
 def single_discount(t: np.ndarray, k: int) -> float:
@@ -299,15 +317,36 @@ class ModifiedKneserNey(_DiscountModel):
     adjusted counts (distinct left extensions, except n-grams starting with
     ``<s>``, which keep their raw counts); unigrams are interpolated with the
     uniform distribution, which is where ``<unk>`` and unseen words get
-    their probability. ``discounts``: None, or one (D1, D2, D3+) triple per
-    order (a single triple is used for every order).
+    their probability.
+
+    ``discounts``: None (estimate), or one (D1, D2, D3+) triple per order (a
+    single triple is used for every order).
+
+    ``discount_fallback``: what to do when an order's estimate is invalid
+    (a zero among n1..n3, or a discount out of range: tiny or artificial
+    data, typically the top orders). False (default): raise an error naming
+    the order, its count-of-counts and the fix. True: use KenLM ``lmplz
+    --discount_fallback``'s D1, D2, D3+ = 0.5, 1, 1.5 on those orders only
+    (the others keep their estimates); a (D1, D2, D3+) triple: use those
+    instead. After :meth:`fit`, ``fallback_orders_`` lists the orders that
+    fell back (also in ``fitted_["fallback_orders"]``, saved with the model).
+
+    >>> from ngramkit import NGramCounts
+    >>> counts = NGramCounts.from_sentences([["a", "b"], ["a", "c"]], 2)
+    >>> ModifiedKneserNey(2, discount_fallback=True).fit(counts).fallback_orders_
+    [1, 2]
     """
 
     name = "mkn"
 
-    def __init__(self, order: int, *, discounts=None):
+    def __init__(self, order: int, *, discounts=None, discount_fallback=False):
         super().__init__(order)
         self.discounts = self._check(discounts)
+        self.discount_fallback = self._check_fallback(discount_fallback)
+        if self.discounts is not None and self.discount_fallback is not None:
+            raise NgramkitError("discount_fallback has no effect when discounts= fixes every order's discounts; "
+                                "pass only one of them")
+        self._fell_back: list[int] = []
 
     def _check(self, discounts):
         if discounts is None:
@@ -322,13 +361,43 @@ class ModifiedKneserNey(_DiscountModel):
         return [tuple(_check_discount(x, f"discount D{i + 1}", i + 1) for i, x in enumerate(row))
                 for row in discounts]
 
+    @staticmethod
+    def _check_fallback(value):
+        """None (off) or the (D1, D2, D3+) fallback triple."""
+        if value is None or value is False:
+            return None
+        if value is True:
+            return FALLBACK_DISCOUNTS
+        if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
+            return tuple(_check_discount(x, f"discount_fallback D{i + 1}", i + 1) for i, x in enumerate(value))
+        raise NgramkitError(f"discount_fallback must be False, True (D1, D2, D3+ = 0.5, 1, 1.5) "
+                            f"or a (D1, D2, D3+) triple, got {value!r}")
+
     def hparams(self):
-        return {"discounts": None if self.discounts is None else [list(d) for d in self.discounts]}
+        return {"discounts": None if self.discounts is None else [list(d) for d in self.discounts],
+                "discount_fallback": False if self.discount_fallback is None else list(self.discount_fallback)}
+
+    @property
+    def fallback_orders_(self) -> list[int]:
+        """Orders (1..N) whose estimated discounts were invalid and replaced by the fallback ones."""
+        return [int(k) for k in self.fitted_.get("fallback_orders", [])]
 
     def _discounts(self, tab, k, t):
         if self.discounts is not None:
             return self.discounts[k - 1]
-        return modified_discounts(t, k)
+        d, why = chen_goodman(t)
+        if d is not None:
+            return d
+        if self.discount_fallback is None:
+            raise NgramkitError(_bad_discounts_message(t, k, why))
+        self._fell_back.append(k)
+        return self.discount_fallback
+
+    def _estimate(self, tab):
+        self._fell_back = []
+        out = super()._estimate(tab)
+        self.fitted_["fallback_orders"] = list(self._fell_back)
+        return out
 
 
 class KneserNey(_DiscountModel):
