@@ -774,39 +774,23 @@ def _ngram_params(model, counts) -> int:
     return int(sum(counts.distinct(k) for k in range(1, model.order + 1)))
 
 
-FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM lmplz --discount_fallback defaults
-
-
 def fit_ngram(models: dict, name: str, order: int, counts):
     """Fit ``models[name](order)`` on ``counts``: (model, note).
 
     Modified Kneser-Ney's closed-form discounts (Chen & Goodman 1998, eq. 26)
     are undefined when an order's count-of-counts are degenerate, typically
-    5-grams of a small corpus. Like KenLM's ``lmplz --discount_fallback``,
-    the orders whose estimate fails then use D1, D2, D3+ = 0.5, 1, 1.5 and
-    the others keep their estimates; ``note`` says which orders fell back
-    (empty when none did).
+    5-grams of a small corpus. So ``mkn`` is fitted with
+    ``discount_fallback=True`` (KenLM's ``lmplz --discount_fallback``): the
+    orders whose estimate fails use D1, D2, D3+ = 0.5, 1, 1.5 and the others
+    keep their estimates; ``note`` says which orders fell back (empty when
+    none did).
     """
-    model = models[name](order)
-    try:
-        return model.fit(counts), ""
-    except NgramkitError as exc:
-        if name != "mkn" or "discount" not in str(exc):
-            raise
-    from .models.interpolated import CountTables, count_of_counts, modified_discounts
-
-    tab = CountTables(counts, order)
-    discounts, fell_back = [], []
-    for k in range(1, order + 1):
-        a = model._counts_for(tab, k)
-        try:
-            discounts.append(tuple(modified_discounts(count_of_counts(a[a > 0]), k)))
-        except NgramkitError:
-            discounts.append(FALLBACK_DISCOUNTS)
-            fell_back.append(k)
-    del tab
-    model = models[name](order, discounts=discounts)
+    cls = models[name]
+    model = cls(order, discount_fallback=True) if name == "mkn" else cls(order)
     model.fit(counts)
+    fell_back = list(getattr(model, "fallback_orders_", []))
+    if not fell_back:
+        return model, ""
     which = ", ".join(map(str, fell_back))
     return model, (f"discounts of order {which} undefined on this data (degenerate count-of-counts); "
                    f"used KenLM's --discount_fallback values D1, D2, D3+ = 0.5, 1, 1.5 there")
