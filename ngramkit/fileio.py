@@ -21,6 +21,9 @@ def check_writable(path: str | os.PathLike) -> Path:
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise NgramkitError(f"{path}: is a directory, expected a file path")
+    if path.exists() and not path.is_file():
+        # Renaming over a device node or FIFO would replace it, not write into it.
+        raise NgramkitError(f"{path}: exists and is not a regular file; choose a file path")
     if not parent.is_dir():
         raise NgramkitError(f"{path}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):

@@ -35,6 +35,7 @@ def test_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda p: p / "missing" / "f.txt", "does not exist"),
     (lambda p: p, "is a directory"),
+    (lambda p: __import__("pathlib").Path("/dev/null"), "not a regular file"),
 ])
 def test_unwritable_destinations(tmp_path, make, message):
     with pytest.raises(NgramkitError, match=message):
