@@ -16,7 +16,8 @@ SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute
               "stupid-backoff")
 
 # CLI option -> keyword of the model class; each applies only to the models that accept it.
-_HPARAM_OPTIONS = {"k": "--k", "discount": "--discount", "epsilons": "--epsilons", "alpha": "--alpha"}
+_HPARAM_OPTIONS = {"k": "--k", "discount": "--discount", "epsilons": "--epsilons", "alpha": "--alpha",
+                   "discount_fallback": "--discount-fallback"}
 
 
 def _floats(option: str):
@@ -61,6 +62,9 @@ def build_model(smoothing: str, order: int, given: dict):
             continue
         if key not in accepted:
             raise NgramkitError(f"{option} does not apply to --smoothing {smoothing}")
+        if key == "discount_fallback":
+            hparams[key] = bool(value)
+            continue
         if key in ("k", "alpha"):
             if len(value) != 1:
                 raise NgramkitError(f"{option} takes one number, got {len(value)}")
@@ -141,6 +145,9 @@ def _native_name(output) -> str:
 @click.option("--discount", default=None, metavar="D[,D...]", callback=_floats("--discount"),
               help="Discount(s) overriding the estimated ones (absolute, kn: one or one per order; "
                    "mkn: D1,D2,D3+).")
+@click.option("--discount-fallback", is_flag=True,
+              help="mkn: on orders whose estimated discounts are invalid (tiny or artificial data), use "
+                   "KenLM lmplz --discount_fallback's D1,D2,D3+ = 0.5,1,1.5 instead of failing.")
 @click.option("--epsilons", default=None, metavar="E1[,E2...]", callback=_floats("--epsilons"),
               help="Interpolation pseudo-counts e1, e2, ... (additive, one per order).")
 @click.option("--alpha", default=None, metavar="A", callback=_floats("--alpha"),
@@ -154,8 +161,8 @@ def _native_name(output) -> str:
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @json_option
 @text_options
-def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, min_count, max_vocab, output,
-          quiet, as_json, **kwargs):
+def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
+          max_vocab, output, quiet, as_json, **kwargs):
     """Count n-grams and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
@@ -171,8 +178,14 @@ def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, mi
 
     # Fail before any heavy work on bad options or an unwritable output path.
     check_writable(output)
+    if discount_fallback and smoothing != "mkn":
+        raise NgramkitError(f"--discount-fallback applies only to --smoothing mkn, not {smoothing}")
+    if discount_fallback and discount is not None:
+        raise NgramkitError("--discount-fallback has no effect with --discount (explicit discounts for every "
+                            "order); give only one of them")
     model, hparams = build_model(smoothing, order,
-                                 {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha})
+                                 {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha,
+                                  "discount_fallback": discount_fallback or None})
     if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
         raise NgramkitError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
                             f"write it in the native format (e.g. -o {_native_name(output)})")
@@ -193,6 +206,11 @@ def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, mi
     model.fit(counts)
     t3 = time.perf_counter()
     times["fit"] = t3 - t2
+    fallback_orders = list(getattr(model, "fallback_orders_", []))
+    if fallback_orders:
+        say(f"discounts of order {', '.join(map(str, fallback_orders))} invalid on this data (degenerate "
+            f"count-of-counts); used the fallback D1, D2, D3+ = "
+            f"{', '.join(f'{d:g}' for d in model.discount_fallback)} there")
     say(f"writing {output} ...")
     info = {
         "corpus": corpus,
@@ -222,6 +240,11 @@ def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, mi
         "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
         "seconds": {key: round(v, 4) for key, v in times.items()},
     }
+    fitted = getattr(model, "fitted_", {})
+    if "discounts" in fitted:  # discounting models: the discounts used, one (D1, D2, D3+) per order
+        summary["discounts"] = fitted["discounts"]
+    if hasattr(model, "fallback_orders_"):
+        summary["fallback_orders"] = fallback_orders
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -230,4 +253,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, epsilons, alpha, mi
                f"vocabulary {len(vocab):,}")
     for i in range(1, order + 1):
         click.echo(f"{i}-grams    {counts.distinct(i):>12,}")
+    if fallback_orders:
+        click.echo(f"fallback   discounts of order {', '.join(map(str, fallback_orders))}: D1, D2, D3+ = "
+                   f"{', '.join(f'{d:g}' for d in model.discount_fallback)} (--discount-fallback)")
     click.echo("time       " + ", ".join(f"{key} {v:.2f} s" for key, v in times.items()))
