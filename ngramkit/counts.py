@@ -47,7 +47,7 @@ import numpy as np
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
 from .stream import Stream, _assemble, _scan_bytes, _size, fast_options, kernel
-from .text import TextOptions, _source_name, read_bytes, read_sentences
+from .text import TextOptions, read_bytes, read_sentences, source_name
 from .vocab import BOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 MAX_ORDER = 12
@@ -577,7 +577,7 @@ def count_sentences_chunked(sentences, vocab: Vocabulary, order: int = 3, *,
 
 def _blocks(source, block_bytes: int):
     """Byte blocks of a source, each ending at a line end (a file is read block by block)."""
-    name = _source_name(source)
+    name = source_name(source)
     path = None if name == "<stdin>" else Path(source)
     if path is None or not path.is_file() or _is_compressed(path):
         data = read_bytes(source)  # stdin and compressed data: decompressed at once, counted in blocks
@@ -614,7 +614,7 @@ def _is_compressed(path: Path) -> bool:
 def _file_from_scans(source, options: TextOptions, block_bytes: int):
     """Scanned blocks of one file (C fast path); errors name the file and whole-file offsets."""
     k = kernel()
-    name = _source_name(source)
+    name = source_name(source)
     got = False
     for i, block in enumerate(_blocks(source, block_bytes)):
         scan = _scan_bytes(k, block, name, options, first=i == 0, source=source)

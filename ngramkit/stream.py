@@ -33,8 +33,8 @@ from itertools import chain
 import numpy as np
 
 from .errors import InputError, NgramkitError
-from .text import (_BINARY_SNIFF, _UNSUPPORTED, TextOptions, _source_name, decode, read_bytes,
-                   read_sentences, read_text, tokenize)
+from .text import (TextOptions, check_bytes, decode, read_bytes, read_sentences, read_text, source_name,
+                   tokenize)
 from .vocab import EOS, EOS_ID, UNK_ID, Vocabulary
 
 IMPLS = ("auto", "c", "numpy")
@@ -206,11 +206,7 @@ def _scan_bytes(k, data, name: str, options: TextOptions, *, first: bool = True,
     ``errors="replace"``, replaces them.
     """
     if first:
-        for magic, what in _UNSUPPORTED:
-            if data.startswith(magic):
-                raise InputError(f"{name}: looks like {what}, expected text")
-        if b"\x00" in data[:_BINARY_SNIFF]:
-            raise InputError(f"{name}: looks like a binary file (NUL byte), expected text")
+        check_bytes(data, name, encoding=options.encoding)
     view = memoryview(data)[3:] if first and data.startswith(b"\xef\xbb\xbf") else data  # BOM, as utf-8-sig
     # k words need >= 2k - 1 bytes; every sentence has a word: T <= 2k <= n + 1, S <= k.
     ids = np.empty(len(view) + 1, np.int32)  # pages past T are never touched
@@ -252,7 +248,7 @@ def _size(source) -> int:
 
 
 def _scan_source(k, source, options: TextOptions) -> _Scan:
-    name = _source_name(source)
+    name = source_name(source)
     scan = _scan_bytes(k, read_bytes(source), name, options)
     if scan.ids.size == 0:
         raise InputError(f"{name}: no tokens (empty file?)")

@@ -114,8 +114,30 @@ class TextOptions:
 # ---- reading -----------------------------------------------------------------
 
 
-def _source_name(source) -> str:
+def source_name(source) -> str:
+    """How errors name a source: ``<stdin>`` for ``-``, else the path as given."""
     return "<stdin>" if str(source) == "-" else str(source)
+
+
+_source_name = source_name  # old private name, kept for callers outside this package
+
+
+def check_bytes(data, name: str, *, encoding: str = "utf-8") -> None:
+    """Refuse bytes that are not text before decoding them (what :func:`decode` checks first).
+
+    Raises :class:`InputError` naming ``name`` when ``data`` (bytes or a
+    buffer; only its first 8 kB are looked at) starts like a recognised
+    non-text format (zip, zstd, PNG, PDF, ELF, ``.npy``) or holds a NUL byte
+    in its first 8 kB (allowed for UTF-16/32, where NUL bytes are normal).
+    Compressed gzip/bzip2/xz data is not refused here: :func:`read_bytes`
+    decompresses it.
+    """
+    head = bytes(memoryview(data)[:_BINARY_SNIFF])
+    for magic, what in _UNSUPPORTED:
+        if head.startswith(magic):
+            raise InputError(f"{name}: looks like {what}, expected text")
+    if not _is_wide_encoding(encoding) and b"\x00" in head:
+        raise InputError(f"{name}: looks like a binary file (NUL byte), expected text")
 
 
 def read_bytes(source: str | os.PathLike) -> bytes:
@@ -125,7 +147,7 @@ def read_bytes(source: str | os.PathLike) -> bytes:
     works too; a file named ``.gz``/``.bz2``/``.xz`` that is not such data is
     an error rather than a silent fallback.
     """
-    name = _source_name(source)
+    name = source_name(source)
     if name == "<stdin>":
         try:
             data = sys.stdin.buffer.read()
@@ -161,12 +183,8 @@ def _is_wide_encoding(encoding: str) -> bool:
 
 
 def decode(data: bytes, name: str, *, encoding: str = "utf-8", errors: str = "strict") -> str:
-    """Decode bytes; refuse binary data and name the byte offset of bad input."""
-    for magic, what in _UNSUPPORTED:
-        if data.startswith(magic):
-            raise InputError(f"{name}: looks like {what}, expected text")
-    if not _is_wide_encoding(encoding) and b"\x00" in data[:_BINARY_SNIFF]:
-        raise InputError(f"{name}: looks like a binary file (NUL byte), expected text")
+    """Decode bytes; refuse binary data (:func:`check_bytes`) and name the byte offset of bad input."""
+    check_bytes(data, name, encoding=encoding)
     codec = codecs.lookup(encoding).name
     if codec == "utf-8":
         codec = "utf-8-sig"  # drop a leading byte-order mark instead of making it part of a token
@@ -188,7 +206,7 @@ def decode(data: bytes, name: str, *, encoding: str = "utf-8", errors: str = "st
 
 def read_text(source: str | os.PathLike, *, encoding: str = "utf-8", errors: str = "strict") -> str:
     """Read one source (path or ``-``) as text."""
-    return decode(read_bytes(source), _source_name(source), encoding=encoding, errors=errors)
+    return decode(read_bytes(source), source_name(source), encoding=encoding, errors=errors)
 
 
 # ---- normalising and tokenising -------------------------------------------------------
@@ -294,7 +312,7 @@ def read_sentences(sources, options: TextOptions = TextOptions()) -> list[list[s
         text = read_text(source, encoding=options.encoding, errors=options.errors)
         got = tokenize(text, line_options)
         if not got:
-            name = _source_name(source)
+            name = source_name(source)
             if not text.strip():
                 raise InputError(f"{name}: no tokens (empty file?)")
             raise InputError(

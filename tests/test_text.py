@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ngramkit.errors import InputError, NgramkitError
-from ngramkit.text import TextOptions, read_sentences, read_text, tokenize
+from ngramkit.stream import Stream
+from ngramkit.text import TextOptions, check_bytes, read_sentences, read_text, source_name, tokenize
 
 SAMPLE = "The Time Machine, by H. G. Wells [1898]\n\n\nI\n  The Time Traveller (for so it will be convenient)\n"
 
@@ -230,6 +231,37 @@ def test_binary_files_are_refused(tmp_path, data, what):
     p.write_bytes(data)
     with pytest.raises(InputError, match=re.escape(str(p)) + ": looks like .*" + what):
         read_sentences(p)
+
+
+@pytest.mark.parametrize("data, what", [
+    (b"abc\x00def\n", "binary file .NUL byte"),
+    (b"PK\x03\x04rest-of-zip", "zip archive"),
+    (b"\x28\xb5\x2f\xfdzstd", "zstd-compressed"),
+    (b"\x89PNG\r\n", "PNG image"),
+    (b"%PDF-1.4", "PDF file"),
+    (b"\x93NUMPY\x01\x00", "numpy array file"),
+])
+def test_check_bytes_refuses_what_every_reader_refuses(tmp_path, data, what):
+    """check_bytes is the one sniffing rule: the Python reader and the C scanner both give its message."""
+    with pytest.raises(InputError, match="^in.txt: looks like .*" + what) as direct:
+        check_bytes(data, "in.txt")
+    with pytest.raises(InputError, match="^in.txt: looks like .*" + what):
+        check_bytes(memoryview(data), "in.txt")  # buffers too, as the C path passes them
+    p = tmp_path / "in.txt"
+    p.write_bytes(data)
+    for read in (read_sentences, Stream.from_files):
+        with pytest.raises(InputError) as exc:
+            read(p)
+        assert str(exc.value) == str(direct.value).replace("in.txt", str(p), 1)
+
+
+def test_check_bytes_accepts_text_and_wide_encodings():
+    check_bytes(b"plain text\n", "a")
+    check_bytes(b"x" * 9000 + b"\x00", "a")  # a NUL past the 8 kB sniff window is not looked at
+    check_bytes("one two\n".encode("utf-16"), "a", encoding="utf-16")  # NUL bytes are normal there
+    with pytest.raises(InputError, match="NUL byte"):
+        check_bytes("one two\n".encode("utf-16"), "a")
+    assert source_name("-") == "<stdin>" and source_name("x/y.txt") == "x/y.txt"
 
 
 def test_empty_and_blank_files(tmp_path):
