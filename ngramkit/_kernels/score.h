@@ -1,14 +1,17 @@
 /* Backoff (ARPA) n-gram scoring kernel: plain C over int32/int64/double buffers, no Python.h.
  *
- * Input: a padded id stream (each sentence "<s> w1 .. wn </s>", sentence i spans
- * padded[offsets[i] .. offsets[i+1]-1]) and, per order k = 1..N, the model's sorted
- * keys (row of the (k-1)-word prefix * V + last word; order 1: the word id), log10
- * probabilities (NaN = context-only entry) and log10 backoff weights; for orders
- * k >= 2 an open-addressing hash table of the keys (built by ngk_hash_build: slot i
- * holds key and row in table[2i], table[2i+1], key -1 = empty, linear probing);
- * uni_row ((V,) int32) maps a word id to its order-1 row (-1: absent).
- * Output: out[t] = log10 P(token) for every padded position but the <s> of each
- * sentence, in stream order (-inf when even the unigram is absent). */
+ * Streams: a padded id stream holds each sentence as "<s> w1 .. wn </s>"; sentence i spans
+ * padded[offsets[i] .. offsets[i+1]-1]. Models: per order k = 1..N, sorted keys (row of the
+ * (k-1)-word prefix * V + last word; order 1: the word id), log10 probabilities (NaN =
+ * context-only entry) and log10 backoff weights.
+ *
+ * The scorer (ngk_probe_build / ngk_probe_score, below) gives out[t] = log10 P(token) for
+ * every padded position but the <s> of each sentence, in stream order.
+ *
+ * The row hash (ngk_hash_build / ngk_hash_find / ngk_stream_rows, for the count models and
+ * for fitting): for orders k >= 2 an open-addressing table of the keys (slot i holds key
+ * and row in table[2i], table[2i+1], key -1 = empty, linear probing); uni_row ((V,) int32)
+ * maps a word id to its order-1 row (-1: absent). */
 #ifndef NGRAMKIT_SCORE_H
 #define NGRAMKIT_SCORE_H
 
@@ -17,25 +20,16 @@
 #define NGK_SCORE_MAX_ORDER 16
 
 typedef struct {
-    int order;                       /* N */
-    int64_t vocab;                   /* V */
-    const int32_t *uni_row;          /* (V,) */
-    const int64_t *keys[NGK_SCORE_MAX_ORDER];
-    const int64_t *n_rows;           /* (N,) M_k */
-    const double *logp10[NGK_SCORE_MAX_ORDER];
-    const double *backoff10[NGK_SCORE_MAX_ORDER];
+    int order;                                 /* N */
+    int64_t vocab;                             /* V */
+    const int32_t *uni_row;                    /* (V,) */
     const int64_t *table[NGK_SCORE_MAX_ORDER]; /* orders 2..N (index k-1); (2 * slots,) int64 */
     int64_t slots[NGK_SCORE_MAX_ORDER];        /* power of two */
-    int suffix_closed; /* every n-gram's suffix is in the model: stop at the first absent order */
 } ngk_backoff_model;
 
 /* Fill `table` ((2 * slots,) int64, slots a power of two > m) with the m keys and their rows.
  * Returns 0, or -1 if slots is not a power of two larger than m, -2 on a negative or duplicate key. */
 int ngk_hash_build(const int64_t *keys, int64_t m, int64_t *table, int64_t slots);
-
-/* Returns the number of scores written, or -1 on an id outside 0..V-1 (error). */
-int64_t ngk_backoff_score(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
-                          int64_t n_sentences, double *out);
 
 /* out[i] = row of queries[i] in a hash_build table, or -1. */
 void ngk_hash_find(const int64_t *table, int64_t slots, const int64_t *queries, int64_t n, int64_t *out);
@@ -45,5 +39,44 @@ void ngk_hash_find(const int64_t *table, int64_t slots, const int64_t *queries, 
  * Uses m->uni_row, m->table, m->slots only. Returns 0, or -1 on an id outside 0..V-1. */
 int64_t ngk_stream_rows(const ngk_backoff_model *m, const int32_t *padded, const int64_t *offsets,
                         int64_t n_sentences, int64_t *rows);
+
+/* ---- Probing index: KenLM's "probing" layout, the scorer's own ----------------------------
+ *
+ * One table per order with everything a query needs in the slot it lands on, so a token
+ * costs one cache miss per order and nothing else. An n-gram's *id* is its slot index in
+ * its order's table (order 1: its word id); the key of an order-k n-gram is
+ * id(its (k-1)-word prefix) * V + last word.
+ *   order 1:      tables[0], V slots {int64 present (1 / -1), double logp10, double backoff10}
+ *                 (absent words: present -1, logp10 NaN, backoff10 0)
+ *   orders 2..N-1: {int64 key (-1 = empty), double logp10, double backoff10}  (stride 3)
+ *   order N:      {int64 key, double logp10}                                  (stride 2)
+ * Linear probing from the key's home slot, the high bits of (key * 2^64/phi) * n_slots (any
+ * slot count works). */
+#define NGK_PROBE_STRIDE(k, n) ((k) == 1 || (k) < (n) ? 3 : 2)
+
+typedef struct {
+    int order;                                 /* N */
+    int64_t vocab;                             /* V */
+    int64_t *table[NGK_SCORE_MAX_ORDER];       /* index k-1: order k, n_slots[k-1] * stride int64 words */
+    int64_t n_slots[NGK_SCORE_MAX_ORDER];
+} ngk_probe_index;
+
+/* Fill the index from the model's per-order tables (sorted row keys parent_row * V + last,
+ * order 1: the word ids; logp10 NaN = context-only entry). n_slots[k-1] must exceed M_k
+ * (order 1: equal V). check_suffixes: set *closed to 1 when the suffix of every n-gram is in
+ * the model, else 0 (when 0 the caller vouches for it and *closed is left alone).
+ * Returns 0; -1 bad sizes or a word id outside 0..V-1; -2 duplicate keys or a row whose
+ * parent row does not exist; -3 out of memory. */
+int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64_t *n_rows,
+                    const double *const *logp10, const double *const *backoff10, int check_suffixes, int *closed);
+
+/* The ARPA rule over the stream (see the top of this file) with the probing index:
+ * out[t] = log10 P(token) for every padded position but each sentence's <s>, -inf when even
+ * the unigram is absent. suffix_closed: stop at the first absent order. Sentences are
+ * scored in `NGK_LANES` interleaved groups so the misses of one group's probes overlap the
+ * work of the others (the next token's slots are prefetched one round ahead).
+ * Returns the number of scores written, or -1 on an id outside 0..V-1. */
+int64_t ngk_probe_score(const ngk_probe_index *ix, const int32_t *padded, const int64_t *offsets,
+                        int64_t n_sentences, int suffix_closed, double *out);
 
 #endif

@@ -30,16 +30,6 @@ static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const ch
 #define INT64 "lq"
 #define F64 "d"
 
-PyDoc_STRVAR(backoff_score_doc,
-"backoff_score(padded, offsets, uni_row, keys, logp10, backoff10, tables, vocab, out,\n"
-"              suffix_closed=False) -> n\n\n"
-"Score a padded stream with a backoff model (see score.h). padded: int32 (P,);\n"
-"offsets: int64 (S+1,); uni_row: int32 (V,); keys/logp10/backoff10: tuples of N\n"
-"int64/float64/float64 buffers; tables: tuple of N-1 int64 hash tables (orders\n"
-"2..N) from hash_build; out: float64 (P-S,) receives log10 probabilities.\n"
-"suffix_closed: the caller guarantees every n-gram's suffix is present, so the\n"
-"search stops at the first absent order. Returns P-S.");
-
 PyDoc_STRVAR(hash_build_doc,
 "hash_build(keys, table) -> None\n\n"
 "Fill table (int64, 2 * slots entries, slots a power of two > len(keys)) with an\n"
@@ -71,47 +61,62 @@ static PyObject *py_hash_build(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-static PyObject *py_backoff_score(PyObject *self, PyObject *args) {
-    PyObject *o_pad, *o_off, *o_uni, *t_keys, *t_logp, *t_bo, *t_child, *o_out;  /* t_child: hash tables */
+PyDoc_STRVAR(probe_build_doc,
+"probe_build(keys, logp10, backoff10, vocab, tables, check_suffixes) -> closed\n\n"
+"Fill the scorer's probing index (score.h). keys/logp10/backoff10: tuples of N\n"
+"int64/float64/float64 buffers (sorted row keys parent_row * V + last; order 1:\n"
+"word ids); tables: tuple of N int64 buffers, 3 * V entries for order 1, then\n"
+"stride * n_slots (stride 3, 2 for order N; n_slots > M_k). Returns True/False\n"
+"(every n-gram's suffix is in the model) when check_suffixes, else None.");
+
+/* The N index tables: checks their sizes, fills ix->table / ix->n_slots. */
+static int get_index(PyObject *t_tab, Py_ssize_t n, long long vocab, int writable, Py_buffer *views, int *nv,
+                     ngk_probe_index *ix, const char *fn) {
+    memset(ix, 0, sizeof *ix);
+    ix->order = (int)n;
+    ix->vocab = vocab;
+    if (!PyTuple_Check(t_tab) || PyTuple_GET_SIZE(t_tab) != n) {
+        PyErr_Format(PyExc_ValueError, "%s: tables must be a tuple of one buffer per order", fn);
+        return -1;
+    }
+    for (Py_ssize_t k = 1; k <= n; k++) {
+        Py_buffer *tb = &views[*nv];
+        if (get_buf(PyTuple_GET_ITEM(t_tab, k - 1), tb, 8, INT64, writable, "tables")) return -1;
+        (*nv)++;
+        int64_t words = tb->len / 8, stride = NGK_PROBE_STRIDE(k, n);
+        if (words % stride != 0 || words == 0 || (k == 1 && words != 3 * vocab)) {
+            PyErr_Format(PyExc_ValueError,
+                         "%s: tables[%zd] must hold %lld-word slots (order 1: exactly vocab of them)", fn, k - 1,
+                         (long long)stride);
+            return -1;
+        }
+        ix->table[k - 1] = (int64_t *)tb->buf;
+        ix->n_slots[k - 1] = words / stride;
+    }
+    return 0;
+}
+
+static PyObject *py_probe_build(PyObject *self, PyObject *args) {
+    PyObject *t_keys, *t_logp, *t_bo, *t_tab;
     long long vocab;
-    int suffix_closed = 0;
-    if (!PyArg_ParseTuple(args, "OOOO!O!O!O!LO|p:backoff_score", &o_pad, &o_off, &o_uni, &PyTuple_Type, &t_keys,
-                          &PyTuple_Type, &t_logp, &PyTuple_Type, &t_bo, &PyTuple_Type, &t_child, &vocab, &o_out,
-                          &suffix_closed))
+    int check = 0;
+    if (!PyArg_ParseTuple(args, "O!O!O!LO!p:probe_build", &PyTuple_Type, &t_keys, &PyTuple_Type, &t_logp,
+                          &PyTuple_Type, &t_bo, &vocab, &PyTuple_Type, &t_tab, &check))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(t_keys);
     if (n < 1 || n > NGK_SCORE_MAX_ORDER || PyTuple_GET_SIZE(t_logp) != n || PyTuple_GET_SIZE(t_bo) != n ||
-        PyTuple_GET_SIZE(t_child) != n - 1) {
-        PyErr_Format(PyExc_ValueError, "backoff_score: need 1..%d orders and matching tuples", NGK_SCORE_MAX_ORDER);
+        vocab < 1) {
+        PyErr_Format(PyExc_ValueError, "probe_build: need 1..%d orders, matching tuples and vocab >= 1",
+                     NGK_SCORE_MAX_ORDER);
         return NULL;
     }
-    Py_buffer views[4 * NGK_SCORE_MAX_ORDER + 4];
+    Py_buffer views[4 * NGK_SCORE_MAX_ORDER];
     int nv = 0;
     PyObject *result = NULL;
-    ngk_backoff_model m;
-    memset(&m, 0, sizeof m);
-    m.order = (int)n;
-    m.vocab = vocab;
-    m.suffix_closed = suffix_closed;
+    const int64_t *keys[NGK_SCORE_MAX_ORDER];
+    const double *logp[NGK_SCORE_MAX_ORDER], *bo[NGK_SCORE_MAX_ORDER];
     int64_t n_rows[NGK_SCORE_MAX_ORDER];
-    m.n_rows = n_rows;
-    Py_buffer *pad = &views[nv], *off, *uni, *out;
-    if (get_buf(o_pad, pad, 4, INT32, 0, "padded")) goto done;
-    nv++;
-    off = &views[nv];
-    if (get_buf(o_off, off, 8, INT64, 0, "offsets")) goto done;
-    nv++;
-    uni = &views[nv];
-    if (get_buf(o_uni, uni, 4, INT32, 0, "uni_row")) goto done;
-    nv++;
-    out = &views[nv];
-    if (get_buf(o_out, out, 8, F64, 1, "out")) goto done;
-    nv++;
-    if (uni->len / 4 != vocab) {
-        PyErr_SetString(PyExc_ValueError, "backoff_score: uni_row must have vocab entries");
-        goto done;
-    }
-    m.uni_row = (const int32_t *)uni->buf;
+    ngk_probe_index ix;
     for (Py_ssize_t k = 0; k < n; k++) {
         Py_buffer *kb = &views[nv];
         if (get_buf(PyTuple_GET_ITEM(t_keys, k), kb, 8, INT64, 0, "keys")) goto done;
@@ -123,43 +128,91 @@ static PyObject *py_backoff_score(PyObject *self, PyObject *args) {
         if (get_buf(PyTuple_GET_ITEM(t_bo, k), bb, 8, F64, 0, "backoff10")) goto done;
         nv++;
         n_rows[k] = kb->len / 8;
-        if (pb->len / 8 != n_rows[k] || bb->len / 8 != n_rows[k]) {
-            PyErr_SetString(PyExc_ValueError, "backoff_score: keys, logp10 and backoff10 lengths differ");
+        if (pb->len != kb->len || bb->len != kb->len) {
+            PyErr_SetString(PyExc_ValueError, "probe_build: keys, logp10 and backoff10 lengths differ");
             goto done;
         }
-        m.keys[k] = (const int64_t *)kb->buf;
-        m.logp10[k] = (const double *)pb->buf;
-        m.backoff10[k] = (const double *)bb->buf;
+        keys[k] = (const int64_t *)kb->buf;
+        logp[k] = (const double *)pb->buf;
+        bo[k] = (const double *)bb->buf;
     }
-    for (Py_ssize_t k = 1; k < n; k++) {
-        Py_buffer *cb = &views[nv];
-        if (get_buf(PyTuple_GET_ITEM(t_child, k - 1), cb, 8, INT64, 0, "tables")) goto done;
-        nv++;
-        int64_t slots = cb->len / 16;
-        if (slots <= n_rows[k] || (slots & (slots - 1)) != 0 || cb->len != slots * 16) {
-            PyErr_SetString(PyExc_ValueError, "backoff_score: tables[k] must come from hash_build over keys[k+1]");
-            goto done;
-        }
-        m.table[k] = (const int64_t *)cb->buf;
-        m.slots[k] = slots;
+    if (get_index(t_tab, n, vocab, 1, views, &nv, &ix, "probe_build")) goto done;
+    int rc, closed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_probe_build(&ix, keys, n_rows, logp, bo, check, &closed);
+    Py_END_ALLOW_THREADS
+    if (rc == -1) {
+        PyErr_SetString(PyExc_ValueError, "probe_build: tables[k] needs more slots than keys[k] has rows "
+                                          "(or a word id is outside 0..vocab-1)");
+    } else if (rc == -2) {
+        PyErr_SetString(PyExc_ValueError, "probe_build: keys must be distinct, >= 0, with parent rows that exist");
+    } else if (rc == -3) {
+        PyErr_NoMemory();
+    } else if (check) {
+        result = PyBool_FromLong(closed);
+    } else {
+        result = Py_None;
+        Py_INCREF(result);
     }
+done:
+    for (int i = 0; i < nv; i++) PyBuffer_Release(&views[i]);
+    return result;
+}
+
+PyDoc_STRVAR(probe_score_doc,
+"probe_score(padded, offsets, tables, vocab, out, suffix_closed=False) -> n\n\n"
+"Score a padded stream with a backoff model's probing index (score.h): padded:\n"
+"int32 (P,), each sentence <s> w1 .. </s>; offsets: int64 (S+1,), strictly\n"
+"increasing from 0 to P; tables from probe_build; out: float64 (P-S,) receives\n"
+"log10 probabilities. suffix_closed: every n-gram's suffix is in the model, so\n"
+"the search stops at the first absent order. Returns P-S.");
+
+static PyObject *py_probe_score(PyObject *self, PyObject *args) {
+    PyObject *o_pad, *o_off, *t_tab, *o_out;
+    long long vocab;
+    int suffix_closed = 0;
+    if (!PyArg_ParseTuple(args, "OOO!LO|p:probe_score", &o_pad, &o_off, &PyTuple_Type, &t_tab, &vocab, &o_out,
+                          &suffix_closed))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(t_tab);
+    if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1) {
+        PyErr_Format(PyExc_ValueError, "probe_score: need 1..%d orders and vocab >= 1", NGK_SCORE_MAX_ORDER);
+        return NULL;
+    }
+    Py_buffer views[NGK_SCORE_MAX_ORDER + 3];
+    int nv = 0;
+    PyObject *result = NULL;
+    ngk_probe_index ix;
+    Py_buffer *pad = &views[nv], *off, *out;
+    if (get_buf(o_pad, pad, 4, INT32, 0, "padded")) goto done;
+    nv++;
+    off = &views[nv];
+    if (get_buf(o_off, off, 8, INT64, 0, "offsets")) goto done;
+    nv++;
+    out = &views[nv];
+    if (get_buf(o_out, out, 8, F64, 1, "out")) goto done;
+    nv++;
+    if (get_index(t_tab, n, vocab, 0, views, &nv, &ix, "probe_score")) goto done;
     int64_t n_sent = off->len / 8 - 1;
     int64_t n_pad = pad->len / 4;
-    if (n_sent < 0 || ((const int64_t *)off->buf)[n_sent] != n_pad || ((const int64_t *)off->buf)[0] != 0) {
-        PyErr_SetString(PyExc_ValueError, "backoff_score: offsets must run from 0 to len(padded)");
+    const int64_t *offsets = (const int64_t *)off->buf;
+    int ok = n_sent >= 0 && offsets[0] == 0 && offsets[n_sent] == n_pad;
+    for (int64_t i = 0; ok && i < n_sent; i++) ok = offsets[i] < offsets[i + 1];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "probe_score: offsets must rise strictly from 0 to len(padded) "
+                                          "(every sentence starts with <s>)");
         goto done;
     }
     if (out->len / 8 != n_pad - n_sent) {
-        PyErr_SetString(PyExc_ValueError, "backoff_score: out must have len(padded) - n_sentences entries");
+        PyErr_SetString(PyExc_ValueError, "probe_score: out must have len(padded) - n_sentences entries");
         goto done;
     }
     int64_t written;
     Py_BEGIN_ALLOW_THREADS
-    written = ngk_backoff_score(&m, (const int32_t *)pad->buf, (const int64_t *)off->buf, n_sent,
-                                (double *)out->buf);
+    written = ngk_probe_score(&ix, (const int32_t *)pad->buf, offsets, n_sent, suffix_closed, (double *)out->buf);
     Py_END_ALLOW_THREADS
     if (written < 0) {
-        PyErr_SetString(PyExc_IndexError, "backoff_score: word id outside 0..vocab-1");
+        PyErr_SetString(PyExc_IndexError, "probe_score: word id outside 0..vocab-1");
         goto done;
     }
     result = PyLong_FromLongLong(written);
@@ -283,7 +336,8 @@ static PyObject *py_hash_find(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"backoff_score", py_backoff_score, METH_VARARGS, backoff_score_doc},
+    {"probe_build", py_probe_build, METH_VARARGS, probe_build_doc},
+    {"probe_score", py_probe_score, METH_VARARGS, probe_score_doc},
     {"hash_build", py_hash_build, METH_VARARGS, hash_build_doc},
     {"stream_rows", py_stream_rows, METH_VARARGS, stream_rows_doc},
     {"hash_find", py_hash_find, METH_VARARGS, hash_find_doc},

@@ -18,10 +18,16 @@ the interpolation weight gamma(h).
 Lookup: rows of order k are keyed ``parent * V + last`` (int64), ``parent``
 being the row of the (k-1)-word prefix; keys are sorted because rows are.
 The C kernel ``ngramkit._score`` walks the stream once, one hash probe per
-order and token (an open-addressing table per order, built once per model,
-KenLM's "probing" layout), carrying the context rows from token to token;
-the numpy reference (``NGRAMKIT_IMPL=numpy``) does one ``np.searchsorted``
-per order over the whole stream. No Python loop per token either way.
+order and token, carrying the context from token to token. Its index (built
+once per model, on first use, see :func:`probe_index`) is KenLM's "probing"
+layout: per order an open-addressing table whose slot holds the key, the
+log10 probability and the log10 backoff, so a probe is one cache miss and
+nothing else; an n-gram's id in it is its slot, and the key of an order-k
+n-gram is ``id(prefix) * V + last``. Sentences are scored in interleaved
+groups with the next token's slots prefetched, so misses overlap. The numpy
+reference (``NGRAMKIT_IMPL=numpy``) does one ``np.searchsorted`` per order
+over the whole stream. No Python loop per token either way; both give
+bit-identical results.
 
 Sentence convention: each sentence is scored as ``<s> w1 .. wn </s>``; the
 context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
@@ -152,6 +158,29 @@ def hash_table(keys: np.ndarray, kernel) -> np.ndarray:
     return table
 
 
+PROBE_LOAD = 0.5  # filled fraction of each probing table: probes of absent keys stay short
+
+
+def probe_index(keys: list[np.ndarray], logp10: list[np.ndarray], backoff10: list[np.ndarray], v: int, kernel, *,
+                check_suffixes: bool = True) -> tuple[tuple[np.ndarray, ...], bool | None]:
+    """The C scorer's probing index of a backoff model: (tables, suffix_closed).
+
+    ``tables``: one int64 array per order (order 1: (3 V,), a slot per word id;
+    order k: stride * n_slots, stride 3 or 2 at the top order, see
+    ``score.h``). ``suffix_closed``: the suffix of every n-gram is an n-gram
+    of the model (None unless ``check_suffixes``).
+    """
+    n = len(keys)
+    tables = [np.empty(3 * v, np.int64)]
+    for k in range(2, n + 1):
+        stride = 3 if k < n else 2
+        tables.append(np.empty(stride * (int(keys[k - 1].size / PROBE_LOAD) + 1), np.int64))
+    c = np.ascontiguousarray
+    closed = kernel.probe_build(tuple(c(k_, np.int64) for k_ in keys), tuple(c(p, np.float64) for p in logp10),
+                                tuple(c(b, np.float64) for b in backoff10), v, tuple(tables), check_suffixes)
+    return tuple(tables), closed
+
+
 def suffix_closed(keys: list[np.ndarray], v: int, index, kernel) -> bool:
     """True when the suffix (all words but the first) of every n-gram is itself in the model."""
     uni_row, tables = index
@@ -195,7 +224,8 @@ class BackoffModel(LanguageModel):
         self._logp10: list[np.ndarray] = []
         self._backoff10: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
-        self._fast = None  # (uni_row, hash tables) for the C scorer, built on first use
+        self._fast = None  # (uni_row, row hash tables) a fit may leave behind; the scorer does not use it
+        self._probe = None  # the C scorer's probing index (probe_index), built on first use
         self._suffix_closed: bool | None = None  # every n-gram's suffix present (checked on first use)
 
     # ---- construction -----------------------------------------------------------------------
@@ -209,6 +239,7 @@ class BackoffModel(LanguageModel):
     def _set_tables(self, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None, validate=True) -> None:
         n = len(ngrams)
         self._fast = None
+        self._probe = None
         self._suffix_closed = None
         if n == 0 or len(logp10) != n or len(backoff10) != n:
             raise NgramkitError("backoff tables need ngrams, logp10 and backoff10 for each order, at least one")
@@ -270,27 +301,26 @@ class BackoffModel(LanguageModel):
         return BackoffModel.from_tables(self.vocab, self._ngrams, self._logp10, self._backoff10, keys=self._keys)
 
     # ---- scoring ----------------------------------------------------------------------------
-    def _fast_tables(self, kernel):
-        """(uni_row, hash tables) of the keys for the C scorer, built on first use."""
-        if self._fast is None:
-            self._fast = key_index(self._keys, len(self.vocab), kernel)
-        if self._suffix_closed is None:
-            self._suffix_closed = suffix_closed(self._keys, len(self.vocab), self._fast, kernel)
-        return self._fast
+    def _probe_tables(self, kernel) -> tuple[np.ndarray, ...]:
+        """The probing index of the C scorer, built on first use (and ``_suffix_closed`` with it)."""
+        if self._probe is None:
+            check = self._suffix_closed is None  # fitted models already know (every counted suffix is counted)
+            self._probe, closed = probe_index(self._keys, self._logp10, self._backoff10, len(self.vocab), kernel,
+                                              check_suffixes=check)
+            if check:
+                self._suffix_closed = bool(closed)
+            self._fast = None  # row hash tables left by a fit: the probing index replaces them
+        return self._probe
 
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
         padded, offsets = stream.padded(self.order, BOS_ID)
         kernel = score_kernel()
         if kernel is not None:
-            uni_row, tables = self._fast_tables(kernel)
+            tables = self._probe_tables(kernel)
             out = np.empty(stream.n_tokens, np.float64)
-            c = np.ascontiguousarray
-            kernel.backoff_score(c(padded, np.int32), c(offsets, np.int64), uni_row,
-                                 tuple(c(k, np.int64) for k in self._keys),
-                                 tuple(c(p, np.float64) for p in self._logp10),
-                                 tuple(c(b, np.float64) for b in self._backoff10), tables,
-                                 len(self.vocab), out, self._suffix_closed)
+            kernel.probe_score(np.ascontiguousarray(padded, np.int32), np.ascontiguousarray(offsets, np.int64),
+                               tables, len(self.vocab), out, self._suffix_closed)
             out *= LN10
             return out
         return self._log_probs_numpy(padded, offsets)
