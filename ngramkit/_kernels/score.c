@@ -180,19 +180,26 @@ int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64
             if (stride == 3) tab[s * stride + 2] = as_bits(backoff10[k - 1][r]);
             id[r] = s;
         }
-        if (closure) {
+        if (closure && k == 2) {
             /* sfx[r]: id in order k-1 of the row's suffix (all words but the first), -1 if absent. */
             for (int64_t r = 0; r < m && closure; r++) {
-                int64_t p = keys[k - 1][r] / v, w = keys[k - 1][r] % v;
-                if (k == 2) {
-                    sfx[r] = uni[3 * w] == 1 ? w : -1;
-                } else {
-                    int64_t ps = prev_sfx[p];
-                    const int stride_prev = NGK_PROBE_STRIDE(k - 1, n);
-                    sfx[r] = ps < 0 ? -1
-                                    : probe_find(ix->table[k - 2], ix->n_slots[k - 2], stride_prev, ps * v + w,
-                                                 probe_home(ps * v + w, ix->n_slots[k - 2]));
-                }
+                int64_t w = keys[1][r] % v;
+                sfx[r] = uni[3 * w] == 1 ? w : -1;
+                if (sfx[r] < 0) closure = 0;
+            }
+        } else if (closure) {
+            /* The suffix of row (p, w) is the suffix of p extended by w: its key in order k-1. */
+            const int64_t *tab_prev = ix->table[k - 2], slots_prev = ix->n_slots[k - 2];
+            const int stride_prev = NGK_PROBE_STRIDE(k - 1, n);
+            for (int64_t r = 0; r < m && closure; r++) {
+                int64_t ps = prev_sfx[keys[k - 1][r] / v];
+                if (ps < 0) closure = 0;
+                qkey[r] = ps * v + keys[k - 1][r] % v;
+            }
+            for (int64_t r = 0; r < m && closure; r++) {
+                if (r + NGK_BUILD_AHEAD < m)
+                    __builtin_prefetch(tab_prev + probe_home(qkey[r + NGK_BUILD_AHEAD], slots_prev) * stride_prev, 0, 1);
+                sfx[r] = probe_find(tab_prev, slots_prev, stride_prev, qkey[r], probe_home(qkey[r], slots_prev));
                 if (sfx[r] < 0) closure = 0;
             }
         }

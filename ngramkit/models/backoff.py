@@ -367,6 +367,8 @@ class BackoffModel(LanguageModel):
         self._check_fitted()
         meta = {"class": type(self).__name__, "name": self.name, "order": self.order,
                 "hparams": self.hparams(), "tables": "backoff"}
+        if self._suffix_closed is not None:  # saves the check when the loaded model is first scored
+            meta["suffix_closed"] = self._suffix_closed
         arrays = {}
         for k in range(1, self.order + 1):
             arrays[f"ngrams{k}"] = self._ngrams[k - 1]
@@ -386,4 +388,6 @@ class BackoffModel(LanguageModel):
             raise NgramkitError(f"model state for {cls.__name__} is incomplete or invalid ({exc})") from None
         ngrams, logp10, backoff10, keys = tables
         model._set_tables(vocab, ngrams, logp10, backoff10, keys=keys, validate=False)
+        if isinstance(meta.get("suffix_closed"), bool):
+            model._suffix_closed = meta["suffix_closed"]
         return model

@@ -93,7 +93,22 @@ def test_probe_index_works_on_read_only_arrays(tm_counts, tmp_path, monkeypatch)
     stream = Stream.from_sentences([["the", "time", "traveller"], ["zzz", "machine"]], model.vocab)
     loaded = modelio.load_model(modelio.save_model(model, tmp_path / "m.ngk"), mmap=True)
     assert not loaded._keys[1].flags.writeable
+    assert loaded._suffix_closed is True and loaded._probe is None  # the fit's closure, saved with the state
     assert_bits_equal(loaded.log_probs(stream), model.log_probs(stream))
+
+
+def test_unknown_closure_is_not_saved_and_is_checked_after_loading(tm_counts, tmp_path, monkeypatch):
+    from ngramkit import modelio
+    from ngramkit.arpa import read_arpa, write_arpa
+
+    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
+    from_arpa = read_arpa(write_arpa(ModifiedKneserNey(2).fit(tm_counts), tmp_path / "m.arpa"))
+    assert from_arpa._suffix_closed is None
+    assert "suffix_closed" not in from_arpa.get_state()[0]
+    loaded = modelio.load_model(modelio.save_model(from_arpa, tmp_path / "m.ngk"))
+    assert loaded._suffix_closed is None
+    stream = Stream.from_sentences([["the", "time", "machine"]], loaded.vocab)
+    assert_bits_equal(loaded.log_probs(stream), from_arpa.log_probs(stream))
     assert loaded._suffix_closed is True
 
 
