@@ -11,6 +11,7 @@ _TEXT_OPTION_NAMES = ("normalize", "tokenizer", "pattern", "sentences", "encodin
 
 @click.command(
     "compare",
+    short_help="Perplexity report: n-gram models vs the RNN, same tokens.",
     epilog="""\b
 Examples:
   ngramkit compare                                  # timemachine, word level, < 3 minutes

@@ -97,6 +97,7 @@ def format_summary(info: dict) -> list[str]:
 
 @click.command(
     "count",
+    short_help="Count n-grams; per-order totals, distinct, singletons, top-k.",
     epilog="\b\nExamples:\n"
            "  ngramkit count                   # the default corpus (timemachine), orders 1..3\n"
            "  ngramkit count --corpus ptb --order 5 --top 10 --json\n"

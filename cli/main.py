@@ -37,18 +37,11 @@ def cli():
 
 
 def _register():
-    from . import count, corpus
+    from . import compare, corpus, count, generate, ppl, train, zipf
 
-    cli.add_command(count.count)
-    cli.add_command(corpus.corpus)
-    for name in ("zipf", "train", "ppl", "generate", "compare"):
-        try:
-            module = __import__(f"{__package__}.{name}", fromlist=[name])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                raise
-            continue
-        cli.add_command(getattr(module, name))
+    for command in (count.count, corpus.corpus, zipf.zipf, train.train, ppl.ppl,
+                    generate.generate, compare.compare):
+        cli.add_command(command)
 
 
 _register()

@@ -86,7 +86,7 @@ def format_table(fits) -> list[str]:
     return lines
 
 
-@click.command(epilog="Examples:\n\n\b\n"
+@click.command(short_help="Fit Zipf's (and Heaps') law; table, JSON, plots.", epilog="Examples:\n\n\b\n"
                "  ngramkit zipf --plot zipf.png\n"
                "  ngramkit zipf --corpus ptb --split train --method both --json\n"
                "  ngramkit zipf book.txt --orders 1,2 --ranks 5:500 --heaps heaps.pdf")
