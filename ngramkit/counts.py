@@ -18,10 +18,14 @@ Rows of order k are keyed by ``parent * V + last_word`` (int64, V = vocabulary
 size); because order k-1 rows are sorted, these keys are sorted too and
 lookups are one ``searchsorted``.
 
-Counting runs in the C kernel ``ngramkit._count`` (one open-addressing hash
-table per order over the padded id stream, then a sort of the distinct
-n-grams only); ``NGRAMKIT_IMPL=numpy`` selects the numpy reference (packed
-keys + ``np.unique``), which gives identical arrays.
+Counting runs in the C kernel ``ngramkit._count``. When the N word ids of an
+n-gram fit in 63 bits (``ceil(log2 V) * N <= 63``: PTB up to order 4) only
+the top order is hashed, as packed uint64 keys, in one read of the id stream;
+order k-1 is then derived from the distinct order-k rows (a (k-1)-gram's count
+is the sum of its one-word extensions plus the sentences it ends), so lower
+orders cost O(distinct n-grams), not O(tokens). Otherwise one open-addressing
+table per order over the padded stream. ``NGRAMKIT_IMPL=numpy`` selects the
+numpy reference (packed keys + ``np.unique``); all give identical arrays.
 
 Bounded memory: :meth:`NGramCounts.merge` sums two count sets, so a corpus can
 be counted in chunks (:func:`count_sentences_chunked`,
@@ -79,7 +83,7 @@ class NGramCounts:
     # ---- construction -------------------------------------------------------
     @classmethod
     def from_stream(cls, stream: Stream, order: int = 3, *, progress=None) -> NGramCounts:
-        """Count orders 1..``order`` of a stream (C hash tables, or the numpy reference).
+        """Count orders 1..``order`` of a stream (C kernels, or the numpy reference).
 
         ``progress(1)``, if given, is called after each order is counted.
         """
@@ -92,6 +96,12 @@ class NGramCounts:
             return out
         vocab = stream.vocab
         v = len(vocab)
+        bits = max(1, (v - 1).bit_length())  # bits per packed word id
+        if order >= 2 and bits * order <= 63:
+            out = cls._from_stream_packed(k, stream, order, bits)
+            if progress is not None:
+                progress(order)
+            return out
         padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
         lengths = np.diff(offsets)  # (S,) padded sentence lengths
         # Order 1: the provisional row of a unigram is its word id.
@@ -114,6 +124,28 @@ class NGramCounts:
         del rows, padded
         return cls._assemble(vocab, np.arange(v, dtype=np.int64), uni_count, steps,
                              n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
+
+    @classmethod
+    def _from_stream_packed(cls, k, stream: Stream, order: int, bits: int) -> NGramCounts:
+        """C: the top order hashed as packed uint64 keys, lower orders derived from its rows."""
+        vocab = stream.vocab
+        v = len(vocab)
+        state, sizes = k.count_packed(np.ascontiguousarray(stream.ids, np.int32),
+                                      np.ascontiguousarray(stream.offsets, np.int64), BOS_ID, order, bits, v)
+        grams, counts, parents, keys = [], [], [], []
+        for j, m in enumerate(sizes, 1):
+            g = np.empty((m, j), np.int32)
+            c = np.empty(m, np.int64)
+            par = np.empty(m, np.int64)
+            k.packed_fill(state, j, g.reshape(-1), c, par)
+            grams.append(g)
+            counts.append(c)
+            parents.append(par)
+            keys.append(par * v + g[:, -1] if j > 1 else g[:, 0].astype(np.int64))
+        del state
+        out = cls(vocab, grams, counts, parents, n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
+        out._keys = keys
+        return out
 
     @classmethod
     def _assemble(cls, vocab: Vocabulary, uni_ids, uni_count, steps, *, n_sentences: int,

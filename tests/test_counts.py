@@ -410,3 +410,69 @@ def test_kernel_rejects_bad_buffers():
     ids, ends = np.empty(2, np.int32), np.empty(1, np.int64)
     with pytest.raises(ValueError, match="too small"):
         _count.scan(b"a b c", ids, ends)
+
+
+# ---- the packed top-order path (ceil(log2 V) * order <= 63) and its fallback ------------------
+
+
+def _repetitive_corpus(n_words: int, seed: int = 0):
+    """Sentences over n_words distinct words with heavy repeats, so some n-gram counts pass small
+    packed count fields (the spill path) and many sentences are shorter than the order."""
+    rng = np.random.default_rng(seed)
+    vocab = [f"w{i}" for i in range(n_words)]
+    base = [[vocab[j] for j in rng.integers(0, n_words, size=rng.integers(0, 11))] for _ in range(60)]
+    sentences = [base[i % 60] for i in range(600)] + [[vocab[0]] * 40] * 5 + [vocab[:300]]
+    return sentences
+
+
+@pytest.mark.parametrize("n_words, order, packed", [
+    (300, 7, True),   # V = 304 -> 9 bits * 7 = 63: a 1-bit count field, every repeat spills
+    (600, 6, True),   # 10 bits * 6 = 60: a 4-bit count field
+    (300, 8, False),  # 72 bits: one hash table per order (count_step)
+    (12, 12, True),   # 4 bits * 12 = 48
+])
+def test_packed_path_and_fallback_equal_naive_counter(monkeypatch, n_words, order, packed):
+    sentences = _repetitive_corpus(n_words)
+    stream = Stream.from_sentences(sentences, Vocabulary.build(sentences))
+    calls = []
+    real = NGramCounts._from_stream_packed.__func__
+    monkeypatch.setattr(NGramCounts, "_from_stream_packed",
+                        classmethod(lambda cls, *a: calls.append(1) or real(cls, *a)))
+    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
+    c = NGramCounts.from_stream(stream, order)
+    assert bool(calls) == packed
+    monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
+    n = NGramCounts.from_stream(stream, order)
+    assert as_counter(c) == naive_counts(sentences, order)
+    assert c.counts(1).max() > 100  # counts far past the small packed count fields
+    for k in range(1, order + 1):
+        for name in ("ngrams", "counts", "parent", "keys"):
+            assert np.array_equal(getattr(c, name)(k), getattr(n, name)(k)), (name, k)
+
+
+def test_packed_kernel_rejects_bad_input():
+    from ngramkit import _count
+
+    ids = np.array([5, 6, 2, 7, 2], np.int32)
+    off = np.array([0, 3, 5], np.int64)
+    state, sizes = _count.count_packed(ids, off, 1, 3, 4, 8)
+    # <s> 5 6 </s> / <s> 7 </s>: unigrams 1 2 5 6 7, bigrams 1-5 1-7 5-6 6-2 7-2, trigrams 1-5-6 1-7-2 5-6-2
+    assert sizes == (5, 5, 3)
+    g, c, p = np.empty(9, np.int32), np.empty(3, np.int64), np.empty(3, np.int64)
+    _count.packed_fill(state, 3, g, c, p)
+    assert g.reshape(3, 3).tolist() == [[1, 5, 6], [1, 7, 2], [5, 6, 2]]
+    assert c.tolist() == [1, 1, 1] and p.tolist() == [0, 1, 2]  # rows of 1-5, 1-7, 5-6 in order 2
+    with pytest.raises(ValueError, match="outputs"):
+        _count.packed_fill(state, 3, g[:6], c, p)
+    with pytest.raises(ValueError, match="order 4"):
+        _count.packed_fill(state, 4, g, c, p)
+    with pytest.raises(IndexError, match=r"outside \[0, 7\)"):
+        _count.count_packed(ids, off, 1, 3, 4, 7)  # id 7 >= v
+    with pytest.raises(ValueError, match="bits \\* order <= 63"):
+        _count.count_packed(ids, off, 1, 8, 8, 8)
+    with pytest.raises(ValueError, match="offsets"):
+        _count.count_packed(ids, np.array([0, 6], np.int64), 1, 3, 4, 8)
+    with pytest.raises(TypeError, match="int32"):
+        _count.count_packed(ids.astype(np.int64), off, 1, 3, 4, 8)
+    with pytest.raises(TypeError, match="state"):
+        _count.packed_fill(object(), 1, g, c, p)

@@ -21,6 +21,15 @@
  *    starting at every position. Output: rows updated in place to the row of
  *    the k-gram starting there (positions p <= end - k of each sentence), and
  *    for every new k-gram, in first-seen order: parent row, last word, count.
+ *    Used when the packed path (5) does not apply: b * K > 63 bits.
+ *
+ * 4. ngk_sort_rows: lexicographic order of the rows made by 3.
+ *
+ * 5. ngk_count_packed / ngk_packed_fill: every order 1..K of the unpadded id
+ *    stream at once, hashing only the top order as packed uint64 keys (one
+ *    read of the stream; lower orders derived from the distinct top-order
+ *    rows). Output: per order j the sorted distinct j-grams, their counts and
+ *    the row of their (j-1)-prefix. Details above ngk_count_packed.
  */
 #define _GNU_SOURCE /* madvise(MADV_HUGEPAGE) */
 #include <stdint.h>
@@ -32,9 +41,26 @@
 
 #include "count.h"
 
+/* Big work arrays: 2 MB aligned and backed by huge pages where the OS allows it
+ * (a fresh malloc'ed array costs one page fault per 4 kB on first touch, which
+ * in a VM costs as much as the sort that fills it). */
 /* Memory for a big randomly probed table: 2 MB aligned and backed by huge pages
  * where the OS allows it (one TLB entry per 2 MB instead of per 4 kB makes the
  * random probes of a 16 MB table about twice as fast). Filled with 0xff bytes. */
+static void *huge_alloc(size_t bytes) {
+    void *p = NULL;
+    const size_t huge = (size_t)2 << 20;
+    if (bytes >= huge) {
+        bytes = (bytes + huge - 1) / huge * huge;
+        if (posix_memalign(&p, huge, bytes)) return NULL;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+        return p;
+    }
+    return malloc(bytes > 0 ? bytes : 1);
+}
+
 static void *table_alloc(size_t bytes) {
     void *p = NULL;
     const size_t huge = (size_t)2 << 20;
@@ -530,5 +556,474 @@ int ngk_sort_rows(const int32_t *parent, const int32_t *last, int64_t m, const i
     }
     free(hist);
     free(tmp);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* 5. ngk_count_packed: all orders 1..K from the unpadded id stream, hashing the
+ *    top order only.
+ *
+ *    Every K-gram is packed into one uint64 (bits per id b, the first word in
+ *    the high bits, so numeric order is lexicographic order; needs b*K <= 63)
+ *    and counted in one open-addressing table with software prefetching (keys
+ *    are made in batches, the slot of key j + PF_DIST is prefetched while key j
+ *    is inserted). <s> is not copied into the stream: each sentence's rolling
+ *    key starts from it.
+ *
+ *    Lower orders never touch the stream again: a j-gram occurrence at position
+ *    p of a padded sentence of length L is the prefix of the (j+1)-gram at p
+ *    unless p = L - j (it ends the sentence). So
+ *        count_j(g) = sum of count_{j+1} over g's one-word extensions
+ *                     + the number of sentences that end with g,
+ *    and the distinct j-grams are the sorted prefixes of the (j+1)-grams merged
+ *    with the distinct sentence tails of length j. The tails are the last
+ *    min(L, K-1) tokens of every sentence (S of them, counted in a small second
+ *    table); the merge costs O(M_{j+1} + tails), not O(N).
+ */
+#define PF_DIST 16
+#define BATCH 512
+#define PACK_EMPTY UINT64_MAX
+
+typedef struct {
+    uint64_t key;
+    uint64_t count;
+} kv_t;
+
+typedef struct {
+    kv_t *slots;
+    int64_t n_slots, m;
+    int bits;
+} ptable;
+
+static inline uint64_t pslot(uint64_t key, int bits) {
+    key ^= key >> 31;
+    return (key * 0x9e3779b97f4a7c15ULL) >> (64 - bits);
+}
+
+static int ptable_init(ptable *t, int bits) {
+    t->bits = bits;
+    t->n_slots = (int64_t)1 << bits;
+    t->m = 0;
+    t->slots = table_alloc((size_t)t->n_slots * sizeof(kv_t));
+    return t->slots ? 0 : NGK_ERR_NOMEM;
+}
+
+static inline void ptable_add(ptable *t, uint64_t key, uint64_t i, uint64_t c) {
+    uint64_t mask = (uint64_t)t->n_slots - 1;
+    kv_t *s = t->slots;
+    for (;;) {
+        if (s[i].key == key) {
+            s[i].count += c;
+            return;
+        }
+        if (s[i].key == PACK_EMPTY) {
+            s[i].key = key;
+            s[i].count = c;
+            t->m++;
+            return;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+/* Make room for `more` new keys at load <= 3/4. */
+static int ptable_reserve(ptable *t, int64_t more) {
+    if (4 * (t->m + more) <= 3 * t->n_slots) return 0;
+    int bits = t->bits;
+    while (4 * (t->m + more) > 3 * ((int64_t)1 << bits)) bits += bits < 22 ? 2 : 1;
+    ptable bigger;
+    if (ptable_init(&bigger, bits)) return NGK_ERR_NOMEM;
+    for (int64_t j = 0; j < t->n_slots; j++)
+        if (t->slots[j].key != PACK_EMPTY)
+            ptable_add(&bigger, t->slots[j].key, pslot(t->slots[j].key, bits), t->slots[j].count);
+    free(t->slots);
+    *t = bigger;
+    return 0;
+}
+
+/* Zeroed memory (calloc: fresh pages are not written), huge pages where possible. */
+static void *zero_alloc(size_t bytes) {
+    void *p = calloc(1, bytes > 0 ? bytes : 1);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t a = ((uintptr_t)p + huge - 1) & ~(huge - 1), e = ((uintptr_t)p + bytes) & ~(huge - 1);
+    if (p && e > a) madvise((void *)a, e - a, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* The top-order table: 8-byte slots holding key << cbits | c with c in [1, cmax]
+ * (0 = empty slot), so a slot is half the size of a (key, count) pair and a
+ * 64-byte line holds 8 of them. A count that would pass cmax spills cmax into
+ * the small side table ovf (key -> spilled total): count = c + ovf[key]. */
+typedef struct {
+    uint64_t *slots;
+    int64_t n_slots, m;
+    int bits, cbits;
+    ptable ovf;
+} gtable;
+
+static int gtable_init(gtable *t, int bits, int cbits) {
+    t->bits = bits;
+    t->cbits = cbits;
+    t->n_slots = (int64_t)1 << bits;
+    t->m = 0;
+    t->slots = zero_alloc((size_t)t->n_slots * sizeof *t->slots);
+    return t->slots ? 0 : NGK_ERR_NOMEM;
+}
+
+static inline int gtable_add(gtable *t, uint64_t key, uint64_t i) {
+    const int cb = t->cbits;
+    const uint64_t cmax = ((uint64_t)1 << cb) - 1, mask = (uint64_t)t->n_slots - 1;
+    uint64_t *s = t->slots;
+    for (;;) {
+        uint64_t x = s[i];
+        if (x == 0) {
+            s[i] = (key << cb) | 1;
+            t->m++;
+            return 0;
+        }
+        if ((x >> cb) == key) {
+            if ((x & cmax) != cmax) {
+                s[i] = x + 1;
+                return 0;
+            }
+            if (!t->ovf.slots && ptable_init(&t->ovf, 6)) return NGK_ERR_NOMEM;
+            if (ptable_reserve(&t->ovf, 1)) return NGK_ERR_NOMEM;
+            ptable_add(&t->ovf, key, pslot(key, t->ovf.bits), cmax);
+            s[i] = (key << cb) | 1;
+            return 0;
+        }
+        i = (i + 1) & mask;
+    }
+}
+
+static int gtable_reserve(gtable *t, int64_t more) {
+    if (4 * (t->m + more) <= 3 * t->n_slots) return 0;
+    int bits = t->bits;
+    while (4 * (t->m + more) > 3 * ((int64_t)1 << bits)) bits += bits < 22 ? 2 : 1;
+    uint64_t *bigger = zero_alloc(((size_t)1 << bits) * sizeof *bigger);
+    if (!bigger) return NGK_ERR_NOMEM;
+    const uint64_t mask = ((uint64_t)1 << bits) - 1;
+    for (int64_t j = 0; j < t->n_slots; j++) {
+        uint64_t x = t->slots[j];
+        if (!x) continue;
+        uint64_t q = pslot(x >> t->cbits, bits);
+        while (bigger[q]) q = (q + 1) & mask;
+        bigger[q] = x;
+    }
+    free(t->slots);
+    t->slots = bigger;
+    t->bits = bits;
+    t->n_slots = (int64_t)1 << bits;
+    return 0;
+}
+
+/* Insert a batch of keys (one occurrence each), prefetching PF_DIST keys ahead. */
+static int gtable_add_batch(gtable *t, const uint64_t *keys, int n) {
+    if (gtable_reserve(t, n)) return NGK_ERR_NOMEM;
+    uint64_t h[BATCH];
+    const int bits = t->bits;
+    for (int j = 0; j < n; j++) h[j] = pslot(keys[j], bits);
+    for (int j = 0; j < n && j < PF_DIST; j++) __builtin_prefetch(&t->slots[h[j]], 1);
+    for (int j = 0; j < n; j++) {
+        if (j + PF_DIST < n) __builtin_prefetch(&t->slots[h[j + PF_DIST]], 1);
+        if (gtable_add(t, keys[j], h[j])) return NGK_ERR_NOMEM;
+    }
+    return 0;
+}
+
+/* LSD radix sort of a[0..n) by bits [lo, hi) with 8-bit digits, ping-ponging with
+ * tmp[0..n); the result ends in a. For small, cache-resident ranges. */
+static void lsd_u64(uint64_t *a, uint64_t *tmp, int64_t n, int lo, int hi) {
+    if (n <= 32) { /* insertion sort (the keys compared are distinct bit ranges of distinct keys) */
+        for (int64_t i = 1; i < n; i++) {
+            uint64_t x = a[i], kx = (x >> lo) & (hi - lo >= 64 ? UINT64_MAX : ((uint64_t)1 << (hi - lo)) - 1);
+            int64_t j = i;
+            while (j > 0) {
+                uint64_t kj = (a[j - 1] >> lo) & (hi - lo >= 64 ? UINT64_MAX : ((uint64_t)1 << (hi - lo)) - 1);
+                if (kj <= kx) break;
+                a[j] = a[j - 1];
+                j--;
+            }
+            a[j] = x;
+        }
+        return;
+    }
+    uint64_t *src = a, *dst = tmp;
+    for (int sh = lo; sh < hi; sh += 8) {
+        int64_t h[257] = {0};
+        uint64_t dmask = hi - sh >= 8 ? 255 : ((uint64_t)1 << (hi - sh)) - 1;
+        for (int64_t i = 0; i < n; i++) h[((src[i] >> sh) & dmask) + 1]++;
+        if (h[((src[0] >> sh) & dmask) + 1] == n) continue;
+        for (int r = 0; r < 256; r++) h[r + 1] += h[r];
+        for (int64_t i = 0; i < n; i++) dst[h[(src[i] >> sh) & dmask]++] = src[i];
+        uint64_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+}
+
+/* Sort a[0..n) by bits [lo, hi): one pass by the top 11 bits into buckets that
+ * fit in cache, then each bucket by the rest (one trip through main memory instead
+ * of one per digit). */
+static int sort_u64(uint64_t *a, int64_t n, int lo, int hi) {
+    if (n < 2 || hi <= lo) return 0;
+    int top = hi - lo < 11 ? hi - lo : 11;
+    int sh = hi - top;
+    int64_t R = (int64_t)1 << top;
+    int64_t *h = calloc((size_t)R + 1, sizeof *h);
+    uint64_t *tmp = huge_alloc((size_t)n * sizeof *tmp);
+    if (!h || !tmp) {
+        free(h);
+        free(tmp);
+        return NGK_ERR_NOMEM;
+    }
+    const uint64_t dmask = (uint64_t)R - 1;
+    for (int64_t i = 0; i < n; i++) h[((a[i] >> sh) & dmask) + 1]++;
+    for (int64_t r = 0; r < R; r++) h[r + 1] += h[r];
+    int64_t *pos = malloc((size_t)R * sizeof *pos);
+    if (!pos) {
+        free(h);
+        free(tmp);
+        return NGK_ERR_NOMEM;
+    }
+    memcpy(pos, h, (size_t)R * sizeof *pos);
+    for (int64_t i = 0; i < n; i++) tmp[pos[(a[i] >> sh) & dmask]++] = a[i];
+    free(pos);
+    for (int64_t r = 0; r < R; r++) {
+        int64_t b0 = h[r], nb = h[r + 1] - b0;
+        if (nb == 0) continue;
+        memcpy(a + b0, tmp + b0, (size_t)nb * sizeof *a);
+        if (nb > 1 && sh > lo) lsd_u64(a + b0, tmp + b0, nb, lo, sh);
+    }
+    free(h);
+    free(tmp);
+    return 0;
+}
+
+/* The distinct entries of a table, in slot order; the table is freed. */
+static kv_t *ptable_drain(ptable *t, int64_t *m) {
+    kv_t *out = huge_alloc((size_t)t->m * sizeof *out);
+    if (out) {
+        int64_t o = 0;
+        for (int64_t j = 0; j < t->n_slots; j++)
+            if (t->slots[j].key != PACK_EMPTY) out[o++] = t->slots[j];
+        *m = o;
+    }
+    free(t->slots);
+    t->slots = NULL;
+    return out;
+}
+
+/* LSD radix sort of (key, count) pairs by key (keys < 2^key_bits), 11-bit digits;
+ * digits where every key agrees are skipped. */
+static int radix_sort_kv(kv_t *a, int64_t n, int key_bits) {
+    enum { D = 11, R = 1 << 11 };
+    int passes = (key_bits + D - 1) / D;
+    if (n < 2 || passes == 0) return 0;
+    int64_t(*hist)[R] = calloc((size_t)passes, sizeof *hist);
+    kv_t *tmp = huge_alloc((size_t)n * sizeof *tmp);
+    if (!hist || !tmp) {
+        free(hist);
+        free(tmp);
+        return NGK_ERR_NOMEM;
+    }
+    for (int64_t i = 0; i < n; i++)
+        for (int p = 0; p < passes; p++) hist[p][(a[i].key >> (D * p)) & (R - 1)]++;
+    kv_t *src = a, *dst = tmp;
+    for (int p = 0; p < passes; p++) {
+        int64_t *h = hist[p], sum = 0;
+        if (h[(src[0].key >> (D * p)) & (R - 1)] == n) continue; /* one digit value: nothing moves */
+        for (int r = 0; r < R; r++) {
+            int64_t c = h[r];
+            h[r] = sum;
+            sum += c;
+        }
+        for (int64_t i = 0; i < n; i++) dst[h[(src[i].key >> (D * p)) & (R - 1)]++] = src[i];
+        kv_t *x = src;
+        src = dst;
+        dst = x;
+    }
+    if (src != a) memcpy(a, src, (size_t)n * sizeof *a);
+    free(hist);
+    free(tmp);
+    return 0;
+}
+
+/* Sum the counts of equal adjacent keys of a sorted array in place; returns the new length. */
+static int64_t unique_kv(kv_t *a, int64_t n) {
+    int64_t o = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (o > 0 && a[o - 1].key == a[i].key) a[o - 1].count += a[i].count;
+        else a[o++] = a[i];
+    }
+    return o;
+}
+
+void ngk_packed_free(ngk_packed *st) {
+    for (int j = 0; j <= NGK_MAX_ORDER; j++) {
+        free(st->rows[j]);
+        free(st->parent[j]);
+    }
+    memset(st, 0, sizeof *st);
+}
+
+/* Order j from order j+1 (sorted) and the sorted unique tails of length j: the
+ * merge described above. Sets parent[j+1]. */
+static int derive_lower(ngk_packed *st, int j, const kv_t *tails, int64_t n_tails) {
+    const kv_t *up = st->rows[j + 1];
+    int64_t mu = st->m[j + 1], b = st->bits;
+    int64_t cap = mu + n_tails;
+    kv_t *out = huge_alloc((size_t)cap * sizeof *out);
+    int64_t *par = huge_alloc((size_t)mu * sizeof *par);
+    if (!out || !par) {
+        free(out);
+        free(par);
+        return NGK_ERR_NOMEM;
+    }
+    int64_t r = 0, t = 0, o = 0;
+    while (r < mu || t < n_tails) {
+        uint64_t pk = r < mu ? up[r].key >> b : PACK_EMPTY;
+        uint64_t tk = t < n_tails ? tails[t].key : PACK_EMPTY;
+        uint64_t k = pk < tk ? pk : tk, c = 0;
+        if (tk == k) c += tails[t++].count;
+        while (r < mu && (up[r].key >> b) == k) {
+            c += up[r].count;
+            par[r++] = o;
+        }
+        out[o].key = k;
+        out[o].count = c;
+        o++;
+    }
+    st->rows[j] = out;
+    st->m[j] = o;
+    st->parent[j + 1] = par;
+    return 0;
+}
+
+int ngk_count_packed(const int32_t *ids, const int64_t *offsets, int64_t n_sent, int32_t bos, int order,
+                     int bits, int64_t v, ngk_packed *st) {
+    memset(st, 0, sizeof *st);
+    if (order < 2 || order > NGK_MAX_ORDER || bits < 1 || bits * order > 63 || v > ((int64_t)1 << bits) ||
+        bos < 0 || bos >= v)
+        return NGK_ERR_INDEX;
+    st->order = order;
+    st->bits = bits;
+    const int K = order;
+    const uint64_t mask_k = ((uint64_t)1 << (bits * K)) - 1;
+    const int tail_shift = 59; /* tail length tag; bits * (K - 1) <= 59 (see below) */
+    gtable grams;
+    ptable tails;
+    uint64_t buf[BATCH];
+    int nb = 0, rc = 0;
+    uint32_t bad = 0;
+    memset(&grams, 0, sizeof grams);
+    if (gtable_init(&grams, 16, 64 - bits * K)) return NGK_ERR_NOMEM;
+    if (ptable_init(&tails, 10)) {
+        free(grams.slots);
+        return NGK_ERR_NOMEM;
+    }
+    /* b*K <= 63 and K <= 12: b*(K-1) = b*K - b <= 59 when b >= 4, and <= 3*11 = 33 when b <= 3. */
+    for (int64_t s = 0; s < n_sent; s++) {
+        int64_t a = offsets[s], e = offsets[s + 1];
+        uint64_t key = (uint64_t)bos;
+        int64_t i = a, warm = a + K - 2 < e ? a + K - 2 : e; /* the first K-2 words only fill the window */
+        for (; i < warm; i++) {
+            bad |= (uint32_t)ids[i] >= (uint64_t)v;
+            key = (key << bits) | (uint32_t)ids[i];
+        }
+        for (; i < e; i++) {
+            bad |= (uint32_t)ids[i] >= (uint64_t)v;
+            key = ((key << bits) | (uint32_t)ids[i]) & mask_k;
+            buf[nb++] = key;
+            if (nb == BATCH) {
+                if (bad) goto bad_id;
+                if ((rc = gtable_add_batch(&grams, buf, nb))) goto fail;
+                nb = 0;
+            }
+        }
+        /* the sentence tail: its last min(L, K-1) tokens (L = e - a + 1 with <s>) */
+        int64_t len = e - a + 1 < K - 1 ? e - a + 1 : K - 1;
+        uint64_t tail = (key & (((uint64_t)1 << (bits * len)) - 1)) | ((uint64_t)len << tail_shift);
+        if ((rc = ptable_reserve(&tails, 1))) goto fail;
+        ptable_add(&tails, tail, pslot(tail, tails.bits), 1);
+    }
+    if (bad) goto bad_id;
+    if (nb && (rc = gtable_add_batch(&grams, buf, nb))) goto fail;
+
+    /* top order: the occupied slots, sorted by key (the bits above the count) */
+    int64_t m = 0, n_tails;
+    const int cb = grams.cbits;
+    uint64_t *packed = grams.slots;
+    for (int64_t j = 0; j < grams.n_slots; j++)
+        if (packed[j]) packed[m++] = packed[j]; /* compact in place */
+    kv_t *tl = ptable_drain(&tails, &n_tails);
+    kv_t *top = huge_alloc((size_t)m * sizeof *top);
+    kv_t *suffix = malloc((size_t)(n_tails > 0 ? n_tails : 1) * sizeof *suffix);
+    if (!tl || !top || !suffix || (rc = sort_u64(packed, m, cb, 64))) {
+        free(tl);
+        free(top);
+        free(suffix);
+        free(grams.slots);
+        free(grams.ovf.slots);
+        return rc ? rc : NGK_ERR_NOMEM;
+    }
+    const uint64_t cmax = ((uint64_t)1 << cb) - 1;
+    for (int64_t r = 0; r < m; r++) {
+        top[r].key = packed[r] >> cb;
+        top[r].count = packed[r] & cmax;
+    }
+    if (grams.ovf.m) /* the spilled parts of big counts */
+        for (int64_t r = 0; r < m; r++) {
+            uint64_t q = pslot(top[r].key, grams.ovf.bits), qmask = (uint64_t)grams.ovf.n_slots - 1;
+            for (; grams.ovf.slots[q].key != PACK_EMPTY; q = (q + 1) & qmask)
+                if (grams.ovf.slots[q].key == top[r].key) {
+                    top[r].count += grams.ovf.slots[q].count;
+                    break;
+                }
+        }
+    free(grams.slots);
+    free(grams.ovf.slots);
+    st->rows[K] = top;
+    st->m[K] = m;
+    /* lower orders, K-1 down to 1: the sentences ending with each j-gram, then the merge */
+    for (int j = K - 1; j >= 1; j--) {
+        int64_t n = 0;
+        uint64_t mask_j = ((uint64_t)1 << (bits * j)) - 1;
+        for (int64_t t = 0; t < n_tails; t++)
+            if ((int64_t)(tl[t].key >> tail_shift) >= j) {
+                suffix[n].key = tl[t].key & mask_j;
+                suffix[n++].count = tl[t].count;
+            }
+        if ((rc = radix_sort_kv(suffix, n, bits * j))) break;
+        n = unique_kv(suffix, n);
+        if ((rc = derive_lower(st, j, suffix, n))) break;
+    }
+    free(suffix);
+    free(tl);
+    if (rc) ngk_packed_free(st);
+    return rc;
+bad_id:
+    rc = NGK_ERR_INDEX;
+fail:
+    free(grams.slots);
+    free(grams.ovf.slots);
+    free(tails.slots);
+    return rc;
+}
+
+int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent) {
+    if (j < 1 || j > st->order) return NGK_ERR_INDEX;
+    const kv_t *rows = st->rows[j];
+    const int b = st->bits;
+    const uint64_t id_mask = ((uint64_t)1 << b) - 1;
+    for (int64_t r = 0; r < st->m[j]; r++) {
+        uint64_t key = rows[r].key;
+        for (int c = j - 1; c >= 0; c--, key >>= b) grams[r * j + c] = (int32_t)(key & id_mask);
+        count[r] = (int64_t)rows[r].count;
+        parent[r] = j > 1 ? st->parent[j][r] : 0;
+    }
     return 0;
 }

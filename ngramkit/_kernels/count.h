@@ -47,4 +47,22 @@ int64_t ngk_count_step(const int32_t *tok, const int64_t *offsets, int64_t n_sen
 int ngk_sort_rows(const int32_t *parent, const int32_t *last, int64_t m, const int64_t *rank, int64_t n_prev,
                   int64_t v, int32_t *perm, int64_t *sparent, int32_t *slast);
 
+/* All orders 1..order of the unpadded stream from packed top-order keys (see count.c, 5).
+ * rows[j]: (m[j],) sorted distinct j-grams as (packed key, count) pairs (the kv_t of count.c);
+ * parent[j]: (m[j],) row of each j-gram's prefix in order j-1 (j >= 2). */
+#define NGK_MAX_ORDER 12
+typedef struct {
+    int order, bits;
+    int64_t m[NGK_MAX_ORDER + 1];
+    void *rows[NGK_MAX_ORDER + 1];
+    int64_t *parent[NGK_MAX_ORDER + 1];
+} ngk_packed;
+
+/* NGK_ERR_INDEX when an id is outside [0, v), or bits * order > 63, or v > 2^bits. */
+int ngk_count_packed(const int32_t *ids, const int64_t *offsets, int64_t n_sent, int32_t bos, int order,
+                     int bits, int64_t v, ngk_packed *st);
+/* Order j as (m[j], j) int32 word ids, (m[j],) int64 counts and parent rows (0 for j = 1). */
+int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent);
+void ngk_packed_free(ngk_packed *st);
+
 #endif

@@ -264,7 +264,134 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(count_packed_doc,
+"count_packed(ids, offsets, bos, order, bits, v) -> (state, sizes)\n\n"
+"Count every n-gram of orders 1..order of the unpadded stream ids (int32,\n"
+"ids < v <= 2^bits, bits * order <= 63) whose sentences are\n"
+"ids[offsets[i]:offsets[i+1]] (int64), each read as <s>=bos w1 .. wn. Only the\n"
+"top order is hashed; lower orders are derived from its distinct rows. sizes:\n"
+"tuple of the distinct n-grams per order 1..order; state: pass it to packed_fill.");
+
+static void packed_destroy(PyObject *capsule) {
+    ngk_packed *st = PyCapsule_GetPointer(capsule, "ngramkit._count.packed");
+    if (st) {
+        ngk_packed_free(st);
+        PyMem_Free(st);
+    }
+}
+
+static PyObject *py_count_packed(PyObject *self, PyObject *args) {
+    PyObject *o_ids, *o_off;
+    int bos, order, bits;
+    long long v;
+    if (!PyArg_ParseTuple(args, "OOiiiL:count_packed", &o_ids, &o_off, &bos, &order, &bits, &v)) return NULL;
+    if (order < 2 || order > NGK_MAX_ORDER || bits < 1 || bits * order > 63 || v < 1 || v > (1LL << bits) ||
+        bos < 0 || bos >= v) {
+        PyErr_Format(PyExc_ValueError, "count_packed: need 2 <= order <= %d, bits * order <= 63, "
+                     "1 <= v <= 2^bits and 0 <= bos < v", NGK_MAX_ORDER);
+        return NULL;
+    }
+    Py_buffer ids, off;
+    if (get_buf(o_ids, &ids, 4, 0, "ids")) return NULL;
+    if (get_buf(o_off, &off, 8, 0, "offsets")) {
+        PyBuffer_Release(&ids);
+        return NULL;
+    }
+    PyObject *result = NULL, *capsule = NULL;
+    ngk_packed *st = NULL;
+    int64_t n = ids.len / 4, n_sent = off.len / 8 - 1;
+    const int64_t *o = (const int64_t *)off.buf;
+    int ok = n_sent >= 0 && o[0] == 0 && o[n_sent] == n;
+    for (int64_t s = 0; ok && s < n_sent; s++) ok = o[s] <= o[s + 1];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "count_packed: offsets must rise from 0 to len(ids)");
+        goto done;
+    }
+    st = PyMem_Calloc(1, sizeof *st);
+    if (!st) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_count_packed((const int32_t *)ids.buf, o, n_sent, (int32_t)bos, order, bits, (int64_t)v, st);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        if (rc == NGK_ERR_INDEX) PyErr_Format(PyExc_IndexError, "count_packed: an id is outside [0, %lld)", v);
+        else kernel_error(rc);
+        PyMem_Free(st);
+        goto done;
+    }
+    capsule = PyCapsule_New(st, "ngramkit._count.packed", packed_destroy);
+    if (!capsule) {
+        ngk_packed_free(st);
+        PyMem_Free(st);
+        goto done;
+    }
+    PyObject *sizes = PyTuple_New(order);
+    if (!sizes) goto done;
+    for (int j = 1; j <= order; j++) {
+        PyObject *x = PyLong_FromLongLong((long long)st->m[j]);
+        if (!x) {
+            Py_DECREF(sizes);
+            goto done;
+        }
+        PyTuple_SET_ITEM(sizes, j - 1, x);
+    }
+    result = PyTuple_Pack(2, capsule, sizes);
+    Py_DECREF(sizes);
+done:
+    Py_XDECREF(capsule);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&off);
+    return result;
+}
+
+PyDoc_STRVAR(packed_fill_doc,
+"packed_fill(state, j, grams_out, counts_out, parent_out) -> None\n\n"
+"Write order j of a count_packed state: the sorted distinct j-grams (int32,\n"
+"sizes[j-1] * j values, row-major), their counts and the row of their prefix\n"
+"in order j-1 (both int64; parents 0 for j = 1).");
+
+static PyObject *py_packed_fill(PyObject *self, PyObject *args) {
+    PyObject *capsule, *objs[3];
+    int j;
+    if (!PyArg_ParseTuple(args, "OiOOO:packed_fill", &capsule, &j, &objs[0], &objs[1], &objs[2])) return NULL;
+    if (!PyCapsule_IsValid(capsule, "ngramkit._count.packed")) {
+        PyErr_SetString(PyExc_TypeError, "packed_fill: state must be the first item count_packed returned");
+        return NULL;
+    }
+    ngk_packed *st = PyCapsule_GetPointer(capsule, "ngramkit._count.packed");
+    if (j < 1 || j > st->order) {
+        PyErr_Format(PyExc_ValueError, "packed_fill: order %d not in 1..%d", j, st->order);
+        return NULL;
+    }
+    Py_buffer b[3];
+    const Py_ssize_t sizes[3] = {4, 8, 8};
+    const char *names[3] = {"grams_out", "counts_out", "parent_out"};
+    int got = 0;
+    PyObject *result = NULL;
+    for (; got < 3; got++)
+        if (get_buf(objs[got], &b[got], sizes[got], 1, names[got])) goto done;
+    int64_t m = st->m[j];
+    if (b[0].len / 4 != m * j || b[1].len / 8 != m || b[2].len / 8 != m) {
+        PyErr_SetString(PyExc_ValueError, "packed_fill: outputs must hold sizes[j-1] * j grams and sizes[j-1] counts/parents");
+        goto done;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_packed_fill(st, j, (int32_t *)b[0].buf, (int64_t *)b[1].buf, (int64_t *)b[2].buf);
+    Py_END_ALLOW_THREADS
+    if (rc) kernel_error(rc);
+    else result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"count_packed", py_count_packed, METH_VARARGS, count_packed_doc},
+    {"packed_fill", py_packed_fill, METH_VARARGS, packed_fill_doc},
     {"sort_rows", py_sort_rows, METH_VARARGS, sort_rows_doc},
     {"scan", py_scan, METH_VARARGS, scan_doc},
     {"take", py_take, METH_VARARGS, take_doc},
