@@ -863,6 +863,7 @@ static int64_t unique_kv(kv_t *a, int64_t n) {
 }
 
 void ngk_packed_free(ngk_packed *st) {
+    free(st->top);
     for (int j = 0; j <= NGK_MAX_ORDER; j++) {
         free(st->rows[j]);
         free(st->parent[j]);
@@ -870,10 +871,20 @@ void ngk_packed_free(ngk_packed *st) {
     memset(st, 0, sizeof *st);
 }
 
+/* Key and count of row r of order j: the top order is usually kept as its sorted
+ * slots (key << top_cb | count), the others as (key, count) pairs. */
+static inline uint64_t row_key(const ngk_packed *st, int j, int64_t r) {
+    return j == st->order && st->top ? st->top[r] >> st->top_cb : ((const kv_t *)st->rows[j])[r].key;
+}
+
+static inline uint64_t row_count(const ngk_packed *st, int j, int64_t r) {
+    return j == st->order && st->top ? st->top[r] & (((uint64_t)1 << st->top_cb) - 1)
+                                     : ((const kv_t *)st->rows[j])[r].count;
+}
+
 /* Order j from order j+1 (sorted) and the sorted unique tails of length j: the
  * merge described above. Sets parent[j+1]. */
 static int derive_lower(ngk_packed *st, int j, const kv_t *tails, int64_t n_tails) {
-    const kv_t *up = st->rows[j + 1];
     int64_t mu = st->m[j + 1], b = st->bits;
     int64_t cap = mu + n_tails;
     kv_t *out = huge_alloc((size_t)cap * sizeof *out);
@@ -885,12 +896,12 @@ static int derive_lower(ngk_packed *st, int j, const kv_t *tails, int64_t n_tail
     }
     int64_t r = 0, t = 0, o = 0;
     while (r < mu || t < n_tails) {
-        uint64_t pk = r < mu ? up[r].key >> b : PACK_EMPTY;
+        uint64_t pk = r < mu ? row_key(st, j + 1, r) >> b : PACK_EMPTY;
         uint64_t tk = t < n_tails ? tails[t].key : PACK_EMPTY;
         uint64_t k = pk < tk ? pk : tk, c = 0;
         if (tk == k) c += tails[t++].count;
-        while (r < mu && (up[r].key >> b) == k) {
-            c += up[r].count;
+        while (r < mu && (row_key(st, j + 1, r) >> b) == k) {
+            c += row_count(st, j + 1, r);
             par[r++] = o;
         }
         out[o].key = k;
@@ -954,40 +965,48 @@ int ngk_count_packed(const int32_t *ids, const int64_t *offsets, int64_t n_sent,
     if (nb && (rc = gtable_add_batch(&grams, buf, nb))) goto fail;
 
     /* top order: the occupied slots, sorted by key (the bits above the count) */
-    int64_t m = 0, n_tails;
+    int64_t m = 0, n_tails = 0;
     const int cb = grams.cbits;
     uint64_t *packed = grams.slots;
     for (int64_t j = 0; j < grams.n_slots; j++)
         if (packed[j]) packed[m++] = packed[j]; /* compact in place */
     kv_t *tl = ptable_drain(&tails, &n_tails);
-    kv_t *top = huge_alloc((size_t)m * sizeof *top);
     kv_t *suffix = malloc((size_t)(n_tails > 0 ? n_tails : 1) * sizeof *suffix);
-    if (!tl || !top || !suffix || (rc = sort_u64(packed, m, cb, 64))) {
+    if (!tl || !suffix || (rc = sort_u64(packed, m, cb, 64))) {
         free(tl);
-        free(top);
         free(suffix);
         free(grams.slots);
         free(grams.ovf.slots);
         return rc ? rc : NGK_ERR_NOMEM;
     }
-    const uint64_t cmax = ((uint64_t)1 << cb) - 1;
-    for (int64_t r = 0; r < m; r++) {
-        top[r].key = packed[r] >> cb;
-        top[r].count = packed[r] & cmax;
-    }
-    if (grams.ovf.m) /* the spilled parts of big counts */
+    st->m[K] = m;
+    if (!grams.ovf.m) { /* every count fits its field: keep the sorted slots as they are */
+        st->top = packed;
+        st->top_cb = cb;
+    } else { /* some counts spilled: (key, count) pairs with the spilled parts added */
+        const uint64_t cmax = ((uint64_t)1 << cb) - 1, qmask = (uint64_t)grams.ovf.n_slots - 1;
+        kv_t *top = huge_alloc((size_t)m * sizeof *top);
+        if (!top) {
+            free(tl);
+            free(suffix);
+            free(grams.slots);
+            free(grams.ovf.slots);
+            return NGK_ERR_NOMEM;
+        }
         for (int64_t r = 0; r < m; r++) {
-            uint64_t q = pslot(top[r].key, grams.ovf.bits), qmask = (uint64_t)grams.ovf.n_slots - 1;
-            for (; grams.ovf.slots[q].key != PACK_EMPTY; q = (q + 1) & qmask)
+            top[r].key = packed[r] >> cb;
+            top[r].count = packed[r] & cmax;
+            for (uint64_t q = pslot(top[r].key, grams.ovf.bits); grams.ovf.slots[q].key != PACK_EMPTY;
+                 q = (q + 1) & qmask)
                 if (grams.ovf.slots[q].key == top[r].key) {
                     top[r].count += grams.ovf.slots[q].count;
                     break;
                 }
         }
-    free(grams.slots);
+        free(grams.slots);
+        st->rows[K] = top;
+    }
     free(grams.ovf.slots);
-    st->rows[K] = top;
-    st->m[K] = m;
     /* lower orders, K-1 down to 1: the sentences ending with each j-gram, then the merge */
     for (int j = K - 1; j >= 1; j--) {
         int64_t n = 0;
@@ -1016,13 +1035,12 @@ fail:
 
 int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent) {
     if (j < 1 || j > st->order) return NGK_ERR_INDEX;
-    const kv_t *rows = st->rows[j];
     const int b = st->bits;
     const uint64_t id_mask = ((uint64_t)1 << b) - 1;
     for (int64_t r = 0; r < st->m[j]; r++) {
-        uint64_t key = rows[r].key;
+        uint64_t key = row_key(st, j, r);
         for (int c = j - 1; c >= 0; c--, key >>= b) grams[r * j + c] = (int32_t)(key & id_mask);
-        count[r] = (int64_t)rows[r].count;
+        count[r] = (int64_t)row_count(st, j, r);
         parent[r] = j > 1 ? st->parent[j][r] : 0;
     }
     return 0;

@@ -55,6 +55,8 @@ typedef struct {
     int order, bits;
     int64_t m[NGK_MAX_ORDER + 1];
     void *rows[NGK_MAX_ORDER + 1];
+    uint64_t *top; /* the top order as sorted key << top_cb | count (NULL: it is in rows[order]) */
+    int top_cb;
     int64_t *parent[NGK_MAX_ORDER + 1];
 } ngk_packed;
 
