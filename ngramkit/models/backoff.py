@@ -207,7 +207,6 @@ class BackoffModel(LanguageModel):
         self._logp10: list[np.ndarray] = []
         self._backoff10: list[np.ndarray] = []
         self._keys: list[np.ndarray] = []
-        self._fast = None  # (uni_row, row hash tables) a fit may leave behind; the scorer does not use it
         self._probe = None  # the C scorer's probing index (probe_index), built on first use
         self._suffix_closed: bool | None = None  # every n-gram's suffix present (checked on first use)
 
@@ -221,7 +220,6 @@ class BackoffModel(LanguageModel):
 
     def _set_tables(self, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None, validate=True) -> None:
         n = len(ngrams)
-        self._fast = None
         self._probe = None
         self._suffix_closed = None
         if n == 0 or len(logp10) != n or len(backoff10) != n:
@@ -292,7 +290,6 @@ class BackoffModel(LanguageModel):
                                               check_suffixes=check)
             if check:
                 self._suffix_closed = bool(closed)
-            self._fast = None  # row hash tables left by a fit: the probing index replaces them
         return self._probe
 
     def log_probs(self, stream: Stream) -> np.ndarray:

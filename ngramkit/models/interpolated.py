@@ -165,7 +165,6 @@ class InterpolatedModel(BackoffModel):
                     b[ctx] = np.log10(gamma[k - 1][ctx])
                 backoff10.append(b)
         self._set_tables(counts.vocab, tab.ngrams, logp10, backoff10, keys=tab.keys, validate=False)
-        self._fast = tab.index  # the scorer's hash index, already built for the suffix lookups
         self._suffix_closed = True  # every counted n-gram's suffix is counted too
         return self
 
