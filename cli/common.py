@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
 
+from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
+
+SPLITS = ("train", "valid", "test", "all")
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """Library errors become click errors: one line, exit 1 (also when a command runs outside the group)."""
+    try:
+        yield
+    except NgramkitError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def text_options(func):

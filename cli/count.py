@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 
@@ -10,19 +9,11 @@ import click
 
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, json_option, make_text_options, progress_bar, text_options
+from .common import (SPLITS, corpus_option, json_option, make_text_options, one_line_errors, progress_bar,
+                     text_options)
 
-SPLITS = ("train", "valid", "test", "all")
 PROGRESS_BYTES = 4 << 20  # show a progress bar for inputs over 4 MB
 
-
-@contextlib.contextmanager
-def _one_line_errors():
-    """Library errors become click errors: one line, exit 1 (also outside the command group)."""
-    try:
-        yield
-    except NgramkitError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _check_order(order: int) -> int:
@@ -124,7 +115,7 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, **k
     corpus is counted. "tokens" are the predicted tokens: words plus one </s>
     per sentence.
     """
-    with _one_line_errors():
+    with one_line_errors():
         from ngramkit.fileio import check_writable
 
         _check_order(order)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 
@@ -10,19 +9,10 @@ import click
 
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, json_option, load_sentences, text_options
+from .common import SPLITS, corpus_option, json_option, load_sentences, one_line_errors, text_options
 
 METHODS = ("ols", "mle", "both")
-SPLITS = ("train", "valid", "test", "all")
 
-
-@contextlib.contextmanager
-def _one_line_errors():
-    """Library errors become click errors: one line, exit 1 (also when the command runs outside the group)."""
-    try:
-        yield
-    except NgramkitError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def parse_orders(text: str) -> list[int]:
@@ -121,7 +111,7 @@ def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     natural log); the frequency-distribution exponent is 1 + 1/alpha. With no
     FILES and no --corpus, the default corpus (timemachine) is used.
     """
-    with _one_line_errors():
+    with one_line_errors():
         _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path,
              heaps_path, as_json, kwargs)
 

@@ -37,8 +37,6 @@ other binary input is recognised and reported.
 from __future__ import annotations
 
 import gzip
-import io
-import math
 import os
 import re
 from pathlib import Path
@@ -47,7 +45,7 @@ import numpy as np
 
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
-from .vocab import BOS, BOS_ID, SPECIALS, UNK, Vocabulary
+from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
 UNK_MISSING = -100.0  # log10 P(<unk>) when the file has no <unk> (KenLM query default)

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
