@@ -137,11 +137,12 @@ class NGramCounts:
             g = np.empty((m, j), np.int32)
             c = np.empty(m, np.int64)
             par = np.empty(m, np.int64)
-            k.packed_fill(state, j, g.reshape(-1), c, par)
+            key = np.empty(m, np.int64)
+            k.packed_fill(state, j, g.reshape(-1), c, par, key)
             grams.append(g)
             counts.append(c)
             parents.append(par)
-            keys.append(par * v + g[:, -1] if j > 1 else g[:, 0].astype(np.int64))
+            keys.append(key)
         del state
         out = cls(vocab, grams, counts, parents, n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
         out._keys = keys

@@ -458,14 +458,15 @@ def test_packed_kernel_rejects_bad_input():
     state, sizes = _count.count_packed(ids, off, 1, 3, 4, 8)
     # <s> 5 6 </s> / <s> 7 </s>: unigrams 1 2 5 6 7, bigrams 1-5 1-7 5-6 6-2 7-2, trigrams 1-5-6 1-7-2 5-6-2
     assert sizes == (5, 5, 3)
-    g, c, p = np.empty(9, np.int32), np.empty(3, np.int64), np.empty(3, np.int64)
-    _count.packed_fill(state, 3, g, c, p)
+    g, c, p, key = np.empty(9, np.int32), np.empty(3, np.int64), np.empty(3, np.int64), np.empty(3, np.int64)
+    _count.packed_fill(state, 3, g, c, p, key)
     assert g.reshape(3, 3).tolist() == [[1, 5, 6], [1, 7, 2], [5, 6, 2]]
     assert c.tolist() == [1, 1, 1] and p.tolist() == [0, 1, 2]  # rows of 1-5, 1-7, 5-6 in order 2
+    assert key.tolist() == [0 * 8 + 6, 1 * 8 + 2, 2 * 8 + 2]  # parent * v + last
     with pytest.raises(ValueError, match="outputs"):
-        _count.packed_fill(state, 3, g[:6], c, p)
+        _count.packed_fill(state, 3, g[:6], c, p, key)
     with pytest.raises(ValueError, match="order 4"):
-        _count.packed_fill(state, 4, g, c, p)
+        _count.packed_fill(state, 4, g, c, p, key)
     with pytest.raises(IndexError, match=r"outside \[0, 7\)"):
         _count.count_packed(ids, off, 1, 3, 4, 7)  # id 7 >= v
     with pytest.raises(ValueError, match="bits \\* order <= 63"):
@@ -475,4 +476,4 @@ def test_packed_kernel_rejects_bad_input():
     with pytest.raises(TypeError, match="int32"):
         _count.count_packed(ids.astype(np.int64), off, 1, 3, 4, 8)
     with pytest.raises(TypeError, match="state"):
-        _count.packed_fill(object(), 1, g, c, p)
+        _count.packed_fill(object(), 1, g, c, p, key)

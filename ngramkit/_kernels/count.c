@@ -922,6 +922,7 @@ int ngk_count_packed(const int32_t *ids, const int64_t *offsets, int64_t n_sent,
         return NGK_ERR_INDEX;
     st->order = order;
     st->bits = bits;
+    st->v = v;
     const int K = order;
     const uint64_t mask_k = ((uint64_t)1 << (bits * K)) - 1;
     const int tail_shift = 59; /* tail length tag; bits * (K - 1) <= 59 (see below) */
@@ -931,7 +932,11 @@ int ngk_count_packed(const int32_t *ids, const int64_t *offsets, int64_t n_sent,
     int nb = 0, rc = 0;
     uint32_t bad = 0;
     memset(&grams, 0, sizeof grams);
-    if (gtable_init(&grams, 16, 64 - bits * K)) return NGK_ERR_NOMEM;
+    /* first size: room for half the windows at load 3/4 (text has about 0.6 distinct trigrams per
+     * token at 1M tokens, fewer beyond), at most 2^20 slots; the table grows past that */
+    int64_t windows = offsets[n_sent] - n_sent * (K - 2), init_bits = 10;
+    while (init_bits < 20 && 3 * ((int64_t)1 << init_bits) < 2 * windows) init_bits++;
+    if (gtable_init(&grams, (int)init_bits, 64 - bits * K)) return NGK_ERR_NOMEM;
     if (ptable_init(&tails, 10)) {
         free(grams.slots);
         return NGK_ERR_NOMEM;
@@ -1033,7 +1038,7 @@ fail:
     return rc;
 }
 
-int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent) {
+int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent, int64_t *keys) {
     if (j < 1 || j > st->order) return NGK_ERR_INDEX;
     const int b = st->bits;
     const uint64_t id_mask = ((uint64_t)1 << b) - 1;
@@ -1042,6 +1047,7 @@ int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count,
         for (int c = j - 1; c >= 0; c--, key >>= b) grams[r * j + c] = (int32_t)(key & id_mask);
         count[r] = (int64_t)row_count(st, j, r);
         parent[r] = j > 1 ? st->parent[j][r] : 0;
+        keys[r] = parent[r] * st->v + grams[r * j + j - 1];
     }
     return 0;
 }

@@ -53,6 +53,7 @@ int ngk_sort_rows(const int32_t *parent, const int32_t *last, int64_t m, const i
 #define NGK_MAX_ORDER 12
 typedef struct {
     int order, bits;
+    int64_t v;
     int64_t m[NGK_MAX_ORDER + 1];
     void *rows[NGK_MAX_ORDER + 1];
     uint64_t *top; /* the top order as sorted key << top_cb | count (NULL: it is in rows[order]) */
@@ -63,8 +64,9 @@ typedef struct {
 /* NGK_ERR_INDEX when an id is outside [0, v), or bits * order > 63, or v > 2^bits. */
 int ngk_count_packed(const int32_t *ids, const int64_t *offsets, int64_t n_sent, int32_t bos, int order,
                      int bits, int64_t v, ngk_packed *st);
-/* Order j as (m[j], j) int32 word ids, (m[j],) int64 counts and parent rows (0 for j = 1). */
-int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent);
+/* Order j as (m[j], j) int32 word ids, (m[j],) int64 counts, parent rows (0 for j = 1) and
+ * keys parent * v + last word (NGramCounts.keys). */
+int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count, int64_t *parent, int64_t *keys);
 void ngk_packed_free(ngk_packed *st);
 
 #endif

@@ -348,15 +348,16 @@ done:
 }
 
 PyDoc_STRVAR(packed_fill_doc,
-"packed_fill(state, j, grams_out, counts_out, parent_out) -> None\n\n"
+"packed_fill(state, j, grams_out, counts_out, parent_out, keys_out) -> None\n\n"
 "Write order j of a count_packed state: the sorted distinct j-grams (int32,\n"
-"sizes[j-1] * j values, row-major), their counts and the row of their prefix\n"
-"in order j-1 (both int64; parents 0 for j = 1).");
+"sizes[j-1] * j values, row-major), their counts, the row of their prefix\n"
+"in order j-1 (0 for j = 1) and their keys parent * v + last word (int64).");
 
 static PyObject *py_packed_fill(PyObject *self, PyObject *args) {
-    PyObject *capsule, *objs[3];
+    PyObject *capsule, *objs[4];
     int j;
-    if (!PyArg_ParseTuple(args, "OiOOO:packed_fill", &capsule, &j, &objs[0], &objs[1], &objs[2])) return NULL;
+    if (!PyArg_ParseTuple(args, "OiOOOO:packed_fill", &capsule, &j, &objs[0], &objs[1], &objs[2], &objs[3]))
+        return NULL;
     if (!PyCapsule_IsValid(capsule, "ngramkit._count.packed")) {
         PyErr_SetString(PyExc_TypeError, "packed_fill: state must be the first item count_packed returned");
         return NULL;
@@ -366,21 +367,21 @@ static PyObject *py_packed_fill(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "packed_fill: order %d not in 1..%d", j, st->order);
         return NULL;
     }
-    Py_buffer b[3];
-    const Py_ssize_t sizes[3] = {4, 8, 8};
-    const char *names[3] = {"grams_out", "counts_out", "parent_out"};
+    Py_buffer b[4];
+    const Py_ssize_t sizes[4] = {4, 8, 8, 8};
+    const char *names[4] = {"grams_out", "counts_out", "parent_out", "keys_out"};
     int got = 0;
     PyObject *result = NULL;
-    for (; got < 3; got++)
+    for (; got < 4; got++)
         if (get_buf(objs[got], &b[got], sizes[got], 1, names[got])) goto done;
     int64_t m = st->m[j];
-    if (b[0].len / 4 != m * j || b[1].len / 8 != m || b[2].len / 8 != m) {
+    if (b[0].len / 4 != m * j || b[1].len / 8 != m || b[2].len / 8 != m || b[3].len / 8 != m) {
         PyErr_SetString(PyExc_ValueError, "packed_fill: outputs must hold sizes[j-1] * j grams and sizes[j-1] counts/parents");
         goto done;
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ngk_packed_fill(st, j, (int32_t *)b[0].buf, (int64_t *)b[1].buf, (int64_t *)b[2].buf);
+    rc = ngk_packed_fill(st, j, (int32_t *)b[0].buf, (int64_t *)b[1].buf, (int64_t *)b[2].buf, (int64_t *)b[3].buf);
     Py_END_ALLOW_THREADS
     if (rc) kernel_error(rc);
     else result = Py_NewRef(Py_None);
