@@ -176,6 +176,7 @@ def test_headless_without_pyplot(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     env["MPLBACKEND"] = "QtAgg"
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)  # import the installed package, not the source tree
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "z.png").read_bytes().startswith(MAGIC[".png"])

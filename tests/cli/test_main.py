@@ -27,10 +27,10 @@ def test_help_lists_every_command_with_a_whole_summary():
         assert not summary.endswith("..."), f"{name}: truncated summary {summary!r}"
 
 
-def test_console_script_runs_without_traceback():
+def test_console_script_runs_without_traceback(tmp_path):
     # The installed entry point: an unknown option is a one-line usage error, exit 2.
     proc = subprocess.run([sys.executable, "-m", "ngramkit.cli.main", "count", "--no-such-option"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=tmp_path)  # the installed package
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "No such option" in proc.stderr

@@ -478,7 +478,7 @@ print("ok")
 
 
 @pytest.mark.parametrize("simd", ["generic", "avx2+fma"])
-def test_other_code_paths_match_reference(simd):
+def test_other_code_paths_match_reference(simd, tmp_path):
     """The baseline and AVX2 copies of the kernels (the default run uses the widest the CPU has),
     forced by NGRAMKIT_SIMD in a fresh process."""
     import os
@@ -491,8 +491,9 @@ def test_other_code_paths_match_reference(simd):
         pytest.skip(f"this CPU has no {simd}")
     env = dict(os.environ, NGRAMKIT_SIMD=simd.split("+")[0])
     env.pop("NGRAMKIT_IMPL", None)
+    # cwd away from the source tree: the subprocess must import the installed (compiled) package.
     out = subprocess.run([sys.executable, "-c", GENERIC_SCRIPT, simd], env=env, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=tmp_path)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
