@@ -45,6 +45,7 @@ import numpy as np
 
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
+from .stream import kernel
 from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
@@ -99,8 +100,15 @@ def _float_text(values: np.ndarray, lead: bytes = b"", trail: bytes = b"") -> tu
 
 
 def _segments_to_bytes(src: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> bytes:
-    """Concatenate ``src[starts[i] : starts[i] + lens[i]]`` for all i (row-major), vectorised."""
+    """Concatenate ``src[starts[i] : starts[i] + lens[i]]`` for all i (row-major), vectorised.
+
+    The C kernel (``ngramkit._count.gather``) copies segments with memcpy; the
+    numpy reference gathers byte by byte.
+    """
     starts, lens = starts.reshape(-1), lens.reshape(-1)
+    _count = kernel()
+    if _count is not None:
+        return _count.gather(src, starts, lens)
     ends = np.cumsum(lens)
     total = int(ends[-1]) if ends.size else 0
     idx = np.repeat(starts - (ends - lens), lens)  # int32: chunks stay far below 2**31 bytes

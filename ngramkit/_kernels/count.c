@@ -1051,3 +1051,16 @@ int ngk_packed_fill(const ngk_packed *st, int j, int32_t *grams, int64_t *count,
     }
     return 0;
 }
+
+int ngk_gather(const uint8_t *src, int64_t src_len, const int32_t *starts, const int32_t *lens, int64_t n,
+               uint8_t *out, int64_t out_len) {
+    int64_t pos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t s = starts[i], l = lens[i];
+        if (s < 0 || l < 0 || s + l > src_len) return NGK_ERR_INDEX;
+        if (pos + l > out_len) return NGK_ERR_CAPACITY;
+        memcpy(out + pos, src + s, (size_t)l);
+        pos += l;
+    }
+    return pos == out_len ? 0 : NGK_ERR_CAPACITY;
+}

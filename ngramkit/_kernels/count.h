@@ -30,6 +30,11 @@ int64_t ngk_scan(const uint8_t *data, int64_t n, int32_t *ids, int64_t ids_cap, 
                  int64_t ends_cap, int64_t *n_sentences, ngk_words *words);
 void ngk_words_free(ngk_words *words);
 
+/* out = concatenation of src[starts[i] : starts[i] + lens[i]] for i < n (the ARPA writer's line
+ * assembly). out_len must equal the sum of lens; NGK_ERR_INDEX if a segment leaves src. */
+int ngk_gather(const uint8_t *src, int64_t src_len, const int32_t *starts, const int32_t *lens, int64_t n,
+               uint8_t *out, int64_t out_len);
+
 /* out[i] = table[idx[i]] (int32 or byte tables); NGK_ERR_INDEX if an index is out of range. */
 int ngk_take32(const int32_t *idx, int64_t n, const int32_t *table, int64_t table_len, int32_t *out);
 int ngk_take8(const int32_t *idx, int64_t n, const uint8_t *table, int64_t table_len, uint8_t *out);

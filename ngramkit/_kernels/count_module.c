@@ -390,7 +390,60 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(gather_doc,
+"gather(src, starts, lens) -> bytes\n\n"
+"Concatenate src[starts[i]:starts[i]+lens[i]] for every i: src a 1-D byte buffer,\n"
+"starts and lens int32 buffers of one length (lens >= 0).");
+
+static PyObject *py_gather(PyObject *self, PyObject *args) {
+    PyObject *o_src, *o_starts, *o_lens;
+    if (!PyArg_ParseTuple(args, "OOO:gather", &o_src, &o_starts, &o_lens)) return NULL;
+    Py_buffer src, starts, lens;
+    if (get_buf(o_src, &src, 1, 0, "src")) return NULL;
+    if (get_buf(o_starts, &starts, 4, 0, "starts")) {
+        PyBuffer_Release(&src);
+        return NULL;
+    }
+    if (get_buf(o_lens, &lens, 4, 0, "lens")) {
+        PyBuffer_Release(&src);
+        PyBuffer_Release(&starts);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    const int64_t n = starts.len / 4;
+    const int32_t *ln = (const int32_t *)lens.buf;
+    int64_t total = 0;
+    if (lens.len / 4 != n) {
+        PyErr_SetString(PyExc_ValueError, "gather: starts and lens must have the same length");
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (ln[i] < 0) {
+            PyErr_SetString(PyExc_ValueError, "gather: negative segment length");
+            goto done;
+        }
+        total += ln[i];
+    }
+    result = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (!result) goto done;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_gather((const uint8_t *)src.buf, src.len, (const int32_t *)starts.buf, ln, n,
+                    (uint8_t *)PyBytes_AS_STRING(result), total);
+    Py_END_ALLOW_THREADS
+    if (rc) {
+        Py_CLEAR(result);
+        kernel_error(rc);
+    }
+done:
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&lens);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"gather", py_gather, METH_VARARGS, gather_doc},
     {"count_packed", py_count_packed, METH_VARARGS, count_packed_doc},
     {"packed_fill", py_packed_fill, METH_VARARGS, packed_fill_doc},
     {"sort_rows", py_sort_rows, METH_VARARGS, sort_rows_doc},

@@ -221,3 +221,32 @@ def test_chunked_parsing_gives_the_same_model(mkn3, tmp_path, monkeypatch):
     path.write_text("\n".join(lines))
     with pytest.raises(InputError, match=f":{bad + 1}: expected words listed among the 1-grams, got 'zzzqqq'"):
         read_arpa(path)
+
+
+def test_c_gather_equals_numpy_gather(monkeypatch):
+    """The ARPA writer's line assembly: C memcpy segments == numpy byte gather == a Python join."""
+    from ngramkit.arpa import _segments_to_bytes
+
+    rng = np.random.default_rng(7)
+    src = rng.integers(0, 256, 5000, dtype=np.uint8)
+    lens = rng.integers(0, 40, (300, 4)).astype(np.int32)
+    starts = rng.integers(0, 5000 - 40, (300, 4)).astype(np.int32)
+    expected = b"".join(src[s:s + n].tobytes() for s, n in zip(starts.ravel().tolist(), lens.ravel().tolist()))
+    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
+    assert _segments_to_bytes(src, starts, lens) == expected
+    monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
+    assert _segments_to_bytes(src, starts, lens) == expected
+
+
+def test_c_gather_rejects_bad_segments():
+    from ngramkit import _count
+
+    src = np.arange(10, dtype=np.uint8)
+    with pytest.raises(IndexError):
+        _count.gather(src, np.array([8], np.int32), np.array([5], np.int32))
+    with pytest.raises(ValueError):
+        _count.gather(src, np.array([0], np.int32), np.array([-1], np.int32))
+    with pytest.raises(ValueError):
+        _count.gather(src, np.array([0, 1], np.int32), np.array([1], np.int32))
+    with pytest.raises(TypeError):
+        _count.gather(src, np.array([0], np.int64), np.array([1], np.int32))
