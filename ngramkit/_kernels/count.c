@@ -41,12 +41,10 @@
 
 #include "count.h"
 
-/* Big work arrays: 2 MB aligned and backed by huge pages where the OS allows it
- * (a fresh malloc'ed array costs one page fault per 4 kB on first touch, which
- * in a VM costs as much as the sort that fills it). */
-/* Memory for a big randomly probed table: 2 MB aligned and backed by huge pages
- * where the OS allows it (one TLB entry per 2 MB instead of per 4 kB makes the
- * random probes of a 16 MB table about twice as fast). Filled with 0xff bytes. */
+/* Big arrays: 2 MB aligned and backed by huge pages where the OS allows it. A
+ * fresh malloc'ed array costs one page fault per 4 kB on first touch (in a VM
+ * as much as the sort that fills it), and one TLB entry per 2 MB instead of per
+ * 4 kB makes the random probes of a 16 MB hash table about twice as fast. */
 static void *huge_alloc(size_t bytes) {
     void *p = NULL;
     const size_t huge = (size_t)2 << 20;
@@ -61,20 +59,10 @@ static void *huge_alloc(size_t bytes) {
     return malloc(bytes > 0 ? bytes : 1);
 }
 
+/* A hash table: huge_alloc'ed and filled with 0xff bytes (every slot empty). */
 static void *table_alloc(size_t bytes) {
-    void *p = NULL;
-    const size_t huge = (size_t)2 << 20;
-    if (bytes >= huge) {
-        bytes = (bytes + huge - 1) / huge * huge;
-        if (posix_memalign(&p, huge, bytes)) return NULL;
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-        madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-    } else {
-        p = malloc(bytes);
-        if (!p) return NULL;
-    }
-    memset(p, 0xff, bytes);
+    void *p = huge_alloc(bytes);
+    if (p) memset(p, 0xff, bytes);
     return p;
 }
 
