@@ -40,7 +40,8 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 @click.option("--classes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Frequency classes for --softmax class.")
 @click.option("--class-binning", type=click.Choice(["freq", "sqrt"]), default="freq", show_default=True,
-              help="Classes hold equal unigram mass (freq, RNNLM's default) or equal sqrt-frequency mass.")
+              help="Classes hold equal unigram mass (freq: RNNLM's -old-classes) or equal sqrt-frequency "
+                   "mass (sqrt: RNNLM's default; smaller classes, faster).")
 @click.option("--batch", type=click.IntRange(min=1), default=20, show_default=True, help="Parallel sub-streams B.")
 @click.option("--bptt", type=click.IntRange(min=1), default=35, show_default=True, help="Truncated-BPTT steps T.")
 @click.option("--random-bptt", is_flag=True, help="Randomised segment lengths around --bptt (D2L).")

@@ -44,7 +44,8 @@ class RNNConfig:
     tie_weights: bool = False  # share the embedding with the output word matrix (needs E = H)
     softmax: str = "full"  # full (one V-way softmax) | class (Mikolov's P(class|h) P(word|class,h))
     classes: int = 100  # C requested for softmax=class (fewer if the frequency binning leaves some empty)
-    class_binning: str = "freq"  # freq: equal unigram mass per class (RNNLM); sqrt: equal sqrt-frequency mass
+    class_binning: str = "freq"  # freq: equal unigram mass per class (RNNLM -old-classes); sqrt: equal
+    # sqrt-frequency mass (RNNLM's default; fewer words per class on average, so faster, see class_layout)
     dropout: float = 0.0  # drop probability on non-recurrent connections, training only
     init_scale: float = 0.1  # weights start uniform in [-init_scale, init_scale] (Zaremba et al. 2014)
     seed: int = 0  # seeds the initial weights

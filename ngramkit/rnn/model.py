@@ -67,9 +67,10 @@ def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
     k is vocabulary id ``order[k]`` — and ``class_bounds`` (C'+1,) int32,
     C' <= C non-empty classes.
 
-    Rule (rnnlm-0.4b ``CRnnLM::learnVocabFromTrainFile``): walk the words
-    from most to least frequent accumulating the unigram probability mass
-    ``p`` (``freq``) or ``sqrt(p)`` normalised to 1 (``sqrt``); the word
+    Rule (RNNLM 0.3e/0.4b, ``CRnnLM::initNet``): walk the words from most
+    to least frequent accumulating the unigram probability mass ``p``
+    (``freq``: RNNLM's ``-old-classes``) or ``sqrt(p)`` normalised to 1
+    (``sqrt``: RNNLM's default since 0.3); the word
     whose cumulative mass first exceeds (a+1)/C closes class a (at most one
     class closes per word). Frequent words thus get classes of their own
     and rare words share large classes. The never-predicted ids join the
