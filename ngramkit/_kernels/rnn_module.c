@@ -103,6 +103,29 @@ static PyObject *new_out(Py_ssize_t nfloat, size_t itemsize, void **ptr) {
 
 static PyObject *nomem(void) { return PyErr_NoMemory(); }
 
+/* The checks forward and backward share: h0 is (B, H); c0 is a (B, H) cell
+ * state for the lstm and None otherwise; Wh is (H, G*H) and bh (G*H,), G the
+ * cell's gate count. Returns 0, or -1 with the exception set. */
+static int state_and_weights(Bufs *bf, int cell, const char *cname, const Py_buffer *h0, Py_ssize_t B, Py_ssize_t H,
+                             PyObject *o_c0, PyObject *o_wh, PyObject *o_bh, Py_buffer **c0, Py_buffer **wh,
+                             Py_buffer **bh) {
+    Py_ssize_t G = cell;
+    if (shape_err(h0, "h0", 2, B, H, 0)) return -1;
+    if (cell == NK_LSTM) {
+        if (o_c0 == Py_None) {
+            PyErr_SetString(PyExc_ValueError, "c0: the lstm cell needs an initial cell state (B, H), got None");
+            return -1;
+        }
+        if (!(*c0 = get(bf, o_c0, 'f', 2, 0, "c0")) || shape_err(*c0, "c0", 2, B, H, 0)) return -1;
+    } else if (o_c0 != Py_None) {
+        PyErr_Format(PyExc_ValueError, "c0: only the lstm cell has a cell state; pass None for cell '%s'", cname);
+        return -1;
+    }
+    if (!(*wh = get(bf, o_wh, 'f', 2, 0, "Wh")) || shape_err(*wh, "Wh", 2, H, G * H, 0)) return -1;
+    if (!(*bh = get(bf, o_bh, 'f', 1, 0, "bh")) || shape_err(*bh, "bh", 1, G * H, 0, 0)) return -1;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ recurrent */
 PyDoc_STRVAR(fwd_doc, "recurrent_forward(cell, xw, h0, c0, Wh, bh) -> (hs, cT, gates, extra)\n\n"
                       "Bytearrays: hs (T,B,H), cT (B,H) or None, gates (T,B,G*H), extra (T,B,H) or None.");
@@ -122,20 +145,7 @@ static PyObject *py_forward(PyObject *self, PyObject *args) {
                      G * H, PyUnicode_AsUTF8(o_cell), xw->shape[2]);
         goto done;
     }
-    if (shape_err(h0, "h0", 2, B, H, 0)) goto done;
-    if (cell == NK_LSTM) {
-        if (o_c0 == Py_None) {
-            PyErr_SetString(PyExc_ValueError, "c0: the lstm cell needs an initial cell state (B, H), got None");
-            goto done;
-        }
-        if (!(c0 = get(&bf, o_c0, 'f', 2, 0, "c0")) || shape_err(c0, "c0", 2, B, H, 0)) goto done;
-    } else if (o_c0 != Py_None) {
-        PyErr_Format(PyExc_ValueError, "c0: only the lstm cell has a cell state; pass None for cell '%s'",
-                     PyUnicode_AsUTF8(o_cell));
-        goto done;
-    }
-    if (!(wh = get(&bf, o_wh, 'f', 2, 0, "Wh")) || shape_err(wh, "Wh", 2, H, G * H, 0)) goto done;
-    if (!(bh = get(&bf, o_bh, 'f', 1, 0, "bh")) || shape_err(bh, "bh", 1, G * H, 0, 0)) goto done;
+    if (state_and_weights(&bf, cell, PyUnicode_AsUTF8(o_cell), h0, B, H, o_c0, o_wh, o_bh, &c0, &wh, &bh)) goto done;
     void *p_hs, *p_ct = NULL, *p_g, *p_x = NULL;
     if (!(hs = new_out(T * B * H, 4, &p_hs)) || !(gates = new_out(T * B * G * H, 4, &p_g))) goto done;
     if (cell != NK_RNN && !(extra = new_out(T * B * H, 4, &p_x))) goto done;
@@ -184,19 +194,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args) {
                      h0->shape[1], G * h0->shape[1], cname, g->shape[2]);
         goto done;
     }
-    if (shape_err(h0, "h0", 2, B, H, 0)) goto done;
-    if (cell == NK_LSTM) {
-        if (o_c0 == Py_None) {
-            PyErr_SetString(PyExc_ValueError, "c0: the lstm cell needs an initial cell state (B, H), got None");
-            goto done;
-        }
-        if (!(c0 = get(&bf, o_c0, 'f', 2, 0, "c0")) || shape_err(c0, "c0", 2, B, H, 0)) goto done;
-    } else if (o_c0 != Py_None) {
-        PyErr_Format(PyExc_ValueError, "c0: only the lstm cell has a cell state; pass None for cell '%s'", cname);
-        goto done;
-    }
-    if (!(wh = get(&bf, o_wh, 'f', 2, 0, "Wh")) || shape_err(wh, "Wh", 2, H, G * H, 0)) goto done;
-    if (!(bh = get(&bf, o_bh, 'f', 1, 0, "bh")) || shape_err(bh, "bh", 1, G * H, 0, 0)) goto done;
+    if (state_and_weights(&bf, cell, cname, h0, B, H, o_c0, o_wh, o_bh, &c0, &wh, &bh)) goto done;
     if (shape_err(g, "cache['gates']", 3, T, B, G * H)) goto done;
     if (!(hs = get(&bf, o_hs, 'f', 3, 0, "cache['hs']")) || shape_err(hs, "cache['hs']", 3, T, B, H)) goto done;
     if (cell != NK_RNN) {
