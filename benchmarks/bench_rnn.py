@@ -18,7 +18,8 @@ Sections (``--sections``, all by default):
 - ``rnn200``: tanh RNN, H=200, full softmax, batch 20, bptt 35: words/s of
   ngramkit and of PyTorch (CPU, same model, loss, clipping and optimiser,
   when ``torch`` is installed); optionally ``--rnn200-epochs`` of training
-  for the test perplexity (target <= 140).
+  with the ``ptb-rnn200`` preset (the same model with dropout 0.25, Adam,
+  Mikolov's schedule) for the test perplexity (target <= 140).
 - ``lstm``: 2-layer LSTM, H=200 (Zaremba et al.'s "small" recipe: SGD lr 1,
   clip 5, bptt 20, batch 20): words/s with the full and the class softmax
   and of PyTorch (full), the class/full speed ratio; optionally
@@ -80,6 +81,7 @@ import numpy as np  # noqa: E402
 from ngramkit import Stream, Vocabulary, corpora  # noqa: E402
 from ngramkit.fileio import atomic_open  # noqa: E402
 from ngramkit.rnn import RNNLM, RNNConfig, StderrProgress, TrainConfig, kernels, train  # noqa: E402
+from ngramkit.rnn.config import preset  # noqa: E402
 
 RNNLM_WPS = 61_000  # Mikolov's RNNLM 0.4b, -hidden 100 -class 100, this kind of machine (issue 5)
 RNNLM_VALID = 157.3
@@ -369,7 +371,8 @@ def main():
         t_kw = dict(batch=20, bptt=35, optimizer="adam", lr=0.002, clip=5.0)
         ours = time_training(vocab, streams, m_kw, t_kw, args.segments)
         peer = torch_speed(vocab, streams, "rnn", 200, 1, 20, 35, "adam", 0.002, args.segments, args.threads)
-        run = full_run(vocab, streams, m_kw, {**t_kw, "epochs": args.rnn200_epochs, "schedule": "mikolov"},
+        run_model, run_train = preset("ptb-rnn200")  # the same model with dropout 0.25: the perplexity recipe
+        run = full_run(vocab, streams, run_model, {**run_train, "epochs": args.rnn200_epochs},
                        "rnn200") if args.rnn200_epochs else None
         out["rnn_h200_full"] = {"ngramkit": ours, "pytorch": peer, "run": run,
                                 "ratio_vs_pytorch_wall": ratio(ours["words_per_s"], peer.get("words_per_s")),

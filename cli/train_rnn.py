@@ -25,8 +25,9 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
 @click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default=None,
-              help="Start from a named recipe (ptb-rnnlm: RNNLM-like tanh RNN, H=100, 100 classes; ptb-small: "
-                   "Zaremba's 2x200 LSTM; ptb-small-class; timemachine); explicit options override it.")
+              help="Start from a named recipe (ptb-rnnlm: RNNLM-like tanh RNN, H=100, 100 classes; ptb-rnn200: "
+                   "tanh RNN, H=200, full softmax, dropout 0.25, Adam; ptb-small: Zaremba's 2x200 LSTM; "
+                   "ptb-small-class; timemachine); explicit options override it.")
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False), default=None,
               help="Validation text for FILES [default with --corpus: its valid split].")
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), default="rnn", show_default=True,

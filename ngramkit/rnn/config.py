@@ -151,6 +151,12 @@ PRESETS = {
     "ptb-rnnlm": ({"cell": "rnn", "hidden": 100, "softmax": "class", "classes": 100},
                   {"batch": 64, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 5.0, "schedule": "mikolov",
                    "epochs": 13}),
+    # tanh RNN, H=200, full softmax, batch 20, bptt 35 (issue 5's PyTorch comparison model) with dropout 0.25
+    # and Adam under Mikolov's schedule. Measured on PTB: best valid ppl 134.72 after 10 epochs (stopped by the
+    # schedule), test 127.13 (benchmarks/results/bench_rnn_runs.json).
+    "ptb-rnn200": ({"cell": "rnn", "hidden": 200, "softmax": "full", "dropout": 0.25},
+                   {"batch": 20, "bptt": 35, "optimizer": "adam", "lr": 0.002, "clip": 5.0, "schedule": "mikolov",
+                    "epochs": 13, "patience": 0}),
     # Zaremba et al. (2014) "small": 2-layer LSTM, H=200, no dropout, SGD lr 1, clip 5, bptt 20, batch 20,
     # lr halved every epoch after epoch 4, 13 epochs.
     "ptb-small": ({"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "full", "init_scale": 0.1},

@@ -216,3 +216,16 @@ def test_compiled_optimiser_rejects_bad_buffers():
     out = np.zeros((2, 3), np.float32)
     _optim.add_rows(out, np.arange(9, dtype=np.float32).reshape(3, 3), np.array([1, 0, 1]))
     assert out.tolist() == [[3, 4, 5], [6, 8, 10]]
+
+
+@pytest.mark.parametrize("name", ["ptb-rnnlm", "ptb-rnn200", "ptb-small", "ptb-small-class", "timemachine"])
+def test_every_preset_is_a_valid_configuration(name):
+    from ngramkit.rnn.config import PRESETS, preset
+
+    assert name in PRESETS
+    model_kw, train_kw = preset(name)
+    cfg = RNNConfig(vocab_size=50, **model_kw)
+    tcfg = TrainConfig(**train_kw)
+    assert cfg.to_dict()["cell"] == model_kw["cell"] and tcfg.to_dict()["optimizer"] == train_kw["optimizer"]
+    model_kw["hidden"] = -1  # preset() hands out copies: the table itself is untouched
+    assert preset(name)[0]["hidden"] != -1
