@@ -173,6 +173,7 @@ def time_training(vocab, streams, model_kw, train_kw, segments, impl="c"):
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         words = result.history[0]["tokens"]
         model2 = new_model(vocab, streams["train"], **model_kw)
+        train(model2, prefix(streams["train"], b * t + 1), None, cfg)  # warm-up, as for the first pass
         with PartTimer() as parts:
             c1 = time.process_time()
             train(model2, prefix(streams["train"], n), None, cfg)
