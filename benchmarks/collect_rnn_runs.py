@@ -20,6 +20,7 @@ lstm=lstm.ngk:lstm.log.json --out benchmarks/results/rnn_runs.json``
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import sys
@@ -43,13 +44,18 @@ def _pairs(items, what):
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _sentences(split):
+    return corpora.load_split("ptb", split, corpora.get("ptb").text_options)  # read once for all runs
+
+
 def ppl(model, split):
-    sentences = corpora.load_split("ptb", split, corpora.get("ptb").text_options)
+    sentences = _sentences(split)
     logp = model.log_probs(Stream.from_sentences(sentences, model.vocab))
     return float(math.exp(-np.mean(logp)))
 
 
-def collect(name, model_path, log_path):
+def collect(model_path, log_path):
     log = json.loads(Path(log_path).read_text())
     epochs = log["epochs"]
     best = min(epochs, key=lambda e: e["valid_ppl"])
@@ -80,7 +86,7 @@ def main(argv=None):
         model_path, sep, log_path = value.partition(":")
         if not sep:
             sys.exit(f"collect_rnn_runs: run {name!r} is not NAME=MODEL:LOG")
-        out["runs"][name] = {"command": commands.get(name, ""), **collect(name, model_path, log_path)}
+        out["runs"][name] = {"command": commands.get(name, ""), **collect(model_path, log_path)}
         print(f"{name}: valid {out['runs'][name]['valid_ppl']}, test {out['runs'][name]['test_ppl']}",
               file=sys.stderr, flush=True)
     text = json.dumps(out, indent=1)
