@@ -11,6 +11,7 @@ import pytest
 from ngramkit import Stream, Vocabulary
 from ngramkit.errors import NgramkitError
 from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainingCheckpoint, load_rnn, train
+from ngramkit.rnn.config import PRESETS, preset
 from ngramkit.rnn.train import _clip, _end_of_epoch, _Optimizer, partition
 
 
@@ -218,11 +219,8 @@ def test_compiled_optimiser_rejects_bad_buffers():
     assert out.tolist() == [[3, 4, 5], [6, 8, 10]]
 
 
-@pytest.mark.parametrize("name", ["ptb-rnnlm", "ptb-rnn200", "ptb-small", "ptb-small-class", "timemachine"])
+@pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_is_a_valid_configuration(name):
-    from ngramkit.rnn.config import PRESETS, preset
-
-    assert name in PRESETS
     model_kw, train_kw = preset(name)
     cfg = RNNConfig(vocab_size=50, **model_kw)
     tcfg = TrainConfig(**train_kw)
