@@ -109,7 +109,7 @@ def prefix(stream, n):
 
 def new_model(vocab, stream, **kw):
     cfg = RNNConfig(vocab_size=len(vocab), **kw)
-    return RNNLM.create(cfg, vocab, np.bincount(stream.ids, minlength=len(vocab)))
+    return RNNLM.create(cfg, vocab, train_ids=stream.ids)
 
 
 # the parts of a training step whose CPU time time_training reports separately: (module, attribute, label)

@@ -40,9 +40,11 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
               help="Output layer: full softmax, or Mikolov's class-based softmax.")
 @click.option("--classes", type=click.IntRange(min=1), default=100, show_default=True,
               help="Frequency classes for --softmax class.")
-@click.option("--class-binning", type=click.Choice(["freq", "sqrt"]), default="freq", show_default=True,
+@click.option("--class-binning", type=click.Choice(["freq", "sqrt", "exchange"]), default="freq", show_default=True,
               help="Classes hold equal unigram mass (freq: RNNLM's -old-classes) or equal sqrt-frequency "
-                   "mass (sqrt: RNNLM's default; smaller classes, faster).")
+                   "mass (sqrt: RNNLM's default; smaller classes, faster); exchange refines the freq classes "
+                   "by the exchange algorithm on the training bigrams (words that follow the same words "
+                   "share a class).")
 @click.option("--batch", type=click.IntRange(min=1), default=20, show_default=True, help="Parallel sub-streams B.")
 @click.option("--bptt", type=click.IntRange(min=1), default=35, show_default=True, help="Truncated-BPTT steps T.")
 @click.option("--random-bptt", is_flag=True, help="Randomised segment lengths around --bptt (D2L).")
@@ -155,10 +157,8 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     if valid is not None and valid.n_tokens == 0:
         raise NgramkitError(f"{valid_file or 'valid split'}: the validation text is empty")
     if not resume:
-        import numpy as np
-
         config = R.RNNConfig(vocab_size=len(vocab), **model_opts)
-        model = R.RNNLM.create(config, vocab, np.bincount(stream.ids, minlength=len(vocab)))
+        model = R.RNNLM.create(config, vocab, train_ids=stream.ids)
     say(f"{model!r}; {stream.n_tokens:,} training tokens"
         + (f", {valid.n_tokens:,} validation tokens" if valid is not None else ""))
     result = R.train(model, stream, valid, train_cfg, checkpoint_dir=ckpt, resume=resume, log_path=log_path,

@@ -15,7 +15,7 @@ from ..errors import NgramkitError
 
 CELLS = ("rnn", "gru", "lstm")
 SOFTMAXES = ("full", "class")
-CLASS_BINNINGS = ("freq", "sqrt")
+CLASS_BINNINGS = ("freq", "sqrt", "exchange")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("mikolov", "step", "none")
 
@@ -45,7 +45,8 @@ class RNNConfig:
     softmax: str = "full"  # full (one V-way softmax) | class (Mikolov's P(class|h) P(word|class,h))
     classes: int = 100  # C requested for softmax=class (fewer if the frequency binning leaves some empty)
     class_binning: str = "freq"  # freq: equal unigram mass per class (RNNLM -old-classes); sqrt: equal
-    # sqrt-frequency mass (RNNLM's default; fewer words per class on average, so faster, see class_layout)
+    # sqrt-frequency mass (RNNLM's default; fewer words per class on average, so faster, see class_layout);
+    # exchange: the freq bins refined by the exchange algorithm on the training bigrams (rnn.wordclasses)
     dropout: float = 0.0  # drop probability on non-recurrent connections, training only
     init_scale: float = 0.1  # weights start uniform in [-init_scale, init_scale] (Zaremba et al. 2014)
     seed: int = 0  # seeds the initial weights
@@ -58,7 +59,7 @@ class RNNConfig:
         if self.softmax not in SOFTMAXES:
             raise NgramkitError(f"--softmax must be full or class, got {self.softmax!r}")
         if self.class_binning not in CLASS_BINNINGS:
-            raise NgramkitError(f"class_binning must be freq or sqrt, got {self.class_binning!r}")
+            raise NgramkitError(f"--class-binning must be one of {', '.join(CLASS_BINNINGS)}, got {self.class_binning!r}")
         for name in ("hidden", "layers", "classes"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -49,19 +49,22 @@ from ..models.base import LanguageModel
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from . import kernels as K
 from .config import RNNConfig
+from .wordclasses import exchange_classes
 
+EXCHANGE_ITERATIONS = 20  # passes of the exchange algorithm at most (PTB: no word moves after about 15)
 SCORE_CHUNK = 4096  # steps per kernel call when scoring (memory bound only; results do not depend on it)
 NEVER = (BOS_ID, PAD_ID)  # never predicted: their output bias is pinned at NEVER_BIAS
 NEVER_BIAS = -1.0e4  # exp(-1e4) == 0 in float32/64: probability exactly 0, gradients exactly 0
 
 
 def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
-                 never=NEVER) -> tuple[np.ndarray, np.ndarray]:
-    """Bin words into frequency classes as Mikolov's RNNLM does.
+                 never=NEVER, train_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Bin words into frequency classes as Mikolov's RNNLM does (or refine them by exchange).
 
     Input: counts (V,) training frequency of each vocabulary id (``</s>``
-    included), the requested number of classes C, the binning rule and the
-    ids that are never predicted (``<s>``, ``<pad>``). Output:
+    included), the requested number of classes C, the binning rule, the
+    ids that are never predicted (``<s>``, ``<pad>``) and, for
+    ``exchange`` only, the training stream's ids (N,). Output:
     ``(order, class_bounds)``: ``order`` (V,) int32 lists vocabulary ids by
     descending count (ties by id), the never-predicted ids last — kernel id
     k is vocabulary id ``order[k]`` — and ``class_bounds`` (C'+1,) int32,
@@ -75,6 +78,11 @@ def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
     class closes per word). Frequent words thus get classes of their own
     and rare words share large classes. The never-predicted ids join the
     last class (so no class is made of them alone).
+
+    ``exchange`` starts from the ``freq`` bins and moves words between
+    classes to maximise the one-word-history class bigram likelihood on
+    ``train_ids`` (:mod:`ngramkit.rnn.wordclasses`); within a class, words
+    stay in descending count order.
 
     >>> order, bounds = class_layout(np.array([0, 0, 5, 0, 3, 1, 1]), 2)
     >>> order.tolist(), bounds.tolist()
@@ -101,6 +109,15 @@ def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
         cls[i] = a
         if df > (a + 1) / classes and a < classes - 1:
             a += 1
+    if binning == "exchange":
+        if train_ids is None:
+            raise NgramkitError("class binning 'exchange' needs the training stream's ids (train_ids)")
+        start = np.zeros(v, np.int64)
+        start[order] = cls
+        start[never] = cls[-1]
+        refined = exchange_classes(train_ids, v, start, iterations=EXCHANGE_ITERATIONS, frozen=never)[order]
+        regroup = np.argsort(refined, kind="stable")  # stable: descending count within each class
+        order, cls = order[regroup], refined[regroup]
     starts = np.flatnonzero(np.diff(cls, prepend=-1) != 0)
     bounds = np.append(starts, v).astype(np.int32)
     return np.concatenate((order, never)).astype(np.int32), bounds
@@ -208,19 +225,25 @@ class RNNLM(LanguageModel):
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
-    def create(cls, config: RNNConfig, vocab: Vocabulary, counts: np.ndarray | None = None) -> RNNLM:
+    def create(cls, config: RNNConfig, vocab: Vocabulary, counts: np.ndarray | None = None, *,
+               train_ids: np.ndarray | None = None) -> RNNLM:
         """Random weights (uniform in ±init_scale, zero biases) seeded by ``config.seed``.
 
         ``counts`` (V,) are the training frequencies that define the softmax
         classes; pass ``np.bincount(train_stream.ids, minlength=V)`` so that
-        ``</s>`` is counted (``vocab.counts`` is used when omitted).
+        ``</s>`` is counted (``vocab.counts`` is used when omitted). The
+        ``exchange`` class binning also needs ``train_ids``, the training
+        stream's ids (its counts are then taken from them).
         """
         v = config.vocab_size
         if config.softmax == "class":
+            if train_ids is not None and counts is None:
+                counts = np.bincount(train_ids, minlength=v)
             counts = vocab.counts if counts is None else np.asarray(counts)
             if counts.shape != (v,):
                 raise NgramkitError(f"class counts must have shape ({v},), got {counts.shape}")
-            order, bounds = class_layout(counts, min(config.classes, v), config.class_binning)
+            order, bounds = class_layout(counts, min(config.classes, v), config.class_binning,
+                                         train_ids=train_ids)
             to_kernel = np.empty(v, np.int32)
             to_kernel[order] = np.arange(v, dtype=np.int32)
         else:

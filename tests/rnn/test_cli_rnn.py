@@ -102,11 +102,11 @@ def test_preset_with_explicit_overrides(texts):
     out = texts / "p.ngk"
     result = CliRunner().invoke(cli, ["train", "rnn", str(texts / "train.txt"), "--valid", str(texts / "valid.txt"),
                                       "--preset", "ptb-small-class", "--hidden", "8", "--epochs", "1", "--batch", "4",
-                                      "-q", "--json", "-o", str(out)])
+                                      "--class-binning", "exchange", "-q", "--json", "-o", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     cfg = load_rnn(out).config
-    # from the preset: 2-layer LSTM, class softmax; from the command line: hidden 8, 1 epoch, batch 4
-    assert (cfg.cell, cfg.layers, cfg.softmax, cfg.hidden) == ("lstm", 2, "class", 8)
+    # from the preset: 2-layer LSTM, class softmax; from the command line: hidden 8, exchange classes, 1 epoch, batch 4
+    assert (cfg.cell, cfg.layers, cfg.softmax, cfg.hidden, cfg.class_binning) == ("lstm", 2, "class", 8, "exchange")
     assert summary["train"]["optimizer"] == "sgd" and summary["train"]["bptt"] == 20
     assert summary["train"]["epochs"] == 1 and summary["train"]["batch"] == 4

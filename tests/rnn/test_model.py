@@ -16,12 +16,13 @@ SENTS = [["the", "cat", "sat"], ["a", "dog", "sat", "on", "the", "mat"], ["the",
 
 
 def make(cell="rnn", softmax="full", layers=1, tie=False, hidden=6, embed=None, dropout=0.0, seed=1, classes=3,
-         init_scale=0.5):
+         init_scale=0.5, binning="freq"):
     vocab = Vocabulary.build(SENTS)
     stream = Stream.from_sentences(SENTS, vocab)
     cfg = RNNConfig(vocab_size=len(vocab), cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie,
-                    softmax=softmax, classes=classes, dropout=dropout, seed=seed, init_scale=init_scale)
-    model = RNNLM.create(cfg, vocab, np.bincount(stream.ids, minlength=len(vocab)))
+                    softmax=softmax, classes=classes, dropout=dropout, seed=seed, init_scale=init_scale,
+                    class_binning=binning)
+    model = RNNLM.create(cfg, vocab, train_ids=stream.ids)
     # non-zero biases so that their gradients and the bias paths are exercised
     rng = np.random.default_rng(seed + 100)
     for key, p in model.params.items():
@@ -81,7 +82,7 @@ CONFIGS = [
     dict(cell="rnn"), dict(cell="gru"), dict(cell="lstm"),
     dict(cell="rnn", softmax="class"), dict(cell="gru", softmax="class", layers=2),
     dict(cell="lstm", softmax="class", layers=2, tie=True),
-    dict(cell="lstm", tie=True, embed=6),
+    dict(cell="lstm", tie=True, embed=6), dict(cell="gru", softmax="class", binning="exchange"),
 ]
 
 
@@ -188,7 +189,8 @@ def test_gradients_match_finite_differences(kw):
 
 
 # ---- files, generation, errors --------------------------------------------------------------------------
-@pytest.mark.parametrize("kw", [dict(cell="rnn", softmax="class"), dict(cell="lstm", layers=2, tie=True)])
+@pytest.mark.parametrize("kw", [dict(cell="rnn", softmax="class"), dict(cell="lstm", layers=2, tie=True),
+                                dict(cell="rnn", softmax="class", binning="exchange")])
 def test_save_load_round_trip(tmp_path, kw):
     model, stream = make(**kw)
     path = save_rnn(model, tmp_path / "m.ngk", info={"corpus": "x"})
