@@ -36,6 +36,7 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 @click.option("--embed", type=click.IntRange(min=1), default=None, help="Embedding size E [default: H].")
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True, help="Recurrent layers.")
 @click.option("--tie-weights", is_flag=True, help="Share the embedding and the output word matrix (E = H).")
+@click.option("--peephole", is_flag=True, help="Peephole connections: the LSTM gates also see the cell state.")
 @click.option("--softmax", type=click.Choice(["full", "class"]), default="full", show_default=True,
               help="Output layer: full softmax, or Mikolov's class-based softmax.")
 @click.option("--classes", type=click.IntRange(min=1), default=100, show_default=True,
@@ -84,8 +85,8 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @json_option
 @text_options
-def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers, tie_weights, softmax, classes, class_binning,
-        batch, bptt, random_bptt, epochs, optimizer, lr, schedule, lr_decay, decay_after, min_improvement, patience,
+def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers, tie_weights, peephole, softmax, classes,
+        class_binning, batch, bptt, random_bptt, epochs, optimizer, lr, schedule, lr_decay, decay_after, min_improvement, patience,
         clip, dropout, init_scale, seed, min_count, max_vocab, checkpoint_dir, resume, log_path, output, quiet,
         as_json, **kwargs):
     """Train an RNN language model (tanh RNN, GRU or LSTM) and write it to a model file.
@@ -108,7 +109,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     if log_path:
         check_writable(log_path)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{output}.ckpt")
-    model_opts = dict(cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie_weights,
+    model_opts = dict(cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie_weights, peephole=peephole,
                       softmax=softmax, classes=classes, class_binning=class_binning, dropout=dropout,
                       init_scale=init_scale, seed=seed)
     train_opts = dict(batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs, optimizer=optimizer, lr=lr,

@@ -111,12 +111,12 @@ int nk_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda
 }
 
 int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *xw, const float *h0,
-                   const float *c0, const float *Wh, const float *bh, float *hs, float *ct, float *gates,
-                   float *extra) {
+                   const float *c0, const float *Wh, const float *bh, const float *peep, float *hs, float *ct,
+                   float *gates, float *extra) {
     float *wsp = falloc(NK_NR_MAX * H), *tmp = falloc(H);
     int rc = 0;
     if (!wsp || !tmp) rc = NK_ERR_NOMEM;
-    else DISPATCH(rnn_forward, cell, T, B, H, xw, h0, c0, Wh, bh, hs, ct, gates, extra, wsp, tmp);
+    else DISPATCH(rnn_forward, cell, T, B, H, xw, h0, c0, Wh, bh, peep, hs, ct, gates, extra, wsp, tmp);
     free(wsp);
     free(tmp);
     return rc;
@@ -124,8 +124,8 @@ int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float 
 
 int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *dhs, const float *dhT,
                     const float *dcT, const float *hs, const float *gates, const float *extra, const float *h0,
-                    const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0, float *dWh,
-                    float *dbh) {
+                    const float *c0, const float *Wh, const float *peep, float *dxw, float *dpre, float *dh0,
+                    float *dc0, float *dWh, float *dbh) {
     const ptrdiff_t GH = cell * H;
     float *wsp = falloc(NK_NR_MAX * maxp(GH, T * B)), *tmp = falloc(H), *WhT = falloc(GH * H);
     int rc = 0;
@@ -143,7 +143,7 @@ int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float
         if (dcT) memcpy(dc0, dcT, (size_t)(B * H) * sizeof(float));
         else memset(dc0, 0, (size_t)(B * H) * sizeof(float));
     }
-    DISPATCH(rnn_backward, cell, T, B, H, dhs, hs, gates, extra, h0, c0, WhT, dxw, dpre, dh0, dc0, wsp, tmp);
+    DISPATCH(rnn_backward, cell, T, B, H, dhs, hs, gates, extra, h0, c0, WhT, peep, dxw, dpre, dh0, dc0, wsp, tmp);
     /* dWh = [h0; hs[:-1]]^T dpre: one (H x T*B) x (T*B x GH) product, in two parts */
     const float *dp = cell == NK_GRU ? dpre : dxw;
     memset(dWh, 0, (size_t)(H * GH) * sizeof(float));

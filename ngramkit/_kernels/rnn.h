@@ -23,22 +23,24 @@ int nk_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda
             float *C, ptrdiff_t ldc);
 
 /* Forward over T steps. xw (T,B,G*H), h0 (B,H), c0 (B,H) (lstm, else unused),
- * Wh (H,G*H), bh (G*H). Outputs: hs (T,B,H), ct (B,H) (lstm), gates (T,B,G*H)
+ * Wh (H,G*H), bh (G*H), peep (3,H) peephole weights p_i, p_f, p_o (lstm only;
+ * NULL for none). Outputs: hs (T,B,H), ct (B,H) (lstm), gates (T,B,G*H)
  * activations, extra (T,B,H): cell states (lstm) or h Wh_n + bh_n (gru). */
 int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *xw, const float *h0,
-                   const float *c0, const float *Wh, const float *bh, float *hs, float *ct, float *gates,
-                   float *extra);
+                   const float *c0, const float *Wh, const float *bh, const float *peep, float *hs, float *ct,
+                   float *gates, float *extra);
 
 /* Backward over T steps. dhs (T,B,H); dhT, dcT (B,H) or NULL for zero; hs,
- * gates, extra as written by nk_rnn_forward. Outputs: dxw (T,B,G*H); dpre
+ * gates, extra, peep as given to / written by nk_rnn_forward. Outputs: dxw
+ * (T,B,G*H) (the peephole gradient is computed from it outside); dpre
  * (T,B,G*H) gradient of the recurrent pre-activation h Wh + bh (gru only:
  * for rnn and lstm it equals dxw and may be NULL); dh0, dc0 (B,H); dWh (H,G*H)
  * = sum_t h_{t-1}^T dpre_t and dbh (G*H) = sum_t dpre_t (one product over all
  * T*B rows after the loop). */
 int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *dhs, const float *dhT,
                     const float *dcT, const float *hs, const float *gates, const float *extra, const float *h0,
-                    const float *c0, const float *Wh, float *dxw, float *dpre, float *dh0, float *dc0, float *dWh,
-                    float *dbh);
+                    const float *c0, const float *Wh, const float *peep, float *dxw, float *dpre, float *dh0,
+                    float *dc0, float *dWh, float *dbh);
 
 /* Row-wise log-softmax of z (N,V) + b: logp[n] = log softmax(z[n] + b)[t[n]].
  * If need_grad, z is overwritten with scale * (softmax - onehot) and db (V)

@@ -105,10 +105,11 @@ static PyObject *nomem(void) { return PyErr_NoMemory(); }
 
 /* The checks forward and backward share: h0 is (B, H); c0 is a (B, H) cell
  * state for the lstm and None otherwise; Wh is (H, G*H) and bh (G*H,), G the
- * cell's gate count. Returns 0, or -1 with the exception set. */
+ * cell's gate count; peep is None or (lstm only) the (3, H) peephole weights.
+ * Returns 0, or -1 with the exception set. */
 static int state_and_weights(Bufs *bf, int cell, const char *cname, const Py_buffer *h0, Py_ssize_t B, Py_ssize_t H,
-                             PyObject *o_c0, PyObject *o_wh, PyObject *o_bh, Py_buffer **c0, Py_buffer **wh,
-                             Py_buffer **bh) {
+                             PyObject *o_c0, PyObject *o_wh, PyObject *o_bh, PyObject *o_peep, Py_buffer **c0,
+                             Py_buffer **wh, Py_buffer **bh, Py_buffer **peep) {
     Py_ssize_t G = cell;
     if (shape_err(h0, "h0", 2, B, H, 0)) return -1;
     if (cell == NK_LSTM) {
@@ -123,21 +124,31 @@ static int state_and_weights(Bufs *bf, int cell, const char *cname, const Py_buf
     }
     if (!(*wh = get(bf, o_wh, 'f', 2, 0, "Wh")) || shape_err(*wh, "Wh", 2, H, G * H, 0)) return -1;
     if (!(*bh = get(bf, o_bh, 'f', 1, 0, "bh")) || shape_err(*bh, "bh", 1, G * H, 0, 0)) return -1;
+    *peep = NULL;
+    if (o_peep != Py_None) {
+        if (cell != NK_LSTM) {
+            PyErr_Format(PyExc_ValueError, "peep: only the lstm cell has peephole weights; pass None for cell '%s'",
+                         cname);
+            return -1;
+        }
+        if (!(*peep = get(bf, o_peep, 'f', 2, 0, "peep")) || shape_err(*peep, "peep", 2, 3, H, 0)) return -1;
+    }
     return 0;
 }
 
 /* ------------------------------------------------------------------ recurrent */
-PyDoc_STRVAR(fwd_doc, "recurrent_forward(cell, xw, h0, c0, Wh, bh) -> (hs, cT, gates, extra)\n\n"
+PyDoc_STRVAR(fwd_doc, "recurrent_forward(cell, xw, h0, c0, Wh, bh, peep) -> (hs, cT, gates, extra)\n\n"
                       "Bytearrays: hs (T,B,H), cT (B,H) or None, gates (T,B,G*H), extra (T,B,H) or None.");
 
 static PyObject *py_forward(PyObject *self, PyObject *args) {
-    PyObject *o_cell, *o_xw, *o_h0, *o_c0, *o_wh, *o_bh;
-    if (!PyArg_ParseTuple(args, "OOOOOO:recurrent_forward", &o_cell, &o_xw, &o_h0, &o_c0, &o_wh, &o_bh)) return NULL;
+    PyObject *o_cell, *o_xw, *o_h0, *o_c0, *o_wh, *o_bh, *o_peep;
+    if (!PyArg_ParseTuple(args, "OOOOOOO:recurrent_forward", &o_cell, &o_xw, &o_h0, &o_c0, &o_wh, &o_bh, &o_peep))
+        return NULL;
     Bufs bf = {.n = 0};
     PyObject *hs = NULL, *ct = NULL, *gates = NULL, *extra = NULL, *res = NULL;
     int cell = cell_code(o_cell);
     if (cell < 0) return NULL;
-    Py_buffer *xw = get(&bf, o_xw, 'f', 3, 0, "xw"), *h0, *c0 = NULL, *wh, *bh;
+    Py_buffer *xw = get(&bf, o_xw, 'f', 3, 0, "xw"), *h0, *c0 = NULL, *wh, *bh, *peep;
     if (!xw || !(h0 = get(&bf, o_h0, 'f', 2, 0, "h0"))) goto done;
     Py_ssize_t T = xw->shape[0], B = xw->shape[1], H = h0->shape[1], G = cell;
     if (xw->shape[2] != G * H) {
@@ -145,15 +156,17 @@ static PyObject *py_forward(PyObject *self, PyObject *args) {
                      G * H, PyUnicode_AsUTF8(o_cell), xw->shape[2]);
         goto done;
     }
-    if (state_and_weights(&bf, cell, PyUnicode_AsUTF8(o_cell), h0, B, H, o_c0, o_wh, o_bh, &c0, &wh, &bh)) goto done;
+    if (state_and_weights(&bf, cell, PyUnicode_AsUTF8(o_cell), h0, B, H, o_c0, o_wh, o_bh, o_peep, &c0, &wh, &bh,
+                          &peep))
+        goto done;
     void *p_hs, *p_ct = NULL, *p_g, *p_x = NULL;
     if (!(hs = new_out(T * B * H, 4, &p_hs)) || !(gates = new_out(T * B * G * H, 4, &p_g))) goto done;
     if (cell != NK_RNN && !(extra = new_out(T * B * H, 4, &p_x))) goto done;
     if (cell == NK_LSTM && !(ct = new_out(B * H, 4, &p_ct))) goto done;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = nk_rnn_forward(cell, T, B, H, xw->buf, h0->buf, c0 ? c0->buf : NULL, wh->buf, bh->buf, p_hs, p_ct, p_g,
-                        p_x);
+    rc = nk_rnn_forward(cell, T, B, H, xw->buf, h0->buf, c0 ? c0->buf : NULL, wh->buf, bh->buf,
+                        peep ? peep->buf : NULL, p_hs, p_ct, p_g, p_x);
     Py_END_ALLOW_THREADS
     if (rc) {
         nomem();
@@ -170,21 +183,22 @@ done:
 }
 
 PyDoc_STRVAR(bwd_doc,
-             "recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh) -> (dxw, dh0, dc0, dWh, dbh)\n\n"
+             "recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh, peep)\n"
+             "-> (dxw, dh0, dc0, dWh, dbh)\n\n"
              "Bytearrays: dxw (T,B,G*H); dh0 (B,H); dc0 (B,H) or None; dWh (H,G*H); dbh (G*H,).");
 
 static PyObject *py_backward(PyObject *self, PyObject *args) {
-    PyObject *o_cell, *o_dhs, *o_dht, *o_dct, *o_hs, *o_g, *o_x, *o_h0, *o_c0, *o_wh, *o_bh;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO:recurrent_backward", &o_cell, &o_dhs, &o_dht, &o_dct, &o_hs, &o_g, &o_x,
-                          &o_h0, &o_c0, &o_wh, &o_bh))
+    PyObject *o_cell, *o_dhs, *o_dht, *o_dct, *o_hs, *o_g, *o_x, *o_h0, *o_c0, *o_wh, *o_bh, *o_peep;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOO:recurrent_backward", &o_cell, &o_dhs, &o_dht, &o_dct, &o_hs, &o_g,
+                          &o_x, &o_h0, &o_c0, &o_wh, &o_bh, &o_peep))
         return NULL;
     Bufs bf = {.n = 0};
     PyObject *dxw = NULL, *dpre = NULL, *dh0 = NULL, *dc0 = NULL, *dwh = NULL, *dbh = NULL, *res = NULL;
     int cell = cell_code(o_cell);
     if (cell < 0) return NULL;
     const char *cname = PyUnicode_AsUTF8(o_cell);
-    Py_buffer *dhs = get(&bf, o_dhs, 'f', 3, 0, "dhs"), *g, *hs, *x = NULL, *h0, *c0 = NULL, *wh, *bh, *dht = NULL,
-              *dct = NULL;
+    Py_buffer *dhs = get(&bf, o_dhs, 'f', 3, 0, "dhs"), *g, *hs, *x = NULL, *h0, *c0 = NULL, *wh, *bh, *peep,
+              *dht = NULL, *dct = NULL;
     if (!dhs) goto done;
     Py_ssize_t T = dhs->shape[0], B = dhs->shape[1], H = dhs->shape[2], G = cell;
     if (!(g = get(&bf, o_g, 'f', 3, 0, "cache['gates']"))) goto done;
@@ -194,7 +208,7 @@ static PyObject *py_backward(PyObject *self, PyObject *args) {
                      h0->shape[1], G * h0->shape[1], cname, g->shape[2]);
         goto done;
     }
-    if (state_and_weights(&bf, cell, cname, h0, B, H, o_c0, o_wh, o_bh, &c0, &wh, &bh)) goto done;
+    if (state_and_weights(&bf, cell, cname, h0, B, H, o_c0, o_wh, o_bh, o_peep, &c0, &wh, &bh, &peep)) goto done;
     if (shape_err(g, "cache['gates']", 3, T, B, G * H)) goto done;
     if (!(hs = get(&bf, o_hs, 'f', 3, 0, "cache['hs']")) || shape_err(hs, "cache['hs']", 3, T, B, H)) goto done;
     if (cell != NK_RNN) {
@@ -218,8 +232,8 @@ static PyObject *py_backward(PyObject *self, PyObject *args) {
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = nk_rnn_backward(cell, T, B, H, dhs->buf, dht ? dht->buf : NULL, dct ? dct->buf : NULL, hs->buf, g->buf,
-                         x ? x->buf : NULL, h0->buf, c0 ? c0->buf : NULL, wh->buf, p_dxw, p_dpre, p_dh0, p_dc0,
-                         p_dwh, p_dbh);
+                         x ? x->buf : NULL, h0->buf, c0 ? c0->buf : NULL, wh->buf, peep ? peep->buf : NULL, p_dxw,
+                         p_dpre, p_dh0, p_dc0, p_dwh, p_dbh);
     Py_END_ALLOW_THREADS
     if (rc) {
         nomem();

@@ -213,8 +213,9 @@ static NK_ATTR void NK(gemm_nt)(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const flo
 
 /* ------------------------------------------------------------------ cells */
 static NK_ATTR void NK(rnn_forward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *xw,
-                                    const float *h0, const float *c0, const float *Wh, const float *bh, float *hs,
-                                    float *ct, float *gates, float *extra, float *wsp, float *tmp) {
+                                    const float *h0, const float *c0, const float *Wh, const float *bh,
+                                    const float *peep, float *hs, float *ct, float *gates, float *extra, float *wsp,
+                                    float *tmp) {
     const ptrdiff_t G = cell, GH = G * H;
     for (ptrdiff_t s = 0; s < T; s++) {
         const float *hp = s ? hs + (s - 1) * B * H : h0;
@@ -239,10 +240,17 @@ static NK_ATTR void NK(rnn_forward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_
             } else if (cell == NK_LSTM) {
                 const float *cp = (s ? extra + (s - 1) * B * H : c0) + b * H;
                 float *c = extra + s * B * H + b * H;
+                if (peep) /* i and f see c_{t-1} */
+                    for (ptrdiff_t j = 0; j < H; j++) {
+                        ab[j] += peep[j] * cp[j];
+                        ab[H + j] += peep[H + j] * cp[j];
+                    }
                 NK(map_sigmoid)(ab, ab, 2 * H);          /* i, f */
                 NK(map_tanh)(ab + 2 * H, ab + 2 * H, H); /* g */
-                NK(map_sigmoid)(ab + 3 * H, ab + 3 * H, H); /* o */
                 for (ptrdiff_t j = 0; j < H; j++) c[j] = ab[H + j] * cp[j] + ab[j] * ab[2 * H + j];
+                if (peep) /* o sees c_t */
+                    for (ptrdiff_t j = 0; j < H; j++) ab[3 * H + j] += peep[2 * H + j] * c[j];
+                NK(map_sigmoid)(ab + 3 * H, ab + 3 * H, H); /* o */
                 NK(map_tanh)(c, tmp, H);
                 for (ptrdiff_t j = 0; j < H; j++) hb[j] = ab[3 * H + j] * tmp[j];
             } else { /* gru */
@@ -265,8 +273,8 @@ static NK_ATTR void NK(rnn_forward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_
 
 static NK_ATTR void NK(rnn_backward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float *dhs,
                                      const float *hs, const float *gates, const float *extra, const float *h0,
-                                     const float *c0, const float *WhT, float *dxw, float *dpre, float *dh,
-                                     float *dc, float *wsp, float *tmp) {
+                                     const float *c0, const float *WhT, const float *peep, float *dxw, float *dpre,
+                                     float *dh, float *dc, float *wsp, float *tmp) {
     const ptrdiff_t G = cell, GH = G * H;
     for (ptrdiff_t s = T - 1; s >= 0; s--) {
         const float *hp = s ? hs + (s - 1) * B * H : h0;
@@ -287,15 +295,28 @@ static NK_ATTR void NK(rnn_backward)(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff
                 float *dcb = dc + b * H;
                 const float *i = gb, *f = gb + H, *gg = gb + 2 * H, *o = gb + 3 * H;
                 NK(map_tanh)(c, tmp, H);
-                for (ptrdiff_t j = 0; j < H; j++) {
-                    float tc = tmp[j], d = dcb[j] + dhb[j] * o[j] * (1.0f - tc * tc);
-                    dxb[j] = d * gg[j] * i[j] * (1.0f - i[j]);
-                    dxb[H + j] = d * cp[j] * f[j] * (1.0f - f[j]);
-                    dxb[2 * H + j] = d * i[j] * (1.0f - gg[j] * gg[j]);
-                    dxb[3 * H + j] = dhb[j] * tc * o[j] * (1.0f - o[j]);
-                    dcb[j] = d * f[j];
-                    dhb[j] = 0.0f;
-                }
+                if (peep)
+                    for (ptrdiff_t j = 0; j < H; j++) { /* c_t also feeds o; c_{t-1} also feeds i and f */
+                        float tc = tmp[j], dao = dhb[j] * tc * o[j] * (1.0f - o[j]);
+                        float d = dcb[j] + dhb[j] * o[j] * (1.0f - tc * tc) + dao * peep[2 * H + j];
+                        float dai = d * gg[j] * i[j] * (1.0f - i[j]), daf = d * cp[j] * f[j] * (1.0f - f[j]);
+                        dxb[j] = dai;
+                        dxb[H + j] = daf;
+                        dxb[2 * H + j] = d * i[j] * (1.0f - gg[j] * gg[j]);
+                        dxb[3 * H + j] = dao;
+                        dcb[j] = d * f[j] + dai * peep[j] + daf * peep[H + j];
+                        dhb[j] = 0.0f;
+                    }
+                else
+                    for (ptrdiff_t j = 0; j < H; j++) {
+                        float tc = tmp[j], d = dcb[j] + dhb[j] * o[j] * (1.0f - tc * tc);
+                        dxb[j] = d * gg[j] * i[j] * (1.0f - i[j]);
+                        dxb[H + j] = d * cp[j] * f[j] * (1.0f - f[j]);
+                        dxb[2 * H + j] = d * i[j] * (1.0f - gg[j] * gg[j]);
+                        dxb[3 * H + j] = dhb[j] * tc * o[j] * (1.0f - o[j]);
+                        dcb[j] = d * f[j];
+                        dhb[j] = 0.0f;
+                    }
             } else { /* gru */
                 const float *r = gb, *z = gb + H, *n = gb + 2 * H;
                 const float *hn = extra + s * B * H + b * H, *hpb = hp + b * H;

@@ -41,6 +41,7 @@ class RNNConfig:
     hidden: int = 200  # H: units per recurrent layer
     embed: int | None = None  # E: embedding size; None means E = H
     layers: int = 1  # L: stacked recurrent layers
+    peephole: bool = False  # lstm only: the gates also see the cell state (Gers et al. 2002; reference.py)
     tie_weights: bool = False  # share the embedding with the output word matrix (needs E = H)
     softmax: str = "full"  # full (one V-way softmax) | class (Mikolov's P(class|h) P(word|class,h))
     classes: int = 100  # C requested for softmax=class (fewer if the frequency binning leaves some empty)
@@ -56,6 +57,8 @@ class RNNConfig:
             raise NgramkitError(f"vocab_size must be an integer >= 2, got {self.vocab_size!r}")
         if self.cell not in CELLS:
             raise NgramkitError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.peephole and self.cell != "lstm":
+            raise NgramkitError(f"--peephole needs --cell lstm, got --cell {self.cell}")
         if self.softmax not in SOFTMAXES:
             raise NgramkitError(f"--softmax must be full or class, got {self.softmax!r}")
         if self.class_binning not in CLASS_BINNINGS:

@@ -43,9 +43,9 @@ import warnings
 import numpy as np
 
 from . import reference as _ref
-from .reference import GATES
+from .reference import GATES, peephole_grad
 
-__all__ = ["GATES", "implementation", "recurrent_forward", "recurrent_backward", "softmax_xent",
+__all__ = ["GATES", "implementation", "recurrent_forward", "recurrent_backward", "peephole_grad", "softmax_xent",
            "class_softmax_xent", "softmax_logprobs_all", "class_softmax_logprobs_all"]
 
 _C = None
@@ -94,18 +94,19 @@ def _cache_arrays(cell, cache):
     return cache["hs"], cache["gates"], extra
 
 
-def recurrent_forward(cell, xw, h0, c0, Wh, bh):
+def recurrent_forward(cell, xw, h0, c0, Wh, bh, peep=None):
     """Run one recurrent layer over a (T, B) segment.
 
     Input: cell ``"rnn" | "gru" | "lstm"``; xw (T, B, G*H) = x @ Wx + bx;
-    h0 (B, H); c0 (B, H) for lstm, else None; Wh (H, G*H); bh (G*H,).
+    h0 (B, H); c0 (B, H) for lstm, else None; Wh (H, G*H); bh (G*H,); peep
+    (3, H) peephole weights (lstm only) or None.
     Output: ``(hs, cT, cache)``: hs (T, B, H) the hidden states, cT (B, H) the
     last cell state (lstm) or None, cache a dict for :func:`recurrent_backward`
     (the final hidden state is ``hs[-1]``).
     """
     if implementation() == "numpy":
-        return _ref.recurrent_forward(cell, xw, h0, c0, Wh, bh)
-    hs, ct, gates, extra = _C.recurrent_forward(cell, xw, h0, c0, Wh, bh)
+        return _ref.recurrent_forward(cell, xw, h0, c0, Wh, bh, peep)
+    hs, ct, gates, extra = _C.recurrent_forward(cell, xw, h0, c0, Wh, bh, peep)
     t, b, gh = xw.shape
     h = h0.shape[1]
     cache = {"hs": _f32(hs, (t, b, h)), "gates": _f32(gates, (t, b, gh))}
@@ -116,19 +117,20 @@ def recurrent_forward(cell, xw, h0, c0, Wh, bh):
     return cache["hs"], (_f32(ct, (b, h)) if ct is not None else None), cache
 
 
-def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
+def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep=None):
     """Backpropagate through the segment run by :func:`recurrent_forward`.
 
     Input: dhs (T, B, H) = dL/dhs; dhT (B, H) and dcT (B, H, lstm only) the
     gradient flowing into the final state from the next segment, or None for
-    zero; cache, h0, c0, Wh, bh as given to / returned by the forward pass.
-    Output: ``(dxw (T, B, G*H), dh0 (B, H), dc0 (B, H) or None, dWh (H, G*H),
-    dbh (G*H,))``.
+    zero; cache, h0, c0, Wh, bh, peep as given to / returned by the forward
+    pass. Output: ``(dxw (T, B, G*H), dh0 (B, H), dc0 (B, H) or None, dWh
+    (H, G*H), dbh (G*H,))``; the peephole gradient is
+    ``peephole_grad(dxw, cache, c0)``.
     """
     if implementation() == "numpy":
-        return _ref.recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh)
+        return _ref.recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep)
     hs, gates, extra = _cache_arrays(cell, cache)
-    dxw, dh0, dc0, dwh, dbh = _C.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh)
+    dxw, dh0, dc0, dwh, dbh = _C.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh, peep)
     t, b, h = dhs.shape
     gh = Wh.shape[1]
     return (_f32(dxw, (t, b, gh)), _f32(dh0, (b, h)), (_f32(dc0, (b, h)) if dc0 is not None else None),

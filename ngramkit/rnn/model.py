@@ -25,7 +25,8 @@ Architecture (shapes with T steps, B streams, V words, E embed, H hidden):
 - per layer l: ``xw = x @ Wx_l + bx_l`` (T, B, G*H) in numpy (one large
   product), then the recurrence ``h_t = cell(xw_t, h_{t-1} @ Wh_l + bh_l)``
   over all T steps inside the C kernel (:mod:`ngramkit.rnn.kernels`);
-  G = 1 (rnn), 3 (gru), 4 (lstm); dropout on the layer output;
+  G = 1 (rnn), 3 (gru), 4 (lstm); a peephole lstm also has ``P_l`` (3, H);
+  dropout on the layer output;
 - output: full softmax ``P(w|h) = softmax(h @ W + b)``, or Mikolov's class
   softmax ``P(w|h) = P(c(w)|h) P(w|c(w),h)`` with both factors exact softmaxes
   (over the C classes and over the words of class c(w)).
@@ -289,6 +290,8 @@ class RNNLM(LanguageModel):
             shapes[f"layer{layer}.bx"] = (gh,)
             shapes[f"layer{layer}.Wh"] = (h, gh)
             shapes[f"layer{layer}.bh"] = (gh,)
+            if config.peephole:
+                shapes[f"layer{layer}.P"] = (3, h)  # p_i, p_f, p_o (reference.py)
         if config.softmax == "class":
             shapes["class.W"] = (h, n_classes)
             shapes["class.b"] = (n_classes,)
@@ -312,7 +315,8 @@ class RNNLM(LanguageModel):
     def __repr__(self) -> str:
         c = self.config
         out = "full softmax" if c.softmax == "full" else f"class softmax ({self.n_classes} classes)"
-        return (f"RNNLM({c.cell}, {c.layers}x{c.hidden}, embed {c.embed_size}, V={c.vocab_size}, {out}, "
+        cell = f"{c.cell} with peepholes" if c.peephole else c.cell
+        return (f"RNNLM({cell}, {c.layers}x{c.hidden}, embed {c.embed_size}, V={c.vocab_size}, {out}, "
                 f"{self.n_params:,} parameters)")
 
     # ---- state --------------------------------------------------------------------------------
@@ -364,7 +368,7 @@ class RNNLM(LanguageModel):
             xw = x @ wx  # (N, G*H)
             xw += bx
             hs, c_t, cache = K.recurrent_forward(cfg.cell, xw.reshape(t, b, -1), h0, c0,
-                                                 p[f"layer{layer}.Wh"], p[f"layer{layer}.bh"])
+                                                 p[f"layer{layer}.Wh"], p[f"layer{layer}.bh"], p.get(f"layer{layer}.P"))
             layer_inputs.append(x)
             caches.append(cache)
             new_state.append((np.array(hs[-1], np.float32), None if c_t is None else np.array(c_t, np.float32)))
@@ -396,9 +400,12 @@ class RNNLM(LanguageModel):
             wx = p[f"layer{layer}.Wx"]
             dh_t = np.zeros_like(h0)
             dc_t = None if c0 is None else np.zeros_like(c0)
+            peep = p.get(f"layer{layer}.P")
             dxw, _, _, dwh, dbh = K.recurrent_backward(cfg.cell, dx.reshape(t, b, cfg.hidden), dh_t, dc_t,
                                                         caches[layer], h0, c0, p[f"layer{layer}.Wh"],
-                                                        p[f"layer{layer}.bh"])
+                                                        p[f"layer{layer}.bh"], peep)
+            if peep is not None:
+                grads[f"layer{layer}.P"] = K.peephole_grad(dxw, caches[layer], c0)
             dxw = dxw.reshape(n, -1)
             grads[f"layer{layer}.Wh"], grads[f"layer{layer}.bh"] = dwh, dbh
             grads[f"layer{layer}.Wx"] = layer_inputs[layer].T @ dxw
@@ -486,7 +493,8 @@ class RNNLM(LanguageModel):
             h0, c0 = state[layer]
             xw = x @ p[f"layer{layer}.Wx"] + p[f"layer{layer}.bx"]
             hs, c_t, _ = K.recurrent_forward(cfg.cell, np.ascontiguousarray(xw.reshape(n, 1, -1), np.float32),
-                                             h0, c0, p[f"layer{layer}.Wh"], p[f"layer{layer}.bh"])
+                                             h0, c0, p[f"layer{layer}.Wh"], p[f"layer{layer}.bh"],
+                                             p.get(f"layer{layer}.P"))
             new_state.append((np.array(hs[-1]), None if c_t is None else np.array(c_t)))
             x = hs.reshape(n, cfg.hidden)
         return x, new_state

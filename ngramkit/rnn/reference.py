@@ -12,9 +12,12 @@ one large matrix product per segment; ``a_t = xw_t + h_{t-1} @ Wh + bh``
 is split into G blocks of H columns, in the order given here):
 
 - ``rnn`` (Elman): ``h_t = tanh(a_t)``.
-- ``lstm`` gates ``i, f, g, o`` (no peephole): ``i, f, o = sigmoid(a_i, a_f,
-  a_o)``, ``g = tanh(a_g)``, ``c_t = f * c_{t-1} + i * g``,
-  ``h_t = o * tanh(c_t)``.
+- ``lstm`` gates ``i, f, g, o``: ``i, f, o = sigmoid(a_i, a_f, a_o)``,
+  ``g = tanh(a_g)``, ``c_t = f * c_{t-1} + i * g``, ``h_t = o * tanh(c_t)``.
+  With peephole weights ``peep`` (3, H) = ``(p_i, p_f, p_o)`` (Gers,
+  Schraudolph & Schmidhuber 2002; Graves 2013, eqs. 7-11) the gates also see
+  the cell state: ``a_i += p_i * c_{t-1}``, ``a_f += p_f * c_{t-1}``,
+  ``a_o += p_o * c_t``; ``peep=None`` (the default) is the plain LSTM.
 - ``gru`` gates ``r, z, n`` (the PyTorch / cuDNN form, the reset gate acts on
   the recurrent product): ``r = sigmoid(xw_r + h Wh_r + bh_r)``,
   ``z = sigmoid(xw_z + h Wh_z + bh_z)``, ``n = tanh(xw_n + r * (h Wh_n +
@@ -28,7 +31,8 @@ activations (for rnn the gate is h itself), ``cs`` (T, B, H) cell states
 (gru). ``recurrent_backward`` takes ``dL/dhs`` and the gradient flowing into
 the final state (``dhT``, ``dcT``; ``None`` means zero) and returns
 ``(dxw, dh0, dc0, dWh, dbh)``; ``dxw`` is the gradient with respect to
-``xw`` (so ``dx = dxw @ Wx.T``, ``dWx = x.T @ dxw`` are done outside).
+``xw`` (so ``dx = dxw @ Wx.T``, ``dWx = x.T @ dxw`` are done outside, and
+so is the peephole gradient, :func:`peephole_grad`, a sum over dxw).
 
 Softmaxes return ``logp`` (N,) float64, the log-probability of each target,
 and gradients of ``loss = -scale * sum(logp)``:
@@ -81,7 +85,7 @@ def _cell(cell):
     return GATES[cell]
 
 
-def check_recurrent(cell, xw, h0, c0, Wh, bh):
+def check_recurrent(cell, xw, h0, c0, Wh, bh, peep=None):
     """Validate recurrent_forward arguments; return (G, T, B, H)."""
     g = _cell(cell)
     _arr("xw", xw, FLOAT, 3)
@@ -99,10 +103,14 @@ def check_recurrent(cell, xw, h0, c0, Wh, bh):
         raise ValueError(f"c0: only the lstm cell has a cell state; pass None for cell {cell!r}")
     _shape("Wh", _arr("Wh", Wh, FLOAT, 2), (h, g * h))
     _shape("bh", _arr("bh", bh, FLOAT, 1), (g * h,))
+    if peep is not None:
+        if cell != "lstm":
+            raise ValueError(f"peep: only the lstm cell has peephole weights; pass None for cell {cell!r}")
+        _shape("peep", _arr("peep", peep, FLOAT, 2), (3, h))
     return g, t, b, h
 
 
-def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
+def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep=None):
     """Validate recurrent_backward arguments; return (G, T, B, H)."""
     g = _cell(cell)
     _arr("dhs", dhs, FLOAT, 3)
@@ -113,7 +121,7 @@ def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     for key in need:
         if key not in cache:
             raise ValueError(f"cache: missing {key!r}; pass the cache returned by recurrent_forward for cell {cell!r}")
-    check_recurrent(cell, _arr("cache['gates']", cache["gates"], FLOAT, 3), h0, c0, Wh, bh)
+    check_recurrent(cell, _arr("cache['gates']", cache["gates"], FLOAT, 3), h0, c0, Wh, bh, peep)
     _shape("cache['gates']", cache["gates"], (t, b, g * h))
     _shape("cache['hs']", _arr("cache['hs']", cache["hs"], FLOAT, 3), (t, b, h))
     if cell == "lstm":
@@ -178,9 +186,9 @@ def _sigmoid(x):
     return FLOAT(0.5) + FLOAT(0.5) * np.tanh(FLOAT(0.5) * x)
 
 
-def recurrent_forward(cell, xw, h0, c0, Wh, bh):
+def recurrent_forward(cell, xw, h0, c0, Wh, bh, peep=None):
     """Run one cell over a (T, B) segment; return (hs, cT, cache) (module docstring)."""
-    g, t, b, h = check_recurrent(cell, xw, h0, c0, Wh, bh)
+    g, t, b, h = check_recurrent(cell, xw, h0, c0, Wh, bh, peep)
     hs = np.empty((t, b, h), FLOAT)
     gates = np.empty((t, b, g * h), FLOAT)
     cache = {"hs": hs, "gates": gates}
@@ -195,12 +203,17 @@ def recurrent_forward(cell, xw, h0, c0, Wh, bh):
             hp = gates[s] = np.tanh(xw[s] + rec)
         elif cell == "lstm":
             a = xw[s] + rec
+            if peep is not None:
+                a[:, :h] += peep[0] * cp
+                a[:, h:2 * h] += peep[1] * cp
             gates[s, :, :h] = _sigmoid(a[:, :h])
             gates[s, :, h:2 * h] = _sigmoid(a[:, h:2 * h])
             gates[s, :, 2 * h:3 * h] = np.tanh(a[:, 2 * h:3 * h])
-            gates[s, :, 3 * h:] = _sigmoid(a[:, 3 * h:])
-            i, f, gg, o = (gates[s, :, k * h:(k + 1) * h] for k in range(4))
+            i, f, gg = (gates[s, :, k * h:(k + 1) * h] for k in range(3))
             cp = cs[s] = f * cp + i * gg
+            if peep is not None:
+                a[:, 3 * h:] += peep[2] * cp
+            o = gates[s, :, 3 * h:] = _sigmoid(a[:, 3 * h:])
             hp = o * np.tanh(cp)
         else:  # gru
             r = gates[s, :, :h] = _sigmoid(xw[s, :, :h] + rec[:, :h])
@@ -213,9 +226,9 @@ def recurrent_forward(cell, xw, h0, c0, Wh, bh):
     return hs, c_t, cache
 
 
-def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
+def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep=None):
     """Backpropagate through a segment; return (dxw, dh0, dc0, dWh, dbh) (module docstring)."""
-    g, t, b, h = check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh)
+    g, t, b, h = check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep)
     hs, gates = cache["hs"], cache["gates"]
     dxw = np.empty((t, b, g * h), FLOAT)
     dpre = dxw if cell != "gru" else np.empty_like(dxw)  # gradient of the recurrent pre-activation h Wh + bh
@@ -232,12 +245,16 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
             i, f, gg, o = (gates[s, :, k * h:(k + 1) * h] for k in range(4))
             cp = cache["cs"][s - 1] if s else c0
             tc = np.tanh(cache["cs"][s])
+            dao = dxw[s, :, 3 * h:] = dh * tc * o * (1 - o)
             dc = dc + dh * o * (1 - tc * tc)
-            dxw[s, :, :h] = dc * gg * i * (1 - i)
-            dxw[s, :, h:2 * h] = dc * cp * f * (1 - f)
+            if peep is not None:
+                dc = dc + dao * peep[2]  # c_t feeds a_o
+            dai = dxw[s, :, :h] = dc * gg * i * (1 - i)
+            daf = dxw[s, :, h:2 * h] = dc * cp * f * (1 - f)
             dxw[s, :, 2 * h:3 * h] = dc * i * (1 - gg * gg)
-            dxw[s, :, 3 * h:] = dh * tc * o * (1 - o)
             dc = dc * f
+            if peep is not None:
+                dc = dc + dai * peep[0] + daf * peep[1]  # c_{t-1} feeds a_i and a_f
         else:  # gru
             r, z, nn = (gates[s, :, k * h:(k + 1) * h] for k in range(3))
             dan = dh * (1 - z) * (1 - nn * nn)
@@ -251,6 +268,20 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh):
     dWh = (hprev.T @ dpre.reshape(t * b, g * h)).astype(FLOAT)
     dbh = dpre.reshape(t * b, g * h).sum(0).astype(FLOAT)
     return dxw, dh.astype(FLOAT), (dc.astype(FLOAT) if cell == "lstm" else None), dWh, dbh
+
+
+def peephole_grad(dxw, cache, c0):
+    """Gradient of the peephole weights (3, H) from an lstm segment's ``dxw`` (T, B, 4H).
+
+    ``dp_i = sum_{t,b} da_i * c_{t-1}``, ``dp_f = sum da_f * c_{t-1}``,
+    ``dp_o = sum da_o * c_t`` (the pre-activation gradients are ``dxw``'s
+    blocks). Both implementations use this function.
+    """
+    cs = cache["cs"]  # (T, B, H)
+    h = cs.shape[2]
+    cprev = np.concatenate([c0[None], cs[:-1]]) if cs.shape[0] else cs
+    return np.stack([np.einsum("tbh,tbh->h", dxw[..., :h], cprev), np.einsum("tbh,tbh->h", dxw[..., h:2 * h], cprev),
+                     np.einsum("tbh,tbh->h", dxw[..., 3 * h:], cs)]).astype(FLOAT)
 
 
 # ----------------------------------------------------------------------------- softmaxes

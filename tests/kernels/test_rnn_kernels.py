@@ -526,3 +526,108 @@ def test_class_softmax_many_tokens_in_one_small_class(monkeypatch):
         got = K.class_softmax_xent(*args)
         for a, b in zip(got, R.class_softmax_xent(*args)):
             close(a, b, 2e-5)
+
+
+# ----------------------------------------------------------------------------- peephole lstm
+def peephole_inputs(rng, t, b, h, dtype=np.float32):
+    x = recurrent_inputs(rng, "lstm", t, b, h, dtype=dtype)
+    x["peep"] = arr(rng, 3, h, scale=0.5, dtype=dtype)
+    return x
+
+
+def peephole_backward(impl, dhs, dht, dct, cache, x):
+    """(dxw, dh0, dc0, dWh, dbh, dpeep) of one implementation."""
+    grads = impl.recurrent_backward("lstm", dhs, dht, dct, cache, x["h0"], x["c0"], x["Wh"], x["bh"], x["peep"])
+    return (*grads, impl.peephole_grad(grads[0], cache, x["c0"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_peephole_c_matches_reference(seed):
+    rng = np.random.default_rng(500 + seed)
+    t, b, h = int(rng.integers(1, 13)), int(rng.integers(1, 10)), int(rng.integers(1, 41))
+    x = peephole_inputs(rng, t, b, h)
+    hs, ct, cache = K.recurrent_forward("lstm", **x)
+    hs_r, ct_r, cache_r = R.recurrent_forward("lstm", **x)
+    close(hs, hs_r, 2e-5)
+    close(ct, ct_r, 2e-5)
+    for key in cache_r:
+        close(cache[key], cache_r[key], 2e-5)
+    dhs, dht, dct = arr(rng, t, b, h), arr(rng, b, h), arr(rng, b, h)
+    for g, w in zip(peephole_backward(K, dhs, dht, dct, cache, x), peephole_backward(R, dhs, dht, dct, cache_r, x)):
+        close(g, w, 1e-4)
+        assert g.dtype == np.float32
+
+
+def test_zero_peepholes_are_the_plain_lstm():
+    rng = np.random.default_rng(14)
+    x = peephole_inputs(rng, 4, 3, 6)
+    x["peep"][...] = 0
+    plain = {k: v for k, v in x.items() if k != "peep"}
+    for impl in (K, R):
+        hs, ct, cache = impl.recurrent_forward("lstm", **x)
+        hs0, ct0, cache0 = impl.recurrent_forward("lstm", **plain)
+        np.testing.assert_array_equal(hs, hs0)
+        np.testing.assert_array_equal(ct, ct0)
+        dhs = arr(rng, 4, 3, 6)
+        got = impl.recurrent_backward("lstm", dhs, None, None, cache, x["h0"], x["c0"], x["Wh"], x["bh"], x["peep"])
+        want = impl.recurrent_backward("lstm", dhs, None, None, cache0, x["h0"], x["c0"], x["Wh"], x["bh"])
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+    # and non-zero peepholes do change the output
+    x["peep"][...] = 0.5
+    assert not np.array_equal(K.recurrent_forward("lstm", **x)[0], K.recurrent_forward("lstm", **plain)[0])
+
+
+def test_reference_peephole_gradients_match_finite_differences(float64_reference):
+    rng = np.random.default_rng(15)
+    t, b, h = 3, 2, 3
+    x = peephole_inputs(rng, t, b, h, dtype=np.float64)
+    wh, wt, wc = rng.standard_normal((t, b, h)), rng.standard_normal((b, h)), rng.standard_normal((b, h))
+
+    def loss():
+        hs, ct, _ = R.recurrent_forward("lstm", **x)
+        return (wh * hs).sum() + (wt * hs[-1]).sum() + (wc * ct).sum()
+
+    _, _, cache = R.recurrent_forward("lstm", **x)
+    grads = peephole_backward(R, wh, wt, wc, cache, x)
+    for name, grad in zip(["xw", "h0", "c0", "Wh", "bh", "peep"], grads):
+        np.testing.assert_allclose(grad, numeric_grad(loss, x[name]), rtol=1e-6, atol=1e-8, err_msg=name)
+
+
+def test_c_peephole_gradients_match_finite_differences():
+    rng = np.random.default_rng(16)
+    t, b, h = 5, 3, 8
+    x = peephole_inputs(rng, t, b, h)
+    wh, wt, wc = arr(rng, t, b, h), arr(rng, b, h), arr(rng, b, h)
+
+    def loss():
+        hs, ct, _ = K.recurrent_forward("lstm", **x)
+        return ((wh.astype(np.float64) * hs).sum() + (wt * hs[-1].astype(np.float64)).sum()
+                + (wc * ct.astype(np.float64)).sum())
+
+    _, _, cache = K.recurrent_forward("lstm", **x)
+    names = ["xw", "h0", "c0", "Wh", "bh", "peep"]
+    grads = peephole_backward(K, wh, wt, wc, cache, x)
+    directional_check(loss, [x[n] for n in names], list(grads), rng, eps=1e-2, rtol=2e-3)
+
+
+@pytest.mark.parametrize("mutation", sorted(set(MUTATIONS) - {"int64"}))
+def test_peephole_bad_inputs(mutation):
+    rng = np.random.default_rng(17)
+    x = peephole_inputs(rng, 3, 2, 4)
+    _, _, cache = K.recurrent_forward("lstm", **x)
+    fn, exc = MUTATIONS[mutation]
+    bad = dict(x, peep=fn(x["peep"]))
+    _expect_same_error([(m, lambda m=m: m.recurrent_forward("lstm", **bad)) for m in (K, R)], exc)
+    dhs = arr(rng, 3, 2, 4)
+    _expect_same_error([(m, lambda m=m: m.recurrent_backward("lstm", dhs, None, None, cache, x["h0"], x["c0"],
+                                                             x["Wh"], x["bh"], bad["peep"])) for m in (K, R)], exc)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_peepholes_only_for_the_lstm(cell):
+    rng = np.random.default_rng(18)
+    x = dict(recurrent_inputs(rng, cell, 3, 2, 4), peep=arr(rng, 3, 4))
+    with pytest.raises(ValueError, match="only the lstm cell has peephole weights"):
+        R.recurrent_forward(cell, **x)
+    _expect_same_error([(m, lambda m=m: m.recurrent_forward(cell, **x)) for m in (K, R)], ValueError)

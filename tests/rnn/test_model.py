@@ -16,12 +16,12 @@ SENTS = [["the", "cat", "sat"], ["a", "dog", "sat", "on", "the", "mat"], ["the",
 
 
 def make(cell="rnn", softmax="full", layers=1, tie=False, hidden=6, embed=None, dropout=0.0, seed=1, classes=3,
-         init_scale=0.5, binning="freq"):
+         init_scale=0.5, binning="freq", peephole=False):
     vocab = Vocabulary.build(SENTS)
     stream = Stream.from_sentences(SENTS, vocab)
     cfg = RNNConfig(vocab_size=len(vocab), cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie,
                     softmax=softmax, classes=classes, dropout=dropout, seed=seed, init_scale=init_scale,
-                    class_binning=binning)
+                    class_binning=binning, peephole=peephole)
     model = RNNLM.create(cfg, vocab, train_ids=stream.ids)
     # non-zero biases so that their gradients and the bias paths are exercised
     rng = np.random.default_rng(seed + 100)
@@ -83,6 +83,7 @@ CONFIGS = [
     dict(cell="rnn", softmax="class"), dict(cell="gru", softmax="class", layers=2),
     dict(cell="lstm", softmax="class", layers=2, tie=True),
     dict(cell="lstm", tie=True, embed=6), dict(cell="gru", softmax="class", binning="exchange"),
+    dict(cell="lstm", peephole=True, layers=2),
 ]
 
 
@@ -141,6 +142,7 @@ GRAD_CONFIGS = [
     dict(cell="rnn", softmax="class"), dict(cell="gru", softmax="class"), dict(cell="lstm", softmax="class"),
     dict(cell="lstm", layers=2), dict(cell="gru", layers=2, softmax="class", dropout=0.3),
     dict(cell="rnn", tie=True, layers=2), dict(cell="lstm", tie=True, softmax="class", dropout=0.2),
+    dict(cell="lstm", layers=2, peephole=True), dict(cell="lstm", peephole=True, softmax="class", dropout=0.2),
 ]
 
 
@@ -190,7 +192,8 @@ def test_gradients_match_finite_differences(kw):
 
 # ---- files, generation, errors --------------------------------------------------------------------------
 @pytest.mark.parametrize("kw", [dict(cell="rnn", softmax="class"), dict(cell="lstm", layers=2, tie=True),
-                                dict(cell="rnn", softmax="class", binning="exchange")])
+                                dict(cell="rnn", softmax="class", binning="exchange"),
+                                dict(cell="lstm", peephole=True)])
 def test_save_load_round_trip(tmp_path, kw):
     model, stream = make(**kw)
     path = save_rnn(model, tmp_path / "m.ngk", info={"corpus": "x"})
@@ -230,6 +233,8 @@ def test_config_errors_are_one_line():
         RNNConfig(vocab_size=10, cell="transformer")
     with pytest.raises(NgramkitError, match="--dropout"):
         RNNConfig(vocab_size=10, dropout=1.0)
+    with pytest.raises(NgramkitError, match="--peephole needs --cell lstm, got --cell gru"):
+        RNNConfig(vocab_size=10, cell="gru", peephole=True)
     model, stream = make()
     with pytest.raises(NgramkitError, match="expected float32"):
         RNNLM(model.config, model.vocab, {**model.params, "embed": model.params["embed"][:3]}, model.to_kernel, None)
