@@ -12,9 +12,10 @@ Sections (``--sections``, all by default):
   perplexity per epoch, test perplexity of the best epoch, wall time.
   Targets (issue 5): >= 1.5 x RNNLM's 61,000 words/s, valid ppl <= 157.3
   within 13 epochs.
-- ``numpy``: the same class-softmax model trained on the same segments
-  with the C kernels and with the numpy reference (``NGRAMKIT_IMPL=numpy``);
-  target C/numpy >= 10.
+- ``numpy``: the two class-softmax configurations (the tanh RNN above,
+  batch 20, and the 2-layer LSTM below with 100 classes) trained on the
+  same segments with the C kernels and with the numpy reference
+  (``NGRAMKIT_IMPL=numpy``); target C/numpy >= 10.
 - ``rnn200``: tanh RNN, H=200, full softmax, batch 20, bptt 35: words/s of
   ngramkit and of PyTorch (CPU, same model, loss, clipping and optimiser,
   when ``torch`` is installed); optionally ``--rnn200-epochs`` of training
@@ -22,7 +23,8 @@ Sections (``--sections``, all by default):
   Mikolov's schedule) for the test perplexity (target <= 140).
 - ``lstm``: 2-layer LSTM, H=200 (Zaremba et al.'s "small" recipe: SGD lr 1,
   clip 5, bptt 20, batch 20): words/s with the full and the class softmax
-  and of PyTorch (full), the class/full speed ratio; optionally
+  and of PyTorch (full), the class/full speed ratio (frequency classes, and
+  the exchange classes of ``--class-binning exchange``); optionally
   ``--lstm-epochs`` of training per softmax for the perplexities.
 
 Speed is measured on the real training path (forward, backward, clipping,
@@ -321,6 +323,11 @@ def ratio(a, b):
     return None if not a or not b else round(a / b, 2)
 
 
+# the "small" LSTM (Zaremba et al. 2014) with the class softmax, and its training recipe (speed runs: no schedule)
+LSTM_CLASS = dict(cell="lstm", hidden=200, layers=2, softmax="class", classes=100)
+LSTM_TRAIN = dict(batch=20, bptt=20, optimizer="sgd", lr=1.0, clip=5.0)
+
+
 def main():
     args = ARGS
     if args.quick:
@@ -352,20 +359,26 @@ def main():
         log(json.dumps(out["rnnlm_h100_class100"]))
 
     if "numpy" in sections:
-        c = time_training(vocab, streams, r100, {**r100_train, "batch": 20, "bptt": 35}, args.segments)
-        ref = time_training(vocab, streams, r100, {**r100_train, "batch": 20, "bptt": 35}, args.numpy_segments,
-                            impl="numpy")
-        kc = time_kernels(vocab, streams, r100, 20, 35, args.segments, "c")
-        kn = time_kernels(vocab, streams, r100, 20, 35, args.numpy_segments, "numpy")
-        out["c_vs_numpy_class_softmax"] = {
-            "config": "tanh RNN H=100, class softmax 100 classes, batch 20, bptt 35, Adam",
-            "training": {"c": c, "numpy": ref, "ratio_wall": ratio(c["words_per_s"], ref["words_per_s"]),
-                         "ratio_cpu": ratio(c["words_per_cpu_s"], ref["words_per_cpu_s"])},
-            "bound_cpu_if_c_kernels_free": kernels_free_bound(c, ref),
-            "forward_backward_only": {"c": kc, "numpy": kn, "ratio_wall": ratio(kc["words_per_s"], kn["words_per_s"]),
-                                      "ratio_cpu": ratio(kc["words_per_cpu_s"], kn["words_per_cpu_s"])},
-            "target": ">= 10x"}
-        log(json.dumps(out["c_vs_numpy_class_softmax"]))
+        configs = [  # (key, description, model, training): both class-softmax configurations of the issue
+            ("c_vs_numpy_class_softmax", "tanh RNN H=100, class softmax 100 classes, batch 20, bptt 35, Adam",
+             r100, {**r100_train, "batch": 20, "bptt": 35}),
+            ("c_vs_numpy_lstm_class", "2-layer LSTM H=200, class softmax 100 classes, batch 20, bptt 20, SGD",
+             LSTM_CLASS, LSTM_TRAIN)]
+        for key, description, m_kw, t_kw in configs:
+            c = time_training(vocab, streams, m_kw, t_kw, args.segments)
+            ref = time_training(vocab, streams, m_kw, t_kw, args.numpy_segments, impl="numpy")
+            kc = time_kernels(vocab, streams, m_kw, t_kw["batch"], t_kw["bptt"], args.segments, "c")
+            kn = time_kernels(vocab, streams, m_kw, t_kw["batch"], t_kw["bptt"], args.numpy_segments, "numpy")
+            out[key] = {
+                "config": description,
+                "training": {"c": c, "numpy": ref, "ratio_wall": ratio(c["words_per_s"], ref["words_per_s"]),
+                             "ratio_cpu": ratio(c["words_per_cpu_s"], ref["words_per_cpu_s"])},
+                "bound_cpu_if_c_kernels_free": kernels_free_bound(c, ref),
+                "forward_backward_only": {"c": kc, "numpy": kn,
+                                          "ratio_wall": ratio(kc["words_per_s"], kn["words_per_s"]),
+                                          "ratio_cpu": ratio(kc["words_per_cpu_s"], kn["words_per_cpu_s"])},
+                "target": ">= 10x"}
+            log(json.dumps(out[key]))
 
     if "rnn200" in sections:
         m_kw = dict(cell="rnn", hidden=200, softmax="full")
@@ -383,22 +396,25 @@ def main():
         log(json.dumps(out["rnn_h200_full"]))
 
     if "lstm" in sections:
-        t_kw = dict(batch=20, bptt=20, optimizer="sgd", lr=1.0, clip=5.0)
+        t_kw = LSTM_TRAIN
         res = {}
-        for softmax in ("full", "class"):
-            m_kw = dict(cell="lstm", hidden=200, layers=2, softmax=softmax, classes=100)
-            res[softmax] = time_training(vocab, streams, m_kw, t_kw, args.segments)
-            if args.lstm_epochs:
-                res[softmax + "_run"] = full_run(vocab, streams, m_kw,
-                                                 {**t_kw, "epochs": args.lstm_epochs, "schedule": "step",
-                                                  "decay_after": 4, "lr_decay": 0.5, "patience": 0},
-                                                 f"lstm-{softmax}")
+        variants = {"full": dict(LSTM_CLASS, softmax="full"), "class": LSTM_CLASS,
+                    "class_exchange": dict(LSTM_CLASS, class_binning="exchange")}
+        for name, m_kw in variants.items():
+            res[name] = time_training(vocab, streams, m_kw, t_kw, args.segments)
+            if args.lstm_epochs and name != "class_exchange":
+                res[name + "_run"] = full_run(vocab, streams, m_kw,
+                                              {**t_kw, "epochs": args.lstm_epochs, "schedule": "step",
+                                               "decay_after": 4, "lr_decay": 0.5, "patience": 0},
+                                              f"lstm-{name}")
         peer = torch_speed(vocab, streams, "lstm", 200, 2, 20, 20, "sgd", 1.0, args.segments, args.threads)
         res.update({"pytorch_full": peer,
                     "full_vs_pytorch_wall": ratio(res["full"]["words_per_s"], peer.get("words_per_s")),
                     "full_vs_pytorch_cpu": ratio(res["full"]["words_per_cpu_s"], peer.get("words_per_cpu_s")),
                     "class_vs_full_wall": ratio(res["class"]["words_per_s"], res["full"]["words_per_s"]),
                     "class_vs_full_cpu": ratio(res["class"]["words_per_cpu_s"], res["full"]["words_per_cpu_s"]),
+                    "class_exchange_vs_full_wall": ratio(res["class_exchange"]["words_per_s"],
+                                                         res["full"]["words_per_s"]),
                     "class_vs_full_bound_cpu": softmax_free_bound(res["full"]),
                     "issue_pytorch_words_per_s": TORCH_LSTM_WPS,
                     "target": "test ppl <= 112 in 13 epochs; full >= PyTorch words/s; class >= 4x full, "

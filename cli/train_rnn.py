@@ -159,6 +159,8 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         raise NgramkitError(f"{valid_file or 'valid split'}: the validation text is empty")
     if not resume:
         config = R.RNNConfig(vocab_size=len(vocab), **model_opts)
+        if config.softmax == "class" and config.class_binning == "exchange":
+            say(f"exchange word classes ({config.classes} classes) ...")
         model = R.RNNLM.create(config, vocab, train_ids=stream.ids)
     say(f"{model!r}; {stream.n_tokens:,} training tokens"
         + (f", {valid.n_tokens:,} validation tokens" if valid is not None else ""))
