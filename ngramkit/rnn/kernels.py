@@ -82,14 +82,8 @@ def _f32(buf, shape):
 
 
 def _cache_arrays(cell, cache):
-    if cell not in GATES:
-        _ref._cell(cell)
-    if not isinstance(cache, dict):
-        raise TypeError(f"cache: expected the dict returned by recurrent_forward, got {type(cache).__name__}")
-    need = {"rnn": ("hs", "gates"), "gru": ("hs", "gates", "hn"), "lstm": ("hs", "gates", "cs")}[cell]
-    for key in need:
-        if key not in cache:
-            raise ValueError(f"cache: missing {key!r}; pass the cache returned by recurrent_forward for cell {cell!r}")
+    _ref._cell(cell)
+    _ref.check_cache(cell, cache)  # the C binding checks the arrays themselves
     extra = cache["hn"] if cell == "gru" else cache["cs"] if cell == "lstm" else None
     return cache["hs"], cache["gates"], extra
 

@@ -110,17 +110,22 @@ def check_recurrent(cell, xw, h0, c0, Wh, bh, peep=None):
     return g, t, b, h
 
 
-def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep=None):
-    """Validate recurrent_backward arguments; return (G, T, B, H)."""
-    g = _cell(cell)
-    _arr("dhs", dhs, FLOAT, 3)
-    t, b, h = dhs.shape
+def check_cache(cell, cache):
+    """Check that ``cache`` is a forward-pass cache dict with the keys ``cell`` needs (not their arrays)."""
     if not isinstance(cache, dict):
         raise TypeError(f"cache: expected the dict returned by recurrent_forward, got {type(cache).__name__}")
     need = {"rnn": ("hs", "gates"), "gru": ("hs", "gates", "hn"), "lstm": ("hs", "gates", "cs")}[cell]
     for key in need:
         if key not in cache:
             raise ValueError(f"cache: missing {key!r}; pass the cache returned by recurrent_forward for cell {cell!r}")
+
+
+def check_recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep=None):
+    """Validate recurrent_backward arguments; return (G, T, B, H)."""
+    g = _cell(cell)
+    _arr("dhs", dhs, FLOAT, 3)
+    t, b, h = dhs.shape
+    check_cache(cell, cache)
     check_recurrent(cell, _arr("cache['gates']", cache["gates"], FLOAT, 3), h0, c0, Wh, bh, peep)
     _shape("cache['gates']", cache["gates"], (t, b, g * h))
     _shape("cache['hs']", _arr("cache['hs']", cache["hs"], FLOAT, 3), (t, b, h))
