@@ -39,6 +39,37 @@ from ..vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID, Vocabulary
 LN10 = math.log(10.0)
 
 
+
+def generation_rng(num_words, temperature, top_k, random_seed) -> np.random.Generator:
+    """Check ``generate``'s arguments (one-line errors) and return its random generator."""
+    if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)) or num_words < 0:
+        raise NgramkitError(f"num_words must be an integer >= 0, got {num_words!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
+        raise NgramkitError(f"temperature must be a positive number, got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
+        raise NgramkitError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
+    return random_seed if isinstance(random_seed, np.random.Generator) else np.random.default_rng(random_seed)
+
+
+def sample_next(log_probs, rng: np.random.Generator, temperature: float, top_k: int | None) -> int:
+    """Draw one word id from a (V,) natural-log distribution divided by ``temperature``, cut to its ``top_k``.
+
+    ``<s>`` and ``<pad>`` are never drawn.
+    """
+    lp = np.asarray(log_probs, np.float64) / temperature
+    lp[BOS_ID] = -np.inf
+    if PAD_ID < lp.size:
+        lp[PAD_ID] = -np.inf
+    if top_k is not None and top_k < lp.size:
+        cut = np.partition(lp, lp.size - top_k)[lp.size - top_k]
+        lp = np.where(lp >= cut, lp, -np.inf)
+    finite = np.isfinite(lp)
+    if not finite.any():
+        raise NgramkitError("cannot generate: every next token has probability 0 after this context")
+    p = np.exp(lp - lp[finite].max())
+    p /= p.sum()
+    return int(rng.choice(p.size, p=p))
+
 class LanguageModel(abc.ABC):
     """Abstract n-gram/neural language model: subclasses supply ``log_probs`` and ``next_log_probs``.
 
@@ -174,13 +205,7 @@ class LanguageModel(abc.ABC):
         tokens. ``random_seed``: int or ``numpy.random.Generator``.
         """
         self._check_fitted()
-        if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)) or num_words < 0:
-            raise NgramkitError(f"num_words must be an integer >= 0, got {num_words!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise NgramkitError(f"temperature must be a positive number, got {temperature!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-            raise NgramkitError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-        rng = random_seed if isinstance(random_seed, np.random.Generator) else np.random.default_rng(random_seed)
+        rng = generation_rng(num_words, temperature, top_k, random_seed)
         history = [BOS_ID] + self._context_ids(text_seed)
         # Context of the current sentence only: from the last <s> (n-grams never cross sentences).
         for i in range(len(history) - 1, -1, -1):
@@ -194,19 +219,7 @@ class LanguageModel(abc.ABC):
         keep = max(self.order - 1, 0)
         for _ in range(int(num_words)):
             ctx = history[max(0, len(history) - keep) :] if keep else []
-            lp = np.asarray(self.next_log_probs(ctx), np.float64) / temperature
-            lp[BOS_ID] = -np.inf
-            if PAD_ID < lp.size:
-                lp[PAD_ID] = -np.inf
-            if top_k is not None and top_k < lp.size:
-                cut = np.partition(lp, lp.size - top_k)[lp.size - top_k]
-                lp = np.where(lp >= cut, lp, -np.inf)
-            finite = np.isfinite(lp)
-            if not finite.any():
-                raise NgramkitError("cannot generate: every next token has probability 0 after this context")
-            p = np.exp(lp - lp[finite].max())
-            p /= p.sum()
-            wid = int(rng.choice(p.size, p=p))
+            wid = sample_next(self.next_log_probs(ctx), rng, temperature, top_k)
             out.append(self.vocab.words[wid])
             if wid == EOS_ID:
                 if stop_at_eos:

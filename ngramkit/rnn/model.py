@@ -46,7 +46,7 @@ import warnings
 import numpy as np
 
 from ..errors import NgramkitError
-from ..models.base import LanguageModel
+from ..models.base import LanguageModel, generation_rng, sample_next
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from . import kernels as K
 from .config import RNNConfig
@@ -524,27 +524,13 @@ class RNNLM(LanguageModel):
         the log-probabilities; ``top_k`` keeps the k most probable tokens;
         ``random_seed`` is an int or a ``numpy.random.Generator``.
         """
-        import math
-
-        if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)) or num_words < 0:
-            raise NgramkitError(f"num_words must be an integer >= 0, got {num_words!r}")
-        if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-            raise NgramkitError(f"temperature must be a positive number, got {temperature!r}")
-        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-            raise NgramkitError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-        rng = random_seed if isinstance(random_seed, np.random.Generator) else np.random.default_rng(random_seed)
+        rng = generation_rng(num_words, temperature, top_k, random_seed)
         seed_ids = self._context_ids(text_seed)
         inputs = np.concatenate(([self.to_kernel[EOS_ID]], self._input_ids(seed_ids))).astype(np.int32)
         h, state = self._advance(inputs, self.initial_state(1))
         out: list[str] = []
         for _ in range(int(num_words)):
-            logp = self._output_log_probs(h[-1:])[0] / temperature
-            if top_k is not None and top_k < logp.size:
-                cut = np.partition(logp, logp.size - top_k)[logp.size - top_k]
-                logp = np.where(logp >= cut, logp, -np.inf)
-            prob = np.exp(logp - logp.max())
-            prob /= prob.sum()
-            word_id = int(rng.choice(prob.size, p=prob))
+            word_id = sample_next(self._output_log_probs(h[-1:])[0], rng, temperature, top_k)
             out.append(self.vocab.words[word_id])
             if word_id == EOS_ID and stop_at_eos:
                 break
