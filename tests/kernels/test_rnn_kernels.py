@@ -456,14 +456,15 @@ assert _rnn.simd() == sys.argv[1], (_rnn.simd(), sys.argv[1])
 rng = np.random.default_rng(0)
 f = lambda *s: rng.standard_normal(s).astype(np.float32)
 gap = lambda a, b: 0.0 if a is None else float(np.abs(a - b).max() / (1 + np.abs(b).max()))
-for cell, g in K.GATES.items():
+for cell, g, peep in [(c, g, None) for c, g in K.GATES.items()] + [("lstm", 4, f(3, 19) * 0.5)]:
     t, b, h = 6, 7, 19
-    x = dict(xw=f(t, b, g * h), h0=f(b, h), c0=f(b, h) if cell == "lstm" else None, Wh=f(h, g * h) * 0.2, bh=f(g * h))
+    x = dict(xw=f(t, b, g * h), h0=f(b, h), c0=f(b, h) if cell == "lstm" else None, Wh=f(h, g * h) * 0.2, bh=f(g * h),
+             peep=peep)
     got, want = K.recurrent_forward(cell, **x), R.recurrent_forward(cell, **x)
     assert gap(got[0], want[0]) < 2e-5 and gap(got[1], want[1]) < 2e-5
     dhs = f(t, b, h)
-    for a, w in zip(K.recurrent_backward(cell, dhs, None, None, got[2], x["h0"], x["c0"], x["Wh"], x["bh"]),
-                    R.recurrent_backward(cell, dhs, None, None, want[2], x["h0"], x["c0"], x["Wh"], x["bh"])):
+    for a, w in zip(K.recurrent_backward(cell, dhs, None, None, got[2], x["h0"], x["c0"], x["Wh"], x["bh"], peep),
+                    R.recurrent_backward(cell, dhs, None, None, want[2], x["h0"], x["c0"], x["Wh"], x["bh"], peep)):
         assert gap(a, w) < 1e-4, cell
 hh, W, bb = f(33, 21), f(21, 130), f(130)
 tg = rng.integers(0, 130, 33).astype(np.int32)
