@@ -1,14 +1,23 @@
-/* Fused optimiser updates; see optim.h. Plain C, no Python. */
+/* Fused optimiser updates; see optim.h. Plain C, no Python. The public
+ * updates flush denormals to zero while they run (fpmode.h): Adam's second
+ * moment of a tiny gradient is one, and denormal weights slow every product. */
 #include <math.h>
 
+#include "fpmode.h"
 #include "optim.h"
 
-void ngk_sgd(float *restrict p, const float *restrict g, size_t n, float alpha) {
+static void sgd_run(float *restrict p, const float *restrict g, size_t n, float alpha) {
     for (size_t i = 0; i < n; i++) p[i] -= alpha * g[i];
 }
 
-void ngk_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
-              float gscale, float b1, float b2, float step, float eps) {
+void ngk_sgd(float *restrict p, const float *restrict g, size_t n, float alpha) {
+    nk_fpmode fpm = nk_flush_denormals();
+    sgd_run(p, g, n, alpha);
+    nk_restore_fpmode(fpm);
+}
+
+static void adam_run(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                     float gscale, float b1, float b2, float step, float eps) {
     const float c1 = 1.0f - b1, c2 = 1.0f - b2;
     for (size_t i = 0; i < n; i++) {
         float gi = gscale * g[i];
@@ -18,6 +27,13 @@ void ngk_adam(float *restrict p, const float *restrict g, float *restrict m, flo
         v[i] = vi;
         p[i] -= step * mi / (sqrtf(vi) + eps);
     }
+}
+
+void ngk_adam(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+              float gscale, float b1, float b2, float step, float eps) {
+    nk_fpmode fpm = nk_flush_denormals();
+    adam_run(p, g, m, v, n, gscale, b1, b2, step, eps);
+    nk_restore_fpmode(fpm);
 }
 
 double ngk_sumsq(const float *restrict g, size_t n) {
@@ -36,15 +52,19 @@ double ngk_sumsq(const float *restrict g, size_t n) {
 }
 
 void ngk_sgd_rows(float *restrict p, const float *restrict g, const int64_t *ids, size_t u, size_t e, float alpha) {
-    for (size_t r = 0; r < u; r++) ngk_sgd(p + (size_t)ids[r] * e, g + r * e, e, alpha);
+    nk_fpmode fpm = nk_flush_denormals();
+    for (size_t r = 0; r < u; r++) sgd_run(p + (size_t)ids[r] * e, g + r * e, e, alpha);
+    nk_restore_fpmode(fpm);
 }
 
 void ngk_adam_rows(float *restrict p, const float *restrict g, float *restrict m, float *restrict v,
                    const int64_t *ids, size_t u, size_t e, float gscale, float b1, float b2, float step, float eps) {
+    nk_fpmode fpm = nk_flush_denormals();
     for (size_t r = 0; r < u; r++) {
         size_t off = (size_t)ids[r] * e;
-        ngk_adam(p + off, g + r * e, m + off, v + off, e, gscale, b1, b2, step, eps);
+        adam_run(p + off, g + r * e, m + off, v + off, e, gscale, b1, b2, step, eps);
     }
+    nk_restore_fpmode(fpm);
 }
 
 void ngk_add_rows(float *restrict out, const float *restrict values, const int64_t *inv, size_t n, size_t e) {

@@ -4,6 +4,7 @@
  * The class softmax runs its two factors on two threads (NGRAMKIT_THREADS=1
  * disables that); everything else is single-threaded. The caller releases the GIL. */
 #include "rnn.h"
+#include "fpmode.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -105,7 +106,9 @@ int nk_gemm(ptrdiff_t M, ptrdiff_t N, ptrdiff_t K, const float *A, ptrdiff_t lda
             float *C, ptrdiff_t ldc) {
     float *wsp = falloc(NK_NR_MAX * K);
     if (!wsp) return NK_ERR_NOMEM;
+    nk_fpmode fpm = nk_flush_denormals();
     DISPATCH(gemm_nn, M, N, K, A, lda, 1, B, ldb, C, ldc, wsp);
+    nk_restore_fpmode(fpm);
     free(wsp);
     return 0;
 }
@@ -115,8 +118,10 @@ int nk_rnn_forward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float 
                    float *gates, float *extra) {
     float *wsp = falloc(NK_NR_MAX * H), *tmp = falloc(H);
     int rc = 0;
+    nk_fpmode fpm = nk_flush_denormals();
     if (!wsp || !tmp) rc = NK_ERR_NOMEM;
     else DISPATCH(rnn_forward, cell, T, B, H, xw, h0, c0, Wh, bh, peep, hs, ct, gates, extra, wsp, tmp);
+    nk_restore_fpmode(fpm);
     free(wsp);
     free(tmp);
     return rc;
@@ -129,6 +134,7 @@ int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float
     const ptrdiff_t GH = cell * H;
     float *wsp = falloc(NK_NR_MAX * maxp(GH, T * B)), *tmp = falloc(H), *WhT = falloc(GH * H);
     int rc = 0;
+    nk_fpmode fpm = nk_flush_denormals();
     if (!wsp || !tmp || !WhT) {
         rc = NK_ERR_NOMEM;
         goto done;
@@ -155,6 +161,7 @@ int nk_rnn_backward(int cell, ptrdiff_t T, ptrdiff_t B, ptrdiff_t H, const float
     for (ptrdiff_t r = 0; r < T * B; r++)
         for (ptrdiff_t j = 0; j < GH; j++) dbh[j] += dp[r * GH + j];
 done:
+    nk_restore_fpmode(fpm);
     free(wsp);
     free(tmp);
     free(WhT);
@@ -163,7 +170,9 @@ done:
 
 int nk_log_softmax_xent(ptrdiff_t N, ptrdiff_t V, float *z, const float *b, const int32_t *targets, float scale,
                         int need_grad, double *logp, float *db) {
+    nk_fpmode fpm = nk_flush_denormals();
     DISPATCH(log_softmax_xent, N, V, z, b, targets, scale, need_grad, logp, db);
+    nk_restore_fpmode(fpm);
     return 0;
 }
 
@@ -208,6 +217,7 @@ int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, co
     double *logw = (double *)malloc((size_t)maxp(N, 1) * sizeof(double));
     int32_t *ints = (int32_t *)malloc((size_t)(2 * N + C + 1) * sizeof(int32_t));
     int rc = 0;
+    nk_fpmode fpm = nk_flush_denormals(); /* before the second thread starts: it inherits the mode */
     if (!zc || !hk || !zk || !dhk || !wsp1 || !wsp2 || !wk || !wct || !dh2 || !logw || !ints) {
         rc = NK_ERR_NOMEM;
         goto done;
@@ -245,6 +255,7 @@ int nk_class_softmax_xent(ptrdiff_t N, ptrdiff_t H, ptrdiff_t C, ptrdiff_t V, co
     if (need_grad)
         for (ptrdiff_t k = 0; k < N * H; k++) dh[k] += dh2[k];
 done:
+    nk_restore_fpmode(fpm);
     free(zc);
     free(hk);
     free(zk);

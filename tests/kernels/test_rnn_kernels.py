@@ -632,3 +632,29 @@ def test_peepholes_only_for_the_lstm(cell):
     with pytest.raises(ValueError, match="only the lstm cell has peephole weights"):
         R.recurrent_forward(cell, **x)
     _expect_same_error([(m, lambda m=m: m.recurrent_forward(cell, **x)) for m in (K, R)], ValueError)
+
+
+# ----------------------------------------------------------------------------- denormals
+def _denormals(a):
+    a = np.asarray(a, np.float32)
+    return int(((a != 0) & (np.abs(a) < np.finfo(np.float32).tiny)).sum())
+
+
+def test_kernels_flush_denormals_and_restore_the_callers_mode():
+    """A cell state of 5e-39 (f = 0, i = 0.5, g = 1e-38) is a denormal: the numpy reference keeps it, the
+    C kernels flush it to zero (denormals slow x86 arithmetic ~100x); afterwards numpy still sees denormals."""
+    t, b, h = 3, 2, 4
+    xw = np.zeros((t, b, 4 * h), np.float32)
+    xw[..., h:2 * h] = -100.0  # f = 0
+    xw[..., 2 * h:3 * h] = 1e-38  # g = 1e-38, i = o = 0.5
+    args = dict(xw=xw, h0=np.zeros((b, h), np.float32), c0=np.zeros((b, h), np.float32),
+                Wh=np.zeros((h, 4 * h), np.float32), bh=np.zeros(4 * h, np.float32))
+    _, _, cache_r = R.recurrent_forward("lstm", **args)
+    assert _denormals(cache_r["cs"]) == t * b * h  # the inputs really do make denormals
+    hs, ct, cache = K.recurrent_forward("lstm", **args)
+    assert not np.any(cache["cs"]) and not np.any(ct) and _denormals(hs) == 0
+    close(hs, R.recurrent_forward("lstm", **args)[0], 1e-6)
+    dxw = K.recurrent_backward("lstm", np.full((t, b, h), 1e-38, np.float32), None, None, cache, args["h0"],
+                               args["c0"], args["Wh"], args["bh"])[0]
+    assert _denormals(dxw) == 0
+    assert np.float32(1e-30) * np.float32(1e-9) != 0  # the caller's (numpy's) mode is back

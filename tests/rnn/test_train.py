@@ -219,6 +219,20 @@ def test_compiled_optimiser_rejects_bad_buffers():
     assert out.tolist() == [[3, 4, 5], [6, 8, 10]]
 
 
+def test_compiled_optimiser_flushes_denormals():
+    """SGD from 2e-38 by 1.5e-38 leaves 5e-39, a denormal: the fused update writes 0 (fpmode.h), numpy keeps it."""
+    from ngramkit import _optim
+
+    p, g = np.full(8, 2e-38, np.float32), np.full(8, 1.5e-38, np.float32)
+    assert (p - g)[0] != 0  # numpy's arithmetic (the caller's mode) has denormals
+    _optim.sgd(p, g, 1.0)
+    assert not p.any()
+    m, v = np.zeros(8, np.float32), np.zeros(8, np.float32)
+    _optim.adam(np.ones(8, np.float32), np.full(8, 1e-20, np.float32), m, v, 1.0, 0.9, 0.999, 1e-3, 1e-8)
+    assert not v.any() and m.all()  # (1 - b2) g^2 = 1e-43 is flushed; (1 - b1) g = 1e-21 is not
+    assert np.float32(2e-38) - np.float32(1.5e-38) != 0  # the caller's mode is back
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_is_a_valid_configuration(name):
     model_kw, train_kw = preset(name)
