@@ -89,6 +89,7 @@ def test_resume_continues_the_run(texts, trained):
     (["--schedule", "mikolov"], "needs validation text"),
     (["--resume", "--schedule", "none"], "no checkpoint"),
     (["--batch", "100000", "--schedule", "none"], "too few for --batch 100000"),
+    (["--cell", "gru", "--peephole", "--schedule", "none"], "--peephole needs --cell lstm, got --cell gru"),
 ])
 def test_bad_options_fail_with_one_line(texts, extra, message):
     result = CliRunner().invoke(cli, ["train", "rnn", str(texts / "train.txt"), "-o", str(texts / "x.ngk"),

@@ -10,7 +10,7 @@ import pytest
 
 from ngramkit.errors import NgramkitError
 from ngramkit.rnn import class_layout
-from ngramkit.rnn.model import NEVER
+from ngramkit.rnn.model import EXCHANGE_ITERATIONS, NEVER
 from ngramkit.rnn.wordclasses import exchange_classes, objective, predecessor_counts
 
 
@@ -121,7 +121,7 @@ def test_exchange_layout_groups_the_exchange_classes():
     start = np.zeros(v, np.int64)
     for c in range(freq_bounds.size - 1):
         start[freq_order[freq_bounds[c]:freq_bounds[c + 1]]] = c
-    want = exchange_classes(ids, v, start, iterations=20, frozen=NEVER)
+    want = exchange_classes(ids, v, start, iterations=EXCHANGE_ITERATIONS, frozen=NEVER)
     got_groups = {frozenset(set(order[a:b].tolist()) - set(NEVER)) for a, b in zip(bounds[:-1], bounds[1:])}
     want_groups = {frozenset(np.flatnonzero(want == c).tolist()) - set(NEVER) for c in set(want.tolist())}
     assert got_groups - {frozenset()} == want_groups - {frozenset()}
