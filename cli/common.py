@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 
 import click
@@ -11,6 +12,7 @@ from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 
 SPLITS = ("train", "valid", "test", "all")
+DEFAULT_THREADS = 1
 
 
 @contextlib.contextmanager
@@ -85,6 +87,20 @@ def load_sentences(files, corpus_name, kwargs, *, split: str = "train"):
 
 def json_option(func):
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")(func)
+
+
+def threads_option(func):
+    """``--threads N``: the command's work runs with at most N BLAS and kernel threads (ngramkit.threads)."""
+    @functools.wraps(func)
+    def wrapper(*args, threads, **kwargs):
+        from ngramkit.threads import limit_threads
+
+        with limit_threads(threads):
+            return func(*args, **kwargs)
+
+    return click.option("--threads", type=click.IntRange(min=1), default=DEFAULT_THREADS, show_default=True,
+                        help="Threads for the RNN's matrix products and kernels (numpy's BLAS, the C class "
+                             "softmax); more than 1 helps only on otherwise idle cores.")(wrapper)
 
 
 def progress_bar(total: int, label: str, enabled: bool = True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import json_option, text_options
+from .common import json_option, text_options, threads_option
 
 _TEXT_OPTION_NAMES = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
 
@@ -50,6 +50,7 @@ Examples:
 @click.option("--interpolate/--no-interpolate", default=True, show_default=True,
               help="Add the RNN + best n-gram linear interpolation row (weight tuned on valid).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seeds RNN weights and training.")
+@threads_option
 @json_option
 @click.option("--markdown", "markdown_path", metavar="PATH", default=None,
               help="Write the report as Markdown.")

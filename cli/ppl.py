@@ -8,7 +8,7 @@ import click
 
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, json_option, text_options
+from .common import corpus_option, json_option, text_options, threads_option
 
 
 def model_stream(model_path, model, info: dict, files, corpus_name, kwargs, *, split: str):
@@ -65,6 +65,7 @@ def load(model_path, *, quiet: bool = True):
 @click.option("--allow-scores", is_flag=True,
               help="Evaluate a model whose scores are not probabilities (stupid-backoff).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@threads_option
 @json_option
 @text_options
 def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet, as_json, **kwargs):

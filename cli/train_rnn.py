@@ -12,7 +12,7 @@ from click.core import ParameterSource
 from ngramkit.errors import NgramkitError
 from ngramkit.rnn.config import PRESETS, preset
 
-from .common import corpus_option, json_option, load_sentences, make_text_options, text_options
+from .common import corpus_option, json_option, load_sentences, make_text_options, text_options, threads_option
 
 DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 
@@ -83,6 +83,7 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="Model file (ngramkit's native format, e.g. ptb.rnn.ngk).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@threads_option
 @json_option
 @text_options
 def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers, tie_weights, peephole, softmax, classes,

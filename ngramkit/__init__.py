@@ -15,7 +15,8 @@ from .counts import NGramCounts
 from .errors import NgramkitError
 from .stream import Stream
 from .text import TextOptions, read_sentences, tokenize
+from .threads import limit_threads
 from .vocab import Vocabulary
 
 __all__ = ["NGramCounts", "NgramkitError", "Stream", "TextOptions", "Vocabulary",
-           "read_sentences", "tokenize", "__version__"]
+           "limit_threads", "read_sentences", "tokenize", "__version__"]
