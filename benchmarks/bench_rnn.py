@@ -33,7 +33,8 @@ segments of the training stream, after one warm-up segment. Both the wall
 clock and the process CPU time are reported: the machine is shared, and
 words per CPU-second is what one quiet core would do (the BLAS and PyTorch
 thread counts are set by ``--threads``, default 1, for both ngramkit and
-PyTorch). The load average is recorded before and after.
+PyTorch; the C class softmax uses a second thread unless ``NGRAMKIT_THREADS=1``,
+recorded as ``kernel_threads_env``). The load average is recorded before and after.
 
 Each speed figure also splits the CPU time of a step into its parts
 (``cpu_s_by_part``: recurrent kernels, softmax kernel, clipping + update,
@@ -335,7 +336,8 @@ def main():
         args.rnnlm_epochs = min(args.rnnlm_epochs, 1)
     sections = set(args.sections.split(","))
     out = {"benchmark": "bench_rnn", "kernel_impl": kernels.implementation(), "threads": args.threads,
-           "cpus": os.cpu_count(), "load_avg_before": list(os.getloadavg()), "segments": args.segments,
+           "kernel_threads_env": os.environ.get("NGRAMKIT_THREADS"), "cpus": os.cpu_count(),
+           "load_avg_before": list(os.getloadavg()), "segments": args.segments,
            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     t_start = time.perf_counter()
     log("loading PTB ...")
