@@ -10,6 +10,7 @@ import click
 
 from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
+from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
 
 SPLITS = ("train", "valid", "test", "all")
 DEFAULT_THREADS = 1
@@ -93,12 +94,11 @@ def threads_option(func):
     """``--threads N``: the command's work runs with at most N BLAS and kernel threads (ngramkit.threads)."""
     @functools.wraps(func)
     def wrapper(*args, threads, **kwargs):
-        from ngramkit.threads import limit_threads
-
         with limit_threads(threads):
             return func(*args, **kwargs)
 
     return click.option("--threads", type=click.IntRange(min=1), default=DEFAULT_THREADS, show_default=True,
+                        envvar=KERNEL_THREADS_VAR, show_envvar=True,
                         help="Threads for the RNN's matrix products and kernels (numpy's BLAS, the C class "
                              "softmax); more than 1 helps only on otherwise idle cores.")(wrapper)
 

@@ -90,5 +90,14 @@ def test_ppl_scores_under_the_requested_limit(two_threads, monkeypatch, tmp_path
     assert ppls[1] == pytest.approx(ppls[2], rel=1e-6)
     assert set(blas_threads()) == {2} and KERNEL_THREADS_VAR not in os.environ
 
+    # NGRAMKIT_THREADS, the kernel's own variable, is the option's default
+    seen.clear()
+    monkeypatch.setenv(KERNEL_THREADS_VAR, "2")
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = runner.invoke(cli, ["ppl", "--model", str(model), str(tmp_path / "test.txt"), "-q"])
+        assert result.exit_code == 0, result.output
+        assert seen and all(s == ({2}, "2") for s in seen)
+    monkeypatch.delenv(KERNEL_THREADS_VAR)
+
     bad = runner.invoke(cli, ["ppl", "--model", str(model), str(tmp_path / "test.txt"), "--threads", "0"])
     assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
