@@ -27,6 +27,8 @@ def two_threads(monkeypatch):
     if not blas_threads():
         pytest.skip("numpy's BLAS is not visible to threadpoolctl")
     with threadpool_limits(limits=2, user_api="blas"):
+        if set(blas_threads()) != {2}:
+            pytest.skip("numpy's BLAS cannot run 2 threads here (one processor?)")
         yield
 
 
