@@ -84,7 +84,7 @@ import numpy as np  # noqa: E402
 from ngramkit import Stream, Vocabulary, corpora  # noqa: E402
 from ngramkit.fileio import atomic_open  # noqa: E402
 from ngramkit.rnn import RNNLM, RNNConfig, StderrProgress, TrainConfig, kernels, train  # noqa: E402
-from ngramkit.rnn.config import preset  # noqa: E402
+from ngramkit.rnn.presets import preset  # noqa: E402
 
 RNNLM_WPS = 61_000  # Mikolov's RNNLM 0.4b, -hidden 100 -class 100, this kind of machine (issue 5)
 RNNLM_VALID = 157.3

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ngramkit.compare import compare as run_compare
+from ngramkit.fileio import PLOT_SUFFIXES, check_output_path, prepare_out_dir
+
 from .common import json_option, text_options, threads_option
 
 _TEXT_OPTION_NAMES = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
@@ -70,17 +73,15 @@ def compare(corpus_name, train_files, valid_files, test_files, models_spec, leve
     valid/test perplexity, bits/token and OOV rate; the footer has what is
     needed to repeat the run.
     """
-    from ngramkit.compare import PLOT_SUFFIXES, check_output_path, compare as run_compare, prepare_out_dir
-
     # Fail on unwritable outputs now, not after minutes of training.
     if markdown_path:
         check_output_path(markdown_path, "--markdown")
     if csv_path:
         check_output_path(csv_path, "--csv")
     if plot_path:
-        check_output_path(plot_path, "--plot", PLOT_SUFFIXES)
+        check_output_path(plot_path, "--plot", PLOT_SUFFIXES, kind="figure")
     if out_dir:
-        prepare_out_dir(out_dir)
+        prepare_out_dir(out_dir, "--out")
 
     text = {name: kwargs.pop(name, None) for name in _TEXT_OPTION_NAMES}
     if text["encoding"] == "utf-8":

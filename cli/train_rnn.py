@@ -10,11 +10,9 @@ import click
 from click.core import ParameterSource
 
 from ngramkit.errors import NgramkitError
-from ngramkit.rnn.config import PRESETS, preset
+from ngramkit.rnn import presets
 
 from .common import corpus_option, json_option, load_sentences, make_text_options, text_options, threads_option
-
-DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
 
 
 @click.command(epilog="Examples:\n\n"
@@ -24,10 +22,10 @@ DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}
                "  ngramkit train rnn book.txt --valid held-out.txt --cell gru --hidden 64 -o book.gru.ngk")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
-@click.option("--preset", "preset_name", type=click.Choice(list(PRESETS)), default=None,
-              help="Start from a named recipe (ptb-rnnlm: RNNLM-like tanh RNN, H=100, 100 classes; ptb-rnn200: "
-                   "tanh RNN, H=200, full softmax, dropout 0.25, Adam; ptb-small: Zaremba's 2x200 LSTM; "
-                   "ptb-small-class; timemachine); explicit options override it.")
+@click.option("--preset", "preset_name", type=click.Choice(presets.names()), default=None,
+              help="Start from a named recipe ("
+                   + "; ".join(f"{p.name}: {p.summary}" for p in presets.PRESETS.values())
+                   + "); explicit options override it.")
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False), default=None,
               help="Validation text for FILES [default with --corpus: its valid split].")
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), default="rnn", show_default=True,
@@ -110,22 +108,17 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     if log_path:
         check_writable(log_path)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{output}.ckpt")
-    model_opts = dict(cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie_weights, peephole=peephole,
-                      softmax=softmax, classes=classes, class_binning=class_binning, dropout=dropout,
-                      init_scale=init_scale, seed=seed)
-    train_opts = dict(batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs, optimizer=optimizer, lr=lr,
-                      schedule=schedule, min_improvement=min_improvement, lr_decay=lr_decay,
-                      decay_after=decay_after, clip=clip, patience=patience, seed=seed)
-    if preset_name:
+    options = dict(cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie_weights, peephole=peephole,
+                   softmax=softmax, classes=classes, class_binning=class_binning, dropout=dropout,
+                   init_scale=init_scale, seed=seed, batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs,
+                   optimizer=optimizer, lr=lr, schedule=schedule, min_improvement=min_improvement, lr_decay=lr_decay,
+                   decay_after=decay_after, clip=clip, patience=patience)
+    if preset_name:  # the preset's fields win over the options' defaults, explicit options over the preset
         ctx = click.get_current_context()
-        explicit = {name for name in ctx.params
-                    if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
-        preset_model, preset_train = preset(preset_name)
-        model_opts.update({k: v for k, v in preset_model.items() if k not in explicit})
-        train_opts.update({k: v for k, v in preset_train.items() if k not in explicit})
-    if train_opts["lr"] is None:
-        train_opts["lr"] = DEFAULT_LR[train_opts["optimizer"]]
-    train_cfg = R.TrainConfig(**train_opts)
+        options = {name: value for name, value in options.items()
+                   if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
+    recipe = presets.resolve(preset_name, options)
+    train_cfg = recipe.train
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     t0 = time.perf_counter()
     say("reading text ...")
@@ -159,7 +152,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     if valid is not None and valid.n_tokens == 0:
         raise NgramkitError(f"{valid_file or 'valid split'}: the validation text is empty")
     if not resume:
-        config = R.RNNConfig(vocab_size=len(vocab), **model_opts)
+        config = recipe.config(len(vocab))
         if config.softmax == "class" and config.class_binning == "exchange":
             say(f"exchange word classes ({config.classes} classes) ...")
         model = R.RNNLM.create(config, vocab, train_ids=stream.ids)
@@ -177,7 +170,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         "train_tokens": stream.n_tokens,
         "train_sentences": stream.n_sentences,
         "train": train_cfg.to_dict(),
-        "preset": preset_name,
+        "preset": recipe.preset,
         "best_valid_ppl": result.best_valid_ppl,
         "epochs_run": len(result.history),
         "stop_reason": result.stop_reason,

@@ -123,22 +123,42 @@ def evaluate(model, stream: Stream, *, per_sentence: bool = False, allow_scores:
     if hasattr(model, "remap"):
         stream = model.remap(stream)
     lp = np.asarray(model.log_probs(stream), np.float64)  # (N,) natural log
-    if lp.shape != (stream.n_tokens,):
-        raise NgramkitError(f"{type(model).__name__}.log_probs returned shape {lp.shape}, expected ({stream.n_tokens},)")
-    if np.isnan(lp).any():
+    name = getattr(model, "name", "") or type(model).__name__
+    if lp.shape == (stream.n_tokens,) and np.isnan(lp).any():
         raise NgramkitError(f"{type(model).__name__} produced NaN log-probabilities (a bug: please report it)")
+    return summarize(lp, stream, per_sentence=per_sentence, model=name)
+
+
+def summarize(log_probs, stream: Stream, *, per_sentence: bool = False, model: str = "") -> Evaluation:
+    """The :class:`Evaluation` of (N,) natural-log probabilities of the N predicted tokens of ``stream``.
+
+    The arithmetic behind :func:`evaluate`, for callers that already hold
+    the log-probabilities (``ngramkit compare`` scores every model once and
+    mixes them): sums in log10 and ``10 ** (-sum / N)``, as KenLM does, so
+    both give the same numbers bit for bit. ``stream.oov`` marks the OOVs.
+
+    >>> import numpy as np
+    >>> from ngramkit.vocab import Vocabulary
+    >>> st = Stream.from_sentences([["a", "b"]], Vocabulary.build([["a", "b"]]))
+    >>> ev = summarize(np.log([0.5, 0.25, 0.125]), st)  # a, b, </s>
+    >>> round(ev.perplexity, 12), round(ev.cross_entropy, 12)
+    (4.0, 2.0)
+    """
+    lp = np.asarray(log_probs, np.float64)
+    n = stream.n_tokens
+    if lp.shape != (n,):
+        raise NgramkitError(f"{model or 'the model'}: log_probs returned shape {lp.shape}, expected ({n},)")
     lp10 = lp / LN10
     oov = np.asarray(stream.oov, bool)
-    n = stream.n_tokens
     n_oov = int(oov.sum())
     total10 = float(lp10.sum())
     total10_iv = float(lp10[~oov].sum())
     ev = Evaluation(
         tokens=n, sentences=stream.n_sentences, oovs=n_oov, zeroprobs=int(np.isneginf(lp).sum()),
         logprob10=total10, logprob=total10 * LN10,
-        cross_entropy=-total10 * LN10 / LN2 / n,
+        cross_entropy=-total10 * LN10 / LN2 / n if n else float("nan"),
         perplexity=_ppl(total10, n), perplexity_no_oov=_ppl(total10_iv, n - n_oov),
-        logprob10_no_oov=total10_iv, model=getattr(model, "name", "") or type(model).__name__,
+        logprob10_no_oov=total10_iv, model=model,
     )
     if per_sentence:
         sid = stream.sentence_ids()
@@ -147,4 +167,3 @@ def evaluate(model, stream: Stream, *, per_sentence: bool = False, allow_scores:
         ev.sentence_tokens = np.diff(stream.offsets).astype(np.int64)
         ev.sentence_oovs = np.bincount(sid, weights=oov, minlength=s).astype(np.int64)
     return ev
-

@@ -1,8 +1,13 @@
-"""Atomic file writing.
+"""Atomic file writing, and the checks that run before any expensive work.
 
 Input: a destination path. Output: a temporary file in the same directory
 that is renamed over the destination only when writing succeeded, so an
 interrupted or failed run never leaves a truncated file behind.
+
+``check_writable`` / ``check_output_path`` / ``prepare_out_dir`` validate a
+destination file (its extension, when only some are allowed) or an output
+directory up front, so a bad path fails with one line now rather than after
+minutes of training.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 from .errors import NgramkitError
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # figure formats, chosen by the file extension
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -29,6 +36,38 @@ def check_writable(path: str | os.PathLike) -> Path:
     if not os.access(parent, os.W_OK):
         raise NgramkitError(f"{path}: directory {parent} is not writable")
     return path
+
+
+def check_output_path(path: str | os.PathLike, what: str = "", suffixes=None, *, kind: str = "file") -> Path:
+    """:func:`check_writable`, plus a known extension when ``suffixes`` is given. Returns the path.
+
+    ``what`` (an option name such as ``--plot``) starts the error message;
+    ``kind`` names the format in it: ``--plot r.jpg: unknown figure format
+    ('.jpg'); use one of .png, .svg, .pdf``.
+    """
+    path = Path(path)
+    prefix = f"{what} " if what else ""
+    if suffixes and path.suffix.lower() not in suffixes:
+        got = f"'{path.suffix}'" if path.suffix else "no extension"
+        raise NgramkitError(f"{prefix}{path}: unknown {kind} format ({got}); use one of {', '.join(suffixes)}")
+    try:
+        return check_writable(path)
+    except NgramkitError as exc:
+        raise NgramkitError(f"{prefix}{exc}") from None
+
+
+def prepare_out_dir(directory: str | os.PathLike, what: str = "--out") -> Path:
+    """Create ``directory`` (and parents) if needed; fail with one line if it cannot be written."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise NgramkitError(f"{what} {directory}: exists and is not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NgramkitError(f"{what} {directory}: cannot create directory ({exc.strerror})") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise NgramkitError(f"{what} {directory}: directory is not writable")
+    return directory
 
 
 @contextlib.contextmanager

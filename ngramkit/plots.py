@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from .errors import NgramkitError
-from .fileio import atomic_path, check_writable
+from .fileio import PLOT_SUFFIXES, atomic_path, check_output_path
 
 __all__ = ["FORMATS", "check_figure_path", "new_figure", "plot_heaps", "plot_zipf", "save_figure", "style_axes"]
 
-FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}  # extension -> matplotlib format
+FORMATS = {suffix: suffix[1:] for suffix in PLOT_SUFFIXES}  # extension -> matplotlib format: png, svg, pdf
 DPI = 150  # raster resolution for .png
 FIGSIZE = (7.5, 5.2)  # inches: readable at report column width
 _ORDER_NAMES = {1: "unigrams", 2: "bigrams", 3: "trigrams"}
@@ -45,18 +45,15 @@ _SAVE_RC = {
 # ---- shared helpers -------------------------------------------------------------------------
 
 
-def check_figure_path(path: str | os.PathLike) -> tuple[Path, str]:
+def check_figure_path(path: str | os.PathLike, what: str = "") -> tuple[Path, str]:
     """Validate a figure destination: known extension and writable directory. Returns (path, format).
 
     Call it before computing or drawing anything, so a bad ``--plot`` fails
-    fast and leaves nothing behind.
+    fast and leaves nothing behind. ``what`` (an option name) starts the
+    error message.
     """
-    path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        got = f"'{path.suffix}'" if path.suffix else "no extension"
-        raise NgramkitError(f"{path}: unknown figure format ({got}); use one of {', '.join(FORMATS)}")
-    return check_writable(path), fmt
+    path = check_output_path(path, what, tuple(FORMATS), kind="figure")
+    return path, FORMATS[path.suffix.lower()]
 
 
 def save_figure(fig, path: str | os.PathLike) -> Path:

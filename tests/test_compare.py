@@ -21,7 +21,6 @@ from ngramkit.compare import (
     ModelSpec,
     Report,
     Row,
-    Scores,
     compare,
     mix_log_probs,
     parse_models,
@@ -112,17 +111,25 @@ def test_tune_weight_boundaries():
     assert tune_weight(bad, good) == 0.0
 
 
-def test_scores_arithmetic():
+def test_rows_use_evaluates_arithmetic():
+    """compare's numbers come from evaluate.summarize: hand-derived values on one 4-token sentence."""
+    from ngramkit.evaluate import summarize
+    from ngramkit.stream import Stream
+    from ngramkit.vocab import Vocabulary
+
+    stream = Stream.from_sentences([["a", "x", "b"]], Vocabulary.build([["a", "b"]]))  # a x(OOV) b </s>
+    assert stream.oov.tolist() == [False, True, False, False]
     lp = np.log(np.array([0.5, 0.25, 0.125, 0.5]))
-    oov = np.array([False, True, False, False])
-    s = Scores.of(lp, oov)
-    assert s.tokens == 4 and s.oovs == 1
-    assert s.ppl == pytest.approx(math.exp(-np.mean(lp)), rel=1e-12)
-    assert s.ppl == pytest.approx(2 ** 1.75, rel=1e-12)  # mean bits = (1 + 2 + 3 + 1) / 4
-    assert s.bits == pytest.approx(1.75, rel=1e-12)
-    assert s.ppl_no_oov == pytest.approx(2 ** (5 / 3), rel=1e-12)
-    zero = Scores.of(np.array([0.0, -np.inf]), np.zeros(2, bool))
-    assert zero.ppl == math.inf and not math.isnan(zero.ppl)
+    s = summarize(lp, stream)
+    assert s.tokens == 4 and s.oovs == 1 and s.sentences == 1
+    assert s.perplexity == pytest.approx(math.exp(-np.mean(lp)), rel=1e-12)
+    assert s.perplexity == pytest.approx(2 ** 1.75, rel=1e-12)  # mean bits = (1 + 2 + 3 + 1) / 4
+    assert s.cross_entropy == pytest.approx(1.75, rel=1e-12)
+    assert s.perplexity_no_oov == pytest.approx(2 ** (5 / 3), rel=1e-12)
+    zero = summarize(np.array([0.0, -np.inf, 0.0, 0.0]), stream)
+    assert zero.perplexity == math.inf and not math.isnan(zero.perplexity) and zero.zeroprobs == 1
+    with pytest.raises(NgramkitError, match=r"shape \(3,\), expected \(4,\)"):
+        summarize(lp[:3], stream)
 
 
 # ---- report outputs (a hand-built report) ------------------------------------------------

@@ -28,6 +28,38 @@ def _from_dict(cls, data: dict, what: str):
     return cls(**data)
 
 
+def check_architecture(arch: dict) -> None:
+    """Validate every :class:`RNNConfig` field but ``vocab_size`` (all of them, defaults filled in).
+
+    A recipe is checked with this before any text is read, when the
+    vocabulary size is not known yet; :class:`RNNConfig` runs it too.
+    """
+    cell, hidden, embed = arch["cell"], arch["hidden"], arch["embed"]
+    if cell not in CELLS:
+        raise NgramkitError(f"--cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    if arch["peephole"] and cell != "lstm":
+        raise NgramkitError(f"--peephole needs --cell lstm, got --cell {cell}")
+    if arch["softmax"] not in SOFTMAXES:
+        raise NgramkitError(f"--softmax must be full or class, got {arch['softmax']!r}")
+    if arch["class_binning"] not in CLASS_BINNINGS:
+        raise NgramkitError(f"--class-binning must be one of {', '.join(CLASS_BINNINGS)}, got {arch['class_binning']!r}")
+    for name in ("hidden", "layers", "classes"):
+        value = arch[name]
+        if not isinstance(value, int) or value < 1:
+            raise NgramkitError(f"--{name} must be an integer >= 1, got {value!r}")
+    if embed is not None and (not isinstance(embed, int) or embed < 1):
+        raise NgramkitError(f"--embed must be an integer >= 1, got {embed!r}")
+    embed_size = hidden if embed is None else embed
+    if arch["tie_weights"] and embed_size != hidden:
+        raise NgramkitError(
+            f"--tie-weights needs --embed equal to --hidden, got embed {embed_size} and hidden {hidden}"
+        )
+    if not 0.0 <= arch["dropout"] < 1.0:
+        raise NgramkitError(f"--dropout must be in [0, 1), got {arch['dropout']}")
+    if not arch["init_scale"] > 0:
+        raise NgramkitError(f"init_scale must be > 0, got {arch['init_scale']}")
+
+
 @dataclass(frozen=True)
 class RNNConfig:
     """Architecture of an :class:`~ngramkit.rnn.model.RNNLM`.
@@ -55,28 +87,7 @@ class RNNConfig:
     def __post_init__(self):
         if not isinstance(self.vocab_size, int) or self.vocab_size < 2:
             raise NgramkitError(f"vocab_size must be an integer >= 2, got {self.vocab_size!r}")
-        if self.cell not in CELLS:
-            raise NgramkitError(f"--cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
-        if self.peephole and self.cell != "lstm":
-            raise NgramkitError(f"--peephole needs --cell lstm, got --cell {self.cell}")
-        if self.softmax not in SOFTMAXES:
-            raise NgramkitError(f"--softmax must be full or class, got {self.softmax!r}")
-        if self.class_binning not in CLASS_BINNINGS:
-            raise NgramkitError(f"--class-binning must be one of {', '.join(CLASS_BINNINGS)}, got {self.class_binning!r}")
-        for name in ("hidden", "layers", "classes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise NgramkitError(f"--{name} must be an integer >= 1, got {value!r}")
-        if self.embed is not None and (not isinstance(self.embed, int) or self.embed < 1):
-            raise NgramkitError(f"--embed must be an integer >= 1, got {self.embed!r}")
-        if self.tie_weights and self.embed_size != self.hidden:
-            raise NgramkitError(
-                f"--tie-weights needs --embed equal to --hidden, got embed {self.embed_size} and hidden {self.hidden}"
-            )
-        if not 0.0 <= self.dropout < 1.0:
-            raise NgramkitError(f"--dropout must be in [0, 1), got {self.dropout}")
-        if not self.init_scale > 0:
-            raise NgramkitError(f"init_scale must be > 0, got {self.init_scale}")
+        check_architecture({f.name: getattr(self, f.name) for f in fields(self) if f.name != "vocab_size"})
 
     @property
     def embed_size(self) -> int:
@@ -145,44 +156,3 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         return _from_dict(cls, data, "training config")
-
-
-# Named recipes: (RNNConfig fields, TrainConfig fields). ``ngramkit train rnn --preset NAME`` and
-# ``ngramkit compare`` start from these; explicit options override single fields.
-PRESETS = {
-    # Mikolov's RNNLM setting (-hidden 100 -class 100): tanh RNN, class softmax; Adam instead of online SGD.
-    # Measured on PTB: best valid ppl 156.6 after 7 epochs (benchmarks/bench_rnn.py).
-    "ptb-rnnlm": ({"cell": "rnn", "hidden": 100, "softmax": "class", "classes": 100},
-                  {"batch": 64, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 5.0, "schedule": "mikolov",
-                   "epochs": 13}),
-    # tanh RNN, H=200, full softmax, batch 20, bptt 35 (issue 5's PyTorch comparison model) with dropout 0.25
-    # and Adam under Mikolov's schedule. Measured on PTB: best valid ppl 134.72 after 10 epochs (stopped by the
-    # schedule), test 127.13 (benchmarks/results/bench_rnn_runs.json).
-    "ptb-rnn200": ({"cell": "rnn", "hidden": 200, "softmax": "full", "dropout": 0.25},
-                   {"batch": 20, "bptt": 35, "optimizer": "adam", "lr": 0.002, "clip": 5.0, "schedule": "mikolov",
-                    "epochs": 13, "patience": 0}),
-    # Zaremba et al. (2014) "small": 2-layer LSTM, H=200, no dropout, SGD lr 1, clip 5, bptt 20, batch 20,
-    # lr halved every epoch after epoch 4, 13 epochs.
-    "ptb-small": ({"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "full", "init_scale": 0.1},
-                  {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
-                   "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
-    # the same with the class softmax (100 classes): several times faster per word
-    "ptb-small-class": ({"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "class", "classes": 100,
-                         "init_scale": 0.1},
-                        {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
-                         "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
-    # a small tanh RNN for the Time Machine (word level, D2L's split), under a minute of CPU. Measured: valid ppl
-    # 581 -> 281 over 8 epochs. (H=128 with Adam lr 0.005 was unstable: the zero-state trajectory used for
-    # scoring fell into a regime with valid ppl > 1e5 mid-epoch while the training loss looked normal.)
-    "timemachine": ({"cell": "rnn", "hidden": 64, "softmax": "full"},
-                    {"batch": 16, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 1.0, "schedule": "mikolov",
-                     "epochs": 10}),
-}
-
-
-def preset(name: str) -> tuple[dict, dict]:
-    """Copies of the (model, training) fields of a named preset."""
-    if name not in PRESETS:
-        raise NgramkitError(f"--preset must be one of {', '.join(PRESETS)}, got {name!r}")
-    model, training = PRESETS[name]
-    return dict(model), dict(training)

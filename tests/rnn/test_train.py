@@ -11,7 +11,7 @@ import pytest
 from ngramkit import Stream, Vocabulary
 from ngramkit.errors import NgramkitError
 from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainingCheckpoint, load_rnn, train
-from ngramkit.rnn.config import PRESETS, preset
+from ngramkit.rnn.presets import PRESETS, preset
 from ngramkit.rnn.train import _clip, _end_of_epoch, _Optimizer, partition
 
 

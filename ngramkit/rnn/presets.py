@@ -1,0 +1,193 @@
+"""Named RNN recipes, and the one rule that turns a recipe plus explicit options into configs.
+
+Input: a preset name (or None) and explicit options (any
+:class:`~ngramkit.rnn.config.RNNConfig` field but ``vocab_size``, any
+:class:`~ngramkit.rnn.config.TrainConfig` field; ``seed`` sets both).
+Output: a validated :class:`Recipe`: the architecture fields and the
+:class:`TrainConfig`, and ``Recipe.config(vocab_size)`` once the vocabulary
+exists. ``ngramkit train rnn --preset NAME`` and ``ngramkit compare`` both go
+through :func:`resolve`.
+
+The merge rule: dataclass defaults, then the preset's fields, then the
+explicit options; the learning rate, when neither the preset nor the options
+give one, is :data:`DEFAULT_LR` of the optimizer (1 for SGD, 0.002 for Adam).
+
+``ngramkit compare`` picks its preset by corpus and level
+(:func:`compare_preset`); a corpus outside the table gets the small
+Time Machine recipe below 300,000 training tokens and the PTB one above.
+
+>>> r = resolve("tm-word-full64", {"epochs": 2})
+>>> r.model["hidden"], r.train.epochs, r.train.lr
+(64, 2, 0.003)
+>>> resolve(None, {"optimizer": "adam"}).train.lr
+0.002
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from types import MappingProxyType
+from typing import Mapping
+
+from ..errors import NgramkitError
+from .config import RNNConfig, TrainConfig, check_architecture
+
+DEFAULT_LR = {"sgd": 1.0, "adam": 2e-3}  # learning rate of an optimizer when nothing else sets one
+
+MODEL_FIELDS = tuple(f.name for f in fields(RNNConfig) if f.name != "vocab_size")
+TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: fields of RNNConfig and of TrainConfig that differ from their defaults."""
+
+    name: str
+    summary: str  # one line for --help
+    model: Mapping  # RNNConfig fields
+    train: Mapping  # TrainConfig fields
+
+
+def _preset(name, summary, model, train) -> Preset:
+    return Preset(name, summary, MappingProxyType(dict(model)), MappingProxyType(dict(train)))
+
+
+_TABLE = (
+    # Mikolov's RNNLM setting (-hidden 100 -class 100): tanh RNN, class softmax; Adam instead of online SGD.
+    # Measured on PTB: best valid ppl 156.6 after 7 epochs (benchmarks/bench_rnn.py). Also compare's PTB
+    # word-level RNN (with compare's cell), under the rnnlm schedule: halve on a stall, stop at the second.
+    _preset("ptb-rnnlm", "RNNLM-like tanh RNN, H=100, 100 classes, Adam",
+            {"cell": "rnn", "hidden": 100, "softmax": "class", "classes": 100},
+            {"batch": 64, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 5.0, "schedule": "mikolov",
+             "epochs": 13}),
+    # tanh RNN, H=200, full softmax, batch 20, bptt 35 (the model of the PyTorch speed comparison in
+    # benchmarks/bench_rnn.py) with dropout 0.25 and Adam under Mikolov's schedule. Measured on PTB: best valid
+    # ppl 134.72 after 10 epochs (stopped by the schedule), test 127.13 (benchmarks/results/bench_rnn_runs.json).
+    _preset("ptb-rnn200", "tanh RNN, H=200, full softmax, dropout 0.25, Adam",
+            {"cell": "rnn", "hidden": 200, "softmax": "full", "dropout": 0.25},
+            {"batch": 20, "bptt": 35, "optimizer": "adam", "lr": 0.002, "clip": 5.0, "schedule": "mikolov",
+             "epochs": 13, "patience": 0}),
+    # Zaremba et al. (2014) "small": 2-layer LSTM, H=200, no dropout, SGD lr 1, clip 5, bptt 20, batch 20,
+    # lr halved every epoch after epoch 4, 13 epochs.
+    _preset("ptb-small", "Zaremba's 2x200 LSTM, SGD",
+            {"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "full", "init_scale": 0.1},
+            {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
+             "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
+    # the same with the class softmax (100 classes): several times faster per word
+    _preset("ptb-small-class", "ptb-small with a 100-class softmax",
+            {"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "class", "classes": 100, "init_scale": 0.1},
+            {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
+             "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
+    # PTB characters (~50 symbols, 5M training characters): a full softmax is cheap; few epochs.
+    _preset("ptb-char-full256", "character-level tanh RNN, H=256, full softmax, Adam",
+            {"cell": "rnn", "hidden": 256, "softmax": "full"},
+            {"batch": 64, "bptt": 50, "epochs": 5, "optimizer": "adam", "lr": 2e-3, "schedule": "mikolov",
+             "clip": 1.0, "patience": 2}),
+    # compare's Time Machine word-level RNN. 28k training tokens: the net overfits after a few epochs, hence
+    # dropout 0.5 and early stopping. Sized so that the default `ngramkit compare` finishes in well under
+    # 3 minutes on 2 cores.
+    _preset("tm-word-class128", "Time Machine words: tanh RNN, H=128, 60 classes, dropout 0.5, Adam",
+            {"cell": "rnn", "hidden": 128, "softmax": "class", "classes": 60, "dropout": 0.5},
+            {"batch": 16, "bptt": 20, "epochs": 12, "optimizer": "adam", "lr": 2e-3, "schedule": "none",
+             "clip": 1.0, "patience": 2}),
+    # A small tanh RNN for the Time Machine (word level, D2L's split), under a minute of CPU. Measured: valid
+    # ppl 581 -> 281 over 8 epochs. (H=128 with Adam lr 0.005 was unstable: the zero-state trajectory used for
+    # scoring fell into a regime with valid ppl > 1e5 mid-epoch while the training loss looked normal.)
+    _preset("tm-word-full64", "Time Machine words: tanh RNN, H=64, full softmax, Adam (formerly 'timemachine')",
+            {"cell": "rnn", "hidden": 64, "softmax": "full"},
+            {"batch": 16, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 1.0, "schedule": "mikolov",
+             "epochs": 10}),
+    # compare's Time Machine character-level RNN: 28 symbols, ~170k training characters; a full softmax is
+    # cheap and H=128 keeps epochs short.
+    _preset("tm-char-full128", "Time Machine characters: tanh RNN, H=128, full softmax, Adam",
+            {"cell": "rnn", "hidden": 128, "softmax": "full"},
+            {"batch": 32, "bptt": 35, "epochs": 10, "optimizer": "adam", "lr": 3e-3, "schedule": "none",
+             "clip": 1.0, "patience": 2}),
+)
+PRESETS: Mapping[str, Preset] = MappingProxyType({p.name: p for p in _TABLE})
+
+# Old names that still work. "timemachine" used to mean tm-word-full64 for `train rnn --preset` while
+# `compare` trained tm-word-class128 on the same corpus.
+ALIASES: Mapping[str, str] = MappingProxyType({"timemachine": "tm-word-full64"})
+
+# (corpus, level) -> the preset `ngramkit compare` trains.
+COMPARE_PRESETS: Mapping[tuple[str, str], str] = MappingProxyType({
+    ("timemachine", "word"): "tm-word-class128",
+    ("timemachine", "char"): "tm-char-full128",
+    ("ptb", "word"): "ptb-rnnlm",
+    ("ptb", "char"): "ptb-char-full256",
+})
+SMALL_CORPUS_TOKENS = 300_000  # below: the Time Machine recipe for a corpus outside the table; above: PTB's
+
+
+def names() -> list[str]:
+    """Every accepted preset name: the table's, then the aliases."""
+    return [*PRESETS, *ALIASES]
+
+
+def get(name: str) -> Preset:
+    """The preset called ``name`` (an alias gives its target)."""
+    preset_ = PRESETS.get(ALIASES.get(name, name))
+    if preset_ is None:
+        raise NgramkitError(f"--preset must be one of {', '.join(names())}, got {name!r}")
+    return preset_
+
+
+def preset(name: str) -> tuple[dict, dict]:
+    """Copies of the (RNNConfig fields, TrainConfig fields) of a named preset."""
+    p = get(name)
+    return dict(p.model), dict(p.train)
+
+
+def compare_preset(corpus: str | None, level: str, train_tokens: int | None = None) -> str:
+    """The preset ``ngramkit compare`` trains for a registry corpus, else by level and training size."""
+    name = COMPARE_PRESETS.get((corpus, level))
+    if name is None:
+        small = train_tokens is None or train_tokens < SMALL_CORPUS_TOKENS
+        name = COMPARE_PRESETS[("timemachine" if small else "ptb", level)]
+    return name
+
+
+def compare_preset_choices(corpus: str | None, level: str) -> list[str]:
+    """Every preset :func:`compare_preset` may pick before the training size is known."""
+    if (corpus, level) in COMPARE_PRESETS:
+        return [COMPARE_PRESETS[(corpus, level)]]
+    return [compare_preset(None, level, 0), compare_preset(None, level, SMALL_CORPUS_TOKENS)]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A validated recipe: everything but the vocabulary size."""
+
+    preset: str | None  # the preset it started from (canonical name), or None
+    model: Mapping  # every RNNConfig field but vocab_size
+    train: TrainConfig
+
+    def config(self, vocab_size: int) -> RNNConfig:
+        return RNNConfig(vocab_size=vocab_size, **self.model)
+
+
+def resolve(name: str | None, options: Mapping | None = None) -> Recipe:
+    """Preset ``name`` (None: no preset) overridden by the explicit ``options``; None values are not given.
+
+    Raises :class:`NgramkitError` (one line) on an unknown preset or option
+    and on any invalid value, before a vocabulary exists.
+    """
+    base = get(name) if name is not None else None
+    given = {k: v for k, v in dict(options or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(MODEL_FIELDS) - set(TRAIN_FIELDS))
+    if unknown:
+        valid = ", ".join(sorted(set(MODEL_FIELDS) | set(TRAIN_FIELDS)))
+        raise NgramkitError(f"unknown RNN option {unknown[0]!r}; valid: {valid}")
+    model = {f.name: f.default for f in fields(RNNConfig) if f.name != "vocab_size"}
+    model.update(base.model if base else {})
+    model.update({k: v for k, v in given.items() if k in MODEL_FIELDS})
+    check_architecture(model)
+    train = dict(base.train) if base else {}
+    train.update({k: v for k, v in given.items() if k in TRAIN_FIELDS})
+    if "lr" not in train:
+        optimizer = train.get("optimizer", TrainConfig.optimizer)
+        if optimizer not in DEFAULT_LR:
+            raise NgramkitError(f"--optimizer must be sgd or adam, got {optimizer!r}")
+        train["lr"] = DEFAULT_LR[optimizer]
+    return Recipe(base.name if base else None, MappingProxyType(model), TrainConfig(**train))
