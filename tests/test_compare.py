@@ -417,3 +417,91 @@ def test_no_overlap_and_empty_splits(slice_files, tmp_path):
     empty.write_text("")
     with pytest.raises(NgramkitError, match="--valid .*empty.txt"):
         compare(train=slice_files["train"], valid=empty, test=slice_files["test"], models="mkn:3")
+
+
+def test_counts_once_at_the_highest_order_and_rows_equal_fits_on_their_own_order(slice_files, monkeypatch):
+    from ngramkit.counts import NGramCounts
+    from ngramkit.evaluate import evaluate
+    from ngramkit.models import MODELS
+    from ngramkit.stream import Stream
+    from ngramkit.text import TextOptions, read_sentences
+    from ngramkit.vocab import Vocabulary
+
+    orders = []
+    original = NGramCounts.from_stream.__func__
+
+    def counting(cls, stream, order, *args, **kwargs):
+        orders.append(order)
+        return original(cls, stream, order, *args, **kwargs)
+
+    monkeypatch.setattr(NGramCounts, "from_stream", classmethod(counting))
+    report = _run(slice_files, models="laplace:1-2,witten-bell:3,mkn:2,kn:4", interpolate=False)
+    assert orders == [4]
+    monkeypatch.undo()
+    # Oracle: each model fitted on counts of exactly its own order, evaluated by ngramkit.evaluate.
+    opts = TextOptions(normalize="d2l")
+    sents = {k: read_sentences(p, opts) for k, p in slice_files.items()}
+    vocab = Vocabulary.build(sents["train"])
+    train = Stream.from_sentences(sents["train"], vocab)
+    for row in report.rows:
+        counts = NGramCounts.from_stream(train, row.order)
+        model = MODELS[row.model](row.order).fit(counts)
+        for split in ("valid", "test"):
+            ev = evaluate(model, Stream.from_sentences(sents[split], vocab))
+            assert ev.perplexity == getattr(row, f"{split}_ppl")
+        assert row.params == sum(counts.distinct(k) for k in range(1, row.order + 1))
+
+
+@pytest.fixture
+def two_blas_threads(monkeypatch):
+    """Start from two BLAS threads and no NGRAMKIT_THREADS, whatever the environment said."""
+    from threadpoolctl import threadpool_limits
+
+    from ngramkit.threads import KERNEL_THREADS_VAR
+
+    monkeypatch.delenv(KERNEL_THREADS_VAR, raising=False)
+    if not _blas_threads():
+        pytest.skip("numpy's BLAS is not visible to threadpoolctl")
+    with threadpool_limits(limits=2, user_api="blas"):
+        if set(_blas_threads()) != {2}:
+            pytest.skip("numpy's BLAS cannot run 2 threads here (one processor?)")
+        yield
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_library_runs_under_the_command_lines_thread_limit(slice_files, two_blas_threads, monkeypatch):
+    """threads=None means NGRAMKIT_THREADS, else 1 (not the BLAS default); measured inside log_probs."""
+    from ngramkit.rnn import RNNLM
+    from ngramkit.threads import KERNEL_THREADS_VAR
+
+    seen = []
+    original = RNNLM.log_probs
+
+    def recording(self, *args, **kwargs):
+        seen.append((set(_blas_threads()), os.environ.get(KERNEL_THREADS_VAR)))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RNNLM, "log_probs", recording)
+    run = dict(models="rnn", interpolate=False, epochs=1, rnn={**SMALL_RNN, "schedule": "none"})
+    ppls = {}
+    for threads, env, expected in ((None, None, 1), (None, "2", 2), (2, None, 2), (1, "2", 1)):
+        if env is None:
+            monkeypatch.delenv(KERNEL_THREADS_VAR, raising=False)
+        else:
+            monkeypatch.setenv(KERNEL_THREADS_VAR, env)
+        seen.clear()
+        report = _run(slice_files, threads=threads, **run)
+        assert seen and all(s == ({expected}, str(expected)) for s in seen), (threads, env, seen)
+        assert os.environ.get(KERNEL_THREADS_VAR) == env and set(_blas_threads()) == {2}  # restored
+        ppls[(threads, env)] = report.row("rnn").test_ppl
+    assert max(ppls.values()) == pytest.approx(min(ppls.values()), rel=1e-5)  # threads change speed only
+    monkeypatch.setenv(KERNEL_THREADS_VAR, "many")
+    with pytest.raises(NgramkitError, match="NGRAMKIT_THREADS must be an integer >= 1, got 'many'"):
+        _run(slice_files, **run)
+    with pytest.raises(NgramkitError, match="threads must be an integer >= 1, got 0"):
+        _run(slice_files, threads=0, **run)

@@ -197,7 +197,9 @@ def test_unwritable_output_fails_before_work(splits, tmp_path, option, name):
 
 
 def test_plot_extension_and_out_dir_errors(splits, tmp_path):
-    one_line_error(run(["compare", *split_args(splits), "--plot", str(tmp_path / "f.bmp")]), "--plot", ".bmp")
+    # the same checker and wording as every figure destination (ngramkit.fileio.check_output_path)
+    one_line_error(run(["compare", *split_args(splits), "--plot", str(tmp_path / "f.bmp")]), "--plot",
+                   "unknown figure format ('.bmp'); use one of .png, .svg, .pdf")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     one_line_error(run(["compare", *split_args(splits), "--out", str(blocker / "sub")]), "--out")
