@@ -42,9 +42,10 @@ import warnings
 import numpy as np
 
 from ..errors import NgramkitError
+from ..evaluate import LN10
+from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
-from .base import LN10, LanguageModel
 
 
 def lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:

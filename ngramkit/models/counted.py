@@ -31,10 +31,10 @@ import numpy as np
 
 from ..counts import NGramCounts
 from ..errors import NgramkitError
+from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
 from .backoff import fast_stream_rows, find_rows, key_index, score_kernel, sentence_positions, stream_rows
-from .base import LanguageModel
 
 
 class CountModel(LanguageModel):
