@@ -102,7 +102,7 @@ class NGramCounts:
             if progress is not None:
                 progress(order)
             return out
-        padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
+        padded, offsets = stream.padded(BOS_ID)  # (N+S,), (S+1,)
         lengths = np.diff(offsets)  # (S,) padded sentence lengths
         # Order 1: the provisional row of a unigram is its word id.
         uni_count = np.bincount(padded, minlength=v).astype(np.int64)
@@ -201,7 +201,7 @@ class NGramCounts:
     def _from_stream_numpy(cls, stream: Stream, order: int) -> NGramCounts:
         """The numpy reference: packed int64 keys, ``np.unique`` per order."""
         vocab = stream.vocab
-        padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
+        padded, offsets = stream.padded(BOS_ID)  # (N+S,), (S+1,)
         n = padded.size
         v = np.int64(len(vocab))
         # Distance from each position to the end of its sentence (exclusive).

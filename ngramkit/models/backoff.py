@@ -295,7 +295,7 @@ class BackoffModel(LanguageModel):
 
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
-        padded, offsets = stream.padded(self.order, BOS_ID)
+        padded, offsets = stream.padded(BOS_ID)
         kernel = score_kernel()
         if kernel is not None:
             tables = self._probe_tables(kernel)

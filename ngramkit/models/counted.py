@@ -104,7 +104,7 @@ class CountModel(LanguageModel):
     # ---- scoring ------------------------------------------------------------------------------
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
-        padded, offsets = stream.padded(self.order, BOS_ID)
+        padded, offsets = stream.padded(BOS_ID)
         pos = sentence_positions(offsets, padded.size)
         kernel = score_kernel()
         if kernel is not None:
