@@ -7,6 +7,7 @@ Tests read corpora from NGRAMKIT_DATA; when it is unset they default to
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("NGRAMKIT_DATA", str(REPO.parent / "shared" / "corpora"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+sys.path.insert(0, str(REPO / "tests"))  # tests/oracles.py, shared with the benchmarks
+
+from ngramkit import NGramCounts, Stream, Vocabulary  # noqa: E402
+from oracles import token_lines  # noqa: E402
+
 DATA = Path(os.environ["NGRAMKIT_DATA"])
 REFERENCE = Path(os.environ.get("NGRAMKIT_REFERENCE", REPO.parent / "shared" / "reference"))
 
@@ -43,3 +49,25 @@ def timemachine_path(data_dir) -> Path:
 @pytest.fixture(scope="session")
 def ptb_dir(data_dir) -> Path:
     return data_dir / "ptb"
+
+
+@pytest.fixture(scope="session")
+def tm_sentences(reference_dir):
+    """timemachine.d2l.txt: the exact text KenLM's timemachine references were built from."""
+    return token_lines(reference_dir / "timemachine.d2l.txt")
+
+
+@pytest.fixture(scope="session")
+def tm_vocab(tm_sentences):
+    return Vocabulary.build(tm_sentences)
+
+
+@pytest.fixture(scope="session")
+def tm_stream(tm_sentences, tm_vocab):
+    return Stream.from_sentences(tm_sentences, tm_vocab)
+
+
+@pytest.fixture(scope="session")
+def tm_counts(tm_stream):
+    """Counts of orders 1..5 (models of lower order fit from them too)."""
+    return NGramCounts.from_stream(tm_stream, 5)
