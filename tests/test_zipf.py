@@ -8,7 +8,6 @@ KS scan (MLE), naive Python loops (Heaps growth curve, boundary exclusion).
 
 from __future__ import annotations
 
-import doctest
 import math
 from collections import Counter
 
@@ -403,11 +402,6 @@ def test_heaps_bad_input():
         fit_heaps(np.arange(50))
     with pytest.raises(NgramkitError, match="1-D"):
         fit_heaps(np.zeros((3, 3)))
-
-
-def test_doctests():
-    result = doctest.testmod(zipf_module)
-    assert result.attempted >= 3 and result.failed == 0
 
 
 def test_ks_scan_is_independent_of_block_size(tm_counts, monkeypatch):
