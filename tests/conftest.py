@@ -17,7 +17,7 @@ os.environ.setdefault("NGRAMKIT_DATA", str(REPO.parent / "shared" / "corpora"))
 os.environ.setdefault("MPLBACKEND", "Agg")
 sys.path.insert(0, str(REPO / "tests"))  # tests/oracles.py, shared with the benchmarks
 
-from ngramkit import NGramCounts, Stream, Vocabulary  # noqa: E402
+from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, read_sentences  # noqa: E402
 from oracles import token_lines  # noqa: E402
 
 DATA = Path(os.environ["NGRAMKIT_DATA"])
@@ -71,3 +71,23 @@ def tm_stream(tm_sentences, tm_vocab):
 def tm_counts(tm_stream):
     """Counts of orders 1..5 (models of lower order fit from them too)."""
     return NGramCounts.from_stream(tm_stream, 5)
+
+
+@pytest.fixture(scope="session")
+def tm_raw_sentences(timemachine_path):
+    """The raw timemachine.txt read with the d2l normalisation."""
+    return read_sentences([timemachine_path], TextOptions(normalize="d2l"))
+
+
+@pytest.fixture(scope="session")
+def tm_raw_counts3(tm_raw_sentences):
+    return NGramCounts.from_sentences(tm_raw_sentences, 3)
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    """An empty NGRAMKIT_DATA (not created yet) and no mirror from the environment."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("NGRAMKIT_DATA", str(folder))
+    monkeypatch.delenv("NGRAMKIT_MIRROR", raising=False)
+    return folder
