@@ -51,6 +51,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests"))  # the naive counters are the tests' oracles
+
+from oracles import naive_counts, naive_top_order, token_lines  # noqa: E402
+
 DATA = Path(os.environ.get("NGRAMKIT_DATA", REPO.parent / "shared" / "corpora"))
 PTB = DATA / "ptb" / "ptb.train.txt"
 COPIES = 54
@@ -67,41 +71,6 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _read_lines(path: str, limit: int | None) -> list[list[str]]:
-    with open(path, encoding="utf-8") as fh:
-        out = []
-        for i, line in enumerate(fh):
-            if limit is not None and i >= limit:
-                break
-            words = line.split()
-            if words:
-                out.append(words)
-    return out
-
-
-def naive_count(sentences, order):
-    """Orders 1..order, per line, with C-level zip + Counter.update (naive but not slow on purpose)."""
-    from collections import Counter
-
-    counts = Counter()
-    for s in sentences:
-        padded = ["<s>", *s, "</s>"]
-        for k in range(1, order + 1):
-            counts.update(zip(*[padded[i:] for i in range(k)]))
-    return counts
-
-
-def naive_top_order(sentences, order):
-    """Only the top order (the issue's "naive per-line Counter counts PTB trigrams" reference)."""
-    from collections import Counter
-
-    counts = Counter()
-    for s in sentences:
-        padded = ["<s>", *s, "</s>"]
-        counts.update(zip(*[padded[i:] for i in range(order)]))
-    return counts
-
-
 def nltk_count(sentences, order):
     from nltk.lm.counter import NgramCounter
     from nltk.util import everygrams
@@ -113,9 +82,9 @@ def run_case(case: str, path: str, order: int, limit: int | None) -> dict:
     """Runs inside the child process; returns timings of the timed region only."""
     out: dict = {"case": case, "input": os.path.basename(path), "order": order}
     if case in ("naive_ids", "naive_top_order_ids", "nltk_ids"):
-        sentences = _read_lines(path, limit)
+        sentences = token_lines(path, limit=limit)
         tokens = sum(len(s) + 1 for s in sentences)
-        fn = {"naive_ids": naive_count, "naive_top_order_ids": naive_top_order, "nltk_ids": nltk_count}[case]
+        fn = {"naive_ids": naive_counts, "naive_top_order_ids": naive_top_order, "nltk_ids": nltk_count}[case]
         t, c0 = time.perf_counter(), _cpu()
         counts = fn(sentences, order)
         wall, cpu = time.perf_counter() - t, _cpu() - c0

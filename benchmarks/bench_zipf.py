@@ -34,7 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from ngramkit import NGramCounts, read_sentences
-from ngramkit.zipf import discrete_powerlaw_mle, fit_zipf, frequencies
+from ngramkit.zipf import fit_zipf, frequencies
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the naive scan is the tests' oracle
+from oracles import naive_ks_scan  # noqa: E402
 
 _POWERLAW_CODE = """
 import json, sys, time, warnings
@@ -64,23 +67,6 @@ def polyfit_ols(freq: np.ndarray, lo: int, hi: int):
     x, y = np.log(np.arange(lo, hi + 1)), np.log(ranked[lo - 1 : hi].astype(np.float64))
     slope, intercept = np.polyfit(x, y, 1)
     return -slope, intercept
-
-
-def naive_mle_scan(freq: np.ndarray, min_tail: int):
-    """One scalar MLE and an explicit-CDF KS distance per candidate xmin (Python loop)."""
-    best = None
-    for v in np.unique(freq)[:-1]:
-        tail = np.sort(freq[freq >= v])
-        if tail.size < min_tail:
-            continue
-        a = discrete_powerlaw_mle(freq, int(v))
-        support = np.arange(v, tail[-1] + 1, dtype=np.float64)
-        pmf = support**-a
-        z = pmf.sum() + (tail[-1] + 0.5) ** (1 - a) / (a - 1)
-        d = float(np.abs(np.searchsorted(tail, support, side="right") / tail.size - np.cumsum(pmf) / z).max())
-        if best is None or d < best[1] - 1e-12:
-            best = (int(v), d, a)
-    return best
 
 
 def powerlaw_peer(python: str, freq: np.ndarray, timeout: float):
@@ -124,7 +110,7 @@ def main(argv=None):
         ols_s, ols = best_of(args.repeat, lambda: fit_zipf(counts, k, "ols"))
         np_s, (np_alpha, np_c) = best_of(args.repeat, lambda: polyfit_ols(freq, ols.rank_min, ols.rank_max))
         mle_s, mle = best_of(args.repeat, lambda: fit_zipf(counts, k, "mle"))
-        naive_s, (naive_xmin, naive_ks, naive_a) = best_of(1, lambda: naive_mle_scan(freq, 50))
+        naive_s, (naive_xmin, naive_ks, naive_a) = best_of(1, lambda: naive_ks_scan(freq, 50))
         row = {
             "distinct": int(freq.size),
             "distinct_frequencies": int(np.unique(freq).size),

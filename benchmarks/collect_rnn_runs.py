@@ -14,7 +14,9 @@ minutes to tens of minutes per epoch), so their words/s depend on what else
 ran at the time; ``bench_rnn.py`` measures speed on a quiet machine.
 
 Run: ``NGRAMKIT_DATA=../shared/corpora python benchmarks/collect_rnn_runs.py
-lstm=lstm.ngk:lstm.log.json --out benchmarks/results/rnn_runs.json``
+lstm=lstm.ngk:lstm.log.json --out benchmarks/results/bench_rnn_runs_session5.json``
+(one file per session: ``bench_rnn_runs.json``, ``bench_rnn_runs_session3.json``
+and ``_session4.json`` hold the earlier ones; see ``results/README.md``).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def read_stream(files, corpus_name, options, *, split: str, vocab=None, min_coun
 
 def has_arpa_form(cls) -> bool:
     """Whether models of ``cls`` convert to backoff (ARPA) form."""
-    from ngramkit.models.base import LanguageModel
+    from ngramkit.lm import LanguageModel
 
     return cls.to_backoff is not LanguageModel.to_backoff
 

@@ -1,7 +1,8 @@
 """ngramkit: count, smooth, fit, measure and compare language models.
 
 Layers (dependencies point down): ``text`` -> ``vocab`` -> ``stream`` ->
-``counts`` -> models -> ``evaluate`` / ``zipf`` / ``arpa`` / ``compare``.
+``counts`` -> ``evaluate`` -> ``lm`` (the contract every model implements) ->
+``models`` / ``rnn`` -> ``zipf`` / ``arpa`` / ``compare``.
 """
 
 from importlib.metadata import PackageNotFoundError, version

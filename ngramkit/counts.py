@@ -67,6 +67,11 @@ def check_order(order: int) -> int:
     return int(order)
 
 
+def count_of_counts(a: np.ndarray, upto: int = 4) -> np.ndarray:
+    """(upto,) int64 number of entries of the counts ``a`` equal to 1..upto (n_1..n_upto)."""
+    return np.bincount(np.minimum(a, upto + 1), minlength=upto + 2)[1 : upto + 1].astype(np.int64)
+
+
 class NGramCounts:
     """Counts of all n-grams of orders 1..``order`` of a sentence-padded stream."""
 
@@ -102,7 +107,7 @@ class NGramCounts:
             if progress is not None:
                 progress(order)
             return out
-        padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
+        padded, offsets = stream.padded(BOS_ID)  # (N+S,), (S+1,)
         lengths = np.diff(offsets)  # (S,) padded sentence lengths
         # Order 1: the provisional row of a unigram is its word id.
         uni_count = np.bincount(padded, minlength=v).astype(np.int64)
@@ -201,7 +206,7 @@ class NGramCounts:
     def _from_stream_numpy(cls, stream: Stream, order: int) -> NGramCounts:
         """The numpy reference: packed int64 keys, ``np.unique`` per order."""
         vocab = stream.vocab
-        padded, offsets = stream.padded(order, BOS_ID)  # (N+S,), (S+1,)
+        padded, offsets = stream.padded(BOS_ID)  # (N+S,), (S+1,)
         n = padded.size
         v = np.int64(len(vocab))
         # Distance from each position to the end of its sentence (exclusive).
@@ -321,8 +326,7 @@ class NGramCounts:
 
     def count_of_counts(self, k: int, upto: int = 4) -> np.ndarray:
         """(upto,) int64: n_1..n_upto, the number of k-grams seen exactly 1..upto times."""
-        c = self.counts(k)
-        return np.bincount(np.minimum(c, upto + 1), minlength=upto + 2)[1 : upto + 1].astype(np.int64)
+        return count_of_counts(self.counts(k), upto)
 
     def items(self, k: int):
         """Iterate ``(words tuple, count)`` over the k-grams in lexicographic id order."""

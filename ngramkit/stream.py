@@ -35,7 +35,7 @@ import numpy as np
 from .errors import InputError, NgramkitError
 from .text import (TextOptions, check_bytes, decode, read_bytes, read_sentences, read_text, source_name,
                    tokenize)
-from .vocab import EOS, EOS_ID, UNK_ID, Vocabulary
+from .vocab import BOS_ID, EOS, EOS_ID, UNK_ID, Vocabulary
 
 IMPLS = ("auto", "c", "numpy")
 _warned_missing = False
@@ -163,8 +163,12 @@ class Stream:
         """(N,) int64: position of every token within its sentence (0 = first word)."""
         return np.arange(self.n_tokens, dtype=np.int64) - np.repeat(self.offsets[:-1], np.diff(self.offsets))
 
-    def padded(self, order: int, bos_id: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Each sentence as ``<s> w1 .. wn </s>`` concatenated: (ids (N+S,), offsets (S+1,))."""
+    def padded(self, bos_id: int = BOS_ID) -> tuple[np.ndarray, np.ndarray]:
+        """Each sentence as ``<s> w1 .. wn </s>`` concatenated: (ids (N+S,), offsets (S+1,)).
+
+        One ``<s>`` whatever the model's order: n-grams never cross sentences,
+        so the scorers and counters stop their contexts at it.
+        """
         s = self.n_sentences
         out = np.empty(self.n_tokens + s, np.int32)
         k = kernel()

@@ -9,7 +9,6 @@ import math
 import os
 import re
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from ngramkit import corpora
 from ngramkit.errors import CorpusError
 from ngramkit.text import TextOptions
+from oracles import http_server
 
 # ../shared/corpora/README.md, written out independently of registry.json.
 README_FACTS = {
@@ -77,23 +77,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def server(data_dir):
     """A threaded HTTP server on 127.0.0.1 (random port) serving ../shared/corpora."""
     handler = type("Handler", (_Handler,), {"root": data_dir, "requests": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.requests = handler.requests
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with http_server(handler) as (httpd, base):
+        httpd.base = base
+        httpd.requests = handler.requests
+        yield httpd
 
 
 @pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """An empty NGRAMKIT_DATA (not created yet) and no mirror from the environment."""
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("NGRAMKIT_DATA", str(folder))
-    monkeypatch.delenv("NGRAMKIT_MIRROR", raising=False)
-    return folder
+def cache(empty_cache):
+    return empty_cache
 
 
 # ---- registry facts ---------------------------------------------------------------------
@@ -372,10 +364,3 @@ def test_no_download_of_present_files_even_when_offline(data_dir, monkeypatch):
     monkeypatch.setenv("NGRAMKIT_DATA", str(data_dir))
     assert corpora.download("ptb", progress=False, base_url="http://127.0.0.1:9") == corpora.paths("ptb")
     assert os.environ["NGRAMKIT_DATA"] == str(data_dir)
-
-
-def test_docstring_examples():
-    import doctest
-
-    result = doctest.testmod(corpora)
-    assert result.attempted >= 2 and result.failed == 0

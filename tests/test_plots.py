@@ -10,22 +10,12 @@ import numpy as np
 import pytest
 
 import ngramkit.plots as plots
-from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, read_sentences
+from ngramkit import Stream, Vocabulary
 from ngramkit.errors import NgramkitError
 from ngramkit.plots import check_figure_path, plot_heaps, plot_zipf, save_figure
 from ngramkit.zipf import fit_heaps, fit_zipf, rank_frequency
 
 MAGIC = {".png": b"\x89PNG\r\n\x1a\n", ".pdf": b"%PDF-"}
-
-
-@pytest.fixture(scope="module")
-def tm_sentences(timemachine_path):
-    return read_sentences([timemachine_path], TextOptions(normalize="d2l"))
-
-
-@pytest.fixture(scope="module")
-def tm_counts(tm_sentences):
-    return NGramCounts.from_sentences(tm_sentences, 3)
 
 
 def _lines(fig, prefix):
@@ -40,8 +30,8 @@ def _is_valid(path) -> bool:
     return data.startswith(MAGIC[path.suffix]) and (path.suffix != ".pdf" or data.rstrip().endswith(b"%%EOF"))
 
 
-def test_zipf_figure_has_one_data_line_and_one_fit_per_order(tm_counts):
-    fig = plot_zipf(tm_counts, orders=(1, 2, 3), corpus="timemachine")
+def test_zipf_figure_has_one_data_line_and_one_fit_per_order(tm_raw_counts3):
+    fig = plot_zipf(tm_raw_counts3, orders=(1, 2, 3), corpus="timemachine")
     (ax,) = fig.axes
     data, fit_lines = _lines(fig, "zipf-data-"), _lines(fig, "zipf-fit-")
     assert sorted(data) == ["zipf-data-1", "zipf-data-2", "zipf-data-3"]
@@ -52,10 +42,10 @@ def test_zipf_figure_has_one_data_line_and_one_fit_per_order(tm_counts):
     legend = ax.get_legend() or fig.legends[0]
     texts = [t.get_text() for t in legend.get_texts()]
     for k in (1, 2, 3):
-        fit = fit_zipf(tm_counts, k)
+        fit = fit_zipf(tm_raw_counts3, k)
         # The data line is exactly the rank-frequency step curve (its corners).
         x, y = data[f"zipf-data-{k}"].get_data()
-        ranked = rank_frequency(tm_counts, k)
+        ranked = rank_frequency(tm_raw_counts3, k)
         assert np.array_equal(ranked[np.asarray(x, int) - 1], y)
         assert x[0] == 1 and x[-1] == ranked.size
         # The fit line is exp(c) r^-alpha over the fitted window, and its alpha is in the legend.
@@ -65,8 +55,8 @@ def test_zipf_figure_has_one_data_line_and_one_fit_per_order(tm_counts):
         assert any(f"α = {fit.alpha:.3f}" in t for t in texts)
 
 
-def test_zipf_figure_from_fits_of_both_methods(tm_counts):
-    fits = [fit_zipf(tm_counts, k, m) for k in (1, 2) for m in ("ols", "mle")]
+def test_zipf_figure_from_fits_of_both_methods(tm_raw_counts3):
+    fits = [fit_zipf(tm_raw_counts3, k, m) for k in (1, 2) for m in ("ols", "mle")]
     fig = plot_zipf(fits, corpus="tm")
     assert sorted(_lines(fig, "zipf-data-")) == ["zipf-data-1", "zipf-data-2"]
     assert sorted(_lines(fig, "zipf-fit-")) == ["zipf-fit-1-mle", "zipf-fit-1-ols", "zipf-fit-2-mle", "zipf-fit-2-ols"]
@@ -83,9 +73,9 @@ def test_zipf_figure_from_frequency_mapping():
         plot_zipf(freqs, orders=(1, 3))
 
 
-def test_legend_never_hides_a_line(tm_counts):
+def test_legend_never_hides_a_line(tm_raw_counts3):
     # Six fits do not fit in a free corner: the legend moves below the axes (outside them).
-    fits = [fit_zipf(tm_counts, k, m) for k in (1, 2, 3) for m in ("ols", "mle")]
+    fits = [fit_zipf(tm_raw_counts3, k, m) for k in (1, 2, 3) for m in ("ols", "mle")]
     fig = plot_zipf(fits)
     (ax,) = fig.axes
     fig.draw_without_rendering()
@@ -98,9 +88,9 @@ def test_legend_never_hides_a_line(tm_counts):
 
 
 @pytest.mark.parametrize("ext", [".png", ".svg", ".pdf"])
-def test_zipf_files_are_valid(tm_counts, tmp_path, ext):
+def test_zipf_files_are_valid(tm_raw_counts3, tmp_path, ext):
     path = tmp_path / f"zipf{ext}"
-    fig = plot_zipf(tm_counts, orders=(1, 2), path=path, corpus="timemachine")
+    fig = plot_zipf(tm_raw_counts3, orders=(1, 2), path=path, corpus="timemachine")
     assert path.is_file() and path.stat().st_size > 10_000
     assert _is_valid(path)
     assert fig.axes and sorted(os.listdir(tmp_path)) == [path.name]  # no temporary file left
@@ -108,8 +98,8 @@ def test_zipf_files_are_valid(tm_counts, tmp_path, ext):
         assert "timemachine" in path.read_text()  # text kept as text
 
 
-def test_heaps_figure(tm_sentences, tmp_path):
-    stream = Stream.from_sentences(tm_sentences, Vocabulary.build(tm_sentences))
+def test_heaps_figure(tm_raw_sentences, tmp_path):
+    stream = Stream.from_sentences(tm_raw_sentences, Vocabulary.build(tm_raw_sentences))
     fit = fit_heaps(stream)
     path = tmp_path / "heaps.PDF"  # extension matched case-insensitively
     fig = plot_heaps(fit, path=path, corpus="timemachine")
@@ -129,18 +119,18 @@ def test_heaps_figure(tm_sentences, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["zipf.jpg", "zipf", "zipf.png.txt"])
-def test_unknown_extension_fails_before_drawing(tm_counts, tmp_path, monkeypatch, name):
+def test_unknown_extension_fails_before_drawing(tm_raw_counts3, tmp_path, monkeypatch, name):
     monkeypatch.setattr(plots, "new_figure", lambda *a, **k: pytest.fail("drew a figure before checking the path"))
     with pytest.raises(NgramkitError, match="unknown figure format") as err:
-        plot_zipf(tm_counts, path=tmp_path / name)
+        plot_zipf(tm_raw_counts3, path=tmp_path / name)
     assert "\n" not in str(err.value) and ".png, .svg, .pdf" in str(err.value)
     assert os.listdir(tmp_path) == []
 
 
-def test_unwritable_paths_fail_before_drawing(tm_counts, tmp_path, monkeypatch):
+def test_unwritable_paths_fail_before_drawing(tm_raw_counts3, tmp_path, monkeypatch):
     monkeypatch.setattr(plots, "new_figure", lambda *a, **k: pytest.fail("drew a figure before checking the path"))
     with pytest.raises(NgramkitError, match="does not exist"):
-        plot_zipf(tm_counts, path=tmp_path / "missing" / "zipf.png")
+        plot_zipf(tm_raw_counts3, path=tmp_path / "missing" / "zipf.png")
     (tmp_path / "dir.png").mkdir()
     with pytest.raises(NgramkitError, match="is a directory"):
         plot_heaps(np.arange(1000), path=tmp_path / "dir.png")

@@ -303,12 +303,3 @@ def test_missing_file_and_directory(tmp_path):
 def test_bad_text_options(kwargs, fragment):
     with pytest.raises(NgramkitError, match=fragment):
         TextOptions(**kwargs)
-
-
-def test_docstring_examples():
-    import doctest
-
-    import ngramkit.text
-
-    result = doctest.testmod(ngramkit.text)
-    assert result.attempted >= 2 and result.failed == 0

@@ -198,12 +198,3 @@ def test_constructor_validation():
         Vocabulary(list(SPECIALS) + ["a", "a"])
     with pytest.raises(NgramkitError, match=">= 0"):
         Vocabulary(list(SPECIALS), [0, 0, 0, -1])
-
-
-def test_docstring_examples():
-    import doctest
-
-    import ngramkit.vocab
-
-    result = doctest.testmod(ngramkit.vocab)
-    assert result.attempted >= 2 and result.failed == 0

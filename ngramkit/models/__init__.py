@@ -2,7 +2,7 @@
 
 Every model: ``Model(order, **hyper_parameters).fit(counts)`` (or
 ``.fit_sentences(sentences)``), then ``log_probs(stream)`` -> (N,) natural-log
-probabilities of every word and ``</s>`` (see :mod:`ngramkit.models.base`).
+probabilities of every word and ``</s>`` (the contract: :mod:`ngramkit.lm`).
 
 - :class:`MLE`, :class:`Laplace`, :class:`Lidstone`, :class:`StupidBackoff`:
   scored from the count tables (:mod:`ngramkit.models.counted`).
@@ -15,7 +15,7 @@ probabilities of every word and ``</s>`` (see :mod:`ngramkit.models.base`).
 """
 
 from .backoff import BackoffModel
-from .base import LanguageModel
+from ..lm import LanguageModel
 from .counted import MLE, CountModel, Laplace, Lidstone, StupidBackoff
 from .interpolated import (AbsoluteDiscounting, Additive, InterpolatedModel, KneserNey, ModifiedKneserNey,
                            WittenBell)

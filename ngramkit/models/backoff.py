@@ -42,9 +42,10 @@ import warnings
 import numpy as np
 
 from ..errors import NgramkitError
+from ..evaluate import LN10
+from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
-from .base import LN10, LanguageModel
 
 
 def lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -294,7 +295,7 @@ class BackoffModel(LanguageModel):
 
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
-        padded, offsets = stream.padded(self.order, BOS_ID)
+        padded, offsets = stream.padded(BOS_ID)
         kernel = score_kernel()
         if kernel is not None:
             tables = self._probe_tables(kernel)

@@ -31,10 +31,10 @@ import numpy as np
 
 from ..counts import NGramCounts
 from ..errors import NgramkitError
+from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
 from .backoff import fast_stream_rows, find_rows, key_index, score_kernel, sentence_positions, stream_rows
-from .base import LanguageModel
 
 
 class CountModel(LanguageModel):
@@ -104,7 +104,7 @@ class CountModel(LanguageModel):
     # ---- scoring ------------------------------------------------------------------------------
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
-        padded, offsets = stream.padded(self.order, BOS_ID)
+        padded, offsets = stream.padded(BOS_ID)
         pos = sentence_positions(offsets, padded.size)
         kernel = score_kernel()
         if kernel is not None:
@@ -157,6 +157,14 @@ class CountModel(LanguageModel):
         return lp
 
 
+def _positive_number(value, name: str) -> float:
+    """``value`` as a float if it is a finite number > 0; else a one-line error naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(value) and value > 0):
+        raise NgramkitError(f"{name} must be a positive number, got {value!r}")
+    return float(value)
+
+
 class Lidstone(CountModel):
     """Add-k smoothing of the highest-order counts: P(w|h) = (c(hw) + k) / (c(h) + k |V|) (nltk.lm ``Lidstone``)."""
 
@@ -164,10 +172,7 @@ class Lidstone(CountModel):
 
     def __init__(self, order: int, *, k: float = 0.5):
         super().__init__(order)
-        if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)) or not (
-                math.isfinite(k) and k > 0):
-            raise NgramkitError(f"k (the additive constant) must be a positive number, got {k!r}")
-        self.k = float(k)
+        self.k = _positive_number(k, "k (the additive constant)")
 
     def hparams(self):
         return {"k": self.k}
@@ -264,10 +269,7 @@ class StupidBackoff(CountModel):
 
     def __init__(self, order: int, *, alpha: float = 0.4):
         super().__init__(order)
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) or not (
-                math.isfinite(alpha) and alpha > 0):
-            raise NgramkitError(f"alpha (the backoff factor) must be a positive number, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = _positive_number(alpha, "alpha (the backoff factor)")
 
     def hparams(self):
         return {"alpha": self.alpha}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..counts import NGramCounts
+from ..counts import NGramCounts, count_of_counts
 from ..errors import NgramkitError
 from ..vocab import BOS_ID, PAD_ID
 from .backoff import BackoffModel, hash_table, lookup, score_kernel
@@ -182,11 +182,6 @@ class InterpolatedModel(BackoffModel):
 
 # ---- discounts ---------------------------------------------------------------------------------
 
-def count_of_counts(a: np.ndarray, upto: int = 4) -> np.ndarray:
-    """(upto,) int64 number of entries of ``a`` equal to 1..upto."""
-    return np.bincount(np.minimum(a, upto + 1), minlength=upto + 2)[1 : upto + 1].astype(np.int64)
-
-
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM lmplz's --discount_fallback default (D1, D2, D3+)
 
 
@@ -236,11 +231,12 @@ def single_discount(t: np.ndarray, k: int) -> float:
     return t1 / (t1 + 2 * t2)
 
 
-def _check_discount(d, name: str, hi: float) -> float:
+def _check_nonneg(d, name: str, hi: float = float("inf")) -> float:
+    """``d`` as a float if it is a finite number in [0, hi]; else a one-line error naming ``name``."""
     if isinstance(d, bool) or not isinstance(d, (int, float, np.floating, np.integer)) or not np.isfinite(d):
         raise NgramkitError(f"{name} must be a number, got {d!r}")
     if not 0 <= d <= hi:
-        raise NgramkitError(f"{name} must be in [0, {hi}], got {d}")
+        raise NgramkitError(f"{name} must be in [0, {hi}], got {d}" if np.isfinite(hi) else f"{name} must be >= 0, got {d}")
     return float(d)
 
 
@@ -251,8 +247,8 @@ def _per_order(value, order: int, name: str, hi: float) -> list[float] | None:
     if isinstance(value, (list, tuple, np.ndarray)):
         if len(value) != order:
             raise NgramkitError(f"{name} needs one value per order (1..{order}), got {len(value)}")
-        return [_check_discount(x, name, hi) for x in value]
-    return [_check_discount(value, name, hi)] * order
+        return [_check_nonneg(x, name, hi) for x in value]
+    return [_check_nonneg(value, name, hi)] * order
 
 
 # ---- the discounting family ------------------------------------------------------------------
@@ -340,14 +336,14 @@ class ModifiedKneserNey(_DiscountModel):
 
     def __init__(self, order: int, *, discounts=None, discount_fallback=False):
         super().__init__(order)
-        self.discounts = self._check(discounts)
+        self.discounts = self._check_discounts(discounts)
         self.discount_fallback = self._check_fallback(discount_fallback)
         if self.discounts is not None and self.discount_fallback is not None:
             raise NgramkitError("discount_fallback has no effect when discounts= fixes every order's discounts; "
                                 "pass only one of them")
         self._fell_back: list[int] = []
 
-    def _check(self, discounts):
+    def _check_discounts(self, discounts):
         if discounts is None:
             return None
         arr = np.asarray(discounts, dtype=object)
@@ -357,7 +353,7 @@ class ModifiedKneserNey(_DiscountModel):
             discounts = [tuple(row) for row in discounts]
         else:
             raise NgramkitError(f"discounts must be one (D1, D2, D3+) triple or {self.order} triples (one per order)")
-        return [tuple(_check_discount(x, f"discount D{i + 1}", i + 1) for i, x in enumerate(row))
+        return [tuple(_check_nonneg(x, f"discount D{i + 1}", i + 1) for i, x in enumerate(row))
                 for row in discounts]
 
     @staticmethod
@@ -368,7 +364,7 @@ class ModifiedKneserNey(_DiscountModel):
         if value is True:
             return FALLBACK_DISCOUNTS
         if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
-            return tuple(_check_discount(x, f"discount_fallback D{i + 1}", i + 1) for i, x in enumerate(value))
+            return tuple(_check_nonneg(x, f"discount_fallback D{i + 1}", i + 1) for i, x in enumerate(value))
         raise NgramkitError(f"discount_fallback must be False, True (D1, D2, D3+ = 0.5, 1, 1.5) "
                             f"or a (D1, D2, D3+) triple, got {value!r}")
 
@@ -491,7 +487,7 @@ class Additive(InterpolatedModel):
             eps = list(epsilons)
         else:
             eps = [epsilons] * order
-        self.epsilons = [_check_discount(e, "epsilon", float("inf")) for e in eps]
+        self.epsilons = [_check_nonneg(e, "epsilon") for e in eps]
 
     def hparams(self):
         return {"epsilons": self.epsilons}

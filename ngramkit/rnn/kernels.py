@@ -180,6 +180,7 @@ def softmax_logprobs_all(h, W, b):
 def class_softmax_logprobs_all(h, Wc, bc, Ww, bw, class_bounds):
     """Inference helper: (N, V) float32 log-probabilities of every word (class softmax).
 
-    Each row's exp sums to 1 (the ``test_sums_to_one`` oracle and generation use it).
+    Each row's exp sums to 1. Only the tests use it (tests/kernels/test_rnn_kernels.py checks the class
+    softmax against it); RNNLM.next_log_probs and generation compute the distribution themselves.
     """
     return _ref.class_softmax_logprobs_all(h, Wc, bc, Ww, bw, class_bounds)

@@ -46,7 +46,7 @@ import warnings
 import numpy as np
 
 from ..errors import NgramkitError
-from ..models.base import LanguageModel, generation_rng, sample_next
+from ..lm import LanguageModel, generation_rng, sample_next
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from . import kernels as K
 from .config import RNNConfig
@@ -187,7 +187,7 @@ class RNNLM(LanguageModel):
     :func:`ngramkit.rnn.storage.save_rnn` / ``load_rnn`` (or
     :func:`ngramkit.modelio.save_model` / ``load_model``). ``score``,
     ``logscore``, ``perplexity`` and ``entropy`` come from
-    :class:`~ngramkit.models.base.LanguageModel`; ``<s>`` and ``<pad>`` are
+    :class:`~ngramkit.lm.LanguageModel`; ``<s>`` and ``<pad>`` are
     never predicted (probability 0), everything else sums to 1.
 
     >>> from ngramkit import Stream, Vocabulary

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from ngramkit.cli.main import cli
+from oracles import http_server
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
@@ -23,19 +23,8 @@ class _Files(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def mirror(data_dir):
     handler = lambda *a, **kw: _Files(*a, directory=str(data_dir), **kw)  # noqa: E731
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
-
-
-@pytest.fixture
-def empty_cache(tmp_path, monkeypatch):
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("NGRAMKIT_DATA", str(folder))
-    monkeypatch.delenv("NGRAMKIT_MIRROR", raising=False)
-    return folder
+    with http_server(handler) as (_, base):
+        yield base
 
 
 def run(*args, **kwargs):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 
 import pytest
 from click.testing import CliRunner
@@ -12,6 +11,7 @@ from click.testing import CliRunner
 from ngramkit.cli.main import cli
 from ngramkit.counts import NGramCounts
 from ngramkit.text import TextOptions, read_sentences
+from oracles import naive_counts
 
 
 def run(*args, env=None):
@@ -29,15 +29,6 @@ def assert_one_line_error(result, *needles):
     for needle in needles:
         assert needle in err, err
     return err
-
-
-def naive(sentences, order):
-    c = Counter()
-    for s in sentences:
-        p = ["<s>", *s, "</s>"]
-        for k in range(1, order + 1):
-            c.update(tuple(p[i : i + k]) for i in range(len(p) - k + 1))
-    return c
 
 
 @pytest.fixture
@@ -71,7 +62,7 @@ def test_json_on_files_equals_naive_counter(small):
     info = json.loads(result.stdout)
     check_schema(info, 3, 4)
     sentences = [line.split() for line in small.read_text().splitlines() if line.split()]
-    expected = naive(sentences, 3)
+    expected = naive_counts(sentences, 3)
     assert info["tokens"] == sum(len(s) + 1 for s in sentences) == 13
     assert info["sentences"] == 3 and info["vocab_size"] == 4 + 6
     for k in (1, 2, 3):
@@ -104,7 +95,7 @@ def test_default_corpus_is_timemachine_train_split(data_dir):
     lines = read_sentences(data_dir / "timemachine.txt", TextOptions(normalize="d2l"))
     train = lines[: int(0.8 * len(lines))]
     assert info["tokens"] == sum(len(s) + 1 for s in train)
-    assert info["orders"]["2"]["distinct"] == len({g for g in naive(train, 2) if len(g) == 2})
+    assert info["orders"]["2"]["distinct"] == len({g for g in naive_counts(train, 2) if len(g) == 2})
 
 
 def test_numpy_and_c_paths_print_the_same(small):

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from ngramkit import Stream, TextOptions, modelio, read_sentences
 from ngramkit.cli.main import cli
 from ngramkit.evaluate import evaluate
+from oracles import write_slices
 
 D2L = TextOptions(normalize="d2l")
 SUMMARY_KEYS = {"model", "tokens", "sentences", "oovs", "zeroprobs", "logprob10", "logprob", "cross_entropy",
@@ -28,12 +29,8 @@ def run(*args):
 
 @pytest.fixture(scope="module")
 def texts(timemachine_path, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tm")
-    lines = [line for line in timemachine_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    train, test = folder / "train.txt", folder / "test.txt"
-    train.write_text("\n".join(lines[100:400]) + "\n", encoding="utf-8")
-    test.write_text("\n".join(lines[400:550]) + "\n", encoding="utf-8")
-    return train, test
+    slices = write_slices(timemachine_path, tmp_path_factory.mktemp("tm"), train=(100, 400), test=(400, 550))
+    return slices["train"], slices["test"]
 
 
 @pytest.fixture(scope="module")

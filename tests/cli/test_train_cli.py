@@ -7,7 +7,6 @@ models fitted in-process by the library on the same sentences.
 from __future__ import annotations
 
 import json
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from click.testing import CliRunner
 from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, modelio, read_sentences
 from ngramkit.cli.main import cli
 from ngramkit.models import MODELS
+from oracles import distinct_per_order, naive_counts, write_slices
 
 SMOOTHINGS = ["mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn", "stupid-backoff"]
 
@@ -23,27 +23,13 @@ SMOOTHINGS = ["mle", "laplace", "lidstone", "additive", "witten-bell", "absolute
 @pytest.fixture(scope="module")
 def texts(timemachine_path, tmp_path_factory):
     """A 300-line training slice and a 150-line test slice of the raw timemachine text."""
-    folder = tmp_path_factory.mktemp("tm")
-    lines = [line for line in timemachine_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    train, test = folder / "train.txt", folder / "test.txt"
-    train.write_text("\n".join(lines[100:400]) + "\n", encoding="utf-8")
-    test.write_text("\n".join(lines[400:550]) + "\n", encoding="utf-8")
-    return train, test
+    slices = write_slices(timemachine_path, tmp_path_factory.mktemp("tm"), train=(100, 400), test=(400, 550))
+    return slices["train"], slices["test"]
 
 
 def run(*args):
     result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
     return result
-
-
-def _naive_distinct(sentences, order):
-    grams = [Counter() for _ in range(order)]
-    for s in sentences:
-        padded = ["<s>", *s, "</s>"]
-        for k in range(1, order + 1):
-            for i in range(len(padded) - k + 1):
-                grams[k - 1][tuple(padded[i:i + k])] += 1
-    return {str(k): len(grams[k - 1]) for k in range(1, order + 1)}
 
 
 def test_train_summary_json_counts_match_a_naive_counter(texts, tmp_path):
@@ -53,7 +39,7 @@ def test_train_summary_json_counts_match_a_naive_counter(texts, tmp_path):
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     sentences = read_sentences(train, TextOptions(normalize="d2l"))
-    assert summary["ngrams"] == _naive_distinct(sentences, 4)
+    assert summary["ngrams"] == distinct_per_order(naive_counts(sentences, 4), 4)
     assert summary["tokens"] == sum(len(s) + 1 for s in sentences)
     assert summary["sentences"] == len(sentences)
     assert summary["vocab_size"] == len({w for s in sentences for w in s}) + 4

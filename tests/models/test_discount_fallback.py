@@ -23,7 +23,8 @@ import pytest
 from ngramkit import NGramCounts, Stream, modelio
 from ngramkit.errors import NgramkitError
 from ngramkit.models import ModifiedKneserNey
-from ngramkit.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from ngramkit.vocab import BOS_ID
+from oracles import check_next_token_distribution, probe_contexts
 
 ORDER = 5
 N_SENTENCES = 200
@@ -153,38 +154,15 @@ def test_fallback_is_a_no_op_where_every_order_is_estimable(part_counts):
     assert fb.fallback_orders_ == [] and fb.fitted_["discounts"] == plain.fitted_["discounts"]
 
 
-def _contexts(stream, vocab, order, rng):
-    padded, offsets = stream.padded(order)
-    pos = np.arange(padded.size) - np.repeat(offsets[:-1], np.diff(offsets))
-    out = [[], [BOS_ID], [UNK_ID], [EOS_ID], [BOS_ID, UNK_ID]]
-    for t in rng.choice(np.flatnonzero(pos > 0), 15, replace=False):
-        start = max(t - pos[t], t - (order - 1))
-        out.append(padded[start:t].tolist())  # seen contexts, from <s> at sentence starts
-    seen = set(stream.ids.tolist())
-    unseen = [i for i in range(4, len(vocab)) if i not in seen][:3]
-    assert unseen, "the vocabulary should hold words the slice never saw"
-    out += [[u] for u in unseen] + [[BOS_ID, unseen[0]], unseen[:2] + [5]]
-    out += [rng.integers(4, len(vocab), size=order + 1).tolist() for _ in range(5)]
-    return out
-
-
-def _sums_to_one(lp):
-    assert lp[BOS_ID] == -np.inf and lp[PAD_ID] == -np.inf and not np.isnan(lp).any()
-    keep = np.ones(lp.size, bool)
-    keep[[BOS_ID, PAD_ID]] = False
-    total = np.exp(lp[keep]).sum()
-    assert abs(total - 1.0) < 1e-6, total
-
-
 def test_fallback_model_sums_to_one(fallback_model, part_counts, tm_vocab):
     stream, _ = part_counts
     rng = np.random.default_rng(3)
-    ctxs = _contexts(stream, tm_vocab, ORDER, rng)
+    ctxs = probe_contexts(stream, tm_vocab, ORDER, rng, n_seen=15)
     # Some contexts are 4-grams seen in training, whose continuations use the fallback-discounted 5-grams
     # and whose own probabilities come from the fallback-discounted 4-grams.
     assert any(len(c) == 4 and c[0] != BOS_ID for c in ctxs)
     for ctx in ctxs:
-        _sums_to_one(fallback_model.next_log_probs(ctx))
+        check_next_token_distribution(fallback_model.next_log_probs(ctx), len(tm_vocab))
 
 
 # ---- saved and loaded --------------------------------------------------------------------------

@@ -126,16 +126,6 @@ def test_log_probs_equals_training_loss():
     assert set(grads) == set(model.params)
 
 
-def test_stream_with_other_vocabulary_is_remapped():
-    model, stream = make()
-    other = Vocabulary.build([["zebra"]] + SENTS)
-    s2 = Stream.from_sentences(SENTS + [["zebra"]], other)
-    lp = model.log_probs(s2)
-    np.testing.assert_allclose(lp[: stream.n_tokens], model.log_probs(stream))
-    unk = model.vocab.index["<unk>"]
-    assert lp[-2] == pytest.approx(model.next_log_probs(list(stream.ids))[unk], abs=2e-5)
-
-
 # ---- whole-model gradient check ---------------------------------------------------------------------
 GRAD_CONFIGS = [
     dict(cell="rnn"), dict(cell="gru"), dict(cell="lstm"),

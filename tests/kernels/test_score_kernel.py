@@ -1,8 +1,13 @@
-"""The C backoff scorer (ngramkit._score) against its numpy reference, on the same inputs.
+"""The C scorer (ngramkit._score) against the numpy reference, through the public ``log_probs``.
 
-The C scorer reads its own probing index (key, log10 p and backoff in one
-slot, probed from several sentence groups in turn); the numpy reference
-searches the sorted keys. Results must agree bit for bit.
+Every n-gram model scores through the C kernel unless ``NGRAMKIT_IMPL=numpy``
+(read at every call), so the same model scores the same stream under both
+values and the results must agree bit for bit: fitted models, random backoff
+tables with gaps (missing suffixes, context-only entries, absent unigrams),
+ARPA- and memory-map-loaded models, and the count models (MLE, Laplace,
+stupid backoff: the kernel's row lookup). The rest drives the kernel's entry
+points directly (probe_build's suffix check against a set of tuples, and the
+argument checks).
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ import numpy as np
 import pytest
 
 from ngramkit import Stream, Vocabulary
-from ngramkit.models import BackoffModel, ModifiedKneserNey
-from ngramkit.models.backoff import score_kernel
-from ngramkit.vocab import BOS_ID
+from ngramkit.errors import NgramkitError
+from ngramkit.models import MODELS, BackoffModel, ModifiedKneserNey
 
 kernel = pytest.importorskip("ngramkit._score")
 
 
-def both(model, stream):
-    padded, offsets = stream.padded(model.order, BOS_ID)
-    return model.log_probs(stream), model._log_probs_numpy(padded, offsets)
+def both(model, stream, monkeypatch):
+    """``model.log_probs(stream)`` with ``NGRAMKIT_IMPL=c``, then with ``=numpy``."""
+    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
+    c = model.log_probs(stream)
+    monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
+    ref = model.log_probs(stream)
+    monkeypatch.delenv("NGRAMKIT_IMPL")
+    return c, ref
 
 
 def assert_bits_equal(a, b):
@@ -46,14 +55,14 @@ def random_backoff_model(rng, vocab, order, n_words=12):
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 5])
-def test_c_equals_numpy_on_fitted_models(order, tm_counts, tm_sentences, tm_vocab):
+def test_c_equals_numpy_on_fitted_models(order, tm_counts, tm_sentences, tm_vocab, monkeypatch):
     model = ModifiedKneserNey(order).fit(tm_counts)
     stream = Stream.from_sentences(tm_sentences[:300] + [["zzz", "<s>", "the"], ["time"]], tm_vocab)
-    c, ref = both(model, stream)
+    c, ref = both(model, stream, monkeypatch)
     assert_bits_equal(c, ref)
 
 
-def test_c_equals_numpy_on_random_backoff_tables():
+def test_c_equals_numpy_on_random_backoff_tables(monkeypatch):
     rng = np.random.default_rng(7)
     words = [f"w{i}" for i in range(12)]
     vocab = Vocabulary(["<unk>", "<s>", "</s>", "<pad>"] + words)
@@ -62,14 +71,20 @@ def test_c_equals_numpy_on_random_backoff_tables():
         # 0..40 sentences: fewer and more than the kernel's sentence groups, empty sentences too
         n_sent = int(rng.integers(0, 41))
         sents = [[words[i] for i in rng.integers(0, 12, size=int(rng.integers(0, 8)))] for _ in range(n_sent)]
-        c, ref = both(model, Stream.from_sentences(sents, vocab))
+        c, ref = both(model, Stream.from_sentences(sents, vocab), monkeypatch)
         assert_bits_equal(c, ref)
 
 
-def test_probe_index_suffix_check_matches_a_naive_oracle():
-    """probe_build's closure flag == every n-gram's suffix is an n-gram (a set of tuples decides)."""
-    from ngramkit.models.backoff import probe_index
+def _tables(model):
+    """(keys, log10 p, log10 backoff) per order, through the model's public accessors."""
+    orders = range(1, model.order + 1)
+    return (tuple(np.ascontiguousarray(model.keys(k), np.int64) for k in orders),
+            tuple(np.ascontiguousarray(model.logp10(k), np.float64) for k in orders),
+            tuple(np.ascontiguousarray(model.backoff10(k), np.float64) for k in orders))
 
+
+def test_probe_build_suffix_check_matches_a_naive_oracle():
+    """probe_build's closure flag == every n-gram's suffix is an n-gram (a set of tuples decides)."""
     rng = np.random.default_rng(11)
     vocab = Vocabulary(["<unk>", "<s>", "</s>", "<pad>"] + [f"w{i}" for i in range(3)])
     seen = set()
@@ -77,39 +92,75 @@ def test_probe_index_suffix_check_matches_a_naive_oracle():
         model, grams = random_backoff_model(rng, vocab, int(rng.integers(1, 5)))
         present = {tuple(row) for g in grams for row in g.tolist()}
         want = all(tuple(row[1:]) in present for g in grams[1:] for row in g.tolist())
-        _, closed = probe_index(model._keys, model._logp10, model._backoff10, len(vocab), kernel)
-        assert closed is want
+        keys, logp, bo = _tables(model)
+        tables = _index(keys, logp, bo, len(vocab), [2 * k.size + 1 for k in keys[1:]])
+        assert kernel.probe_build(keys, logp, bo, len(vocab), tables, True) is want
         seen.add(want)
     assert seen == {True, False}  # both cases were exercised
 
 
-def test_probe_index_works_on_read_only_arrays(tm_counts, tmp_path, monkeypatch):
-    """A native model loads as read-only memory maps; the index is built from them unchanged."""
+def test_memory_mapped_model_scores_like_the_fitted_one(tm_counts, tmp_path, monkeypatch):
+    """A native model loads as read-only memory maps; the C path scores it unchanged, bit for bit."""
     from ngramkit import modelio
-
-    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
 
     model = ModifiedKneserNey(3).fit(tm_counts)
     stream = Stream.from_sentences([["the", "time", "traveller"], ["zzz", "machine"]], model.vocab)
     loaded = modelio.load_model(modelio.save_model(model, tmp_path / "m.ngk"), mmap=True)
-    assert not loaded._keys[1].flags.writeable
-    assert loaded._suffix_closed is True and loaded._probe is None  # the fit's closure, saved with the state
-    assert_bits_equal(loaded.log_probs(stream), model.log_probs(stream))
+    assert not loaded.keys(2).flags.writeable
+    assert loaded.get_state()[0]["suffix_closed"] is True  # a fitted model's closure is saved with it
+    c, ref = both(loaded, stream, monkeypatch)
+    assert_bits_equal(c, ref)
+    assert_bits_equal(c, model.log_probs(stream))
 
 
-def test_unknown_closure_is_not_saved_and_is_checked_after_loading(tm_counts, tmp_path, monkeypatch):
+def test_arpa_model_closure_is_checked_on_first_score_and_then_saved(tm_counts, tmp_path, monkeypatch):
+    """A model read from ARPA has no known suffix closure: not saved until the C scorer has checked it."""
     from ngramkit import modelio
     from ngramkit.arpa import read_arpa, write_arpa
 
-    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
-    from_arpa = read_arpa(write_arpa(ModifiedKneserNey(2).fit(tm_counts), tmp_path / "m.arpa"))
-    assert from_arpa._suffix_closed is None
+    fitted = ModifiedKneserNey(2).fit(tm_counts)
+    from_arpa = read_arpa(write_arpa(fitted, tmp_path / "m.arpa"))
     assert "suffix_closed" not in from_arpa.get_state()[0]
     loaded = modelio.load_model(modelio.save_model(from_arpa, tmp_path / "m.ngk"))
-    assert loaded._suffix_closed is None
+    assert "suffix_closed" not in loaded.get_state()[0]
     stream = Stream.from_sentences([["the", "time", "machine"]], loaded.vocab)
-    assert_bits_equal(loaded.log_probs(stream), from_arpa.log_probs(stream))
-    assert loaded._suffix_closed is True
+    c, ref = both(loaded, stream, monkeypatch)
+    assert_bits_equal(c, ref)
+    assert loaded.get_state()[0]["suffix_closed"] is True  # a fitted model's ARPA is suffix-closed
+    np.testing.assert_allclose(c, fitted.log_probs(stream), rtol=0, atol=1e-5)  # ARPA keeps 6-7 digits
+
+
+def test_unclosed_tables_score_exactly(monkeypatch):
+    """A 2-gram whose suffix (its last word) is not a unigram entry: not closed, still scored exactly."""
+    vocab = Vocabulary(["<unk>", "<s>", "</s>", "<pad>", "a", "b"])
+    grams = [np.array([[0], [1], [2], [4]], np.int32), np.array([[4, 5]], np.int32)]
+    model = BackoffModel.from_tables(vocab, grams, [np.array([-1.0, np.nan, -1, -1]), np.array([-0.5])],
+                                     [np.zeros(4), np.zeros(1)])
+    c, ref = both(model, Stream.from_sentences([["a", "b"]], vocab), monkeypatch)
+    assert model.get_state()[0]["suffix_closed"] is False
+    assert_bits_equal(c, ref)
+    # hand-derived: a | <s> backs off to P(a) = 10^-1; b | a is the 2-gram, 10^-0.5; </s> | b backs off to P(</s>)
+    assert_bits_equal(c, np.array([-1.0, -0.5, -1.0]) * np.log(10))
+
+
+def test_impl_values(tm_counts, monkeypatch):
+    """c and numpy agree (tested above); unset means the C kernel; any other value is a one-line error."""
+    model = ModifiedKneserNey(2).fit(tm_counts)
+    stream = Stream.from_sentences([["the", "time"]], model.vocab)
+    c, _ = both(model, stream, monkeypatch)
+    assert_bits_equal(model.log_probs(stream), c)
+    monkeypatch.setenv("NGRAMKIT_IMPL", "fortran")
+    with pytest.raises(NgramkitError, match="NGRAMKIT_IMPL"):
+        model.log_probs(stream)
+
+
+@pytest.mark.parametrize("name", ["mle", "laplace", "stupid-backoff"])
+def test_count_models_c_equal_numpy(name, tm_counts, tm_sentences, tm_vocab, monkeypatch):
+    """The count models look their rows up with the kernel's hash tables (stream_rows) or by searchsorted."""
+    stream = Stream.from_sentences(tm_sentences[:200] + [["zzz", "the", "time", "machine"]], tm_vocab)
+    for order in (1, 3, 5):
+        c, ref = both(MODELS[name](order).fit(tm_counts), stream, monkeypatch)
+        assert_bits_equal(c, ref)
 
 
 def _index(keys, logp, bo, v, slots):
@@ -161,14 +212,18 @@ def test_bad_arguments_raise():
         kernel.probe_build(keys, logp, bo, v, (tables[0].astype(np.float32), tables[1]), False)
 
 
-def test_impl_switch(monkeypatch):
-    monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
-    assert score_kernel() is None
-    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
-    assert score_kernel() is kernel
-    monkeypatch.setenv("NGRAMKIT_IMPL", "fortran")
-    with pytest.raises(ValueError, match="NGRAMKIT_IMPL"):
-        score_kernel()
+def test_stream_rows_rejects_a_short_output():
+    v = 5
+    keys2 = np.array([1 * v + 4, 3 * v + 2], np.int64)  # rows of bigrams <s> w, w </s> (unigram rows 1, 3)
+    uni_row = np.array([0, 1, 2, 3, -1], np.int32)
+    table = np.empty(2 * 16, np.int64)
+    kernel.hash_build(keys2, table)
+    pad, off = np.array([1, 4, 2], np.int32), np.array([0, 3], np.int64)
+    rows = np.empty(2 * 3, np.int64)
+    kernel.stream_rows(pad, off, uni_row, (table,), v, rows)
+    assert rows.reshape(2, 3)[:, 1:].tolist() == [[-1, 2], [0, -1]]  # unigram rows of w, </s>; bigram <s> w
+    with pytest.raises(ValueError, match="rows must have"):
+        kernel.stream_rows(pad, off, uni_row, (table,), v, np.empty(3, np.int64))
 
 
 def test_hash_build_checks_its_input():
@@ -184,54 +239,3 @@ def test_hash_build_checks_its_input():
         kernel.hash_build(keys, np.empty(2 * 2, np.int64))  # no room
     with pytest.raises(ValueError, match="distinct"):
         kernel.hash_build(np.array([3, 3], np.int64), np.empty(2 * 4, np.int64))
-
-
-@pytest.mark.parametrize("name", ["mle", "laplace", "stupid-backoff"])
-def test_count_models_c_rows_equal_numpy(name, tm_counts, tm_sentences, tm_vocab, monkeypatch):
-    from ngramkit.models import MODELS
-
-    stream = Stream.from_sentences(tm_sentences[:200] + [["zzz", "the", "time", "machine"]], tm_vocab)
-    for order in (1, 3, 5):
-        model = MODELS[name](order).fit(tm_counts)
-        c = model.log_probs(stream)
-        monkeypatch.setenv("NGRAMKIT_IMPL", "numpy")
-        ref = model.log_probs(stream)
-        monkeypatch.delenv("NGRAMKIT_IMPL")
-        assert_bits_equal(c, ref)
-
-
-def test_stream_rows_kernel_matches_numpy(tm_counts, tm_sentences, tm_vocab):
-    from ngramkit.models.backoff import fast_stream_rows, key_index, sentence_positions, stream_rows
-
-    keys = [tm_counts.keys(k) for k in range(1, 6)]
-    stream = Stream.from_sentences(tm_sentences[:100], tm_vocab)
-    padded, offsets = stream.padded(5, BOS_ID)
-    index = key_index(keys, len(tm_vocab), kernel)
-    got = fast_stream_rows(index, len(tm_vocab), padded, offsets, kernel)
-    want = stream_rows(keys, len(tm_vocab), padded, sentence_positions(offsets, padded.size))
-    for g, w in zip(got, want):
-        np.testing.assert_array_equal(g, w)
-    with pytest.raises(ValueError, match="rows must have"):
-        kernel.stream_rows(padded, offsets, index[0], index[1], len(tm_vocab), np.empty(3, np.int64))
-
-
-def test_suffix_closure_detection(tm_counts, tmp_path, monkeypatch):
-    from ngramkit.arpa import read_arpa, write_arpa
-
-    monkeypatch.setenv("NGRAMKIT_IMPL", "c")
-
-    model = ModifiedKneserNey(3).fit(tm_counts)
-    assert model._suffix_closed is True
-    loaded = read_arpa(write_arpa(model, tmp_path / "m.arpa"))
-    loaded._probe_tables(kernel)
-    assert loaded._suffix_closed is True
-    # A 2-gram whose suffix (its last word) is not a unigram entry: not closed, still scored exactly.
-    vocab = Vocabulary(["<unk>", "<s>", "</s>", "<pad>", "a", "b"])
-    grams = [np.array([[0], [1], [2], [4]], np.int32), np.array([[4, 5]], np.int32)]
-    model = BackoffModel.from_tables(vocab, grams, [np.array([-1.0, np.nan, -1, -1]), np.array([-0.5])],
-                                     [np.zeros(4), np.zeros(1)])
-    stream = Stream.from_sentences([["a", "b"]], vocab)
-    c, ref = both(model, stream)
-    assert model._suffix_closed is False
-    assert_bits_equal(c, ref)
-    assert c[1] == pytest.approx(-0.5 * np.log(10))

@@ -1,4 +1,4 @@
-"""The one scoring contract every language model implements, and the conveniences built on it.
+"""The one scoring contract every language model implements -- n-gram and RNN alike -- and the conveniences built on it.
 
 Input: a fitted model and token ids (a :class:`~ngramkit.stream.Stream`, or a
 context as a list of ids). Output:
@@ -31,13 +31,13 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..counts import NGramCounts, check_order
-from ..errors import NgramkitError
-from ..stream import Stream
-from ..vocab import BOS, BOS_ID, EOS, EOS_ID, PAD_ID, UNK_ID, Vocabulary
+from .counts import NGramCounts, check_order
+from .errors import NgramkitError
+from .evaluate import evaluate
+from .stream import Stream
+from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
-LN10 = math.log(10.0)
-
+__all__ = ["LanguageModel", "generation_rng", "sample_next"]
 
 
 def generation_rng(num_words, temperature, top_k, random_seed) -> np.random.Generator:
@@ -70,10 +70,13 @@ def sample_next(log_probs, rng: np.random.Generator, temperature: float, top_k: 
     p /= p.sum()
     return int(rng.choice(p.size, p=p))
 
+
 class LanguageModel(abc.ABC):
     """Abstract n-gram/neural language model: subclasses supply ``log_probs`` and ``next_log_probs``.
 
-    Attributes: ``order`` (n-gram order; context = ``order - 1`` tokens),
+    Attributes: ``order`` (the n-gram order, context = ``order - 1`` tokens;
+    ``None`` for a model whose context is the whole history, such as
+    :class:`~ngramkit.rnn.RNNLM`, which also overrides ``generate``),
     ``vocab`` (:class:`~ngramkit.vocab.Vocabulary`, set by ``fit``),
     ``name`` (short registry name, e.g. ``"mkn"``), ``is_probabilistic``
     (False only for scores that do not sum to 1).
@@ -182,14 +185,10 @@ class LanguageModel(abc.ABC):
 
     def entropy(self, text) -> float:
         """Cross-entropy in bits per predicted token (words and ``</s>``) of ``text``."""
-        from ..evaluate import evaluate
-
         return evaluate(self, self.as_stream(text), allow_scores=True).cross_entropy
 
     def perplexity(self, text) -> float:
         """Perplexity of ``text`` (sentences of strings, or a Stream), OOV tokens included (KenLM/SRILM)."""
-        from ..evaluate import evaluate
-
         return evaluate(self, self.as_stream(text)).perplexity
 
     def generate(self, num_words: int = 1, text_seed=None, random_seed=None, *, temperature: float = 1.0,
@@ -232,7 +231,3 @@ class LanguageModel(abc.ABC):
     def __repr__(self) -> str:
         fitted = f", vocab={len(self.vocab)}" if self.vocab is not None else ", unfitted"
         return f"{type(self).__name__}(order={self.order}{fitted})"
-
-
-# Re-exported for model modules.
-__all__ = ["LN10", "LanguageModel", "BOS", "EOS", "BOS_ID", "EOS_ID", "PAD_ID", "UNK_ID"]
