@@ -35,7 +35,8 @@ def list_(as_json):
     """List the registry's corpora and whether they are downloaded.
 
     One row per corpus: name, number of files, total size, local status
-    (yes, no, corrupt) and licence; --json adds URLs, split rules and text options.
+    (yes: in the data directory; packaged: read from the copy shipped inside
+    ngramkit; no; corrupt) and licence; --json adds URLs, split rules and text options.
     """
     rows = []
     for spec in corpora.list_corpora():
@@ -49,6 +50,7 @@ def list_(as_json):
             "split": spec.split_rule,
             "text_options": spec.text_options.to_dict(),
             "downloaded": corpora.status(spec.name),
+            "packaged": any(f.packaged for f in spec.files.values()),
             "urls": [f.url for f in spec.files.values()],
         })
     if as_json:
@@ -64,6 +66,8 @@ def list_(as_json):
                  row[3].ljust(widths[3]), row[4]]
         click.echo("  ".join(cells).rstrip())
     click.echo(f"\ndata directory: {corpora.data_dir()}")
+    if any(r["downloaded"] == "packaged" for r in rows):
+        click.echo("packaged: read from the gzip copy shipped inside ngramkit (offline; verified by sha256)")
 
 
 @corpus.command(epilog="Example:\n\n  ngramkit corpus path ptb --file ptb.test.txt")
@@ -74,12 +78,15 @@ def path(name, filename):
     """Print the local paths of a corpus's files.
 
     One verified path per line; fails with the fix if the corpus is not downloaded.
+    A corpus shipped with ngramkit and not in the data directory prints the
+    packaged gzip copy (and says so on stderr).
     """
-    if filename is not None:
-        click.echo(str(corpora.path(name, filename)))
-        return
-    for p in corpora.paths(name):
+    found = [corpora.path(name, filename)] if filename is not None else corpora.paths(name)
+    for p in found:
         click.echo(str(p))
+    if any(corpora.is_packaged(p) for p in found):
+        click.echo(f"packaged: the gzip copy shipped inside ngramkit (not in {corpora.data_dir()}; "
+                   f"`ngramkit corpus download {name}` puts a plain copy there)", err=True)
 
 
 class _ClickProgress:

@@ -13,6 +13,13 @@ Where files live: ``$NGRAMKIT_DATA`` if set, else the user cache directory
     timemachine.txt
     ptb/ptb.train.txt  ptb/ptb.valid.txt  ptb/ptb.test.txt
 
+Packaged copies: a registry file with a ``packaged`` entry (``timemachine.txt``,
+as ``timemachine.txt.gz``, about 70 kB) also ships gzip-compressed inside this
+package, so the default corpus works offline right after ``pip install``.
+A file in the data folder wins; when it is missing, :func:`path` returns the
+packaged ``.gz`` (every reader of ngramkit recognises gzip data), verified like
+a download: its decompressed bytes must have the registry's size and sha256.
+
 :func:`download` fetches missing files (``$NGRAMKIT_MIRROR`` or ``base_url``
 replaces the upstream host: ``<base>/<relative path>``), verifies their
 sha256 and renames them into place atomically: a failed, interrupted or
@@ -27,6 +34,7 @@ to train / valid / test (boundaries ``floor(0.8 S)`` and ``floor(0.9 S)``).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import http.client
 import json
@@ -36,6 +44,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -48,8 +57,8 @@ from ngramkit.text import TextOptions, join_stream, read_sentences
 
 __all__ = [
     "DEFAULT_CORPUS", "SPLITS", "CorpusSpec", "FileSpec", "data_dir", "download", "get",
-    "is_downloaded", "list_corpora", "load_split", "local_path", "names", "path", "paths", "split_bounds",
-    "status",
+    "is_downloaded", "is_packaged", "list_corpora", "load_split", "local_path", "names", "path", "paths",
+    "split_bounds", "status",
 ]
 
 DEFAULT_CORPUS = "timemachine"
@@ -68,6 +77,7 @@ class FileSpec:
     url: str  # upstream location
     sha256: str  # hex digest of the exact bytes
     size: int  # bytes
+    packaged: str | None = None  # gzip-compressed copy shipped in this package (file name), if any
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +120,8 @@ def _registry() -> dict[str, CorpusSpec]:
     raw = json.loads(resources.files(__name__).joinpath("registry.json").read_text(encoding="utf-8"))
     specs = {}
     for name, entry in raw["corpora"].items():
-        files = {rel: FileSpec(rel, f["url"], f["sha256"], int(f["size"])) for rel, f in entry["files"].items()}
+        files = {rel: FileSpec(rel, f["url"], f["sha256"], int(f["size"]), f.get("packaged"))
+                 for rel, f in entry["files"].items()}
         split = entry["split"]
         split_files = split.get("files")
         ratios = split.get("ratios")
@@ -198,6 +209,55 @@ def _sha256(path: Path) -> str:
     return digest
 
 
+def _gunzip_sha256(path: Path, limit: int) -> tuple[int, str]:
+    """(bytes, sha256 hex) of the decompressed content of a gzip file; stops past ``limit`` bytes."""
+    st = path.stat()
+    key = ("gunzip", str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    cached = _DIGESTS.get(key)
+    if cached is not None:
+        return cached
+    h, n = hashlib.sha256(), 0
+    with gzip.open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            n += len(block)
+            if n > limit:
+                break
+            h.update(block)
+    result = _DIGESTS[key] = (n, h.hexdigest())
+    return result
+
+
+def _packaged(f: FileSpec) -> Path | None:
+    """The gzip copy of ``f`` shipped inside this package, or None (none in the registry or not installed)."""
+    if f.packaged is None:
+        return None
+    p = resources.files(__name__).joinpath(f.packaged)
+    return p if isinstance(p, Path) and p.is_file() else None
+
+
+def is_packaged(p: Path) -> bool:
+    """True if ``p`` (as returned by :func:`path`) is a copy shipped inside the package."""
+    return any(_packaged(f) == p for spec in _registry().values() for f in spec.files.values())
+
+
+def _check_packaged(spec: CorpusSpec, f: FileSpec, p: Path) -> Path:
+    """Verify a packaged copy like a download: its decompressed bytes have the registry's size and sha256."""
+    fix = f"the ngramkit installation is damaged: reinstall it, or run `ngramkit corpus download {spec.name}`"
+    try:
+        size, digest = _gunzip_sha256(p, f.size)
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise CorpusError(f"{p}: packaged copy of {f.name} is not readable gzip data ({exc}); {fix}") from None
+    if size != f.size:
+        shown = f"more than {f.size:,}" if size > f.size else f"{size:,}"
+        raise CorpusError(f"{p}: packaged copy of {f.name} decompresses to {shown} bytes, expected {f.size:,}; {fix}")
+    if digest != f.sha256:
+        raise CorpusError(
+            f"{p}: packaged copy of {f.name}: sha256 {digest[:16]}... does not match the registry's "
+            f"{f.sha256[:16]}...; {fix}"
+        )
+    return p
+
+
 def _not_downloaded(spec: CorpusSpec, p: Path) -> CorpusError:
     return CorpusError(
         f"corpus {spec.name!r} is not downloaded ({p} is missing): run `ngramkit corpus download {spec.name}`, "
@@ -208,6 +268,9 @@ def _not_downloaded(spec: CorpusSpec, p: Path) -> CorpusError:
 def _check(spec: CorpusSpec, f: FileSpec) -> Path:
     p = data_dir() / f.name
     if not p.is_file():
+        packaged = _packaged(f)
+        if packaged is not None:
+            return _check_packaged(spec, f, packaged)
         raise _not_downloaded(spec, p)
     size = p.stat().st_size
     if size != f.size:
@@ -230,6 +293,8 @@ def path(name: str, filename: str | None = None) -> Path:
     ``filename`` is a relative path (``ptb/ptb.train.txt``) or a bare file
     name (``ptb.train.txt``). Without it: the file of a one-file corpus, or
     the folder holding all files of a multi-file corpus (all verified).
+    A file missing from :func:`data_dir` that the package ships is the
+    packaged ``.gz`` copy (see :func:`is_packaged`).
     Raises :class:`CorpusError` saying how to get the file if it is missing.
     """
     spec = get(name)
@@ -248,20 +313,28 @@ def paths(name: str) -> list[Path]:
 
 
 def status(name: str) -> str:
-    """``"yes"`` (all files present and verified), ``"no"`` (some missing) or ``"corrupt"``."""
+    """Where a corpus is read from.
+
+    ``"yes"`` (every file in :func:`data_dir`, verified), ``"packaged"`` (the
+    files missing there are the verified copies shipped in the package),
+    ``"no"`` (some file is missing) or ``"corrupt"`` (a copy fails verification).
+    """
     spec = get(name)
+    packaged = False
     for f in spec.files.values():
         if not (data_dir() / f.name).is_file():
-            return "no"
+            if _packaged(f) is None:
+                return "no"
+            packaged = True
     try:
         paths(name)
     except CorpusError:
         return "corrupt"
-    return "yes"
+    return "packaged" if packaged else "yes"
 
 
 def is_downloaded(name: str) -> bool:
-    """True when every file of the corpus is present and verified."""
+    """True when every file of the corpus is in :func:`data_dir` and verified (a packaged copy is not)."""
     return status(name) == "yes"
 
 

@@ -14,10 +14,11 @@ except PackageNotFoundError:  # running from a source tree
 
 from .counts import NGramCounts
 from .errors import NgramkitError
+from .modelio import load_model, save_model
 from .stream import Stream
 from .text import TextOptions, read_sentences, tokenize
 from .threads import limit_threads
 from .vocab import Vocabulary
 
 __all__ = ["NGramCounts", "NgramkitError", "Stream", "TextOptions", "Vocabulary",
-           "limit_threads", "read_sentences", "tokenize", "__version__"]
+           "limit_threads", "load_model", "read_sentences", "save_model", "tokenize", "__version__"]

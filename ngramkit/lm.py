@@ -16,7 +16,10 @@ context as a list of ids). Output:
 
 Everything else -- ``score``, ``logscore`` (log2, as nltk.lm), ``perplexity``,
 ``entropy``, ``generate`` -- is written once here, as in nltk.lm's
-``LanguageModel`` base class.
+``LanguageModel`` base class. ``score``/``logscore`` take one word (a word
+with whitespace that the vocabulary does not hold is an error, not
+P(``<unk>``)); ``perplexity``/``entropy`` take sentences, a Stream, or
+nltk.lm's form (n-gram tuples, padded by the caller).
 
 Stream vocabulary: if a stream was built with another vocabulary than the
 model's, its ids are remapped through the words (words the model does not
@@ -173,23 +176,97 @@ class LanguageModel(abc.ABC):
 
     # ---- nltk.lm-style conveniences -----------------------------------------------------------
     def score(self, word: str, context=None) -> float:
-        """P(word | context) (a probability; a score for StupidBackoff). ``context``: words, oldest first."""
+        """P(word | context) (a probability; a score for StupidBackoff). ``context``: words, oldest first.
+
+        ``word`` is one word: a string with whitespace that is not in the
+        vocabulary (a sentence, KenLM's habit) is an error, not P(``<unk>``).
+        """
         return float(math.exp(self.logscore(word, context) * math.log(2.0)))
 
     def logscore(self, word: str, context=None) -> float:
         """log2 P(word | context), as nltk.lm's ``logscore`` (``-inf`` for impossible events)."""
         self._check_fitted()
+        if isinstance(word, str) and word not in self.vocab.index and any(ch.isspace() for ch in word):
+            shown = repr(word) if len(word) <= 40 else repr(word[:37] + "...")
+            raise NgramkitError(
+                f"score/logscore take one word, got {shown} (it contains whitespace); to score a sentence use "
+                "ngramkit.evaluate.evaluate(model, model.as_stream([sentence.split()])) or "
+                "model.perplexity([sentence.split()]) (a kenlm-style score(sentence, bos, eos) is not there yet)"
+            )
         lp = self.next_log_probs(self._context_ids(context))
         wid = self.vocab.id(word) if isinstance(word, str) else int(word)
         return float(lp[wid] / math.log(2.0))
 
     def entropy(self, text) -> float:
-        """Cross-entropy in bits per predicted token (words and ``</s>``) of ``text``."""
+        """Cross-entropy in bits per predicted token (words and ``</s>``) of ``text``.
+
+        ``text`` as for :meth:`perplexity`; n-gram tuples give nltk.lm's
+        ``entropy``: ``-mean(logscore(g[-1], g[:-1]))``.
+        """
+        text, grams = self._nltk_ngrams(text)
+        if grams is not None:
+            return self._ngram_entropy(grams)
         return evaluate(self, self.as_stream(text), allow_scores=True).cross_entropy
 
     def perplexity(self, text) -> float:
-        """Perplexity of ``text`` (sentences of strings, or a Stream), OOV tokens included (KenLM/SRILM)."""
+        """Perplexity of ``text``, OOV tokens included (KenLM/SRILM).
+
+        ``text`` is sentences (lists of token strings; each gets ``<s>`` as
+        context and ``</s>`` predicted) or a Stream -- or nltk.lm's form, an
+        iterable of n-gram *tuples* the caller has padded, e.g.
+        ``[g for s in sents for g in ngrams(pad_both_ends(s, n=2), 2)]``.
+        For those, as nltk.lm's ``perplexity``: ``2 ** -mean(logscore(g[-1],
+        g[:-1]))`` over the tuples, so it equals nltk.lm's number wherever the
+        models agree (README: nltk's Laplace counts ``<s>`` in ``|V|``).
+        Tuples are n-grams, lists are sentences.
+
+        >>> from ngramkit.models import MLE
+        >>> m = MLE(2).fit_sentences([["a", "b"], ["b", "a", "b"]])
+        >>> round(m.perplexity([["a", "b"]]), 6)  # (P(a|<s>) P(b|a) P(</s>|b)) ** (-1/3) = (1/2 * 1 * 2/3) ** (-1/3)
+        1.44225
+        >>> round(m.perplexity([("<s>", "a"), ("a", "b"), ("b", "</s>")]), 6)  # nltk.lm's form, same events
+        1.44225
+        """
+        text, grams = self._nltk_ngrams(text)
+        if grams is not None:
+            if not self.is_probabilistic:
+                raise NgramkitError(f"{type(self).__name__} gives scores, not probabilities: perplexity is meaningless")
+            return float(2.0 ** self._ngram_entropy(grams))
         return evaluate(self, self.as_stream(text)).perplexity
+
+    def _nltk_ngrams(self, text):
+        """(text, n-gram tuples or None): nltk.lm's form is recognised by its tuples (a generator is read once)."""
+        self._check_fitted()
+        if isinstance(text, (Stream, str, bytes)):
+            return text, None
+        items = list(text)
+        tuples = [isinstance(x, tuple) for x in items]
+        if not any(tuples):
+            return items, None
+        example = f"e.g. [g for s in sents for g in ngrams(pad_both_ends(s, n={self.order}), {self.order})]"
+        if not all(tuples):
+            raise NgramkitError(
+                "text mixes tuples (n-grams, nltk.lm's form) and other items: pass sentences as lists of words, "
+                f"or only n-gram tuples ({example})"
+            )
+        for g in items:
+            if not 1 <= len(g) <= self.order or not all(isinstance(w, str) for w in g):
+                shown = repr(g) if len(g) <= 6 else repr(g[:5])[:-1] + ", ...)"
+                raise NgramkitError(
+                    f"n-gram {shown}: a tuple is read as an n-gram (nltk.lm's form) and must hold 1 to "
+                    f"{self.order} words for this order-{self.order} model ({example}); pass sentences "
+                    "as lists of words"
+                )
+        return items, items
+
+    def _ngram_entropy(self, grams) -> float:
+        """-mean log2 P(g[-1] | g[:-1]) over n-gram tuples (nltk.lm's ``entropy``); one distribution per context."""
+        by_context: dict[tuple, list[int]] = {}
+        for g in grams:
+            by_context.setdefault(g[:-1], []).append(self.vocab.id(g[-1]))
+        total = math.fsum(float(self.next_log_probs(self._context_ids(ctx))[ids].sum())
+                          for ctx, ids in by_context.items())
+        return -total / len(grams) / math.log(2.0)
 
     def generate(self, num_words: int = 1, text_seed=None, random_seed=None, *, temperature: float = 1.0,
                  top_k: int | None = None, stop_at_eos: bool = False) -> list[str]:

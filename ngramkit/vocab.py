@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from itertools import chain, repeat
 from pathlib import Path
 
@@ -43,6 +44,8 @@ class Vocabulary:
     (['a', 'b', 'c'], 7)
     >>> v.lookup(["a", "zzz"]).tolist()
     [4, 0]
+    >>> v.lookup("a"), v.lookup("zzz")  # one string is one word
+    (4, 0)
     """
 
     def __init__(self, words, counts=None):
@@ -116,13 +119,21 @@ class Vocabulary:
     def id(self, word: str) -> int:
         return self.index.get(word, UNK_ID)
 
-    def lookup(self, tokens) -> np.ndarray:
-        """Map token strings to ids (unknown -> ``<unk>``), as an (N,) int32 array."""
+    def lookup(self, tokens: str | Iterable[str]) -> int | np.ndarray:
+        """Ids of words (unknown -> ``<unk>``).
+
+        A single string is one word: its id (an int), as :meth:`id`. A list,
+        tuple or other iterable of strings gives an (N,) int32 array.
+        """
+        if isinstance(tokens, str):
+            return self.id(tokens)
         tokens = tokens if isinstance(tokens, (list, tuple)) else list(tokens)
         return np.fromiter(map(self.index.get, tokens, repeat(UNK_ID)), np.int32, count=len(tokens))
 
-    def count_oov(self, tokens) -> int:
-        """Number of tokens not in the vocabulary (the literal ``<unk>`` is in it)."""
+    def count_oov(self, tokens: str | Iterable[str]) -> int:
+        """Number of tokens not in the vocabulary (the literal ``<unk>`` is in it); a string is one token."""
+        if isinstance(tokens, str):
+            tokens = (tokens,)
         index = self.index
         return sum(1 for t in tokens if t not in index)
 

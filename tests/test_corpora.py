@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import http.server
 import math
@@ -154,7 +155,9 @@ def test_paths_of_local_copies(data_dir):
         corpora.path("ptb", "ptb.dev.txt")
 
 
-def test_missing_copy_says_how_to_fix(cache):
+def test_missing_copy_says_how_to_fix(cache, monkeypatch):
+    assert corpora.status("ptb") == "no"
+    monkeypatch.setattr(corpora, "_packaged", lambda f: None)  # an installation without the packaged copy
     assert corpora.status("timemachine") == "no"
     with pytest.raises(CorpusError) as info:
         corpora.path("timemachine")
@@ -176,6 +179,105 @@ def test_corrupt_copies_are_refused(cache, data_dir):
     (cache / "timemachine.txt").write_bytes(raw[:1000])
     with pytest.raises(CorpusError, match=r"has 1,000 bytes, expected 178,979"):
         corpora.path("timemachine")
+
+
+# ---- the packaged copy of the default corpus ----------------------------------------------
+
+
+@pytest.fixture
+def offline_user(tmp_path, monkeypatch):
+    """No NGRAMKIT_DATA and an empty user cache directory (platformdirs reads XDG_CACHE_HOME)."""
+    monkeypatch.delenv("NGRAMKIT_DATA")
+    monkeypatch.delenv("NGRAMKIT_MIRROR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path
+
+
+def test_packaged_copy_is_the_registry_file(data_dir):
+    from importlib import resources
+
+    f = corpora.get("timemachine").files["timemachine.txt"]
+    shipped = resources.files("ngramkit.corpora").joinpath(f.packaged)
+    assert f.packaged == "timemachine.txt.gz" and shipped.is_file()
+    raw = shipped.read_bytes()
+    assert raw[:2] == b"\x1f\x8b" and len(raw) < 80_000  # gzip, about 70 kB
+    assert gzip.decompress(raw) == (data_dir / "timemachine.txt").read_bytes()
+    assert [rel for s in corpora.list_corpora() for rel, f in s.files.items() if f.packaged] == ["timemachine.txt"]
+
+
+def test_packaged_file_is_package_data():
+    tomllib = pytest.importorskip("tomllib")
+    import fnmatch
+
+    conf = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    globs = conf["tool"]["setuptools"]["package-data"]["ngramkit.corpora"]
+    for spec in corpora.list_corpora():
+        for f in spec.files.values():
+            if f.packaged:
+                assert any(fnmatch.fnmatch(f.packaged, g) for g in globs), (f.packaged, globs)
+
+
+def test_first_run_offline_reads_the_packaged_copy(offline_user, data_dir, monkeypatch):
+    import platformdirs
+
+    assert corpora.data_dir() == Path(platformdirs.user_cache_dir("ngramkit"))
+    assert str(corpora.data_dir()).startswith(str(offline_user / "xdg"))
+    got = {split: corpora.load_split("timemachine", split) for split in corpora.SPLITS}
+    p = corpora.path("timemachine")
+    assert p.name == "timemachine.txt.gz" and corpora.is_packaged(p) and p.parent != corpora.data_dir()
+    assert corpora.status("timemachine") == "packaged" and not corpora.is_downloaded("timemachine")
+    assert corpora.status("ptb") == "no"
+    assert list(offline_user.rglob("*")) == []  # nothing written: not even the cache folder
+    # The same sentences as the shared plain copy.
+    monkeypatch.setenv("NGRAMKIT_DATA", str(data_dir))
+    assert not corpora.is_packaged(corpora.path("timemachine"))
+    assert got == {split: corpora.load_split("timemachine", split) for split in corpora.SPLITS}
+    assert sum(map(len, got["all"])) == 32_775
+
+
+def test_empty_data_folder_falls_back_to_the_packaged_copy(cache, data_dir):
+    cache.mkdir()
+    assert corpora.is_packaged(corpora.path("timemachine", "timemachine.txt"))
+    assert corpora.paths("timemachine") == [corpora.path("timemachine")]
+    tm = corpora.load_split("timemachine", "train", TextOptions(normalize="d2l", tokenizer="char"))
+    assert sum(map(len, tm)) > 100_000 and set("".join(tm[0])) <= set("abcdefghijklmnopqrstuvwxyz ")
+    # A downloaded copy in the data folder wins over the packaged one.
+    (cache / "timemachine.txt").write_bytes((data_dir / "timemachine.txt").read_bytes())
+    assert corpora.path("timemachine") == cache / "timemachine.txt" and corpora.status("timemachine") == "yes"
+
+
+def _corrupt_packaged(tmp_path, monkeypatch, data: bytes) -> Path:
+    bad = tmp_path / "package" / "timemachine.txt.gz"
+    bad.parent.mkdir()
+    bad.write_bytes(data)
+    monkeypatch.setattr(corpora, "_packaged", lambda f: bad if f.packaged else None)
+    return bad
+
+
+def test_corrupt_packaged_copy_is_refused(cache, data_dir, tmp_path, monkeypatch):
+    raw = (data_dir / "timemachine.txt").read_bytes()
+    bad = _corrupt_packaged(tmp_path, monkeypatch, gzip.compress(raw[:5000] + b"?" + raw[5001:], mtime=0))
+    with pytest.raises(CorpusError) as info:
+        corpora.load_split("timemachine", "train")
+    msg = str(info.value)
+    assert re.fullmatch(
+        rf"{re.escape(str(bad))}: packaged copy of timemachine.txt: sha256 [0-9a-f]{{16}}\.\.\. does not match the "
+        r"registry's 8424dbd9532ac81f\.\.\.; the ngramkit installation is damaged: reinstall it, or run "
+        r"`ngramkit corpus download timemachine`", msg), msg
+    assert corpora.status("timemachine") == "corrupt"
+
+
+@pytest.mark.parametrize("mangle, fragment", [
+    (lambda raw: gzip.compress(raw, mtime=0)[:30_000], r"is not readable gzip data \("),
+    (lambda raw: raw, r"is not readable gzip data \("),
+    (lambda raw: gzip.compress(raw[:1000], mtime=0), r"decompresses to 1,000 bytes, expected 178,979"),
+    (lambda raw: gzip.compress(raw + raw, mtime=0), r"decompresses to more than 178,979 bytes"),
+])
+def test_damaged_packaged_copy_is_refused(cache, data_dir, tmp_path, monkeypatch, mangle, fragment):
+    _corrupt_packaged(tmp_path, monkeypatch, mangle((data_dir / "timemachine.txt").read_bytes()))
+    with pytest.raises(CorpusError, match=fragment) as info:
+        corpora.path("timemachine")
+    assert "\n" not in str(info.value) and "reinstall" in str(info.value)
 
 
 def test_verification_is_cached(monkeypatch, data_dir):

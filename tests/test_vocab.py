@@ -97,6 +97,17 @@ def test_lookup_and_oov():
     assert v.id("cat") == 5 and v.id("zzz") == UNK_ID and "cat" in v and "zzz" not in v
 
 
+def test_lookup_of_one_string_is_one_word():
+    # It used to iterate the string: lookup("cat") gave the ids of "c", "a", "t" (all <unk> here).
+    v = Vocabulary.build([["the", "cat", "c", "a", "t"]])
+    assert v.lookup("cat") == v.index["cat"] and type(v.lookup("cat")) is int
+    assert v.lookup("dog") == UNK_ID and v.lookup("<unk>") == UNK_ID
+    assert v.lookup(["cat"]).tolist() == [v.index["cat"]]
+    assert v.lookup(("c", "a", "t")).tolist() == [v.index[c] for c in "cat"]
+    assert v.lookup(w for w in ["the", "cat"]).tolist() == [v.index["the"], v.index["cat"]]
+    assert v.count_oov("dog") == 1 and v.count_oov("cat") == 0 and v.count_oov(["d", "o", "g"]) == 3
+
+
 def test_ptb_vocabulary(data_dir):
     train = read_sentences(data_dir / "ptb" / "ptb.train.txt")
     v = Vocabulary.build(train)

@@ -61,6 +61,7 @@ def test_list_table(data_dir):
     assert tm.split()[:6] == ["timemachine", "(default)", "1", "179.0", "kB", "yes"]
     assert "public domain" in tm
     assert f"data directory: {data_dir}" in result.output
+    assert "packaged" not in result.output  # the shared copies are in the data directory
 
 
 def test_list_json(data_dir):
@@ -75,9 +76,14 @@ def test_list_json(data_dir):
     assert all(r["downloaded"] == "yes" for r in rows.values())
 
 
-def test_list_marks_missing_corpora(empty_cache):
+def test_list_marks_missing_and_packaged_corpora(empty_cache):
     rows = {r["name"]: r for r in json.loads(run("corpus", "list", "--json").output)["corpora"]}
-    assert rows["ptb"]["downloaded"] == rows["timemachine"]["downloaded"] == "no"
+    assert rows["ptb"]["downloaded"] == "no" and rows["ptb"]["packaged"] is False
+    assert rows["timemachine"]["downloaded"] == "packaged" and rows["timemachine"]["packaged"] is True
+    lines = run("corpus", "list").output.splitlines()
+    assert next(line for line in lines if line.startswith("timemachine")).split()[5] == "packaged"
+    assert next(line for line in lines if line.startswith("ptb")).split()[4] == "no"
+    assert any(line.startswith("packaged: read from the gzip copy shipped inside ngramkit") for line in lines)
 
 
 def test_path(data_dir):
@@ -88,8 +94,22 @@ def test_path(data_dir):
     assert run("corpus", "path", "ptb", "--file", "ptb.test.txt").output == f"{data_dir / 'ptb' / 'ptb.test.txt'}\n"
 
 
+def test_path_of_packaged_copy(empty_cache, data_dir):
+    import gzip
+
+    result = run("corpus", "path", "timemachine")
+    assert result.exit_code == 0
+    p = Path(result.stdout.strip())
+    assert p.name == "timemachine.txt.gz" and p.parent != empty_cache
+    assert gzip.decompress(p.read_bytes()) == (data_dir / "timemachine.txt").read_bytes()
+    assert result.stderr.startswith("packaged: the gzip copy shipped inside ngramkit (not in ")
+    assert "`ngramkit corpus download timemachine`" in result.stderr and len(result.stderr.splitlines()) == 1
+    assert run("corpus", "path", "timemachine", "--file", "timemachine.txt").stdout == result.stdout
+    assert run("corpus", "path", "ptb").stderr.count("\n") == 1  # the missing-corpus error, no note
+
+
 def test_path_errors(empty_cache):
-    assert_one_line_error(run("corpus", "path", "timemachine"), "`ngramkit corpus download timemachine`")
+    assert_one_line_error(run("corpus", "path", "ptb"), "`ngramkit corpus download ptb`")
     assert_one_line_error(run("corpus", "path", "nope"), "unknown corpus 'nope'")
 
 

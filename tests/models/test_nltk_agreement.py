@@ -137,3 +137,116 @@ def test_nltk_padding_differs_at_sentence_start(corpus):
     first = sents[0][0]
     assert theirs.counts[("<s>", "<s>")][first] == sum(s[0] == first for s in sents)
     assert ours.score(first, ["<s>"]) != theirs.score(first, ["<s>"])
+
+
+# ---- nltk.lm's perplexity over n-gram tuples, and the habits of nltk.lm and kenlm users --------
+
+
+def test_perplexity_of_ngram_tuples_equals_nltk_mle(corpus):
+    """nltk's own pipeline: bigrams of pad_both_ends(s, n=2) pad as ngramkit does (one <s>, one </s>)."""
+    from nltk.lm.preprocessing import pad_both_ends, padded_everygram_pipeline
+    from nltk.util import ngrams
+
+    from ngramkit.models import MLE
+
+    sents = corpus[0]
+    train, words = padded_everygram_pipeline(2, sents)
+    theirs = nltk_lm.MLE(2)
+    theirs.fit(train, words)
+    ours = MLE(2).fit_sentences(sents)
+    test = sents[::7]  # seen sentences: every MLE probability is positive
+    grams = [g for s in test for g in ngrams(pad_both_ends(s, n=2), 2)]
+    want = theirs.perplexity(grams)
+    assert 1 < want < 1e4
+    assert ours.perplexity(grams) == pytest.approx(want, rel=1e-9)
+    assert ours.entropy(grams) == pytest.approx(theirs.entropy(grams), rel=1e-9)
+    assert ours.perplexity(iter(grams)) == pytest.approx(want, rel=1e-9)  # a generator, as ngrams() gives
+    # Sentences give the same events: <s> as context, every word and </s> predicted.
+    assert ours.perplexity(test) == pytest.approx(want, rel=1e-9)
+    # The old reading (each tuple a sentence of its own) was far off.
+    assert abs(ours.perplexity([list(g) for g in grams]) / want - 1) > 0.1
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_perplexity_of_ngram_tuples_equals_nltk_laplace(order, corpus, tm_sentences):
+    """Laplace where the definitions coincide: nltk's vocabulary without <s> (|V| as ngramkit's), one <s>.
+
+    nltk then reads <s> as <UNK>, in training and in queries alike; with every training word in its
+    vocabulary <UNK> stands for <s> only, so n-grams whose context holds an unknown word are left out.
+    Unknown predicted words are kept (both give (0 + 1) / (c(context) + |V|)).
+    """
+    from nltk.util import ngrams
+
+    sents, vocab, counts, padded = corpus
+    words = vocab.words[4:] + ["</s>"]
+    nv = nltk_lm.Vocabulary(words, unk_cutoff=1)
+    theirs = nltk_lm.Laplace(order, vocabulary=nv)
+    theirs.fit([list(everygrams(p, max_len=order)) for p in padded])
+    ours = Laplace(order).fit(counts)
+    assert len(theirs.vocab) == ours.n_predictable
+    known = set(words) | {"<s>"}
+    grams = [g for s in tm_sentences[700:900] for g in ngrams(["<s>", *s, "</s>"], order)
+             if set(g[:-1]) <= known]
+    assert len(grams) > 1000 and any(g[-1] not in known for g in grams)
+    assert ours.perplexity(grams) == pytest.approx(theirs.perplexity(grams), rel=1e-9)
+
+
+def test_laplace_differs_from_nltk_pipeline_by_bos_in_v():
+    """README's example: nltk's own pipeline puts <s> in |V| (9 here), ngramkit's |V| (8) has no <s>."""
+    from nltk.lm.preprocessing import pad_both_ends, padded_everygram_pipeline
+    from nltk.util import ngrams
+
+    train = [["a", "b", "c"], ["a", "c", "d", "c", "e", "f"]]
+    test = [["a", "b", "c", "d", "c", "f"]]
+    grams = [g for s in test for g in ngrams(pad_both_ends(s, n=2), 2)]
+    theirs = nltk_lm.Laplace(2)
+    theirs.fit(*padded_everygram_pipeline(2, train))
+    ours = Laplace(2).fit_sentences(train)
+    assert (len(theirs.vocab), ours.n_predictable) == (9, 8)
+    # Hand-derived: P(b | a) = (c(a b) + 1) / (c(a) + |V|).
+    assert theirs.score("b", ["a"]) == pytest.approx(2 / 11) and ours.score("b", ["a"]) == pytest.approx(2 / 10)
+    # Perplexity of the 7 bigrams: counts c(<s> a)=2, c(a b)=1, c(b c)=1, c(c d)=1, c(d c)=1, c(c f)=0,
+    # c(f </s>)=1; context counts c(<s>)=2, c(a)=2, c(b)=1, c(c)=3, c(d)=1, c(f)=1.
+    num = [3, 2, 2, 2, 2, 1, 2]
+    den = [2, 2, 1, 3, 1, 3, 1]
+    for size, model in ((9, theirs), (8, ours)):
+        ppl = np.prod([(d + size) / n for n, d in zip(num, den)]) ** (1 / 7)
+        assert model.perplexity(grams) == pytest.approx(ppl, rel=1e-12)
+    assert round(theirs.perplexity(grams), 2) == 5.64 and round(ours.perplexity(grams), 2) == 5.12
+
+
+def test_bad_ngram_tuples_are_refused(corpus):
+    from ngramkit.errors import NgramkitError
+    from ngramkit.models import StupidBackoff
+
+    sents, vocab, counts, padded = corpus
+    model = Laplace(2).fit(counts)
+    with pytest.raises(NgramkitError, match=r"n-gram \('the', 'time', 'machine'\): a tuple is read as an n-gram "
+                       r"\(nltk.lm's form\) and must hold 1 to 2 words .*ngrams\(pad_both_ends\(s, n=2\), 2\)"):
+        model.perplexity([("<s>", "the"), ("the", "time", "machine")])
+    with pytest.raises(NgramkitError, match="mixes tuples"):
+        model.perplexity([("<s>", "the"), ["the", "time"]])
+    with pytest.raises(NgramkitError, match="must hold 1 to 2 words"):
+        model.perplexity([()])
+    with pytest.raises(NgramkitError, match="scores, not probabilities"):
+        StupidBackoff(2).fit(counts).perplexity([("<s>", "the")])
+
+
+def test_score_of_a_sentence_is_an_error(corpus):
+    """KenLM's habit, model.score(sentence), used to return P(<unk>) without a word of warning."""
+    from ngramkit.errors import NgramkitError
+    from ngramkit.models import ModifiedKneserNey
+
+    sents, vocab, counts, padded = corpus
+    model = ModifiedKneserNey(ORDER).fit(counts)
+    for call in (model.score, model.logscore):
+        with pytest.raises(NgramkitError) as info:
+            call("the company said it expects a loss")
+        msg = str(info.value)
+        assert msg.startswith("score/logscore take one word, got 'the company said it expects a loss' (it contains")
+        assert "model.perplexity([sentence.split()])" in msg and "ngramkit.evaluate" in msg and "\n" not in msg
+    assert 0 < model.score("zzz") == model.score("<unk>")  # an unknown word is still P(<unk>)
+    # A word with whitespace that the vocabulary holds (character level: the space) is a word.
+    chars = Laplace(2).fit_sentences([list("the time machine"), list("a time")])
+    # "e" is followed by " " twice and by </s> twice; |V| = 13 ids less <s> and <pad>.
+    assert " " in chars.vocab and chars.score(" ", ["e"]) == pytest.approx((2 + 1) / (4 + len(chars.vocab) - 2))
