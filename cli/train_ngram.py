@@ -134,7 +134,9 @@ def _native_name(output) -> str:
 
 @click.command(epilog="Examples:\n\n"
                "  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk\n\n"
-               "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.arpa.gz")
+               "  ngramkit train ngram book.txt --order 3 --smoothing kn -o book.arpa.gz\n\n"
+               "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.ngk"
+               "   # no backoff (ARPA) form")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
 @click.option("--order", "-n", type=click.IntRange(1, 12), default=3, show_default=True, help="N-gram order.")
