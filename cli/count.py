@@ -44,13 +44,14 @@ def _resolve(files, corpus_name, split, kwargs):
 
 def _count(sources, sentences, options, order, min_count, show_progress):
     from ngramkit.counts import NGramCounts
-    from ngramkit.stream import Stream, _size
+    from ngramkit.scan import source_size
+    from ngramkit.stream import Stream
     from ngramkit.vocab import Vocabulary
 
     if sentences is not None:
         stream = Stream.from_sentences(sentences, Vocabulary.build(sentences, min_count=min_count))
         return NGramCounts.from_stream(stream, order)
-    size = sum(_size(s) for s in sources)
+    size = sum(source_size(s) for s in sources)
     # Work units: the bytes read, then the same amount again spread over the orders.
     per_order = max(size // order, 1)
     with progress_bar(size + per_order * order, "counting", enabled=show_progress and size > PROGRESS_BYTES) as bar:
