@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ngramkit import modelio
 from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
@@ -69,8 +70,6 @@ def model_text_options(model_path, info) -> TextOptions | None:
 
 def load_model(model_path, *, quiet: bool = True):
     """(model, info): load a model file, with the training context stored in it (empty for ARPA)."""
-    from ngramkit import modelio
-
     if not quiet:
         click.echo(f"loading {model_path} ...", err=True)
     meta = modelio.read_metadata(model_path)
