@@ -8,12 +8,12 @@ import sys
 
 import click
 
-from ngramkit import modelio
+from ngramkit import modelio, sources
 from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
 
-SPLITS = ("train", "valid", "test", "all")
+SPLITS = sources.SPLITS  # train, valid, test, all
 DEFAULT_THREADS = 1
 
 

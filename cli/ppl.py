@@ -10,7 +10,8 @@ from ngramkit import sources
 from ngramkit.errors import NgramkitError
 from ngramkit.evaluate import evaluate
 
-from .common import corpus_option, json_option, load_model, model_text_options, text_options, threads_option
+from .common import (SPLITS, corpus_option, json_option, load_model, model_text_options, text_options,
+                     threads_option)
 
 
 def text_to_score(model_path, info: dict, files, corpus_name, split: str, overrides) -> sources.Source:
@@ -37,7 +38,7 @@ def text_to_score(model_path, info: dict, files, corpus_name, split: str, overri
 @click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False),
               help="Model file (native or ARPA).")
 @corpus_option
-@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="test",
+@click.option("--split", type=click.Choice(SPLITS), default="test",
               show_default=True, help="Split of the corpus to score.")
 @click.option("--per-sentence", is_flag=True, help="Also give each sentence's log10 probability and perplexity.")
 @click.option("--allow-scores", is_flag=True,
