@@ -22,7 +22,7 @@ import numpy as np
 
 from ..counts import NGramCounts
 from ..models import MODELS
-from ..models.base import LanguageModel
+from ..lm import LanguageModel
 from ..rnn import presets
 from ..rnn.model import RNNLM
 from ..rnn.train import StderrProgress, train
