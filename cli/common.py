@@ -1,4 +1,4 @@
-"""Options and input handling shared by the commands."""
+"""Options, error handling and model loading shared by the commands (input goes through ngramkit.sources)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 
 import click
 
+from ngramkit import modelio, sources
 from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
 
-SPLITS = ("train", "valid", "test", "all")
+SPLITS = sources.SPLITS  # train, valid, test, all
 DEFAULT_THREADS = 1
 
 
@@ -29,7 +30,9 @@ def text_options(func):
     """The text options every command that reads raw text accepts.
 
     Unset options fall back to the corpus registry's defaults (e.g. ``d2l``
-    for timemachine) and then to TextOptions' own defaults.
+    for timemachine) and then to TextOptions' own defaults. Commands collect
+    them in ``**kwargs`` and hand them to ``ngramkit.sources.resolve`` as the
+    overrides (the one place they are merged).
     """
     options = [
         click.option("--normalize", type=click.Choice(NORMALIZERS), default=None,
@@ -49,41 +52,28 @@ def text_options(func):
     return func
 
 
-def make_text_options(base: TextOptions | None, kwargs: dict) -> TextOptions:
-    """Merge explicit CLI text options over ``base`` (a corpus's defaults); pops them from kwargs."""
-    base = base or TextOptions()
-    changes = {}
-    for name in ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors"):
-        value = kwargs.pop(name, None)
-        if value is not None:
-            changes[name] = value
-    if changes.get("pattern") and "tokenizer" not in changes:
-        changes["tokenizer"] = "regex"
-    return base.with_(**changes)
-
-
 def corpus_option(func):
     return click.option("--corpus", "corpus_name", default=None, metavar="NAME",
                         help="A registry corpus (see `ngramkit corpus list`) instead of FILES.")(func)
 
 
-def load_sentences(files, corpus_name, kwargs, *, split: str = "train"):
-    """Resolve FILES / --corpus / the default corpus into (label, sentences, TextOptions).
+def model_text_options(model_path, info) -> TextOptions | None:
+    """The text options stored with a model (``info["text_options"]``), or None when it stores none (ARPA)."""
+    stored = info.get("text_options") if isinstance(info, dict) else None
+    if not isinstance(stored, dict):
+        return None
+    try:
+        return TextOptions(**stored)
+    except TypeError:
+        raise NgramkitError(f"{model_path}: stored text options are not understood: {stored}") from None
 
-    With no FILES and no --corpus, the default corpus is used.
-    """
-    from ngramkit import corpora
-    from ngramkit.errors import NgramkitError
-    from ngramkit.text import read_sentences
 
-    if files and corpus_name:
-        raise NgramkitError("give FILES or --corpus, not both")
-    if files:
-        options = make_text_options(None, kwargs)
-        return ", ".join(str(f) for f in files), read_sentences(list(files), options), options
-    name = corpus_name or corpora.DEFAULT_CORPUS
-    options = make_text_options(corpora.get(name).text_options, kwargs)
-    return name, corpora.load_split(name, split, options), options
+def load_model(model_path, *, quiet: bool = True):
+    """(model, info): load a model file, with the training context stored in it (empty for ARPA)."""
+    if not quiet:
+        click.echo(f"loading {model_path} ...", err=True)
+    meta = modelio.read_metadata(model_path)
+    return modelio.load_model(model_path), meta.get("info") or {}
 
 
 def json_option(func):

@@ -7,54 +7,29 @@ import os
 
 import click
 
+from ngramkit import sources
+from ngramkit.counts import MAX_ORDER, NGramCounts
 from ngramkit.errors import NgramkitError
+from ngramkit.fileio import check_writable
 
-from .common import (SPLITS, corpus_option, json_option, make_text_options, one_line_errors, progress_bar,
-                     text_options)
+from .common import SPLITS, corpus_option, json_option, one_line_errors, progress_bar, text_options
 
 PROGRESS_BYTES = 4 << 20  # show a progress bar for inputs over 4 MB
 
 
-
 def _check_order(order: int) -> int:
-    from ngramkit.counts import MAX_ORDER
-
     if not 1 <= order <= MAX_ORDER:
         raise NgramkitError(f"--order must be between 1 and {MAX_ORDER}, got {order}")
     return order
 
 
-def _resolve(files, corpus_name, split, kwargs):
-    """(label, sources or None, sentences or None, TextOptions) for FILES / --corpus / the default corpus."""
-    from ngramkit import corpora
-
-    if files and corpus_name:
-        raise NgramkitError("give FILES or --corpus, not both")
-    if files:
-        return ", ".join(files), list(files), None, make_text_options(None, kwargs)
-    name = corpus_name or corpora.DEFAULT_CORPUS
-    spec = corpora.get(name)
-    options = make_text_options(spec.text_options, kwargs)
-    label = f"{name} ({split})"
-    if spec.split_files is not None:  # file-split corpus (ptb): read its files directly (C fast path)
-        rels = list(spec.files) if split == "all" else list(spec.split_files[split])
-        return label, [corpora.path(name, rel) for rel in rels], None, options
-    return label, None, corpora.load_split(name, split, options), options
-
-
-def _count(sources, sentences, options, order, min_count, show_progress):
-    from ngramkit.counts import NGramCounts
-    from ngramkit.stream import Stream, _size
-    from ngramkit.vocab import Vocabulary
-
-    if sentences is not None:
-        stream = Stream.from_sentences(sentences, Vocabulary.build(sentences, min_count=min_count))
-        return NGramCounts.from_stream(stream, order)
-    size = sum(_size(s) for s in sources)
+def _count(source, order, min_count, show_progress):
+    """Read ``source`` and count orders 1..``order``, with a progress bar on stderr for big inputs."""
+    size = source.nbytes()
     # Work units: the bytes read, then the same amount again spread over the orders.
     per_order = max(size // order, 1)
     with progress_bar(size + per_order * order, "counting", enabled=show_progress and size > PROGRESS_BYTES) as bar:
-        stream = Stream.from_files(sources, options, min_count=min_count, progress=bar.update)
+        stream = source.stream(min_count=min_count, progress=bar.update)
         return NGramCounts.from_stream(stream, order, progress=lambda k: bar.update(k * per_order))
 
 
@@ -116,16 +91,14 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, **k
     per sentence.
     """
     with one_line_errors():
-        from ngramkit.fileio import check_writable
-
         _check_order(order)
         if output is not None:
             check_writable(output)
-        label, sources, sentences, options = _resolve(files, corpus_name, split, kwargs)
-        counts = _count(sources, sentences, options, order, min_count, show_progress=True)
+        source = sources.resolve(files, corpus_name, split, kwargs)
+        counts = _count(source, order, min_count, show_progress=True)
         if output is not None:
             counts.save(output)
-        info = summary(counts, label, top)
+        info = summary(counts, source.title, top)
         if as_json:
             click.echo(json.dumps(info, ensure_ascii=False))
         else:

@@ -7,6 +7,9 @@ import json
 import click
 
 from ngramkit.errors import NgramkitError
+from ngramkit.text import TextOptions, tokenize
+
+from .common import load_model, model_text_options
 
 
 def render(tokens: list[str], char_level: bool) -> str:
@@ -45,16 +48,8 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
     of its training text); words it does not know become <unk>. The output
     shows the prefix followed by the sampled tokens, one sentence per line.
     """
-    from ngramkit.text import TextOptions, tokenize
-
-    from .ppl import load
-
-    model, info = load(model_path)
-    stored = info.get("text_options")
-    try:
-        options = TextOptions(**stored) if isinstance(stored, dict) else TextOptions()
-    except TypeError:
-        raise NgramkitError(f"{model_path}: stored text options are not understood: {stored}") from None
+    model, info = load_model(model_path)
+    options = model_text_options(model_path, info) or TextOptions()
     seed_tokens: list[str] = []
     if prefix:
         for i, sentence in enumerate(tokenize(prefix, options.with_(sentences=True))):

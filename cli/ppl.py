@@ -6,30 +6,21 @@ import json
 
 import click
 
+from ngramkit import sources
 from ngramkit.errors import NgramkitError
+from ngramkit.evaluate import evaluate
 
-from .common import corpus_option, json_option, text_options, threads_option
+from .common import (SPLITS, corpus_option, json_option, load_model, model_text_options, text_options,
+                     threads_option)
 
 
-def model_stream(model_path, model, info: dict, files, corpus_name, kwargs, *, split: str):
-    """(label, Stream over the model's vocabulary, TextOptions) of the text to score.
+def text_to_score(model_path, info: dict, files, corpus_name, split: str, overrides) -> sources.Source:
+    """The text to score, tokenised as the model's training text.
 
-    The text is tokenised as the model's training text: text options default
-    to those stored in the model file (then to the corpus's defaults) and
-    explicit options override them. With neither FILES nor --corpus, the
-    split of the corpus the model was trained on is read.
+    Text options default to those stored in the model file (then to the
+    corpus's defaults) and explicit options override them. With neither
+    FILES nor --corpus, the split of the corpus the model was trained on.
     """
-    from ngramkit.text import TextOptions
-
-    from .train_ngram import read_stream, text_source
-
-    stored = info.get("text_options") if isinstance(info, dict) else None
-    base = None
-    if isinstance(stored, dict):
-        try:
-            base = TextOptions(**stored)
-        except TypeError:
-            raise NgramkitError(f"{model_path}: stored text options are not understood: {stored}") from None
     if not files and not corpus_name:
         corpus_name = info.get("corpus")
         if not corpus_name:
@@ -37,19 +28,7 @@ def model_stream(model_path, model, info: dict, files, corpus_name, kwargs, *, s
                 f"{model_path}: the model records no registry corpus (trained on files, or an ARPA file); "
                 "give FILES or --corpus NAME"
             )
-    label, corpus, options = text_source(files, corpus_name, kwargs, base)
-    stream = read_stream(files, corpus, options, split=split, vocab=model.vocab)
-    return (label if files else f"{corpus} ({split})"), stream, options
-
-
-def load(model_path, *, quiet: bool = True):
-    """(model, info): load a model file, with the training context stored in it (empty for ARPA)."""
-    from ngramkit import modelio
-
-    if not quiet:
-        click.echo(f"loading {model_path} ...", err=True)
-    meta = modelio.read_metadata(model_path)
-    return modelio.load_model(model_path), meta.get("info") or {}
+    return sources.resolve(files, corpus_name, split, overrides, base=model_text_options(model_path, info))
 
 
 @click.command(epilog="Examples:\n\n"
@@ -59,7 +38,7 @@ def load(model_path, *, quiet: bool = True):
 @click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False),
               help="Model file (native or ARPA).")
 @corpus_option
-@click.option("--split", type=click.Choice(["train", "valid", "test", "all"]), default="test",
+@click.option("--split", type=click.Choice(SPLITS), default="test",
               show_default=True, help="Split of the corpus to score.")
 @click.option("--per-sentence", is_flag=True, help="Also give each sentence's log10 probability and perplexity.")
 @click.option("--allow-scores", is_flag=True,
@@ -77,12 +56,12 @@ def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet
     of its training corpus) unless overridden; without FILES or --corpus,
     the --split of the model's training corpus is scored.
     """
-    from ngramkit.evaluate import evaluate
-
-    model, info = load(model_path, quiet=quiet)
+    model, info = load_model(model_path, quiet=quiet)
     if not quiet:
         click.echo("reading text ...", err=True)
-    label, stream, options = model_stream(model_path, model, info, files, corpus_name, kwargs, split=split)
+    source = text_to_score(model_path, info, files, corpus_name, split, kwargs)
+    label, options = source.title, source.options
+    stream = source.stream(model.vocab)
     if not quiet:
         click.echo(f"scoring {label}: {stream.n_tokens:,} tokens ...", err=True)
     ev = evaluate(model, stream, per_sentence=per_sentence, allow_scores=allow_scores)

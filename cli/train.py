@@ -1,7 +1,6 @@
 """``ngramkit train``: fit a language model and write it to a file.
 
-Subcommands: ``ngram`` (cli/train_ngram.py) and, when the RNN front end is
-installed, ``rnn`` (cli/train_rnn.py).
+Subcommands: ``ngram`` (cli/train_ngram.py) and ``rnn`` (cli/train_rnn.py).
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import click
 
 from .train_ngram import ngram
+from .train_rnn import rnn
 
 
 @click.group(epilog="Example:\n\n  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk")
@@ -21,16 +21,4 @@ def train():
 
 
 train.add_command(ngram)
-
-
-def _attach_rnn() -> None:
-    try:
-        from .train_rnn import rnn
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.train_rnn":
-            raise
-        return
-    train.add_command(rnn)
-
-
-_attach_rnn()
+train.add_command(rnn)

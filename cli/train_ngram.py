@@ -8,9 +8,10 @@ import time
 
 import click
 
+from ngramkit import sources
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, json_option, make_text_options, text_options
+from .common import corpus_option, json_option, text_options
 
 SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn",
               "stupid-backoff")
@@ -73,48 +74,6 @@ def build_model(smoothing: str, order: int, given: dict):
             value = value[0]
         hparams[key] = value
     return cls(order, **hparams), hparams
-
-
-def text_source(files, corpus_name, kwargs, base=None):
-    """(label, corpus name or None, TextOptions) of FILES / --corpus / the default corpus.
-
-    Explicit text options (popped from ``kwargs``) override ``base`` (e.g. a
-    model's stored options), else the corpus's defaults, else TextOptions().
-    """
-    from ngramkit import corpora
-
-    if files and corpus_name:
-        raise NgramkitError("give FILES or --corpus, not both")
-    if files:
-        return ", ".join(str(f) for f in files), None, make_text_options(base, kwargs)
-    name = corpus_name or corpora.DEFAULT_CORPUS
-    options = make_text_options(base if base is not None else corpora.get(name).text_options, kwargs)
-    return name, name, options
-
-
-def read_stream(files, corpus_name, options, *, split: str, vocab=None, min_count: int = 1,
-                max_size: int | None = None):
-    """The id stream of FILES or of a corpus split, over ``vocab`` (built from this text when None).
-
-    Files (and registry splits that are whole files) go through
-    ``Stream.from_files`` (the C tokeniser for the default text options);
-    other registry splits are read as sentences first.
-    """
-    from ngramkit import corpora
-    from ngramkit.stream import Stream
-    from ngramkit.vocab import Vocabulary
-
-    if files:
-        return Stream.from_files(list(files), options, vocab=vocab, min_count=min_count, max_size=max_size)
-    spec = corpora.get(corpus_name)
-    if spec.split_files is not None and split in corpora.SPLITS:
-        rels = list(spec.files) if split == "all" else list(spec.split_files[split])
-        paths = [corpora.path(corpus_name, rel) for rel in rels]
-        return Stream.from_files(paths, options, vocab=vocab, min_count=min_count, max_size=max_size)
-    sentences = corpora.load_split(corpus_name, split, options)
-    if vocab is None:
-        vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
-    return Stream.from_sentences(sentences, vocab)
 
 
 def has_arpa_form(cls) -> bool:
@@ -194,9 +153,10 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     times = {}
     t0 = time.perf_counter()
-    label, corpus, options = text_source(files, corpus_name, kwargs)
+    source = sources.resolve(files, corpus_name, "train", kwargs)
+    label, options = source.label, source.options
     say(f"reading {label} ...")
-    stream = read_stream(files, corpus, options, split="train", min_count=min_count, max_size=max_vocab)
+    stream = source.stream(min_count=min_count, max_size=max_vocab)
     vocab = stream.vocab
     t1 = time.perf_counter()
     times["read"] = t1 - t0  # reading, tokenising, vocabulary, id stream
@@ -215,8 +175,8 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             f"{', '.join(f'{d:g}' for d in model.discount_fallback)} there")
     say(f"writing {output} ...")
     info = {
-        "corpus": corpus,
-        "files": [str(f) for f in files],
+        "corpus": source.corpus,
+        "files": list(source.files),
         "text_options": options.to_dict(),
         "min_count": min_count,
         "max_vocab": max_vocab,

@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from ngramkit import sources
 from ngramkit.errors import NgramkitError
 from ngramkit.rnn import presets
 
-from .common import corpus_option, json_option, load_sentences, make_text_options, text_options, threads_option
+from .common import corpus_option, json_option, text_options, threads_option
 
 
 @click.command(epilog="Examples:\n\n"
@@ -100,9 +101,6 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     """
     from ngramkit import rnn as R
     from ngramkit.fileio import check_writable
-    from ngramkit.stream import Stream
-    from ngramkit.text import read_sentences
-    from ngramkit.vocab import Vocabulary
 
     check_writable(output)
     if log_path:
@@ -121,34 +119,29 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     train_cfg = recipe.train
     say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     t0 = time.perf_counter()
-    say("reading text ...")
-    valid_kwargs = dict(kwargs)
-    label, sentences, options = load_sentences(files, corpus_name, kwargs, split="train")
+    source = sources.resolve(files, corpus_name, "train", kwargs)
     if valid_file:
-        valid_sentences = read_sentences([valid_file], options)
-    elif not files:
-        from ngramkit import corpora
-
-        name = corpus_name or corpora.DEFAULT_CORPUS
-        valid_sentences = corpora.load_split(name, "valid", make_text_options(corpora.get(name).text_options,
-                                                                              valid_kwargs))
+        valid_source = sources.resolve([valid_file], base=source.options)
+    elif source.corpus is not None:
+        valid_source = source.with_split("valid")
     else:
-        valid_sentences = None
-    if valid_sentences is None and train_cfg.schedule == "mikolov":
+        valid_source = None
+    if valid_source is None and train_cfg.schedule == "mikolov":
         raise NgramkitError("--schedule mikolov needs validation text: give --valid FILE (or use --corpus), "
                             "or choose --schedule step/none")
+    label, options = source.label, source.options
 
+    say("reading text ...")
+    vocab = None
     if resume:
         from ngramkit.rnn.train import LAST, load_checkpoint
 
         say(f"resuming from {ckpt / LAST} ...")
         model = load_checkpoint(ckpt).model
         vocab = model.vocab
-    else:
-        vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_vocab)
-    stream = Stream.from_sentences(sentences, vocab)
-    del sentences
-    valid = None if valid_sentences is None else Stream.from_sentences(valid_sentences, vocab)
+    stream = source.stream(vocab, min_count=min_count, max_size=max_vocab)
+    vocab = stream.vocab
+    valid = None if valid_source is None else valid_source.stream(vocab)
     if valid is not None and valid.n_tokens == 0:
         raise NgramkitError(f"{valid_file or 'valid split'}: the validation text is empty")
     if not resume:
@@ -161,8 +154,8 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     result = R.train(model, stream, valid, train_cfg, checkpoint_dir=ckpt, resume=resume, log_path=log_path,
                      progress=None if quiet else R.StderrProgress())
     info = {
-        "corpus": None if files else (corpus_name or label),
-        "files": [str(f) for f in files],
+        "corpus": source.corpus,
+        "files": list(source.files),
         "valid_file": valid_file,
         "text_options": options.to_dict(),
         "min_count": min_count,

@@ -7,9 +7,13 @@ import math
 
 import click
 
+from ngramkit import sources
+from ngramkit.counts import MAX_ORDER, NGramCounts
 from ngramkit.errors import NgramkitError
+from ngramkit.plots import check_figure_path
+from ngramkit.zipf import fit_heaps, fit_zipf
 
-from .common import SPLITS, corpus_option, json_option, load_sentences, one_line_errors, text_options
+from .common import SPLITS, corpus_option, json_option, one_line_errors, text_options
 
 METHODS = ("ols", "mle", "both")
 
@@ -17,8 +21,6 @@ METHODS = ("ols", "mle", "both")
 
 def parse_orders(text: str) -> list[int]:
     """``"1,2,3"`` or ``"1-3"`` -> [1, 2, 3] (sorted, unique)."""
-    from ngramkit.counts import MAX_ORDER
-
     orders: set[int] = set()
     for part in text.replace(" ", "").split(","):
         try:
@@ -118,12 +120,6 @@ def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
 
 def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
          as_json, kwargs):
-    from ngramkit.counts import NGramCounts
-    from ngramkit.plots import check_figure_path
-    from ngramkit.stream import Stream
-    from ngramkit.vocab import Vocabulary
-    from ngramkit.zipf import fit_heaps, fit_zipf
-
     # Validate everything cheap before reading the corpus, so bad options leave nothing behind.
     orders = parse_orders(orders)
     rank_min, rank_max = parse_ranks(ranks)
@@ -138,11 +134,10 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     if plot_path is not None and plot_path == heaps_path:
         raise NgramkitError(f"--plot and --heaps both name {plot_path}; give two different files")
 
-    name, sentences, _options = load_sentences(files, corpus_name, kwargs, split=split)
-    split = None if files else split
+    source = sources.resolve(files, corpus_name, split, kwargs)
+    name, split = source.label, source.split
     label = name if split in (None, "all") else f"{name} ({split} split)"
-    vocab = Vocabulary.build(sentences)
-    stream = Stream.from_sentences(sentences, vocab)
+    stream = source.stream()
     counts = NGramCounts.from_stream(stream, max(orders))
     exclude = not boundaries
     fits = []

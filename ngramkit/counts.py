@@ -50,8 +50,9 @@ import numpy as np
 
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
-from .stream import Stream, _assemble, _scan_bytes, _size, fast_options, kernel
-from .text import TextOptions, read_bytes, read_sentences, source_name
+from .scan import assemble, fast_options, scan_blocks, source_size
+from .stream import Stream, kernel
+from .text import TextOptions, read_sentences
 from .vocab import BOS_ID, SPECIALS, UNK_ID, Vocabulary
 
 MAX_ORDER = 12
@@ -249,8 +250,46 @@ class NGramCounts:
         be built): memory is bounded by the block and the counts, and the
         result is identical. ``progress(nbytes)`` is called after each block.
         """
-        return from_file(sources, order, options=options, vocab=vocab, min_count=min_count, max_size=max_size,
-                         chunk_bytes=chunk_bytes, progress=progress)
+        order = check_order(order)
+        if isinstance(sources, (str, os.PathLike)):
+            sources = [sources]
+        sources = list(sources)
+        if not sources:
+            raise InputError("no input files given")
+        if chunk_bytes is None or not options.sentences:
+            # One pass, everything in memory (a single stream cannot be cut into chunks).
+            stream = Stream.from_files(sources, options, vocab=vocab, min_count=min_count, max_size=max_size)
+            return cls.from_stream(stream, order)
+        if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1:
+            raise NgramkitError(f"chunk_bytes must be an integer >= 1, got {chunk_bytes!r}")
+        k = kernel()
+        if k is None or not fast_options(options) or "-" in [str(s) for s in sources]:
+            sentences = read_sentences(sources, options)
+            if progress is not None:
+                progress(sum(source_size(source) for source in sources))
+            if vocab is None:
+                vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
+            # about 6 bytes per token in running text
+            return count_sentences_chunked(sentences, vocab, order, chunk_tokens=max(1, chunk_bytes // 6))
+        if vocab is None:  # pass 1: word frequencies, block by block
+            freq: dict[str, int] = {}
+            lower = options.normalize == "lower"
+            for source in sources:
+                for scan in scan_blocks(k, source, options, chunk_bytes):
+                    for w, c in zip(scan.words, scan.counts.tolist()):
+                        w = w.lower() if lower else w
+                        freq[w] = freq.get(w, 0) + c
+            vocab = Vocabulary.from_counter(freq, min_count=min_count, max_size=max_size)
+        total = None
+        for source in sources:  # pass 2: count every block, merge
+            for scan in scan_blocks(k, source, options, chunk_bytes):
+                if scan.ids.size == 0:
+                    continue
+                part = cls.from_stream(Stream(*assemble(k, [scan], options, vocab)), order)
+                total = part if total is None else total.merge(part)
+                if progress is not None:
+                    progress(int(scan.nbytes))
+        return total
 
     @classmethod
     def from_sentences(cls, sentences, order: int = 3, vocab: Vocabulary | None = None, **vocab_kw) -> NGramCounts:
@@ -609,98 +648,4 @@ def count_sentences_chunked(sentences, vocab: Vocabulary, order: int = 3, *,
         total = part if total is None else total.merge(part)
     if total is None:
         total = NGramCounts.from_stream(Stream.from_sentences([], vocab), order)
-    return total
-
-
-def _blocks(source, block_bytes: int):
-    """Byte blocks of a source, each ending at a line end (a file is read block by block)."""
-    name = source_name(source)
-    path = None if name == "<stdin>" else Path(source)
-    if path is None or not path.is_file() or _is_compressed(path):
-        data = read_bytes(source)  # stdin and compressed data: decompressed at once, counted in blocks
-        pos = 0
-        while pos < len(data):
-            end = data.find(b"\n", min(pos + block_bytes, len(data)) - 1)
-            end = len(data) if end < 0 else end + 1
-            yield data[pos:end]
-            pos = end
-        return
-    carry = b""
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(block_bytes)
-            if not block:
-                break
-            block = carry + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                carry = block
-                continue
-            carry = block[cut:]
-            yield block[:cut]
-    if carry:
-        yield carry
-
-
-def _is_compressed(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    return head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")) or path.suffix.lower() in (".gz", ".bz2", ".xz")
-
-
-def _file_from_scans(source, options: TextOptions, block_bytes: int):
-    """Scanned blocks of one file (C fast path); errors name the file and whole-file offsets."""
-    k = kernel()
-    name = source_name(source)
-    got = False
-    for i, block in enumerate(_blocks(source, block_bytes)):
-        scan = _scan_bytes(k, block, name, options, first=i == 0, source=source)
-        got = got or scan.ids.size > 0
-        yield scan
-    if not got:
-        raise InputError(f"{name}: no tokens (empty file?)")
-
-
-def from_file(sources, order: int = 3, *, options: TextOptions = TextOptions(), vocab: Vocabulary | None = None,
-              min_count: int = 1, max_size: int | None = None, chunk_bytes: int | None = None,
-              progress=None) -> NGramCounts:
-    """Count files (paths or ``-``) end to end; see :meth:`NGramCounts.from_file`."""
-    order = check_order(order)
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    sources = list(sources)
-    if not sources:
-        raise InputError("no input files given")
-    if chunk_bytes is None or not options.sentences:
-        # One pass, everything in memory (a single stream cannot be cut into chunks).
-        stream = Stream.from_files(sources, options, vocab=vocab, min_count=min_count, max_size=max_size)
-        return NGramCounts.from_stream(stream, order)
-    if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1:
-        raise NgramkitError(f"chunk_bytes must be an integer >= 1, got {chunk_bytes!r}")
-    if kernel() is None or not fast_options(options) or "-" in [str(s) for s in sources]:
-        sentences = read_sentences(sources, options)
-        if progress is not None:
-            progress(sum(_size(source) for source in sources))
-        if vocab is None:
-            vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
-        # about 6 bytes per token in running text
-        return count_sentences_chunked(sentences, vocab, order, chunk_tokens=max(1, chunk_bytes // 6))
-    if vocab is None:  # pass 1: word frequencies, block by block
-        freq: dict[str, int] = {}
-        lower = options.normalize == "lower"
-        for source in sources:
-            for scan in _file_from_scans(source, options, chunk_bytes):
-                for w, c in zip(scan.words, scan.counts.tolist()):
-                    w = w.lower() if lower else w
-                    freq[w] = freq.get(w, 0) + c
-        vocab = Vocabulary.from_counter(freq, min_count=min_count, max_size=max_size)
-    total = None
-    for source in sources:  # pass 2: count every block, merge
-        for scan in _file_from_scans(source, options, chunk_bytes):
-            if scan.ids.size == 0:
-                continue
-            part = NGramCounts.from_stream(_assemble([scan], options, vocab, 1, None), order)
-            total = part if total is None else total.merge(part)
-            if progress is not None:
-                progress(int(scan.nbytes))
     return total
