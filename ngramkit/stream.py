@@ -24,60 +24,22 @@ stream as the Python pipeline (``read_sentences`` + ``Vocabulary.build`` +
 
 from __future__ import annotations
 
-import importlib
 import os
-import warnings
 from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 
-from .errors import InputError, NgramkitError
+from . import native
+from .errors import InputError
 from .text import (TextOptions, check_bytes, decode, read_bytes, read_sentences, read_text, source_name,
                    tokenize)
 from .vocab import BOS_ID, EOS, EOS_ID, UNK_ID, Vocabulary
 
-IMPLS = ("auto", "c", "numpy")
-_warned_missing = False
-
-
-def impl() -> str:
-    """The implementation in use: ``"c"`` or ``"numpy"``.
-
-    ``NGRAMKIT_IMPL=numpy`` forces the pure numpy/Python reference,
-    ``NGRAMKIT_IMPL=c`` requires the compiled kernels, unset (``auto``) uses
-    them and warns loudly when they are missing.
-    """
-    return "numpy" if kernel() is None else "c"
-
 
 def kernel():
-    """The compiled counting module ``ngramkit._count``, or None for the numpy reference."""
-    global _warned_missing
-    want = os.environ.get("NGRAMKIT_IMPL", "auto").strip().lower() or "auto"
-    if want not in IMPLS:
-        raise NgramkitError(f"NGRAMKIT_IMPL must be one of {', '.join(IMPLS)}, got {want!r}")
-    if want == "numpy":
-        return None
-    try:
-        _count = importlib.import_module("ngramkit._count")
-    except ImportError as exc:
-        if want == "c":
-            raise NgramkitError(
-                f"NGRAMKIT_IMPL=c but the compiled extension ngramkit._count is missing ({exc}); "
-                "reinstall with a C compiler (pip install -e .)"
-            ) from None
-        if not _warned_missing:
-            _warned_missing = True
-            warnings.warn(
-                f"ngramkit._count (the C counting kernel) is not built ({exc}); falling back to the much "
-                "slower numpy code. Reinstall with a C compiler (pip install -e .), or set "
-                "NGRAMKIT_IMPL=numpy to silence this warning.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return None
-    return _count
+    """The compiled counting module ``ngramkit._count``, or None for the numpy reference (:mod:`ngramkit.native`)."""
+    return native.extension("_count")
 
 
 def fast_options(options: TextOptions) -> bool:
@@ -122,7 +84,7 @@ class Stream:
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
         sources = list(sources)
-        k = kernel()
+        k = native.extension("_count")
         if k is None or not fast_options(options):
             sentences = read_sentences(sources, options)
             if progress is not None:
@@ -171,7 +133,7 @@ class Stream:
         """
         s = self.n_sentences
         out = np.empty(self.n_tokens + s, np.int32)
-        k = kernel()
+        k = native.extension("_count")
         if k is not None:
             k.pad(np.ascontiguousarray(self.ids, np.int32), np.ascontiguousarray(self.offsets, np.int64),
                   int(bos_id), out)
