@@ -43,9 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
+from . import native
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
-from .stream import kernel
 from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
@@ -106,7 +106,7 @@ def _segments_to_bytes(src: np.ndarray, starts: np.ndarray, lens: np.ndarray) ->
     numpy reference gathers byte by byte.
     """
     starts, lens = starts.reshape(-1), lens.reshape(-1)
-    _count = kernel()
+    _count = native.extension("_count")
     if _count is not None:
         return _count.gather(src, starts, lens)
     ends = np.cumsum(lens)

@@ -48,10 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
+from . import native
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
 from .scan import assemble, fast_options, scan_blocks, source_size
-from .stream import Stream, kernel
+from .stream import Stream
 from .text import TextOptions, read_sentences
 from .vocab import BOS_ID, SPECIALS, UNK_ID, Vocabulary
 
@@ -94,7 +95,7 @@ class NGramCounts:
         ``progress(1)``, if given, is called after each order is counted.
         """
         order = check_order(order)
-        k = kernel()
+        k = native.extension("_count")
         if k is None:
             out = cls._from_stream_numpy(stream, order)
             if progress is not None:
@@ -173,7 +174,7 @@ class NGramCounts:
         keys = [np.asarray(uni_ids[perm], np.int64)]
         rank = np.full(uni_ids.size, -1, np.int64)  # provisional row -> sorted row
         rank[perm] = np.arange(perm.size)
-        k = kernel()
+        k = native.extension("_count")
         for parent, last, count in steps:
             if k is not None:  # two counting sorts in C
                 m = len(parent)
@@ -262,7 +263,7 @@ class NGramCounts:
             return cls.from_stream(stream, order)
         if isinstance(chunk_bytes, bool) or not isinstance(chunk_bytes, (int, np.integer)) or chunk_bytes < 1:
             raise NgramkitError(f"chunk_bytes must be an integer >= 1, got {chunk_bytes!r}")
-        k = kernel()
+        k = native.extension("_count")
         if k is None or not fast_options(options) or "-" in [str(s) for s in sources]:
             sentences = read_sentences(sources, options)
             if progress is not None:

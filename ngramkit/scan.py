@@ -12,7 +12,7 @@ The C scanner of ``ngramkit._count`` splits bytes exactly like
 pipeline (``read_sentences`` + ``Vocabulary.build`` + ``Stream.from_sentences``);
 undecodable bytes are handed to the Python decoder, which names the offset
 or replaces them. The kernel module is passed in by the caller
-(``ngramkit.stream.kernel()``), so this module does not depend on how
+(``ngramkit.native.extension("_count")``), so this module does not depend on how
 kernels are loaded.
 
 :func:`file_blocks` reads a file in blocks that end at line ends, for

@@ -24,60 +24,17 @@ stream as the Python pipeline (``read_sentences`` + ``Vocabulary.build`` +
 
 from __future__ import annotations
 
-import importlib
 import os
-import warnings
 from dataclasses import dataclass
 from itertools import chain
 
 import numpy as np
 
-from .errors import InputError, NgramkitError
+from . import native
+from .errors import InputError
 from .scan import assemble, fast_options, scan_source, source_size
 from .text import TextOptions, read_sentences
 from .vocab import BOS_ID, EOS, Vocabulary
-
-IMPLS = ("auto", "c", "numpy")
-_warned_missing = False
-
-
-def impl() -> str:
-    """The implementation in use: ``"c"`` or ``"numpy"``.
-
-    ``NGRAMKIT_IMPL=numpy`` forces the pure numpy/Python reference,
-    ``NGRAMKIT_IMPL=c`` requires the compiled kernels, unset (``auto``) uses
-    them and warns loudly when they are missing.
-    """
-    return "numpy" if kernel() is None else "c"
-
-
-def kernel():
-    """The compiled counting module ``ngramkit._count``, or None for the numpy reference."""
-    global _warned_missing
-    want = os.environ.get("NGRAMKIT_IMPL", "auto").strip().lower() or "auto"
-    if want not in IMPLS:
-        raise NgramkitError(f"NGRAMKIT_IMPL must be one of {', '.join(IMPLS)}, got {want!r}")
-    if want == "numpy":
-        return None
-    try:
-        _count = importlib.import_module("ngramkit._count")
-    except ImportError as exc:
-        if want == "c":
-            raise NgramkitError(
-                f"NGRAMKIT_IMPL=c but the compiled extension ngramkit._count is missing ({exc}); "
-                "reinstall with a C compiler (pip install -e .)"
-            ) from None
-        if not _warned_missing:
-            _warned_missing = True
-            warnings.warn(
-                f"ngramkit._count (the C counting kernel) is not built ({exc}); falling back to the much "
-                "slower numpy code. Reinstall with a C compiler (pip install -e .), or set "
-                "NGRAMKIT_IMPL=numpy to silence this warning.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-        return None
-    return _count
 
 
 @dataclass(frozen=True)
@@ -113,7 +70,7 @@ class Stream:
         if isinstance(sources, (str, os.PathLike)):
             sources = [sources]
         sources = list(sources)
-        k = kernel()
+        k = native.extension("_count")
         if k is None or not fast_options(options):
             sentences = read_sentences(sources, options)
             if progress is not None:
@@ -162,7 +119,7 @@ class Stream:
         """
         s = self.n_sentences
         out = np.empty(self.n_tokens + s, np.int32)
-        k = kernel()
+        k = native.extension("_count")
         if k is not None:
             k.pad(np.ascontiguousarray(self.ids, np.int32), np.ascontiguousarray(self.offsets, np.int64),
                   int(bos_id), out)

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from ngramkit import scan
-from ngramkit.stream import Stream, kernel
+from ngramkit import native
+from ngramkit.stream import Stream
 from ngramkit.text import TextOptions, read_bytes, read_sentences
 from ngramkit.vocab import Vocabulary
 
@@ -22,7 +23,7 @@ TEXT = "alpha beta\r\ngamma  alpha\n\n\u2028delta beta\x0bbeta\nno newline at th
 
 @pytest.fixture
 def k():
-    module = kernel()
+    module = native.extension("_count")
     if module is None:
         pytest.skip("the C kernel ngramkit._count is not built")
     return module

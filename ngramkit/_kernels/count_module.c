@@ -6,25 +6,20 @@
 #include <string.h>
 
 #include "count.h"
+#include "pybuf.h"
 
-/* Get a C-contiguous integer buffer of `itemsize` bytes per element. */
-static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, int writable, const char *name) {
+/* Borrow a C-contiguous 1-D integer buffer of `itemsize` bytes per element into b (NULL: exception set). */
+static Py_buffer *get_buf(Bufs *b, PyObject *obj, Py_ssize_t itemsize, int writable, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s int%d buffer", name,
-                     writable ? " writable" : "", (int)(itemsize * 8));
-        return -1;
-    }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    if (view->itemsize != itemsize || strlen(f) != 1 || !strchr("bhilqBHILQ", *f) || view->ndim > 1) {
+    Py_buffer *view = pybuf_borrow(b, obj, flags, "%s: expected a C-contiguous%s int%d buffer", name,
+                                   writable ? " writable" : "", (int)(itemsize * 8));
+    if (!view) return NULL;
+    if (view->itemsize != itemsize || !strchr("bhilqBHILQ", pybuf_format(view)) || view->ndim > 1) {
         PyErr_Format(PyExc_TypeError, "%s: expected a 1-D int%d buffer, got format '%s' itemsize %zd", name,
-                     (int)(itemsize * 8), view->format ? view->format : "B", view->itemsize);
-        PyBuffer_Release(view);
-        return -1;
+                     (int)(itemsize * 8), pybuf_format_str(view), view->itemsize);
+        return NULL;
     }
-    return 0;
+    return view;
 }
 
 static PyObject *kernel_error(int64_t code) {
@@ -47,22 +42,18 @@ PyDoc_STRVAR(scan_doc,
 static PyObject *py_scan(PyObject *self, PyObject *args) {
     PyObject *o_data, *o_ids, *o_ends;
     if (!PyArg_ParseTuple(args, "OOO:scan", &o_data, &o_ids, &o_ends)) return NULL;
-    Py_buffer data, ids, ends;
-    if (PyObject_GetBuffer(o_data, &data, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    if (get_buf(o_ids, &ids, 4, 1, "ids_out")) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    if (get_buf(o_ends, &ends, 8, 1, "ends_out")) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&ids);
+    Bufs bf = BUFS_INIT;
+    Py_buffer *data, *ids, *ends;
+    if (!(data = pybuf_borrow(&bf, o_data, PyBUF_C_CONTIGUOUS, NULL)) || !(ids = get_buf(&bf, o_ids, 4, 1, "ids_out")) ||
+        !(ends = get_buf(&bf, o_ends, 8, 1, "ends_out"))) {
+        release(&bf);
         return NULL;
     }
     ngk_words words;
     int64_t n_tokens, n_sent = 0;
     Py_BEGIN_ALLOW_THREADS
-    n_tokens = ngk_scan((const uint8_t *)data.buf, data.len, (int32_t *)ids.buf, ids.len / 4,
-                        (int64_t *)ends.buf, ends.len / 8, &n_sent, &words);
+    n_tokens = ngk_scan((const uint8_t *)data->buf, data->len, (int32_t *)ids->buf, ids->len / 4,
+                        (int64_t *)ends->buf, ends->len / 8, &n_sent, &words);
     Py_END_ALLOW_THREADS
     PyObject *result = NULL, *list = NULL, *counts = NULL;
     if (n_tokens < 0) {
@@ -73,7 +64,7 @@ static PyObject *py_scan(PyObject *self, PyObject *args) {
     if (!counts) goto done;
     list = PyList_New((Py_ssize_t)words.n);
     if (!list) goto done;
-    const char *base = (const char *)data.buf;
+    const char *base = (const char *)data->buf;
     for (int64_t i = 0; i < words.n; i++) {
         PyObject *w = PyUnicode_DecodeUTF8(base + words.start[i], words.len[i], "strict");
         if (!w) {
@@ -89,9 +80,7 @@ done:
     Py_XDECREF(list);
     Py_XDECREF(counts);
     ngk_words_free(&words);
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&ids);
-    PyBuffer_Release(&ends);
+    release(&bf);
     return result;
 }
 
@@ -102,42 +91,33 @@ PyDoc_STRVAR(take_doc,
 static PyObject *py_take(PyObject *self, PyObject *args) {
     PyObject *o_idx, *o_table, *o_out;
     if (!PyArg_ParseTuple(args, "OOO:take", &o_idx, &o_table, &o_out)) return NULL;
-    Py_buffer idx, table, out;
+    Bufs bf = BUFS_INIT;
+    Py_buffer *idx, *table, *out;
+    PyObject *result = NULL;
     Py_ssize_t item;
-    if (PyObject_GetBuffer(o_out, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) return NULL;
-    item = out.itemsize;
-    PyBuffer_Release(&out);
+    if (!(out = pybuf_borrow(&bf, o_out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE, NULL))) goto done;
+    item = out->itemsize;
     if (item != 1 && item != 4) {
         PyErr_SetString(PyExc_TypeError, "take: out must hold int32 or 1-byte items");
-        return NULL;
+        goto done;
     }
-    if (get_buf(o_idx, &idx, 4, 0, "idx")) return NULL;
-    if (get_buf(o_table, &table, item, 0, "table")) {
-        PyBuffer_Release(&idx);
-        return NULL;
-    }
-    if (get_buf(o_out, &out, item, 1, "out")) {
-        PyBuffer_Release(&idx);
-        PyBuffer_Release(&table);
-        return NULL;
-    }
-    PyObject *result = NULL;
-    int64_t n = idx.len / 4;
-    if (out.len / item != n) {
+    if (!(idx = get_buf(&bf, o_idx, 4, 0, "idx")) || !(table = get_buf(&bf, o_table, item, 0, "table")) ||
+        !(out = get_buf(&bf, o_out, item, 1, "out")))
+        goto done;
+    int64_t n = idx->len / 4;
+    if (out->len / item != n) {
         PyErr_SetString(PyExc_ValueError, "take: out must have the length of idx");
         goto done;
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    if (item == 4) rc = ngk_take32((const int32_t *)idx.buf, n, (const int32_t *)table.buf, table.len / 4, (int32_t *)out.buf);
-    else rc = ngk_take8((const int32_t *)idx.buf, n, (const uint8_t *)table.buf, table.len, (uint8_t *)out.buf);
+    if (item == 4) rc = ngk_take32((const int32_t *)idx->buf, n, (const int32_t *)table->buf, table->len / 4, (int32_t *)out->buf);
+    else rc = ngk_take8((const int32_t *)idx->buf, n, (const uint8_t *)table->buf, table->len, (uint8_t *)out->buf);
     Py_END_ALLOW_THREADS
     if (rc) kernel_error(rc);
     else result = Py_NewRef(Py_None);
 done:
-    PyBuffer_Release(&idx);
-    PyBuffer_Release(&table);
-    PyBuffer_Release(&out);
+    release(&bf);
     return result;
 }
 
@@ -150,34 +130,26 @@ static PyObject *py_pad(PyObject *self, PyObject *args) {
     PyObject *o_ids, *o_off, *o_out;
     int bos;
     if (!PyArg_ParseTuple(args, "OOiO:pad", &o_ids, &o_off, &bos, &o_out)) return NULL;
-    Py_buffer ids, off, out;
-    if (get_buf(o_ids, &ids, 4, 0, "ids")) return NULL;
-    if (get_buf(o_off, &off, 8, 0, "offsets")) {
-        PyBuffer_Release(&ids);
-        return NULL;
-    }
-    if (get_buf(o_out, &out, 4, 1, "out")) {
-        PyBuffer_Release(&ids);
-        PyBuffer_Release(&off);
-        return NULL;
-    }
+    Bufs bf = BUFS_INIT;
+    Py_buffer *ids, *off, *out;
     PyObject *result = NULL;
-    int64_t n = ids.len / 4, n_sent = off.len / 8 - 1;
-    const int64_t *o = (const int64_t *)off.buf;
-    int ok = n_sent >= 0 && out.len / 4 == n + n_sent && o[0] == 0 && o[n_sent] == n;
+    if (!(ids = get_buf(&bf, o_ids, 4, 0, "ids")) || !(off = get_buf(&bf, o_off, 8, 0, "offsets")) ||
+        !(out = get_buf(&bf, o_out, 4, 1, "out")))
+        goto done;
+    int64_t n = ids->len / 4, n_sent = off->len / 8 - 1;
+    const int64_t *o = (const int64_t *)off->buf;
+    int ok = n_sent >= 0 && out->len / 4 == n + n_sent && o[0] == 0 && o[n_sent] == n;
     for (int64_t s = 0; ok && s < n_sent; s++) ok = o[s] <= o[s + 1];
     if (!ok) {
         PyErr_SetString(PyExc_ValueError, "pad: offsets must rise from 0 to len(ids); out must hold len(ids) + sentences");
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    ngk_pad((const int32_t *)ids.buf, o, n_sent, (int32_t)bos, (int32_t *)out.buf);
+    ngk_pad((const int32_t *)ids->buf, o, n_sent, (int32_t)bos, (int32_t *)out->buf);
     Py_END_ALLOW_THREADS
     result = Py_NewRef(Py_None);
 done:
-    PyBuffer_Release(&ids);
-    PyBuffer_Release(&off);
-    PyBuffer_Release(&out);
+    release(&bf);
     return result;
 }
 
@@ -195,15 +167,15 @@ static PyObject *py_count_step(PyObject *self, PyObject *args) {
     long long hint;
     if (!PyArg_ParseTuple(args, "OOiOOOOL:count_step", &o_tok, &o_off, &k, &o_rows, &o_par, &o_last, &o_cnt, &hint))
         return NULL;
-    Py_buffer b[6];
+    Bufs bf = BUFS_INIT;
     PyObject *objs[6] = {o_tok, o_off, o_rows, o_par, o_last, o_cnt};
     const Py_ssize_t sizes[6] = {4, 8, 4, 4, 4, 8};
     const int writable[6] = {0, 0, 1, 1, 1, 1};
     const char *names[6] = {"tok", "offsets", "rows", "parent_out", "last_out", "count_out"};
-    int got = 0;
     PyObject *result = NULL;
-    for (; got < 6; got++)
-        if (get_buf(objs[got], &b[got], sizes[got], writable[got], names[got])) goto done;
+    for (int i = 0; i < 6; i++)
+        if (!get_buf(&bf, objs[i], sizes[i], writable[i], names[i])) goto done;
+    Py_buffer *b = bf.v;
     int64_t n = b[0].len / 4, n_sent = b[1].len / 8 - 1;
     const int64_t *o = (const int64_t *)b[1].buf;
     int ok = k >= 2 && n_sent >= 0 && b[2].len / 4 == n && o[0] == 0 && o[n_sent] == n;
@@ -223,7 +195,7 @@ static PyObject *py_count_step(PyObject *self, PyObject *args) {
     if (m < 0) kernel_error(m);
     else result = PyLong_FromLongLong((long long)m);
 done:
-    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    release(&bf);
     return result;
 }
 
@@ -239,14 +211,14 @@ static PyObject *py_sort_rows(PyObject *self, PyObject *args) {
     long long v;
     if (!PyArg_ParseTuple(args, "OOOLOOO:sort_rows", &objs[0], &objs[1], &objs[2], &v, &objs[3], &objs[4], &objs[5]))
         return NULL;
-    Py_buffer b[6];
+    Bufs bf = BUFS_INIT;
     const Py_ssize_t sizes[6] = {4, 4, 8, 4, 8, 4};
     const int writable[6] = {0, 0, 0, 1, 1, 1};
     const char *names[6] = {"parent", "last", "rank", "perm_out", "sparent_out", "slast_out"};
-    int got = 0;
     PyObject *result = NULL;
-    for (; got < 6; got++)
-        if (get_buf(objs[got], &b[got], sizes[got], writable[got], names[got])) goto done;
+    for (int i = 0; i < 6; i++)
+        if (!get_buf(&bf, objs[i], sizes[i], writable[i], names[i])) goto done;
+    Py_buffer *b = bf.v;
     int64_t m = b[0].len / 4;
     if (v < 1 || b[1].len / 4 != m || b[3].len / 4 != m || b[4].len / 8 != m || b[5].len / 4 != m) {
         PyErr_SetString(PyExc_ValueError, "sort_rows: parent, last and the outputs need equal lengths, v >= 1");
@@ -260,7 +232,7 @@ static PyObject *py_sort_rows(PyObject *self, PyObject *args) {
     if (rc) kernel_error(rc);
     else result = Py_NewRef(Py_None);
 done:
-    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    release(&bf);
     return result;
 }
 
@@ -291,16 +263,13 @@ static PyObject *py_count_packed(PyObject *self, PyObject *args) {
                      "1 <= v <= 2^bits and 0 <= bos < v", NGK_MAX_ORDER);
         return NULL;
     }
-    Py_buffer ids, off;
-    if (get_buf(o_ids, &ids, 4, 0, "ids")) return NULL;
-    if (get_buf(o_off, &off, 8, 0, "offsets")) {
-        PyBuffer_Release(&ids);
-        return NULL;
-    }
+    Bufs bf = BUFS_INIT;
+    Py_buffer *ids, *off;
     PyObject *result = NULL, *capsule = NULL;
     ngk_packed *st = NULL;
-    int64_t n = ids.len / 4, n_sent = off.len / 8 - 1;
-    const int64_t *o = (const int64_t *)off.buf;
+    if (!(ids = get_buf(&bf, o_ids, 4, 0, "ids")) || !(off = get_buf(&bf, o_off, 8, 0, "offsets"))) goto done;
+    int64_t n = ids->len / 4, n_sent = off->len / 8 - 1;
+    const int64_t *o = (const int64_t *)off->buf;
     int ok = n_sent >= 0 && o[0] == 0 && o[n_sent] == n;
     for (int64_t s = 0; ok && s < n_sent; s++) ok = o[s] <= o[s + 1];
     if (!ok) {
@@ -314,7 +283,7 @@ static PyObject *py_count_packed(PyObject *self, PyObject *args) {
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ngk_count_packed((const int32_t *)ids.buf, o, n_sent, (int32_t)bos, order, bits, (int64_t)v, st);
+    rc = ngk_count_packed((const int32_t *)ids->buf, o, n_sent, (int32_t)bos, order, bits, (int64_t)v, st);
     Py_END_ALLOW_THREADS
     if (rc) {
         if (rc == NGK_ERR_INDEX) PyErr_Format(PyExc_IndexError, "count_packed: an id is outside [0, %lld)", v);
@@ -342,8 +311,7 @@ static PyObject *py_count_packed(PyObject *self, PyObject *args) {
     Py_DECREF(sizes);
 done:
     Py_XDECREF(capsule);
-    PyBuffer_Release(&ids);
-    PyBuffer_Release(&off);
+    release(&bf);
     return result;
 }
 
@@ -367,13 +335,13 @@ static PyObject *py_packed_fill(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "packed_fill: order %d not in 1..%d", j, st->order);
         return NULL;
     }
-    Py_buffer b[4];
+    Bufs bf = BUFS_INIT;
     const Py_ssize_t sizes[4] = {4, 8, 8, 8};
     const char *names[4] = {"grams_out", "counts_out", "parent_out", "keys_out"};
-    int got = 0;
     PyObject *result = NULL;
-    for (; got < 4; got++)
-        if (get_buf(objs[got], &b[got], sizes[got], 1, names[got])) goto done;
+    for (int i = 0; i < 4; i++)
+        if (!get_buf(&bf, objs[i], sizes[i], 1, names[i])) goto done;
+    Py_buffer *b = bf.v;
     int64_t m = st->m[j];
     if (b[0].len / 4 != m * j || b[1].len / 8 != m || b[2].len / 8 != m || b[3].len / 8 != m) {
         PyErr_SetString(PyExc_ValueError, "packed_fill: outputs must hold sizes[j-1] * j grams and sizes[j-1] counts/parents");
@@ -386,7 +354,7 @@ static PyObject *py_packed_fill(PyObject *self, PyObject *args) {
     if (rc) kernel_error(rc);
     else result = Py_NewRef(Py_None);
 done:
-    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    release(&bf);
     return result;
 }
 
@@ -398,22 +366,16 @@ PyDoc_STRVAR(gather_doc,
 static PyObject *py_gather(PyObject *self, PyObject *args) {
     PyObject *o_src, *o_starts, *o_lens;
     if (!PyArg_ParseTuple(args, "OOO:gather", &o_src, &o_starts, &o_lens)) return NULL;
-    Py_buffer src, starts, lens;
-    if (get_buf(o_src, &src, 1, 0, "src")) return NULL;
-    if (get_buf(o_starts, &starts, 4, 0, "starts")) {
-        PyBuffer_Release(&src);
-        return NULL;
-    }
-    if (get_buf(o_lens, &lens, 4, 0, "lens")) {
-        PyBuffer_Release(&src);
-        PyBuffer_Release(&starts);
-        return NULL;
-    }
+    Bufs bf = BUFS_INIT;
+    Py_buffer *src, *starts, *lens;
     PyObject *result = NULL;
-    const int64_t n = starts.len / 4;
-    const int32_t *ln = (const int32_t *)lens.buf;
+    if (!(src = get_buf(&bf, o_src, 1, 0, "src")) || !(starts = get_buf(&bf, o_starts, 4, 0, "starts")) ||
+        !(lens = get_buf(&bf, o_lens, 4, 0, "lens")))
+        goto done;
+    const int64_t n = starts->len / 4;
+    const int32_t *ln = (const int32_t *)lens->buf;
     int64_t total = 0;
-    if (lens.len / 4 != n) {
+    if (lens->len / 4 != n) {
         PyErr_SetString(PyExc_ValueError, "gather: starts and lens must have the same length");
         goto done;
     }
@@ -428,7 +390,7 @@ static PyObject *py_gather(PyObject *self, PyObject *args) {
     if (!result) goto done;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ngk_gather((const uint8_t *)src.buf, src.len, (const int32_t *)starts.buf, ln, n,
+    rc = ngk_gather((const uint8_t *)src->buf, src->len, (const int32_t *)starts->buf, ln, n,
                     (uint8_t *)PyBytes_AS_STRING(result), total);
     Py_END_ALLOW_THREADS
     if (rc) {
@@ -436,9 +398,7 @@ static PyObject *py_gather(PyObject *self, PyObject *args) {
         kernel_error(rc);
     }
 done:
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&starts);
-    PyBuffer_Release(&lens);
+    release(&bf);
     return result;
 }
 

@@ -5,23 +5,19 @@
 #include <string.h>
 
 #include "optim.h"
+#include "pybuf.h"
 
-static int get_f32(PyObject *obj, Py_buffer *view, int writable, const char *name) {
+/* Borrow a C-contiguous float32 buffer into b (NULL: exception set). */
+static Py_buffer *get_f32(Bufs *b, PyObject *obj, int writable, const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s float32 array", name, writable ? " writable" : "");
-        return -1;
+    Py_buffer *view = pybuf_borrow(b, obj, flags, "%s: expected a C-contiguous%s float32 array", name,
+                                   writable ? " writable" : "");
+    if (!view) return NULL;
+    if (view->itemsize != 4 || pybuf_format(view) != 'f') {
+        PyErr_Format(PyExc_TypeError, "%s: expected dtype float32, got format '%s'", name, pybuf_format_str(view));
+        return NULL;
     }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    if (view->itemsize != 4 || strcmp(f, "f") != 0) {
-        PyErr_Format(PyExc_TypeError, "%s: expected dtype float32, got format '%s'", name,
-                     view->format ? view->format : "B");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
+    return view;
 }
 
 static int same_len(Py_buffer *a, Py_buffer *b, const char *name) {
@@ -37,70 +33,67 @@ static PyObject *py_sgd(PyObject *self, PyObject *args) {
     PyObject *op, *og;
     float alpha;
     if (!PyArg_ParseTuple(args, "OOf:sgd", &op, &og, &alpha)) return NULL;
-    Py_buffer p, g;
-    if (get_f32(op, &p, 1, "p")) return NULL;
-    if (get_f32(og, &g, 0, "g")) { PyBuffer_Release(&p); return NULL; }
-    if (same_len(&p, &g, "g")) { PyBuffer_Release(&p); PyBuffer_Release(&g); return NULL; }
+    Bufs bf = BUFS_INIT;
+    Py_buffer *p, *g;
+    PyObject *ret = NULL;
+    if (!(p = get_f32(&bf, op, 1, "p")) || !(g = get_f32(&bf, og, 0, "g")) || same_len(p, g, "g")) goto done;
     Py_BEGIN_ALLOW_THREADS
-    ngk_sgd((float *)p.buf, (const float *)g.buf, (size_t)(p.len / 4), alpha);
+    ngk_sgd((float *)p->buf, (const float *)g->buf, (size_t)(p->len / 4), alpha);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&p);
-    PyBuffer_Release(&g);
-    Py_RETURN_NONE;
+    ret = Py_NewRef(Py_None);
+done:
+    release(&bf);
+    return ret;
 }
 
 static PyObject *py_adam(PyObject *self, PyObject *args) {
     PyObject *op, *og, *om, *ov;
     float gscale, b1, b2, step, eps;
     if (!PyArg_ParseTuple(args, "OOOOfffff:adam", &op, &og, &om, &ov, &gscale, &b1, &b2, &step, &eps)) return NULL;
-    Py_buffer p, g, m, v;
-    if (get_f32(op, &p, 1, "p")) return NULL;
-    if (get_f32(og, &g, 0, "g")) { PyBuffer_Release(&p); return NULL; }
-    if (get_f32(om, &m, 1, "m")) { PyBuffer_Release(&p); PyBuffer_Release(&g); return NULL; }
-    if (get_f32(ov, &v, 1, "v")) { PyBuffer_Release(&p); PyBuffer_Release(&g); PyBuffer_Release(&m); return NULL; }
+    Bufs bf = BUFS_INIT;
+    Py_buffer *p, *g, *m, *v;
     PyObject *ret = NULL;
-    if (!same_len(&p, &g, "g") && !same_len(&p, &m, "m") && !same_len(&p, &v, "v")) {
+    if (!(p = get_f32(&bf, op, 1, "p")) || !(g = get_f32(&bf, og, 0, "g")) || !(m = get_f32(&bf, om, 1, "m")) ||
+        !(v = get_f32(&bf, ov, 1, "v")))
+        goto done;
+    if (!same_len(p, g, "g") && !same_len(p, m, "m") && !same_len(p, v, "v")) {
         Py_BEGIN_ALLOW_THREADS
-        ngk_adam((float *)p.buf, (const float *)g.buf, (float *)m.buf, (float *)v.buf, (size_t)(p.len / 4), gscale,
+        ngk_adam((float *)p->buf, (const float *)g->buf, (float *)m->buf, (float *)v->buf, (size_t)(p->len / 4), gscale,
                  b1, b2, step, eps);
         Py_END_ALLOW_THREADS
-        ret = Py_None;
-        Py_INCREF(ret);
+        ret = Py_NewRef(Py_None);
     }
-    PyBuffer_Release(&p);
-    PyBuffer_Release(&g);
-    PyBuffer_Release(&m);
-    PyBuffer_Release(&v);
+done:
+    release(&bf);
     return ret;
 }
 
 static PyObject *py_sumsq(PyObject *self, PyObject *arg) {
-    Py_buffer g;
-    if (get_f32(arg, &g, 0, "g")) return NULL;
+    Bufs bf = BUFS_INIT;
+    Py_buffer *g = get_f32(&bf, arg, 0, "g");
+    if (!g) {
+        release(&bf);
+        return NULL;
+    }
     double s;
     Py_BEGIN_ALLOW_THREADS
-    s = ngk_sumsq((const float *)g.buf, (size_t)(g.len / 4));
+    s = ngk_sumsq((const float *)g->buf, (size_t)(g->len / 4));
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&g);
+    release(&bf);
     return PyFloat_FromDouble(s);
 }
 
 
-static int get_i64(PyObject *obj, Py_buffer *view, const char *name) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous int64 array", name);
-        return -1;
+/* Borrow a C-contiguous 1-D int64 buffer into b (NULL: exception set). */
+static Py_buffer *get_i64(Bufs *b, PyObject *obj, const char *name) {
+    Py_buffer *view = pybuf_borrow(b, obj, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT, "%s: expected a C-contiguous int64 array",
+                                   name);
+    if (!view) return NULL;
+    if (view->itemsize != 8 || !strchr("qlQL", pybuf_format(view)) || view->ndim != 1) {
+        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D int64 array, got format '%s'", name, pybuf_format_str(view));
+        return NULL;
     }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    if (view->itemsize != 8 || strlen(f) != 1 || !strchr("qlQL", *f) || view->ndim != 1) {
-        PyErr_Format(PyExc_TypeError, "%s: expected a 1-D int64 array, got format '%s'", name,
-                     view->format ? view->format : "B");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
+    return view;
 }
 
 /* rows x width of a 2-D float32 buffer; -1 with ValueError if not 2-D */
@@ -123,11 +116,6 @@ static int check_ids(const int64_t *ids, Py_ssize_t n, Py_ssize_t limit, const c
     return 0;
 }
 
-static void release_all(Py_buffer **bufs, int n) {
-    for (int i = 0; i < n; i++)
-        if (bufs[i]->obj) PyBuffer_Release(bufs[i]);
-}
-
 static PyObject *py_rows(PyObject *self, PyObject *args, int adam) {
     PyObject *op, *og, *om = NULL, *ov = NULL, *oi;
     float gscale = 1.0f, b1 = 0, b2 = 0, step = 0, eps = 0, alpha = 0;
@@ -137,31 +125,30 @@ static PyObject *py_rows(PyObject *self, PyObject *args, int adam) {
     } else if (!PyArg_ParseTuple(args, "OOOf:sgd_rows", &op, &og, &oi, &alpha)) {
         return NULL;
     }
-    Py_buffer p = {0}, g = {0}, m = {0}, v = {0}, ids = {0};
-    Py_buffer *all[] = {&p, &g, &m, &v, &ids};
+    Bufs bf = BUFS_INIT;
+    Py_buffer *p, *g, *m = NULL, *v = NULL, *ids;
     PyObject *ret = NULL;
     Py_ssize_t rows, width, grows, gwidth;
-    if (get_f32(op, &p, 1, "p") || get_f32(og, &g, 0, "g") || get_i64(oi, &ids, "ids")) goto done;
-    if (adam && (get_f32(om, &m, 1, "m") || get_f32(ov, &v, 1, "v"))) goto done;
-    if (dims2(&p, "p", &rows, &width) || dims2(&g, "g", &grows, &gwidth)) goto done;
-    if (gwidth != width || grows != ids.len / 8) {
-        PyErr_Format(PyExc_ValueError, "g: expected shape (%zd, %zd), got (%zd, %zd)", ids.len / 8, width, grows, gwidth);
+    if (!(p = get_f32(&bf, op, 1, "p")) || !(g = get_f32(&bf, og, 0, "g")) || !(ids = get_i64(&bf, oi, "ids"))) goto done;
+    if (adam && (!(m = get_f32(&bf, om, 1, "m")) || !(v = get_f32(&bf, ov, 1, "v")))) goto done;
+    if (dims2(p, "p", &rows, &width) || dims2(g, "g", &grows, &gwidth)) goto done;
+    if (gwidth != width || grows != ids->len / 8) {
+        PyErr_Format(PyExc_ValueError, "g: expected shape (%zd, %zd), got (%zd, %zd)", ids->len / 8, width, grows, gwidth);
         goto done;
     }
-    if (adam && (same_len(&p, &m, "m") || same_len(&p, &v, "v"))) goto done;
-    if (check_ids((const int64_t *)ids.buf, grows, rows, "ids")) goto done;
+    if (adam && (same_len(p, m, "m") || same_len(p, v, "v"))) goto done;
+    if (check_ids((const int64_t *)ids->buf, grows, rows, "ids")) goto done;
     Py_BEGIN_ALLOW_THREADS
     if (adam)
-        ngk_adam_rows((float *)p.buf, (const float *)g.buf, (float *)m.buf, (float *)v.buf, (const int64_t *)ids.buf,
-                      (size_t)grows, (size_t)width, gscale, b1, b2, step, eps);
+        ngk_adam_rows((float *)p->buf, (const float *)g->buf, (float *)m->buf, (float *)v->buf,
+                      (const int64_t *)ids->buf, (size_t)grows, (size_t)width, gscale, b1, b2, step, eps);
     else
-        ngk_sgd_rows((float *)p.buf, (const float *)g.buf, (const int64_t *)ids.buf, (size_t)grows, (size_t)width,
+        ngk_sgd_rows((float *)p->buf, (const float *)g->buf, (const int64_t *)ids->buf, (size_t)grows, (size_t)width,
                      alpha);
     Py_END_ALLOW_THREADS
-    ret = Py_None;
-    Py_INCREF(ret);
+    ret = Py_NewRef(Py_None);
 done:
-    release_all(all, 5);
+    release(&bf);
     return ret;
 }
 
@@ -171,24 +158,24 @@ static PyObject *py_adam_rows(PyObject *self, PyObject *args) { return py_rows(s
 static PyObject *py_add_rows(PyObject *self, PyObject *args) {
     PyObject *oo, *ox, *oi;
     if (!PyArg_ParseTuple(args, "OOO:add_rows", &oo, &ox, &oi)) return NULL;
-    Py_buffer out = {0}, x = {0}, inv = {0};
-    Py_buffer *all[] = {&out, &x, &inv};
+    Bufs bf = BUFS_INIT;
+    Py_buffer *out, *x, *inv;
     PyObject *ret = NULL;
     Py_ssize_t urows, width, n, xwidth;
-    if (get_f32(oo, &out, 1, "out") || get_f32(ox, &x, 0, "values") || get_i64(oi, &inv, "inv")) goto done;
-    if (dims2(&out, "out", &urows, &width) || dims2(&x, "values", &n, &xwidth)) goto done;
-    if (xwidth != width || n != inv.len / 8) {
-        PyErr_Format(PyExc_ValueError, "values: expected shape (%zd, %zd), got (%zd, %zd)", inv.len / 8, width, n, xwidth);
+    if (!(out = get_f32(&bf, oo, 1, "out")) || !(x = get_f32(&bf, ox, 0, "values")) || !(inv = get_i64(&bf, oi, "inv")))
+        goto done;
+    if (dims2(out, "out", &urows, &width) || dims2(x, "values", &n, &xwidth)) goto done;
+    if (xwidth != width || n != inv->len / 8) {
+        PyErr_Format(PyExc_ValueError, "values: expected shape (%zd, %zd), got (%zd, %zd)", inv->len / 8, width, n, xwidth);
         goto done;
     }
-    if (check_ids((const int64_t *)inv.buf, n, urows, "inv")) goto done;
+    if (check_ids((const int64_t *)inv->buf, n, urows, "inv")) goto done;
     Py_BEGIN_ALLOW_THREADS
-    ngk_add_rows((float *)out.buf, (const float *)x.buf, (const int64_t *)inv.buf, (size_t)n, (size_t)width);
+    ngk_add_rows((float *)out->buf, (const float *)x->buf, (const int64_t *)inv->buf, (size_t)n, (size_t)width);
     Py_END_ALLOW_THREADS
-    ret = Py_None;
-    Py_INCREF(ret);
+    ret = Py_NewRef(Py_None);
 done:
-    release_all(all, 3);
+    release(&bf);
     return ret;
 }
 

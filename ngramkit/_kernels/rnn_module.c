@@ -9,25 +9,8 @@
 #include <Python.h>
 #include <string.h>
 
+#include "pybuf.h"
 #include "rnn.h"
-
-#define MAXBUF 16
-
-typedef struct {
-    Py_buffer v[MAXBUF];
-    int n;
-} Bufs;
-
-static void release(Bufs *b) {
-    for (int i = 0; i < b->n; i++) PyBuffer_Release(&b->v[i]);
-    b->n = 0;
-}
-
-static char fmt_char(const Py_buffer *v) {
-    const char *f = v->format ? v->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    return strlen(f) == 1 ? *f : '?';
-}
 
 /* Borrow an array: kind 'f' = float32, 'i' = int32; ndim exact. */
 static Py_buffer *get(Bufs *b, PyObject *o, char kind, int ndim, int writable, const char *name) {
@@ -36,14 +19,10 @@ static Py_buffer *get(Bufs *b, PyObject *o, char kind, int ndim, int writable, c
         PyErr_Format(PyExc_TypeError, "%s: expected a numpy %s array, got %s", name, want, Py_TYPE(o)->tp_name);
         return NULL;
     }
-    Py_buffer *v = &b->v[b->n];
-    if (PyObject_GetBuffer(o, v, PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0)) < 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected a%s numpy %s array", name, writable ? " writable" : "", want);
-        return NULL;
-    }
-    b->n++;
-    char c = fmt_char(v);
+    Py_buffer *v = pybuf_borrow(b, o, PyBUF_RECORDS_RO | (writable ? PyBUF_WRITABLE : 0),
+                                "%s: expected a%s numpy %s array", name, writable ? " writable" : "", want);
+    if (!v) return NULL;
+    char c = pybuf_format(v);
     int ok = v->itemsize == 4 && (kind == 'f' ? c == 'f' : (c == 'i' || c == 'l'));
     if (!ok) {
         PyErr_Format(PyExc_TypeError, "%s: expected dtype %s, got buffer format '%s' (itemsize %zd); convert with "

@@ -6,24 +6,24 @@
 
 #include "score.h"
 
-/* A C-contiguous 1-D buffer of `itemsize` bytes per element whose format is one of `formats`. */
-static int get_buf(PyObject *obj, Py_buffer *view, Py_ssize_t itemsize, const char *formats, int writable,
-                   const char *name) {
+/* probe_build borrows 4 buffers per order (keys, logp10, backoff10, table); the others fewer. */
+#define PYBUF_MAX (4 * NGK_SCORE_MAX_ORDER + 4)
+#include "pybuf.h"
+
+/* Borrow a C-contiguous 1-D buffer of `itemsize` bytes per element whose format is one of `formats` into b
+ * (NULL: exception set). */
+static Py_buffer *get_buf(Bufs *b, PyObject *obj, Py_ssize_t itemsize, const char *formats, int writable,
+                          const char *name) {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s: expected a C-contiguous%s buffer", name, writable ? " writable" : "");
-        return -1;
-    }
-    const char *f = view->format ? view->format : "B";
-    if (*f == '<' || *f == '=' || *f == '@') f++;
-    if (view->itemsize != itemsize || strlen(f) != 1 || !strchr(formats, *f) || view->ndim > 1) {
+    Py_buffer *view = pybuf_borrow(b, obj, flags, "%s: expected a C-contiguous%s buffer", name,
+                                   writable ? " writable" : "");
+    if (!view) return NULL;
+    if (view->itemsize != itemsize || !strchr(formats, pybuf_format(view)) || view->ndim > 1) {
         PyErr_Format(PyExc_TypeError, "%s: expected a 1-D buffer of %zd-byte items ('%s'), got format '%s'", name,
-                     itemsize, formats, view->format ? view->format : "B");
-        PyBuffer_Release(view);
-        return -1;
+                     itemsize, formats, pybuf_format_str(view));
+        return NULL;
     }
-    return 0;
+    return view;
 }
 
 #define INT32 "il"
@@ -38,18 +38,17 @@ PyDoc_STRVAR(hash_build_doc,
 static PyObject *py_hash_build(PyObject *self, PyObject *args) {
     PyObject *o_keys, *o_table;
     if (!PyArg_ParseTuple(args, "OO:hash_build", &o_keys, &o_table)) return NULL;
-    Py_buffer keys, table;
-    if (get_buf(o_keys, &keys, 8, INT64, 0, "keys")) return NULL;
-    if (get_buf(o_table, &table, 8, INT64, 1, "table")) {
-        PyBuffer_Release(&keys);
+    Bufs bf = BUFS_INIT;
+    Py_buffer *keys, *table;
+    if (!(keys = get_buf(&bf, o_keys, 8, INT64, 0, "keys")) || !(table = get_buf(&bf, o_table, 8, INT64, 1, "table"))) {
+        release(&bf);
         return NULL;
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = ngk_hash_build((const int64_t *)keys.buf, keys.len / 8, (int64_t *)table.buf, table.len / 16);
+    rc = ngk_hash_build((const int64_t *)keys->buf, keys->len / 8, (int64_t *)table->buf, table->len / 16);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&keys);
-    PyBuffer_Release(&table);
+    release(&bf);
     if (rc == -1) {
         PyErr_SetString(PyExc_ValueError, "hash_build: table must hold 2 * slots entries, slots a power of two > len(keys)");
         return NULL;
@@ -70,8 +69,8 @@ PyDoc_STRVAR(probe_build_doc,
 "(every n-gram's suffix is in the model) when check_suffixes, else None.");
 
 /* The N index tables: checks their sizes, fills ix->table / ix->n_slots. */
-static int get_index(PyObject *t_tab, Py_ssize_t n, long long vocab, int writable, Py_buffer *views, int *nv,
-                     ngk_probe_index *ix, const char *fn) {
+static int get_index(PyObject *t_tab, Py_ssize_t n, long long vocab, int writable, Bufs *bf, ngk_probe_index *ix,
+                     const char *fn) {
     memset(ix, 0, sizeof *ix);
     ix->order = (int)n;
     ix->vocab = vocab;
@@ -80,9 +79,8 @@ static int get_index(PyObject *t_tab, Py_ssize_t n, long long vocab, int writabl
         return -1;
     }
     for (Py_ssize_t k = 1; k <= n; k++) {
-        Py_buffer *tb = &views[*nv];
-        if (get_buf(PyTuple_GET_ITEM(t_tab, k - 1), tb, 8, INT64, writable, "tables")) return -1;
-        (*nv)++;
+        Py_buffer *tb = get_buf(bf, PyTuple_GET_ITEM(t_tab, k - 1), 8, INT64, writable, "tables");
+        if (!tb) return -1;
         int64_t words = tb->len / 8, stride = NGK_PROBE_STRIDE(k, n);
         if (words % stride != 0 || words == 0 || (k == 1 && words != 3 * vocab)) {
             PyErr_Format(PyExc_ValueError,
@@ -110,23 +108,18 @@ static PyObject *py_probe_build(PyObject *self, PyObject *args) {
                      NGK_SCORE_MAX_ORDER);
         return NULL;
     }
-    Py_buffer views[4 * NGK_SCORE_MAX_ORDER];
-    int nv = 0;
+    Bufs bf = BUFS_INIT;
     PyObject *result = NULL;
     const int64_t *keys[NGK_SCORE_MAX_ORDER];
     const double *logp[NGK_SCORE_MAX_ORDER], *bo[NGK_SCORE_MAX_ORDER];
     int64_t n_rows[NGK_SCORE_MAX_ORDER];
     ngk_probe_index ix;
     for (Py_ssize_t k = 0; k < n; k++) {
-        Py_buffer *kb = &views[nv];
-        if (get_buf(PyTuple_GET_ITEM(t_keys, k), kb, 8, INT64, 0, "keys")) goto done;
-        nv++;
-        Py_buffer *pb = &views[nv];
-        if (get_buf(PyTuple_GET_ITEM(t_logp, k), pb, 8, F64, 0, "logp10")) goto done;
-        nv++;
-        Py_buffer *bb = &views[nv];
-        if (get_buf(PyTuple_GET_ITEM(t_bo, k), bb, 8, F64, 0, "backoff10")) goto done;
-        nv++;
+        Py_buffer *kb, *pb, *bb;
+        if (!(kb = get_buf(&bf, PyTuple_GET_ITEM(t_keys, k), 8, INT64, 0, "keys")) ||
+            !(pb = get_buf(&bf, PyTuple_GET_ITEM(t_logp, k), 8, F64, 0, "logp10")) ||
+            !(bb = get_buf(&bf, PyTuple_GET_ITEM(t_bo, k), 8, F64, 0, "backoff10")))
+            goto done;
         n_rows[k] = kb->len / 8;
         if (pb->len != kb->len || bb->len != kb->len) {
             PyErr_SetString(PyExc_ValueError, "probe_build: keys, logp10 and backoff10 lengths differ");
@@ -136,7 +129,7 @@ static PyObject *py_probe_build(PyObject *self, PyObject *args) {
         logp[k] = (const double *)pb->buf;
         bo[k] = (const double *)bb->buf;
     }
-    if (get_index(t_tab, n, vocab, 1, views, &nv, &ix, "probe_build")) goto done;
+    if (get_index(t_tab, n, vocab, 1, &bf, &ix, "probe_build")) goto done;
     int rc, closed = 0;
     Py_BEGIN_ALLOW_THREADS
     rc = ngk_probe_build(&ix, keys, n_rows, logp, bo, check, &closed);
@@ -155,7 +148,7 @@ static PyObject *py_probe_build(PyObject *self, PyObject *args) {
         Py_INCREF(result);
     }
 done:
-    for (int i = 0; i < nv; i++) PyBuffer_Release(&views[i]);
+    release(&bf);
     return result;
 }
 
@@ -179,20 +172,14 @@ static PyObject *py_probe_score(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "probe_score: need 1..%d orders and vocab >= 1", NGK_SCORE_MAX_ORDER);
         return NULL;
     }
-    Py_buffer views[NGK_SCORE_MAX_ORDER + 3];
-    int nv = 0;
+    Bufs bf = BUFS_INIT;
     PyObject *result = NULL;
     ngk_probe_index ix;
-    Py_buffer *pad = &views[nv], *off, *out;
-    if (get_buf(o_pad, pad, 4, INT32, 0, "padded")) goto done;
-    nv++;
-    off = &views[nv];
-    if (get_buf(o_off, off, 8, INT64, 0, "offsets")) goto done;
-    nv++;
-    out = &views[nv];
-    if (get_buf(o_out, out, 8, F64, 1, "out")) goto done;
-    nv++;
-    if (get_index(t_tab, n, vocab, 0, views, &nv, &ix, "probe_score")) goto done;
+    Py_buffer *pad, *off, *out;
+    if (!(pad = get_buf(&bf, o_pad, 4, INT32, 0, "padded")) || !(off = get_buf(&bf, o_off, 8, INT64, 0, "offsets")) ||
+        !(out = get_buf(&bf, o_out, 8, F64, 1, "out")))
+        goto done;
+    if (get_index(t_tab, n, vocab, 0, &bf, &ix, "probe_score")) goto done;
     int64_t n_sent = off->len / 8 - 1;
     int64_t n_pad = pad->len / 4;
     const int64_t *offsets = (const int64_t *)off->buf;
@@ -217,7 +204,7 @@ static PyObject *py_probe_score(PyObject *self, PyObject *args) {
     }
     result = PyLong_FromLongLong(written);
 done:
-    for (int i = 0; i < nv; i++) PyBuffer_Release(&views[i]);
+    release(&bf);
     return result;
 }
 
@@ -237,34 +224,24 @@ static PyObject *py_stream_rows(PyObject *self, PyObject *args) {
         PyErr_Format(PyExc_ValueError, "stream_rows: at most %d orders", NGK_SCORE_MAX_ORDER);
         return NULL;
     }
-    Py_buffer views[NGK_SCORE_MAX_ORDER + 4];
-    int nv = 0;
+    Bufs bf = BUFS_INIT;
     PyObject *result = NULL;
     ngk_backoff_model m;
     memset(&m, 0, sizeof m);
     m.order = (int)n;
     m.vocab = vocab;
-    Py_buffer *pad = &views[nv];
-    if (get_buf(o_pad, pad, 4, INT32, 0, "padded")) goto done;
-    nv++;
-    Py_buffer *off = &views[nv];
-    if (get_buf(o_off, off, 8, INT64, 0, "offsets")) goto done;
-    nv++;
-    Py_buffer *uni = &views[nv];
-    if (get_buf(o_uni, uni, 4, INT32, 0, "uni_row")) goto done;
-    nv++;
-    Py_buffer *rows = &views[nv];
-    if (get_buf(o_rows, rows, 8, INT64, 1, "rows")) goto done;
-    nv++;
+    Py_buffer *pad, *off, *uni, *rows;
+    if (!(pad = get_buf(&bf, o_pad, 4, INT32, 0, "padded")) || !(off = get_buf(&bf, o_off, 8, INT64, 0, "offsets")) ||
+        !(uni = get_buf(&bf, o_uni, 4, INT32, 0, "uni_row")) || !(rows = get_buf(&bf, o_rows, 8, INT64, 1, "rows")))
+        goto done;
     if (uni->len / 4 != vocab) {
         PyErr_SetString(PyExc_ValueError, "stream_rows: uni_row must have vocab entries");
         goto done;
     }
     m.uni_row = (const int32_t *)uni->buf;
     for (Py_ssize_t k = 1; k < n; k++) {
-        Py_buffer *cb = &views[nv];
-        if (get_buf(PyTuple_GET_ITEM(t_tab, k - 1), cb, 8, INT64, 0, "tables")) goto done;
-        nv++;
+        Py_buffer *cb = get_buf(&bf, PyTuple_GET_ITEM(t_tab, k - 1), 8, INT64, 0, "tables");
+        if (!cb) goto done;
         int64_t slots = cb->len / 16;
         if (slots < 1 || (slots & (slots - 1)) != 0 || cb->len != slots * 16) {
             PyErr_SetString(PyExc_ValueError, "stream_rows: tables must come from hash_build");
@@ -294,7 +271,7 @@ static PyObject *py_stream_rows(PyObject *self, PyObject *args) {
     result = Py_None;
     Py_INCREF(result);
 done:
-    for (int i = 0; i < nv; i++) PyBuffer_Release(&views[i]);
+    release(&bf);
     return result;
 }
 
@@ -305,33 +282,27 @@ PyDoc_STRVAR(hash_find_doc,
 static PyObject *py_hash_find(PyObject *self, PyObject *args) {
     PyObject *o_table, *o_q, *o_out;
     if (!PyArg_ParseTuple(args, "OOO:hash_find", &o_table, &o_q, &o_out)) return NULL;
-    Py_buffer table, q, out;
-    if (get_buf(o_table, &table, 8, INT64, 0, "table")) return NULL;
-    if (get_buf(o_q, &q, 8, INT64, 0, "queries")) {
-        PyBuffer_Release(&table);
+    Bufs bf = BUFS_INIT;
+    Py_buffer *table, *q, *out;
+    if (!(table = get_buf(&bf, o_table, 8, INT64, 0, "table")) || !(q = get_buf(&bf, o_q, 8, INT64, 0, "queries")) ||
+        !(out = get_buf(&bf, o_out, 8, INT64, 1, "out"))) {
+        release(&bf);
         return NULL;
     }
-    if (get_buf(o_out, &out, 8, INT64, 1, "out")) {
-        PyBuffer_Release(&table);
-        PyBuffer_Release(&q);
-        return NULL;
-    }
-    int64_t slots = table.len / 16;
+    int64_t slots = table->len / 16;
     PyObject *result = NULL;
-    if (slots < 1 || (slots & (slots - 1)) != 0 || table.len != slots * 16) {
+    if (slots < 1 || (slots & (slots - 1)) != 0 || table->len != slots * 16) {
         PyErr_SetString(PyExc_ValueError, "hash_find: table must come from hash_build");
-    } else if (out.len != q.len) {
+    } else if (out->len != q->len) {
         PyErr_SetString(PyExc_ValueError, "hash_find: out must have as many entries as queries");
     } else {
         Py_BEGIN_ALLOW_THREADS
-        ngk_hash_find((const int64_t *)table.buf, slots, (const int64_t *)q.buf, q.len / 8, (int64_t *)out.buf);
+        ngk_hash_find((const int64_t *)table->buf, slots, (const int64_t *)q->buf, q->len / 8, (int64_t *)out->buf);
         Py_END_ALLOW_THREADS
         result = Py_None;
         Py_INCREF(result);
     }
-    PyBuffer_Release(&table);
-    PyBuffer_Release(&q);
-    PyBuffer_Release(&out);
+    release(&bf);
     return result;
 }
 

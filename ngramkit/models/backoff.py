@@ -1,4 +1,4 @@
-"""Backoff n-gram models (the ARPA form) and the one fast scoring path.
+"""Backoff n-gram models (the ARPA form): :class:`BackoffModel`.
 
 Input: per order k = 1..N,
 
@@ -15,19 +15,16 @@ than h'``. Interpolated models (Kneser-Ney, Witten-Bell, ...) convert to this
 form exactly: the stored p is the interpolated probability and the backoff is
 the interpolation weight gamma(h).
 
-Lookup: rows of order k are keyed ``parent * V + last`` (int64), ``parent``
-being the row of the (k-1)-word prefix; keys are sorted because rows are.
-The C kernel ``ngramkit._score`` walks the stream once, one hash probe per
-order and token, carrying the context from token to token. Its index (built
-once per model, on first use, see :func:`probe_index`) is KenLM's "probing"
-layout: per order an open-addressing table whose slot holds the key, the
-log10 probability and the log10 backoff, so a probe is one cache miss and
-nothing else; an n-gram's id in it is its slot, and the key of an order-k
-n-gram is ``id(prefix) * V + last``. Sentences are scored in interleaved
-groups with the next token's slots prefetched, so misses overlap. The numpy
-reference (``NGRAMKIT_IMPL=numpy``) does one ``np.searchsorted`` per order
-over the whole stream. No Python loop per token either way; both give
-bit-identical results.
+Lookup (:mod:`ngramkit.models.lookup`): rows of order k are keyed
+``parent * V + last`` (int64), ``parent`` being the row of the (k-1)-word
+prefix. The C kernel ``ngramkit._score`` walks the stream once, one hash
+probe per order and token, carrying the context from token to token, in
+KenLM's "probing" index (built once per model, on first use, see
+:func:`~ngramkit.models.lookup.probe_index`). Sentences are scored in
+interleaved groups with the next token's slots prefetched, so misses
+overlap. The numpy reference (``NGRAMKIT_IMPL=numpy``) does one
+``np.searchsorted`` per order over the whole stream. No Python loop per
+token either way; both give bit-identical results.
 
 Sentence convention: each sentence is scored as ``<s> w1 .. wn </s>``; the
 context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
@@ -35,63 +32,15 @@ context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
 
 from __future__ import annotations
 
-import importlib
-import os
-import warnings
-
 import numpy as np
 
+from .. import native
 from ..errors import NgramkitError
 from ..evaluate import LN10
 from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
-
-
-def lookup(keys: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Rows of ``query`` values in sorted ``keys``; -1 where absent. Both int64."""
-    if keys.size == 0:
-        return np.full(query.shape, -1, np.int64)
-    pos = np.searchsorted(keys, query)
-    np.minimum(pos, keys.size - 1, out=pos)
-    return np.where(keys[pos] == query, pos, -1)
-
-
-def find_rows(keys: list[np.ndarray], v: int, ids: np.ndarray) -> np.ndarray:
-    """Rows of the (Q, k) n-grams ``ids`` in order k; -1 where an n-gram (or one of its prefixes) is absent."""
-    ids = np.asarray(ids, np.int64)
-    row = lookup(keys[0], ids[:, 0])
-    for j in range(1, ids.shape[1]):
-        ok = row >= 0
-        q = np.where(ok, row, 0) * v + ids[:, j]
-        row = np.where(ok, lookup(keys[j], q), -1)
-    return row
-
-
-def sentence_positions(offsets: np.ndarray, n: int) -> np.ndarray:
-    """(n,) int64 position of each padded token in its sentence (``<s>`` = 0)."""
-    return np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], np.diff(offsets))
-
-
-def stream_rows(keys: list[np.ndarray], v: int, padded: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
-    """Per order k: (P,) int64 row of the k-gram ending at each padded position, -1 if absent.
-
-    ``padded``: (P,) ids ``<s> w1 .. </s>`` per sentence; ``pos``: (P,)
-    position in the sentence. An n-gram never reaches before ``<s>``.
-    """
-    x = padded.astype(np.int64)
-    rows = [lookup(keys[0], x)]
-    for k in range(2, len(keys) + 1):
-        prev = rows[-1]
-        cand = np.flatnonzero(pos >= k - 1)  # the k-gram ending here stays inside the sentence
-        parent = prev[cand - 1]
-        keep = parent >= 0
-        cand, parent = cand[keep], parent[keep]
-        r = lookup(keys[k - 1], parent * v + x[cand])
-        row = np.full(x.size, -1, np.int64)
-        row[cand] = r
-        rows.append(row)
-    return rows
+from .lookup import find_rows, probe_index, sentence_positions, state_tables, stream_rows, tables_state
 
 
 def backoff_score10(rows: list[np.ndarray], logp10: list[np.ndarray], backoff10: list[np.ndarray],
@@ -117,80 +66,6 @@ def backoff_score10(rows: list[np.ndarray], logp10: list[np.ndarray], backoff10:
         add = np.flatnonzero((r >= 0) & (matched <= j) & (matched > 0))
         out[add] += backoff10[j - 1][r[add]]
     return out
-
-
-_warned_missing = False
-
-
-def score_kernel():
-    """The compiled scorer ``ngramkit._score``, or None when ``NGRAMKIT_IMPL=numpy`` (the reference path)."""
-    global _warned_missing
-    want = os.environ.get("NGRAMKIT_IMPL", "auto").strip().lower() or "auto"
-    if want not in ("auto", "c", "numpy"):
-        raise NgramkitError(f"NGRAMKIT_IMPL must be one of auto, c, numpy, got {want!r}")
-    if want == "numpy":
-        return None
-    try:
-        return importlib.import_module("ngramkit._score")
-    except ImportError as exc:
-        if want == "c":
-            raise NgramkitError(f"NGRAMKIT_IMPL=c but the compiled extension ngramkit._score is missing ({exc}); "
-                                "reinstall with a C compiler (pip install -e .)") from None
-        if not _warned_missing:
-            _warned_missing = True
-            warnings.warn(f"ngramkit._score (the C scoring kernel) is not built ({exc}); using the slower numpy "
-                          "scorer. Reinstall with a C compiler (pip install -e .), or set NGRAMKIT_IMPL=numpy.",
-                          RuntimeWarning, stacklevel=3)
-        return None
-
-
-def key_index(keys: list[np.ndarray], v: int, kernel) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """Key -> row lookup for the count models' C path: (uni_row (V,) int32, hash table per order 2..N)."""
-    uni_row = np.full(v, -1, np.int32)
-    uni_row[keys[0]] = np.arange(keys[0].size, dtype=np.int32)
-    return uni_row, tuple(hash_table(k, kernel) for k in keys[1:])
-
-
-def hash_table(keys: np.ndarray, kernel) -> np.ndarray:
-    """(2 * slots,) int64 open-addressing hash of distinct int64 ``keys`` -> row (load factor <= 0.7)."""
-    slots = 1 << max(4, int(np.ceil(np.log2(keys.size / 0.7 + 1))))
-    table = np.empty(2 * slots, np.int64)
-    kernel.hash_build(np.ascontiguousarray(keys, np.int64), table)
-    return table
-
-
-PROBE_LOAD = 0.5  # filled fraction of each probing table: probes of absent keys stay short
-
-
-def probe_index(keys: list[np.ndarray], logp10: list[np.ndarray], backoff10: list[np.ndarray], v: int, kernel, *,
-                check_suffixes: bool = True) -> tuple[tuple[np.ndarray, ...], bool | None]:
-    """The C scorer's probing index of a backoff model: (tables, suffix_closed).
-
-    ``tables``: one int64 array per order (order 1: (3 V,), a slot per word id;
-    order k: stride * n_slots, stride 3 or 2 at the top order, see
-    ``score.h``): at load 0.5, 48 bytes per n-gram (32 at the top order),
-    about 100 MB for a PTB 5-gram model. ``suffix_closed``: the suffix of
-    every n-gram is an n-gram of the model (None unless ``check_suffixes``).
-    """
-    n = len(keys)
-    tables = [np.empty(3 * v, np.int64)]
-    for k in range(2, n + 1):
-        stride = 3 if k < n else 2
-        tables.append(np.empty(stride * (int(keys[k - 1].size / PROBE_LOAD) + 1), np.int64))
-    c = np.ascontiguousarray
-    closed = kernel.probe_build(tuple(c(k_, np.int64) for k_ in keys), tuple(c(p, np.float64) for p in logp10),
-                                tuple(c(b, np.float64) for b in backoff10), v, tuple(tables), check_suffixes)
-    return tuple(tables), closed
-
-
-def fast_stream_rows(index, v: int, padded: np.ndarray, offsets: np.ndarray, kernel) -> list[np.ndarray]:
-    """:func:`stream_rows` computed by the C kernel from a :func:`key_index`."""
-    uni_row, tables = index
-    order = len(tables) + 1
-    rows = np.empty((order, padded.size), np.int64)
-    kernel.stream_rows(np.ascontiguousarray(padded, np.int32), np.ascontiguousarray(offsets, np.int64), uni_row,
-                       tables, v, rows.reshape(-1))
-    return list(rows)
 
 
 class BackoffModel(LanguageModel):
@@ -296,7 +171,7 @@ class BackoffModel(LanguageModel):
     def log_probs(self, stream: Stream) -> np.ndarray:
         stream = self.remap(stream)
         padded, offsets = stream.padded(BOS_ID)
-        kernel = score_kernel()
+        kernel = native.extension("_score")
         if kernel is not None:
             tables = self._probe_tables(kernel)
             out = np.empty(stream.n_tokens, np.float64)
@@ -350,21 +225,15 @@ class BackoffModel(LanguageModel):
                 "hparams": self.hparams(), "tables": "backoff"}
         if self._suffix_closed is not None:  # saves the check when the loaded model is first scored
             meta["suffix_closed"] = self._suffix_closed
-        arrays = {}
-        for k in range(1, self.order + 1):
-            arrays[f"ngrams{k}"] = self._ngrams[k - 1]
-            arrays[f"keys{k}"] = self._keys[k - 1]
-            arrays[f"logp10_{k}"] = self._logp10[k - 1]
-            arrays[f"backoff10_{k}"] = self._backoff10[k - 1]
-        return meta, arrays
+        return meta, tables_state({"ngrams": self._ngrams, "keys": self._keys, "logp10_": self._logp10,
+                                   "backoff10_": self._backoff10})
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], vocab: Vocabulary) -> BackoffModel:
         try:
             order = int(meta["order"])
             model = cls(order, **meta.get("hparams", {}))
-            tables = [[arrays[f"{name}{k}"] for k in range(1, order + 1)]
-                      for name in ("ngrams", "logp10_", "backoff10_", "keys")]
+            tables = state_tables(arrays, order, ("ngrams", "logp10_", "backoff10_", "keys"))
         except (KeyError, TypeError, ValueError) as exc:
             raise NgramkitError(f"model state for {cls.__name__} is incomplete or invalid ({exc})") from None
         ngrams, logp10, backoff10, keys = tables

@@ -29,12 +29,14 @@ import math
 
 import numpy as np
 
+from .. import native
 from ..counts import NGramCounts
 from ..errors import NgramkitError
 from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
-from .backoff import fast_stream_rows, find_rows, key_index, score_kernel, sentence_positions, stream_rows
+from .lookup import (fast_stream_rows, find_rows, key_index, sentence_positions, state_tables, stream_rows,
+                     tables_state)
 
 
 class CountModel(LanguageModel):
@@ -83,19 +85,14 @@ class CountModel(LanguageModel):
         self._check_fitted()
         meta = {"class": type(self).__name__, "name": self.name, "order": self.order,
                 "hparams": self.hparams(), "tables": "counts"}
-        arrays = {}
-        for k in range(1, self.order + 1):
-            arrays[f"ngrams{k}"] = self._ngrams[k - 1]
-            arrays[f"counts{k}"] = self._counts[k - 1]
-            arrays[f"keys{k}"] = self._keys[k - 1]
-        return meta, arrays
+        return meta, tables_state({"ngrams": self._ngrams, "counts": self._counts, "keys": self._keys})
 
     @classmethod
     def from_state(cls, meta, arrays, vocab):
         try:
             order = int(meta["order"])
             model = cls(order, **meta.get("hparams", {}))
-            tables = [[arrays[f"{name}{k}"] for k in range(1, order + 1)] for name in ("ngrams", "counts", "keys")]
+            tables = state_tables(arrays, order, ("ngrams", "counts", "keys"))
         except (KeyError, TypeError, ValueError) as exc:
             raise NgramkitError(f"model state for {cls.__name__} is incomplete or invalid ({exc})") from None
         model._set(vocab, *tables)
@@ -106,7 +103,7 @@ class CountModel(LanguageModel):
         stream = self.remap(stream)
         padded, offsets = stream.padded(BOS_ID)
         pos = sentence_positions(offsets, padded.size)
-        kernel = score_kernel()
+        kernel = native.extension("_score")
         if kernel is not None:
             if self._fast is None:
                 self._fast = key_index(self._keys, len(self.vocab), kernel)

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import native
 from ..counts import NGramCounts, count_of_counts
 from ..errors import NgramkitError
 from ..vocab import BOS_ID, PAD_ID
-from .backoff import BackoffModel, hash_table, lookup, score_kernel
+from .backoff import BackoffModel
+from .lookup import hash_table, lookup
 
 
 class CountTables:
@@ -59,7 +61,7 @@ class CountTables:
         self.keys = [uni]
         self.bos_row = int(np.searchsorted(uni, BOS_ID))
         # With the C kernel, suffix rows come from hash tables that scoring reuses (self.index).
-        kernel = score_kernel()
+        kernel = native.extension("_score")
         tables = []
         for k in range(2, order + 1):
             g = counts.ngrams(k)

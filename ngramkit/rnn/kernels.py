@@ -5,10 +5,11 @@ its module docstring for shapes, gate order, cache layout and errors); the
 functions here have the same names, signatures, results (to float32
 rounding, tolerances below) and exceptions.
 
-Which implementation runs: the C extension, unless the environment variable
-``NGRAMKIT_IMPL=numpy`` forces the reference (read at every call, so tests can
-switch it). If the extension cannot be imported a ``RuntimeWarning`` says so
-once and the reference runs: slower, never silently.
+Which implementation runs: :func:`ngramkit.native.extension` decides, by the
+one ``NGRAMKIT_IMPL`` rule of every kernel (read at every call, so tests can
+switch it): the C extension; ``NGRAMKIT_IMPL=numpy`` forces the reference; a
+missing extension is a loud ``RuntimeWarning`` (once) and the reference runs,
+or an error under ``NGRAMKIT_IMPL=c``.
 
 The C code is compiled three times (baseline x86-64, AVX2+FMA, AVX-512F) and
 picks the widest copy the CPU supports at run time (``ngramkit._rnn.simd()``
@@ -36,45 +37,18 @@ float64.
 
 from __future__ import annotations
 
-import importlib
-import os
-import warnings
-
 import numpy as np
 
+from .. import native
 from . import reference as _ref
 from .reference import GATES, peephole_grad
 
 __all__ = ["GATES", "implementation", "recurrent_forward", "recurrent_backward", "peephole_grad", "softmax_xent",
            "class_softmax_xent", "softmax_logprobs_all", "class_softmax_logprobs_all"]
 
-_C = None
-_C_TRIED = False
-
-
-def _ext():
-    """The compiled module, or None (with one loud warning) if it is missing."""
-    global _C, _C_TRIED
-    if not _C_TRIED:
-        _C_TRIED = True
-        try:
-            _C = importlib.import_module("ngramkit._rnn")
-        except ImportError as err:
-            warnings.warn(
-                f"ngramkit: the compiled RNN kernel ngramkit._rnn is missing ({err}); using the numpy "
-                "reference, which is 10-100x slower. Rebuild the package (pip install -e .) or set "
-                "NGRAMKIT_IMPL=numpy to choose the reference explicitly.", RuntimeWarning, stacklevel=3)
-    return _C
-
-
 def implementation() -> str:
-    """``"c"`` or ``"numpy"``: which implementation the next call will use."""
-    impl = os.environ.get("NGRAMKIT_IMPL", "").strip().lower()
-    if impl == "numpy":
-        return "numpy"
-    if impl not in ("", "c", "auto"):
-        raise ValueError(f"NGRAMKIT_IMPL must be 'c' or 'numpy', got {impl!r}; unset it to use the C kernel")
-    return "c" if _ext() is not None else "numpy"
+    """``"c"`` or ``"numpy"``: which implementation the next call will use (:mod:`ngramkit.native`)."""
+    return native.implementation("_rnn")
 
 
 def _f32(buf, shape):
@@ -98,9 +72,10 @@ def recurrent_forward(cell, xw, h0, c0, Wh, bh, peep=None):
     last cell state (lstm) or None, cache a dict for :func:`recurrent_backward`
     (the final hidden state is ``hs[-1]``).
     """
-    if implementation() == "numpy":
+    c = native.extension("_rnn")
+    if c is None:
         return _ref.recurrent_forward(cell, xw, h0, c0, Wh, bh, peep)
-    hs, ct, gates, extra = _C.recurrent_forward(cell, xw, h0, c0, Wh, bh, peep)
+    hs, ct, gates, extra = c.recurrent_forward(cell, xw, h0, c0, Wh, bh, peep)
     t, b, gh = xw.shape
     h = h0.shape[1]
     cache = {"hs": _f32(hs, (t, b, h)), "gates": _f32(gates, (t, b, gh))}
@@ -121,10 +96,11 @@ def recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep=None):
     (H, G*H), dbh (G*H,))``; the peephole gradient is
     ``peephole_grad(dxw, cache, c0)``.
     """
-    if implementation() == "numpy":
+    c = native.extension("_rnn")
+    if c is None:
         return _ref.recurrent_backward(cell, dhs, dhT, dcT, cache, h0, c0, Wh, bh, peep)
     hs, gates, extra = _cache_arrays(cell, cache)
-    dxw, dh0, dc0, dwh, dbh = _C.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh, peep)
+    dxw, dh0, dc0, dwh, dbh = c.recurrent_backward(cell, dhs, dhT, dcT, hs, gates, extra, h0, c0, Wh, bh, peep)
     t, b, h = dhs.shape
     gh = Wh.shape[1]
     return (_f32(dxw, (t, b, gh)), _f32(dh0, (b, h)), (_f32(dc0, (b, h)) if dc0 is not None else None),
@@ -139,11 +115,12 @@ def softmax_xent(h, W, b, targets, *, scale=1.0, need_grad=True):
     of each target; gradients of ``-scale * sum(logp)`` (None if
     ``need_grad=False``).
     """
-    if implementation() == "numpy":
+    c = native.extension("_rnn")
+    if c is None:
         return _ref.softmax_xent(h, W, b, targets, scale=scale, need_grad=need_grad)
-    _C.softmax_check(h, W, b, targets)
+    c.softmax_check(h, W, b, targets)
     z = h @ W  # (N, V) numpy BLAS; the C pass adds b, normalises and writes the gradient in place
-    logp, db = _C.log_softmax_xent(z, b, targets, float(scale), bool(need_grad))
+    logp, db = c.log_softmax_xent(z, b, targets, float(scale), bool(need_grad))
     logp = np.frombuffer(logp, np.float64)
     if not need_grad:
         return logp, None, None, None
@@ -160,9 +137,10 @@ def class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, *, scale=1.0, n
     ``need_grad=False``); dWw, dbw are dense but zero outside the classes of
     the targets.
     """
-    if implementation() == "numpy":
+    k = native.extension("_rnn")
+    if k is None:
         return _ref.class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, scale=scale, need_grad=need_grad)
-    out = _C.class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, float(scale), bool(need_grad))
+    out = k.class_softmax_xent(h, Wc, bc, Ww, bw, class_bounds, targets, float(scale), bool(need_grad))
     logp = np.frombuffer(out[0], np.float64)
     if not need_grad:
         return logp, None, None, None, None, None

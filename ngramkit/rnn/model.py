@@ -40,11 +40,9 @@ softmax the permutation is the identity.
 
 from __future__ import annotations
 
-import os
-import warnings
-
 import numpy as np
 
+from .. import native
 from ..errors import NgramkitError
 from ..lm import LanguageModel, generation_rng, sample_next
 from ..vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
@@ -124,28 +122,9 @@ def class_layout(counts: np.ndarray, classes: int, binning: str = "freq",
     return np.concatenate((order, never)).astype(np.int32), bounds
 
 
-_OPTIM, _OPTIM_TRIED = None, False
-
-
 def compiled_optim():
-    """The compiled row/update helpers ``ngramkit._optim``, or None under ``NGRAMKIT_IMPL=numpy``.
-
-    A missing extension is a loud warning (once) and the numpy path runs
-    the same maths, never a silent slowdown.
-    """
-    global _OPTIM, _OPTIM_TRIED
-    if os.environ.get("NGRAMKIT_IMPL", "").strip().lower() == "numpy":
-        return None
-    if not _OPTIM_TRIED:
-        _OPTIM_TRIED = True
-        try:
-            from .. import _optim as mod
-            _OPTIM = mod
-        except ImportError as err:
-            warnings.warn(f"ngramkit: the compiled optimiser ngramkit._optim is missing ({err}); embedding "
-                          "gradients and updates run in numpy, several times slower. Rebuild the package "
-                          "(pip install -e .).", RuntimeWarning, stacklevel=3)
-    return _OPTIM
+    """The compiled row/update helpers ``ngramkit._optim``, or None for the numpy path (:mod:`ngramkit.native`)."""
+    return native.extension("_optim")
 
 
 class SparseRows:

@@ -103,12 +103,18 @@ def env(workspace, monkeypatch):
     return root, files
 
 
-def _run_all(commands: list[str], folder: Path, files: dict, setup: list[str] = ()) -> list[str]:
+def _prepare(folder: Path, files: dict) -> Path:
+    """``folder`` holding the user files the examples name."""
     folder.mkdir(exist_ok=True)
     for name, body in files.items():
         target = folder / name
         if not target.exists():
             target.write_bytes(body if isinstance(body, bytes) else body.encode("utf-8"))
+    return folder
+
+
+def _run_all(commands: list[str], folder: Path, files: dict, setup: list[str] = ()) -> list[str]:
+    _prepare(folder, files)
     runner = CliRunner()
     failures = []
     with pytest.MonkeyPatch.context() as mp:
@@ -147,7 +153,7 @@ def test_readme_library_example_runs(env, capsys):
     blocks = readme_blocks("python")
     assert blocks
     with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
+        mp.chdir(_prepare(root / "library", files))
         for block in blocks:
             exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
     printed = capsys.readouterr().out

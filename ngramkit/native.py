@@ -1,0 +1,86 @@
+"""The compiled kernels: one loader and one ``NGRAMKIT_IMPL`` rule for all four.
+
+Input: an extension's name, one of :data:`EXTENSIONS` (``_count``,
+``_score``, ``_rnn``, ``_optim``, the C modules ``pip install`` builds from
+``ngramkit/_kernels``), and the environment variable ``NGRAMKIT_IMPL``,
+read at every call so that tests and benchmarks can switch it. Output: the
+compiled module, or None where the caller runs its numpy reference (the
+same maths; the tests require the two to agree).
+
+The rule, the same for every extension:
+
+- unset, empty or ``auto``: the compiled module if it imports; if it does
+  not, a ``RuntimeWarning`` (once per extension) says what runs slower and how
+  to build the kernels, and None (never a silent slowdown);
+- ``c``: the compiled module is required; a missing one is an
+  :class:`~ngramkit.errors.NgramkitError`;
+- ``numpy``: None everywhere (the reference);
+- anything else: an :class:`~ngramkit.errors.NgramkitError`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import warnings
+
+from .errors import NgramkitError
+
+CHOICES = ("auto", "c", "numpy")
+
+# What runs on the numpy reference when an extension is missing, and how much slower (benchmarks/results).
+EXTENSIONS = {
+    "_count": "text scanning and n-gram counting run on the Python/numpy reference, ~3x slower "
+              "(bench_count: PTB trigrams 9.4M vs 2.7M tokens/s)",
+    "_score": "n-gram scoring runs on the numpy reference (one searchsorted pass per order), several times slower",
+    "_rnn": "the RNN recurrence and softmax run on the numpy reference, 10-100x slower "
+            "(bench_kernels: backward passes 60-70x)",
+    "_optim": "the RNN's embedding gradients and optimiser updates run in numpy, several times slower",
+}
+
+REBUILD = ("reinstall with a C compiler and the Python headers: pip install --force-reinstall --no-binary ngramkit "
+           "ngramkit, or from a clone: pip install .")
+
+_missing: dict[str, str] = {}  # name -> why its import failed: a missing extension is looked for once
+_warned: set[str] = set()
+
+
+def requested() -> str:
+    """The value of ``NGRAMKIT_IMPL``: ``"auto"`` (unset or empty), ``"c"`` or ``"numpy"``; else NgramkitError."""
+    want = os.environ.get("NGRAMKIT_IMPL", "").strip().lower() or "auto"
+    if want not in CHOICES:
+        raise NgramkitError(f"NGRAMKIT_IMPL must be one of {', '.join(CHOICES)}, got {want!r}")
+    return want
+
+
+def extension(name: str):
+    """The compiled module ``ngramkit.<name>``, or None for the numpy reference (see the module docstring)."""
+    if name not in EXTENSIONS:
+        raise ValueError(f"unknown ngramkit extension {name!r}; one of {', '.join(EXTENSIONS)}")
+    want = requested()
+    if want == "numpy":
+        return None
+    full = f"ngramkit.{name}"
+    module = sys.modules.get(full)
+    if module is not None:
+        return module
+    why = _missing.get(name)
+    if why is None:
+        try:
+            return importlib.import_module(full)
+        except ImportError as exc:
+            why = _missing[name] = str(exc) or type(exc).__name__
+    if want == "c":
+        raise NgramkitError(f"NGRAMKIT_IMPL=c but the compiled extension {full} is missing ({why}); {REBUILD}")
+    if name not in _warned:
+        _warned.add(name)
+        warnings.warn(f"{full} (compiled kernel) is missing ({why}): {EXTENSIONS[name]}. To get the compiled "
+                      f"build, {REBUILD}; NGRAMKIT_IMPL=numpy chooses the reference without this warning.",
+                      RuntimeWarning, stacklevel=3)
+    return None
+
+
+def implementation(name: str) -> str:
+    """``"c"`` or ``"numpy"``: which implementation of extension ``name`` the next call will use."""
+    return "numpy" if extension(name) is None else "c"
