@@ -46,13 +46,44 @@ from ngramkit.errors import NgramkitError  # noqa: E402
 from ngramkit.fileio import unwind_on_signals  # noqa: E402
 
 
+class _StdoutError(OSError):
+    """Flushing stdout at the end of a command failed."""
+
+
+def _on_stdout(exc: OSError) -> bool:
+    """True if ``exc`` came from writing stdout (click.echo, or the final flush)."""
+    if isinstance(exc, _StdoutError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name in ("echo", "secho") and \
+        tb.tb_frame.f_globals.get("__name__", "").startswith("click")
+
+
+def _silence_stdout() -> None:
+    """Point a failed stdout at /dev/null, so that the interpreter's flush at exit adds no second message."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. click's CliRunner)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
 class Group(click.Group):
     """Turns library errors into one-line messages and exit code 1, signals into 130/143 (no traceback)."""
 
     def invoke(self, ctx):
         with unwind_on_signals(_SIGNALS):
             try:
-                return super().invoke(ctx)
+                rv = super().invoke(ctx)
+                try:
+                    sys.stdout.flush()  # a full disk or /dev/full on stdout fails here, not in the exit's flush
+                except OSError as exc:
+                    raise _StdoutError(exc.errno, exc.strerror) from None
+                return rv
             except NgramkitError as exc:
                 click.echo(f"Error: {exc}", err=True)
                 ctx.exit(1)
@@ -62,6 +93,16 @@ class Group(click.Group):
                 ctx.exit(128 + signum)
             except BrokenPipeError:
                 sys.stderr.close()
+                ctx.exit(1)
+            except OSError as exc:  # a write failed (full disk, /dev/full, I/O error) where no library check caught it
+                if exc.filename is not None:
+                    target = exc.filename
+                elif _on_stdout(exc):
+                    target = "standard output"
+                    _silence_stdout()
+                else:
+                    target = "output"
+                click.echo(f"Error: cannot write {target}: {exc.strerror or exc}", err=True)
                 ctx.exit(1)
             except MemoryError:
                 click.echo("Error: out of memory; try a smaller --order or split the input", err=True)
