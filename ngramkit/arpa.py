@@ -31,12 +31,17 @@ order. A file without ``<unk>`` gets one with log10 probability -100 (KenLM
 ``query``'s default for a model without ``<unk>``). A malformed file raises
 :class:`~ngramkit.errors.InputError` naming the file, the line and what was
 expected; gzip is decompressed transparently and KenLM binary, bzip2/xz or
-other binary input is recognised and reported.
+other binary input is recognised and reported. Numbers must be plain ASCII
+decimals (``-1.5``, ``-2e-3``; not ``nan``, ``inf``, ``1_0`` or other
+digits Python's ``float`` would take); every probability must be a finite
+log10 <= 0 (``<s>``'s may be KenLM's 0 or SRILM's -99) and every backoff
+finite, or the line is refused.
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import re
 from pathlib import Path
@@ -191,8 +196,12 @@ def write_arpa(model, path: str | os.PathLike, *, compresslevel: int = 1) -> Pat
 _KENLM_BINARY = b"mmap lm "
 _MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip (an ngramkit native model?)",
           b"\x28\xb5\x2f\xfd": "zstd"}
-_NGRAM_LINE = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)\s*$")
-_SECTION = re.compile(r"^\\(\d+)-grams:\s*$")
+_NGRAM_LINE = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)\s*$", re.ASCII)
+_SECTION = re.compile(r"^\\(\d+)-grams:\s*$", re.ASCII)
+# An ARPA number: an ASCII decimal, as C's strtod reads it without inf/nan/hex. Python's float() also takes
+# 'nan', 'inf', '1_0' and non-ASCII digits; a token with any other character than these is refused first.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
+_NOT_NUMERIC = re.compile(r"[^-+.0-9eE\n]")
 
 
 def _read_text(path: Path) -> str:
@@ -236,17 +245,31 @@ def _fail(path, line: int, expected: str, got: str | None = None):
     raise InputError(msg)
 
 
+def _numbers(toks: list[str]) -> np.ndarray | None:
+    """float64 values of ARPA number tokens, or None if any token is not one (the caller finds which)."""
+    if _NOT_NUMERIC.search("\n".join(toks)):
+        return None
+    try:
+        return np.array(toks, dtype=np.float64)
+    except ValueError:  # only [-+.0-9eE] characters, but not a number: '1e', '--1', '.'
+        return None
+
+
+def _valid(probs: np.ndarray, backs: np.ndarray) -> bool:
+    """Every probability a finite log10 <= 0 and every backoff finite (vectorised, once per array)."""
+    return bool(np.isfinite(backs).all()) and bool((probs <= 0).all()) and bool(np.isfinite(probs).all())
+
+
 def _parse_body(path, body: str, first_line: int, k: int, m: int, top: bool):
     """Parse the ``m`` n-gram lines of order k in ``body``; returns (probs, backoffs, words per column)."""
     widths = (k + 1,) if top else (k + 2, k + 1)
     toks = body.split()
     for width in widths:
         if len(toks) == m * width:
-            try:
-                probs = np.array(toks[0::width], dtype=np.float64)
-                backs = np.array(toks[k + 1 :: width], dtype=np.float64) if width == k + 2 else np.zeros(m)
-            except ValueError:
-                break
+            probs = _numbers(toks[0::width])
+            backs = _numbers(toks[k + 1 :: width]) if width == k + 2 else np.zeros(m)
+            if probs is None or backs is None or not _valid(probs, backs):
+                break  # the line-by-line pass below names the line
             if "\n\n" not in body:  # same token count and line count: every line has `width` fields
                 return probs, backs, [toks[j::width] for j in range(1, k + 1)]
     # Slow path: line by line, to accept mixed backoff columns and to report the bad line.
@@ -257,12 +280,15 @@ def _parse_body(path, body: str, first_line: int, k: int, m: int, top: bool):
         f = ln.split()
         if not (len(f) == k + 1 or (len(f) == k + 2 and not top)):
             _fail(path, first_line + i, want, ln)
-        try:
-            probs[i] = float(f[0])
-            if len(f) == k + 2:
-                backs[i] = float(f[-1])
-        except ValueError:
-            _fail(path, first_line + i, f"a number in {want}", ln)
+        if not _NUMBER.fullmatch(f[0]) or not math.isfinite(p := float(f[0])):
+            _fail(path, first_line + i, f"a finite decimal log10 probability in {want}", ln)
+        if p > 0:
+            _fail(path, first_line + i, "a log10 probability <= 0 (a probability of at most 1)", ln)
+        probs[i] = p
+        if len(f) == k + 2:
+            if not _NUMBER.fullmatch(f[-1]) or not math.isfinite(b := float(f[-1])):
+                _fail(path, first_line + i, f"a finite decimal log10 backoff in {want}", ln)
+            backs[i] = b
         for j in range(k):
             words[j][i] = f[1 + j]
     return probs, backs, words

@@ -8,16 +8,25 @@ interrupted or failed run never leaves a truncated file behind.
 destination file (its extension, when only some are allowed) or an output
 directory up front, so a bad path fails with one line now rather than after
 minutes of training.
+
+Interruption: the temporary file is removed when any exception, including
+``KeyboardInterrupt``, leaves the block. SIGTERM's default action kills the
+process without unwinding, so a program that writes files runs inside
+:func:`unwind_on_signals`, which turns SIGINT and SIGTERM into
+:class:`~ngramkit.errors.Interrupted` (a ``KeyboardInterrupt``) and ignores
+repeated signals while the stack unwinds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import signal
+import threading
 from pathlib import Path
 
-from .errors import NgramkitError
+from .errors import Interrupted, NgramkitError
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # figure formats, chosen by the file extension
 
@@ -74,18 +83,27 @@ def prepare_out_dir(directory: str | os.PathLike, what: str = "--out") -> Path:
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; rename it over ``path`` on success.
 
-    On any exception the temporary file is removed and the destination is
-    left untouched.
+    On any exception (``KeyboardInterrupt`` included) the temporary file is
+    removed and the destination is left untouched. The name is chosen before
+    the file is created, and created inside the ``try``, so an exception
+    raised between the creation and the cleanup's registration cannot leave
+    it behind.
     """
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; give the result the mode a plain open() would (0666 & ~umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            # O_EXCL: never touch an existing file; mode 0666 & ~umask, as a plain open() would create.
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
+        except FileExistsError:
+            continue  # another file has this name: not ours to remove
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)  # the open may have created it just before the exception
+            raise
+        break
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -99,3 +117,37 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs):
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as fh:
             yield fh
+
+
+@contextlib.contextmanager
+def unwind_on_signals(signals=(signal.SIGINT, signal.SIGTERM)):
+    """Within the block, SIGINT and SIGTERM raise :class:`~ngramkit.errors.Interrupted` (once).
+
+    The first signal raises; later ones are ignored so that the unwinding
+    (temporary files being removed, the one-line message) is not cut short.
+    The previous handlers come back when the block ends without a signal;
+    after one, the signals stay ignored (the program is on its way out).
+    Outside the main thread, where handlers cannot be set, this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired = False
+
+    def handler(signum, frame):
+        nonlocal fired
+        if fired:
+            return
+        fired = True
+        raise Interrupted(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        if fired:
+            for sig in signals:
+                signal.signal(sig, signal.SIG_IGN)
+        else:
+            for sig, old in previous.items():
+                signal.signal(sig, old if old is not None else signal.SIG_DFL)

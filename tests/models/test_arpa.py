@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ngramkit import NgramkitError, Stream, Vocabulary
 from ngramkit.arpa import read_arpa, write_arpa
@@ -137,7 +139,14 @@ def write_bytes(tmp_path, name, data: bytes):
     (b"\\data\\\nngram 1=2\n\n\\1-grams:\n-1\ta\n", ":6: expected 2 1-gram lines"),
     (b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n", ":6: expected '\\\\end\\\\'"),
     (b"\\data\\\nngram 1=1\n\n\\1-grams:\n-1\ta\n-2\tb\n\\end\\\n", "more n-gram lines than"),
-    (b"\\data\\\nngram 1=1\n\n\\1-grams:\nx\ta\n\\end\\\n", ":5: expected a number"),
+    (b"\\data\\\nngram 1=1\n\n\\1-grams:\nx\ta\n\\end\\\n", ":5: expected a finite decimal log10 probability"),
+    (b"\\data\\\nngram 1=\xd9\xa1\n", ":2: expected 'ngram K=COUNT'"),  # Arabic-Indic digit one: ASCII only
+    (b"\\data\\\nngram 1=-1\n", ":2: expected 'ngram K=COUNT'"),
+    (b"\\data\\\nngram 1=1_0\n", ":2: expected 'ngram K=COUNT'"),
+    (b"\\data\\\nngram 0=1\n", ":2: expected 'ngram 1=COUNT'"),
+    (b"\\data\\\nngram 1=1\nngram 1=1\n", ":3: expected 'ngram 2=COUNT'"),
+    (b"\\data\\\nngram 1=99999999999999999999\n\n\\1-grams:\n-1\ta\n\\end\\\n",
+     ":6: expected 99999999999999999999 1-gram lines"),
     (b"\\data\\\nngram 1=1\n\n\\2-grams:\n", ":4: expected '\\\\1-grams:'"),
     (b"\\data\\\nngram 1=1\nngram 2=1\n\n\\1-grams:\n-1\ta\t0\n\n\\2-grams:\n-1\ta c\n\\end\\\n",
      ":9: expected words listed among the 1-grams, got 'c'"),
@@ -250,3 +259,114 @@ def test_c_gather_rejects_bad_segments():
         _count.gather(src, np.array([0, 1], np.int32), np.array([1], np.int32))
     with pytest.raises(TypeError):
         _count.gather(src, np.array([0], np.int64), np.array([1], np.int32))
+
+
+# ---- values: every probability a finite log10 <= 0, every backoff finite ------------------------------
+
+def _naive_arpa(path):
+    """{k: {words tuple: (log10 prob, log10 backoff or 0)}} with a plain line parser (the oracle)."""
+    tables, k = {}, None
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if line.startswith("\\") and line.endswith("-grams:"):
+                k = int(line[1:].split("-")[0])
+                tables[k] = {}
+            elif k is not None and line and not line.startswith("\\"):
+                f = line.split()
+                tables[k][tuple(f[1 : k + 1])] = (float(f[0]), float(f[k + 1]) if len(f) == k + 2 else 0.0)
+    return tables
+
+
+@pytest.mark.parametrize("name", ["timemachine.d2l.o3.arpa.gz", "timemachine.d2l.o5.arpa.gz",
+                                  "ptb.UNK.o3.prune011.arpa.gz"])
+def test_kenlm_reference_files_load_with_their_numbers(reference_dir, name):
+    """KenLM's own files (its 0 for <s>, backoffs of 0) still load, every value as written in the file."""
+    tables = _naive_arpa(reference_dir / name)
+    model = read_arpa(reference_dir / name)
+    assert model.order == len(tables)
+    words = model.vocab.words
+    for k, table in tables.items():
+        got = {tuple(words[i] for i in row): (p, b) for row, p, b in
+               zip(model.ngrams(k).tolist(), model.logp10(k).tolist(), model.backoff10(k).tolist())}
+        assert got.keys() == table.keys()
+        for key, (p, b) in table.items():
+            if key == ("<s>",):
+                assert p == 0.0 and math.isnan(got[key][0])  # KenLM writes 0; context only when read
+                assert got[key][1] == b
+            else:
+                assert got[key] == (p, b)
+
+
+SMALL = ("\\data\\\nngram 1=4\nngram 2=3\nngram 3=1\n\n"
+         "\\1-grams:\n{p1}\t<s>\t{b1}\n-0.6\ta\t-0.2\n-0.7\tb\t0\n-0.8\t</s>\n\n"
+         "\\2-grams:\n{p2}\t<s> a\t{b2}\n-0.3\ta b\t0\n-0.4\tb </s>\n\n"
+         "\\3-grams:\n{p3}\t<s> a b\n\\end\\\n")
+GOOD = {"p1": "-99", "b1": "-0.5", "p2": "-0.1", "b2": "-0.15", "p3": "-0.2"}
+LINE = {"p1": 7, "b1": 7, "p2": 13, "b2": 13, "p3": 18}
+
+
+def test_small_file_loads_with_srilm_and_kenlm_conventions(tmp_path):
+    for p1 in ("-99", "0", "-0", "-1e-3", "-.5", "-5.", "-1E+1"):
+        path = write_bytes(tmp_path, "ok.arpa", SMALL.format(**{**GOOD, "p1": p1, "b2": "+0.25"}).encode())
+        model = read_arpa(path)
+        assert model.backoff10(2)[0] == 0.25 and model.logp10(3).tolist() == [-0.2]  # a positive backoff is fine
+
+
+@pytest.mark.parametrize("field", list(GOOD))
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "+inf", "Infinity", "1e999999", "-1e999999",
+                                   "1_0", "-1_0", "\u0661", "\uff11", "0x1", "1e", "--1", "."])
+def test_non_finite_or_non_decimal_values_are_refused_with_file_and_line(field, value, tmp_path):
+    path = write_bytes(tmp_path, "bad.arpa", SMALL.format(**{**GOOD, field: value}).encode())
+    kind = "probability" if field[0] == "p" else "backoff"
+    with pytest.raises(InputError, match=f"^{path}:{LINE[field]}: expected a finite decimal log10 {kind}") as info:
+        read_arpa(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("field", ["p1", "p2", "p3"])
+@pytest.mark.parametrize("value", ["99", "3.5", "+1e-9", "0.0000001"])
+def test_positive_log10_probabilities_are_refused(field, value, tmp_path):
+    path = write_bytes(tmp_path, "bad.arpa", SMALL.format(**{**GOOD, field: value}).encode())
+    with pytest.raises(InputError, match=f"^{path}:{LINE[field]}: expected a log10 probability <= 0"):
+        read_arpa(path)
+
+
+def test_bad_value_in_a_later_chunk_names_its_line(mkn3, tmp_path, monkeypatch):
+    import ngramkit.arpa as arpa
+
+    path = write_arpa(mkn3, tmp_path / "m.arpa")
+    lines = path.read_text().split("\n")
+    bad = lines.index("\\2-grams:") + 3100
+    lines[bad] = "nan\t" + lines[bad].split("\t", 1)[1]
+    path.write_text("\n".join(lines))
+    monkeypatch.setattr(arpa, "_CHUNK_LINES", 1000)
+    with pytest.raises(InputError, match=f":{bad + 1}: expected a finite decimal log10 probability"):
+        read_arpa(path)
+
+
+_VALID = SMALL.format(**GOOD).encode()
+_PIECES = [b"nan", b"-inf", b"inf", b"1e999999", b"99", b"3.5", b"1_0", b"\xd9\xa1", b"\t", b" ", b"\n", b"\\",
+           b"-", b".", b"e", b"0", b"<s>", b"a", b"\xff", b"\x00", b"=", b"ngram 2=", b"\\end\\", b"\r\n"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, len(_VALID)), st.integers(0, 4), st.sampled_from(_PIECES)),
+                      min_size=1, max_size=4))
+def test_mutated_files_load_valid_values_or_raise_the_arpa_error(edits, tmp_path):
+    """Any mutation of a valid file: either it loads with every value finite and <= 0 or InputError; nothing else."""
+    data = bytearray(_VALID)
+    for pos, cut, piece in edits:
+        data[pos : pos + cut] = piece
+    path = write_bytes(tmp_path, "fuzz.arpa", bytes(data))
+    try:
+        model = read_arpa(path)
+    except InputError as exc:
+        assert str(path) in str(exc) and "\n" not in str(exc)
+        return
+    for k in range(1, model.order + 1):
+        p, b = model.logp10(k), model.backoff10(k)
+        if k == 1:
+            assert np.isnan(p[model.ngrams(1)[:, 0] == BOS_ID]).all()  # <s>: context only
+            p = p[model.ngrams(1)[:, 0] != BOS_ID]
+        assert np.isfinite(p).all() and (p <= 0).all() and np.isfinite(b).all()

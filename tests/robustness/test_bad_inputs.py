@@ -1,0 +1,252 @@
+"""Every command x every class of bad input: exit code, one line naming the file/option, nothing left behind.
+
+Each case runs in a fresh output folder holding ``prev.ngk`` (a previous
+output, which every writing command is pointed at). Checked for each case:
+the exit code (1: data/runtime error; 2: click's own usage errors), exactly
+one message line on stderr (progress lines, see test_signals.PROGRESS, and
+click's "Usage:"/"Try ..." lines of a usage error are not messages) that
+names the file or option, no traceback, no new file in the output folder
+(temporary files included) and ``prev.ngk`` unchanged. In-process with
+CliRunner, by subprocess where the case needs a real process (stdout to
+/dev/full, environment read at import).
+
+Cases whose fix lies in a command module being restructured elsewhere are
+``xfail(strict=True)``: they turn into failures once fixed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ngramkit.cli.main import cli
+
+PROGRESS = re.compile(r"^(counting|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
+USAGE = re.compile(r"^(Usage: .*|Try '.*' for help\.|)$")
+OLD = b"previous output, must survive\n"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory, data_dir):
+    d = tmp_path_factory.mktemp("inputs")
+    text = (data_dir / "timemachine.txt").read_bytes()[:120_000]
+    (d / "good.txt").write_bytes(text)
+    (d / "empty.txt").write_bytes(b"")
+    (d / "binary.dat").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    (d / "undecodable.txt").write_bytes(b"hello \xff\xfe world\n")
+    (d / "truncated.txt.gz").write_bytes(gzip.compress(text)[:500])
+    corrupt = bytearray(gzip.compress(text))
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    (d / "corrupt.txt.gz").write_bytes(bytes(corrupt))
+    (d / "nul.txt").write_bytes(b"a b\0c d\n")
+    (d / "folder").mkdir()
+    result = CliRunner().invoke(cli, ["train", "ngram", str(d / "good.txt"), "-q", "-o", str(d / "model.ngk")])
+    assert result.exit_code == 0, result.output
+    return d
+
+
+BAD_FILES = {  # class -> (file name, the name the message must contain)
+    "missing": ("missing.txt", "missing.txt"),
+    "directory": ("folder", "folder"),
+    "empty": ("empty.txt", "empty.txt"),
+    "binary": ("binary.dat", "binary.dat"),
+    "undecodable": ("undecodable.txt", "undecodable.txt"),
+    "truncated-gzip": ("truncated.txt.gz", "truncated.txt.gz"),
+    "corrupt-gzip": ("corrupt.txt.gz", "corrupt.txt.gz"),
+    "nul-bytes": ("nul.txt", "nul.txt"),
+}
+TEXT_COMMANDS = {  # command -> argv with {bad} for the bad text file
+    "count": ["count", "{bad}", "--output", "{out}/prev.ngk"],
+    "zipf": ["zipf", "{bad}", "--plot", "{out}/prev.ngk.png"],
+    "train-ngram": ["train", "ngram", "{bad}", "-o", "{out}/prev.ngk"],
+    "train-rnn": ["train", "rnn", "{bad}", "--valid", "{good}", "--epochs", "1", "--hidden", "8", "-o",
+                  "{out}/prev.ngk"],
+    "ppl-text": ["ppl", "-m", "{model}", "{bad}"],
+    "compare-train": ["compare", "--train", "{bad}", "--valid", "{good}", "--test", "{good}", "--models", "mle:1",
+                      "--markdown", "{out}/prev.ngk"],
+}
+MODEL_COMMANDS = {
+    "ppl-model": ["ppl", "-m", "{bad}", "{good}"],
+    "generate-model": ["generate", "-m", "{bad}"],
+}
+# click.Path(dir_okay=False) refuses a directory itself: a usage error (2).
+USAGE_DIRECTORY = {(c, "directory") for c in ("zipf", "train-ngram", "train-rnn", "ppl-text", "ppl-model",
+                                             "generate-model")}
+
+
+def _cases():
+    for cmd, argv in {**TEXT_COMMANDS, **MODEL_COMMANDS}.items():
+        for kind, (name, needle) in BAD_FILES.items():
+            code = 2 if (cmd, kind) in USAGE_DIRECTORY else 1
+            yield pytest.param(argv, {"bad": name}, code, needle, id=f"{cmd}-{kind}")
+
+
+def xfail(reason):
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+OPTION_CASES = [
+    # (id, argv, exit code, needle, marks)
+    ("count-order-0", ["count", "{good}", "--order", "0"], 1, "--order", ()),
+    ("count-order-huge", ["count", "{good}", "--order", "1000"], 1, "--order", ()),
+    ("count-top-negative", ["count", "{good}", "--top", "-1"], 2, "--top", ()),
+    ("count-output-directory", ["count", "{good}", "--output", "{out}"], 1, "{out}", ()),
+    ("count-output-missing-dir", ["count", "{good}", "--output", "{out}/no/such/c.ngk"], 1, "no/such", ()),
+    ("count-output-dev-full", ["count", "{good}", "--output", "/dev/full"], 1, "/dev/full", ()),
+    ("count-bad-encoding", ["count", "{good}", "--encoding", "no-such-codec"], 1, "no-such-codec", ()),
+    ("zipf-orders-0", ["zipf", "{good}", "--orders", "0"], 1, "--orders", ()),
+    ("zipf-ranks-bad", ["zipf", "{good}", "--ranks", "9:3"], 1, "--ranks", ()),
+    ("zipf-plot-bad-suffix", ["zipf", "{good}", "--plot", "{out}/prev.ngk"], 1, "prev.ngk", ()),
+    ("train-ngram-order-0", ["train", "ngram", "{good}", "--order", "0", "-o", "{out}/prev.ngk"], 2, "--order", ()),
+    ("train-ngram-k-nan", ["train", "ngram", "{good}", "-s", "additive", "--k", "nan", "-o", "{out}/prev.ngk"],
+     1, "--k", ()),
+    ("train-ngram-k-inf", ["train", "ngram", "{good}", "-s", "additive", "--k", "inf", "-o", "{out}/prev.ngk"],
+     1, "--k", ()),
+    ("train-ngram-alpha-inf", ["train", "ngram", "{good}", "-s", "stupid-backoff", "--alpha", "inf", "-o",
+                               "{out}/prev.ngk"], 1, "--alpha",
+     (xfail("the message names the library parameter 'alpha', not --alpha; fix: cli/train_ngram.py "
+            "validates --alpha (finite, > 0) itself or maps the parameter name to the option"),)),
+    ("train-ngram-discount-nan", ["train", "ngram", "{good}", "-s", "absolute", "--discount", "nan", "-o",
+                                  "{out}/prev.ngk"], 1, "--discount",
+     (xfail("the message names the library parameter 'discount', not --discount; fix: cli/train_ngram.py "
+            "checks --discount values (finite, in range) under the option's name"),)),
+    ("train-ngram-output-dev-full", ["train", "ngram", "{good}", "-o", "/dev/full"], 1, "/dev/full", ()),
+    ("train-rnn-seed-negative", ["train", "rnn", "{good}", "--valid", "{good}", "--seed", "-1", "--epochs", "1",
+                                 "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--seed",
+     (xfail("--seed -1 reaches numpy: ValueError traceback; fix: cli/train_rnn.py --seed "
+            "type=click.IntRange(min=0)"),)),
+    ("train-rnn-init-scale-inf", ["train", "rnn", "{good}", "--valid", "{good}", "--init-scale", "inf",
+                                  "--epochs", "1", "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--init-scale",
+     (xfail("--init-scale inf: OverflowError traceback from numpy's uniform; fix: cli/train_rnn.py refuses a "
+            "non-finite --init-scale (click.FloatRange does not reject inf/nan)"),)),
+    ("train-rnn-clip-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--clip", "nan", "--epochs", "1",
+                            "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--clip",
+     (xfail("--clip nan is accepted and silently turns clipping off (exit 0, a model is written); fix: "
+            "cli/train_rnn.py refuses non-finite --clip (FloatRange lets nan through)"),)),
+    ("train-rnn-lr-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--lr", "nan", "--epochs", "1",
+                          "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--lr", ()),
+    ("train-rnn-dropout-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--dropout", "nan", "--epochs", "1",
+                               "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--dropout", ()),
+    ("train-rnn-hidden-0", ["train", "rnn", "{good}", "--valid", "{good}", "--hidden", "0", "-o",
+                            "{out}/prev.ngk"], 2, "--hidden", ()),
+    ("ppl-split-bogus", ["ppl", "-m", "{model}", "--corpus", "timemachine", "--split", "bogus"], 2, "--split", ()),
+    ("generate-seed-negative", ["generate", "-m", "{model}", "--seed", "-1"], 2, "--seed",
+     (xfail("--seed -1 reaches numpy: ValueError traceback; fix: cli/generate.py --seed "
+            "type=click.IntRange(min=0)"),)),
+    ("generate-words-negative", ["generate", "-m", "{model}", "-n", "-1"], 2, "--words", ()),
+    ("generate-temperature-nan", ["generate", "-m", "{model}", "--temperature", "nan"], 1, "temperature", ()),
+    ("generate-temperature-inf", ["generate", "-m", "{model}", "--temperature", "inf"], 1, "temperature", ()),
+    ("generate-top-k-0", ["generate", "-m", "{model}", "--top-k", "0"], 2, "--top-k", ()),
+    ("compare-models-bogus", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                              "--models", "bogus"], 1, "--models", ()),
+    ("compare-markdown-missing-dir", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                                      "--models", "mle:1", "--markdown", "{out}/no/r.md"], 1, "no/r.md", ()),
+    ("compare-rnn-lr-nan", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                            "--models", "mle:1,rnn", "--rnn-lr", "nan"], 1, "--rnn-lr",
+     (xfail("compare --rnn-lr nan: the message names --lr (or nan is accepted); fix: cli/compare.py "
+            "validates --rnn-* options under their own names"),)),
+    ("corpus-path-bogus", ["corpus", "path", "bogus"], 1, "bogus", ()),
+    ("corpus-download-bogus", ["corpus", "download", "bogus"], 1, "bogus", ()),
+    ("count-corpus-bogus", ["count", "--corpus", "bogus"], 1, "bogus", ()),
+]
+
+
+def _fill(argv, inputs, out, bad=None):
+    values = {"good": str(inputs / "good.txt"), "model": str(inputs / "model.ngk"), "out": str(out),
+              "bad": str(inputs / bad) if bad else ""}
+    return [a.format(**values) for a in argv]
+
+
+def check(exit_code, stderr, code, needle, out, before):
+    lines = stderr.splitlines()
+    assert "Traceback" not in stderr, stderr
+    messages = [ln for ln in lines if not PROGRESS.match(ln) and not USAGE.match(ln)]
+    assert len(messages) == 1, lines
+    assert messages[0].startswith("Error: ") and needle in messages[0], messages
+    assert exit_code == code, (exit_code, lines)
+    assert sorted(p.name for p in out.iterdir()) == before, "a new (or temporary) file was left"
+    assert (out / "prev.ngk").read_bytes() == OLD
+
+
+def run_in_process(argv, env=None):
+    result = CliRunner().invoke(cli, argv, env=env)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # an uncaught exception is a traceback for the user
+    return result.exit_code, result.stderr
+
+
+@pytest.fixture
+def out(tmp_path):
+    (tmp_path / "prev.ngk").write_bytes(OLD)
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, names, code, needle", list(_cases()))
+def test_bad_input_files(argv, names, code, needle, inputs, out):
+    before = sorted(p.name for p in out.iterdir())
+    rc, stderr = run_in_process(_fill(argv, inputs, out, names["bad"]))
+    check(rc, stderr, code, needle, out, before)
+
+
+@pytest.mark.parametrize("argv, code, needle", [pytest.param(a, c, n, id=i, marks=m)
+                                                for i, a, c, n, m in OPTION_CASES])
+def test_bad_options_and_outputs(argv, code, needle, inputs, out):
+    before = sorted(p.name for p in out.iterdir())
+    rc, stderr = run_in_process(_fill(argv, inputs, out))
+    check(rc, stderr, code, needle.format(out=out), out, before)
+
+
+def test_huge_line_is_counted(inputs, out, tmp_path_factory):
+    """One 10 MB line of 2 million words: valid input, counted exactly (the oracle: 2,000,000 + one </s>)."""
+    huge = tmp_path_factory.mktemp("huge") / "huge.txt"
+    huge.write_bytes(b"word " * 2_000_000)
+    result = CliRunner().invoke(cli, ["count", str(huge), "--top", "1", "--json"])
+    assert result.exit_code == 0 and "Traceback" not in result.stderr
+    assert '"tokens": 2000001' in result.output.replace(" ", "").replace('":', '": ')
+
+
+def test_unwritable_output_folder(inputs, out):
+    if os.geteuid() == 0:
+        pytest.skip("root can write into a read-only folder")
+    before = sorted(p.name for p in out.iterdir())
+    out.chmod(0o555)
+    try:
+        rc, stderr = run_in_process(_fill(["count", "{good}", "--output", "{out}/c.ngk"], inputs, out))
+    finally:
+        out.chmod(0o755)
+    check(rc, stderr, 1, "not writable", out, before)
+
+
+SUBPROCESS_CASES = [
+    ("count-stdout-dev-full", ["count", "{good}"], None, 1, "standard output", ()),
+    ("generate-stdout-dev-full", ["generate", "-m", "{model}", "-n", "5"], None, 1, "standard output", ()),
+    ("ppl-json-stdout-dev-full", ["ppl", "-m", "{model}", "{good}", "--json", "-q"], None, 1, "standard output", ()),
+    ("count-impl-bogus", ["count", "{good}"], "bogus", 1, "NGRAMKIT_IMPL", ()),
+    ("ppl-impl-bogus", ["ppl", "-m", "{model}", "{good}", "-q"], "bogus", 1, "NGRAMKIT_IMPL", ()),
+    ("train-rnn-impl-bogus", ["train", "rnn", "{good}", "--valid", "{good}", "--epochs", "1", "--hidden", "8",
+                              "-q", "-o", "{out}/prev.ngk"], "bogus", 1, "NGRAMKIT_IMPL", ()),
+]
+
+
+@pytest.mark.parametrize("argv, impl, code, needle", [pytest.param(a, e, c, n, id=i, marks=m)
+                                                      for i, a, e, c, n, m in SUBPROCESS_CASES])
+def test_real_process_cases(argv, impl, code, needle, inputs, out):
+    before = sorted(p.name for p in out.iterdir())
+    env = dict(os.environ)
+    if impl is not None:
+        env["NGRAMKIT_IMPL"] = impl
+    stdout = open("/dev/full", "w") if impl is None else subprocess.DEVNULL  # noqa: SIM115
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ngramkit.cli.main", *_fill(argv, inputs, out)],
+                              stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=300)
+    finally:
+        if stdout is not subprocess.DEVNULL:
+            stdout.close()
+    check(proc.returncode, proc.stderr.decode("utf-8", "replace"), code, needle, out, before)
