@@ -387,3 +387,18 @@ def test_unsaveable_state_is_refused_before_writing(data, fitted, tmp_path):
     with pytest.raises(NgramkitError, match=r"w.ngc: .ngc is the extension of ngramkit counts files; .* .ngk"):
         modelio.save_model(fitted["laplace"], tmp_path / "w.ngc")
     assert _files(tmp_path) == []
+
+
+# ---- models and counts share the container, not the file kind ---------------------------------
+
+
+def test_counts_file_where_a_model_is_expected_and_back(data, fitted, tmp_path):
+    counts_path = data[1].save(tmp_path / "c.ngc")
+    for read in (modelio.load_model, modelio.read_metadata):
+        with pytest.raises(InputError) as err:
+            read(counts_path)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(f"{counts_path}: an ngramkit counts file, not a model file")
+    model_path = modelio.save_model(fitted["kn"], tmp_path / "m.ngk")
+    with pytest.raises(InputError, match=r"m.ngk: an ngramkit model file, not a counts file; .*ngramkit count"):
+        NGramCounts.load(model_path)
