@@ -113,7 +113,7 @@ def test_rnn_round_trip(data, tmp_path):
 
 
 def test_training_checkpoint_loads_as_its_model(data, tmp_path):
-    vocab, counts, test = data
+    vocab, _, test = data
     valid = Stream.from_sentences(test[:30], vocab)
     model = RNNLM.create(RNNConfig(vocab_size=len(vocab), hidden=8, seed=1), vocab)
     cfg = TrainConfig(batch=4, bptt=5, epochs=1, optimizer="adam", lr=0.01, schedule="none")
