@@ -10,8 +10,6 @@ import pytest
 
 from ngramkit import Stream, Vocabulary, modelio
 from ngramkit.errors import NgramkitError
-from ngramkit import Stream, Vocabulary, modelio
-from ngramkit.errors import NgramkitError
 from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainerState, TrainingCheckpoint, train
 from ngramkit.rnn.presets import PRESETS, preset
 from ngramkit.rnn.train import Optimizer, clip_factor, end_of_epoch, next_lr, partition
