@@ -118,7 +118,7 @@ def new_model(vocab, stream, **kw):
 # the parts of a training step whose CPU time time_training reports separately: (module, attribute, label)
 PARTS = (("kernels", "recurrent_forward", "recurrent"), ("kernels", "recurrent_backward", "recurrent"),
          ("kernels", "softmax_xent", "softmax"), ("kernels", "class_softmax_xent", "softmax"),
-         ("train", "_clip", "clip_and_update"), ("train", "_Optimizer.update", "clip_and_update"))
+         ("train", "clip_factor", "clip_and_update"), ("train", "Optimizer.update", "clip_and_update"))
 
 
 class PartTimer:
@@ -201,7 +201,7 @@ def time_kernels(vocab, streams, model_kw, batch, bptt, segments, impl):
     os.environ["NGRAMKIT_IMPL"] = impl
     try:
         model = new_model(vocab, streams["train"], **model_kw)
-        x, y = partition(model._kernel_ids(streams["train"].ids), int(model.to_kernel[2]), batch)
+        x, y = partition(model.kernel_ids(streams["train"].ids), int(model.to_kernel[2]), batch)
         state = model.initial_state(batch)
         model.forward_backward(x[:bptt], y[:bptt], state, scale=1 / batch)
         c0, w0 = time.process_time(), time.perf_counter()

@@ -8,9 +8,8 @@ import os
 import click
 
 from ngramkit import sources
-from ngramkit.counts import MAX_ORDER, NGramCounts
+from ngramkit.counts import MAX_ORDER, NGramCounts, check_counts_path
 from ngramkit.errors import NgramkitError
-from ngramkit.fileio import check_writable
 
 from .common import SPLITS, corpus_option, json_option, one_line_errors, progress_bar, text_options
 
@@ -67,7 +66,7 @@ def format_summary(info: dict) -> list[str]:
     epilog="\b\nExamples:\n"
            "  ngramkit count                   # the default corpus (timemachine), orders 1..3\n"
            "  ngramkit count --corpus ptb --order 5 --top 10 --json\n"
-           "  ngramkit count big.txt.gz --normalize lower --output big.ngk",
+           "  ngramkit count big.txt.gz --normalize lower --output big.ngc",
 )
 @click.argument("files", nargs=-1)
 @corpus_option
@@ -80,8 +79,8 @@ def format_summary(info: dict) -> list[str]:
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
               help="Words seen fewer times become <unk>.")
 @json_option
-@click.option("--output", default=None, metavar="FILE.ngk",
-              help="Save the counts (memory-mappable .ngk file, written atomically).")
+@click.option("--output", default=None, metavar="FILE.ngc",
+              help="Save the counts (memory-mappable .ngc file, written atomically).")
 def count(files, corpus_name, split, order, top, min_count, as_json, output, **kwargs):
     """Count the n-grams of FILES (or a corpus) and print per-order statistics.
 
@@ -93,7 +92,7 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, **k
     with one_line_errors():
         _check_order(order)
         if output is not None:
-            check_writable(output)
+            check_counts_path(output)
         source = sources.resolve(files, corpus_name, split, kwargs)
         counts = _count(source, order, min_count, show_progress=True)
         if output is not None:

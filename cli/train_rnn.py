@@ -99,6 +99,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     of the best epoch, which is the model written to MODEL. Checkpoints are
     written after every epoch; --resume continues an interrupted run.
     """
+    from ngramkit import modelio
     from ngramkit import rnn as R
     from ngramkit.fileio import check_writable
 
@@ -168,7 +169,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         "epochs_run": len(result.history),
         "stop_reason": result.stop_reason,
     }
-    R.save_rnn(result.model, output, info=info)
+    modelio.save_model(result.model, output, info=info)
     seconds = time.perf_counter() - t0
     train_seconds = sum(e["seconds"] for e in result.history)
     train_tokens = sum(e["tokens"] for e in result.history)

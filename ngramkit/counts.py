@@ -31,8 +31,9 @@ Bounded memory: :meth:`NGramCounts.merge` sums two count sets, so a corpus can
 be counted in chunks (:func:`count_sentences_chunked`,
 :meth:`NGramCounts.from_file` with ``chunk_bytes``) with results identical to
 counting it at once. Files: :meth:`NGramCounts.save` / :meth:`NGramCounts.load`
-(one ``.ngk`` file: JSON metadata + raw little-endian numpy arrays,
-memory-mappable, SHA-256 checked, no pickle).
+(one ``.ngc`` file in ngramkit's container, :mod:`ngramkit.npzfile`: aligned
+``.npy`` arrays plus JSON metadata, memory-mappable, SHA-256 checked, no
+pickle; models use the same container with the extension ``.ngk``).
 
 >>> c = NGramCounts.from_sentences([["a", "b"], ["a"]], order=2)
 >>> c.count(("a", "b")), c.count(("<s>", "a")), c.total(1), c.n_tokens
@@ -41,16 +42,13 @@ memory-mappable, SHA-256 checked, no pickle).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from . import native
+from . import native, npzfile
 from .errors import InputError, NgramkitError
-from .fileio import atomic_path
 from .scan import assemble, fast_options, scan_blocks, source_size
 from .stream import Stream
 from .text import TextOptions, read_sentences
@@ -475,114 +473,47 @@ class NGramCounts:
 
     # ---- files ----------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write one ``.ngk`` file atomically (a failed write leaves no file).
+        """Write one ``.ngc`` counts file atomically (a failed write leaves no file). Returns the path.
 
-        Layout: the 16-byte magic ``NGRAMKIT-COUNTS\\0``, a little-endian uint64
-        header length, a UTF-8 JSON header (format, version, order, totals,
-        vocabulary, and name/dtype/shape/offset of every array, plus the
-        SHA-256 of the arrays' bytes and of the header itself), then the raw
-        little-endian arrays, each 64-byte aligned so they can be memory-mapped.
+        A :mod:`ngramkit.npzfile` container: arrays ``ngrams<k>`` (M_k, k)
+        ``<i4``, ``counts<k>`` and ``parent<k>`` (M_k,) ``<i8`` for k = 1..order
+        and ``vocab.counts``; ``meta.json`` holds ``"format":
+        "ngramkit-counts"``, the order, the totals and the vocabulary's words.
+        A path ending in ``.ngk`` (the model extension) is refused.
         """
-        arrays = []
+        arrays = {}
         for k in range(1, self.order + 1):
-            arrays += [(f"ngrams{k}", np.ascontiguousarray(self.ngrams(k), "<i4")),
-                       (f"counts{k}", np.ascontiguousarray(self.counts(k), "<i8")),
-                       (f"parent{k}", np.ascontiguousarray(self.parent(k), "<i8"))]
-        digest = hashlib.sha256()
-        entries, offset = [], 0
-        for name, arr in arrays:
-            digest.update(memoryview(arr).cast("B"))
-            entries.append({"name": name, "dtype": arr.dtype.str, "shape": list(arr.shape), "offset": offset})
-            offset += _align(arr.nbytes)
-        header = {
-            "format": _FORMAT, "version": 1, "order": self.order,
-            "n_sentences": self.n_sentences, "n_tokens": self.n_tokens,
-            "vocab": {"words": self.vocab.words, "counts": self.vocab.counts.tolist()},
-            "arrays": entries, "arrays_sha256": digest.hexdigest(),
-        }
-        header["header_sha256"] = _header_digest(header)
-        blob = json.dumps(header, ensure_ascii=False).encode("utf-8")
-        start = _align(len(_MAGIC) + 8 + len(blob))
-        blob += b" " * (start - len(_MAGIC) - 8 - len(blob))
-        try:
-            self._write(path, arrays, entries, blob, start, start + offset)
-        except OSError as exc:
-            raise NgramkitError(f"{path}: cannot write the counts file ({exc.strerror or exc})") from None
-        return Path(path)
-
-    @staticmethod
-    def _write(path, arrays, entries, blob: bytes, start: int, end: int) -> None:
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                fh.write(_MAGIC)
-                fh.write(len(blob).to_bytes(8, "little"))
-                fh.write(blob)
-                for (_, arr), entry in zip(arrays, entries):
-                    fh.seek(start + entry["offset"])
-                    fh.write(memoryview(arr).cast("B"))
-                fh.truncate(end)
+            arrays[f"ngrams{k}"] = np.ascontiguousarray(self.ngrams(k), "<i4")
+            arrays[f"counts{k}"] = np.ascontiguousarray(self.counts(k), "<i8")
+            arrays[f"parent{k}"] = np.ascontiguousarray(self.parent(k), "<i8")
+        arrays[npzfile.VOCAB_COUNTS] = np.ascontiguousarray(self.vocab.counts, "<i8")
+        meta = {"format": npzfile.COUNTS, "version": COUNTS_VERSION, "order": self.order,
+                "n_sentences": self.n_sentences, "n_tokens": self.n_tokens, "vocab": list(self.vocab.words)}
+        return npzfile.write(path, meta, arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> NGramCounts:
-        """Read a ``.ngk`` file; ``mmap`` maps the arrays read-only instead of reading them.
+        """Read a counts file; ``mmap`` maps the arrays read-only instead of reading them.
 
         ``verify`` checks the SHA-256 sums (reads every byte once). A missing,
-        foreign, truncated or corrupt file raises :class:`InputError` naming it.
+        foreign, truncated or corrupt file, or a model file, raises a one-line
+        :class:`InputError` naming it.
         """
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such counts file" if not path.exists() else f"{path}: is not a file")
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            magic = fh.read(len(_MAGIC))
-            if magic != _MAGIC:
-                raise InputError(f"{path}: not an ngramkit counts file (bad magic bytes); write one with "
-                                 "`ngramkit count --output FILE.ngk`")
-            raw_len = fh.read(8)
-            n = int.from_bytes(raw_len, "little") if len(raw_len) == 8 else -1
-            if n < 0 or len(_MAGIC) + 8 + n > size:
-                raise InputError(f"{path}: truncated counts file (header cut off)")
-            try:
-                header = json.loads(fh.read(n).decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise InputError(f"{path}: corrupt counts file header ({exc})") from None
-        start = len(_MAGIC) + 8 + n
+        if npzfile.peek(path, npzfile.COUNTS).startswith(_OLD_MAGIC):
+            raise InputError(f"{path}: a counts file in the format of ngramkit 0.1 (before .ngc); "
+                             "count the text again (`ngramkit count --output FILE.ngc`)")
+        meta, arrays = npzfile.read(path, npzfile.COUNTS, COUNTS_VERSION, mmap=mmap, verify=verify)
+        vocab = npzfile.vocab_from(meta, arrays, path)
         try:
-            if header.get("format") != _FORMAT or header.get("version") != 1:
-                raise InputError(f"{path}: unsupported counts format {header.get('format')!r} "
-                                 f"version {header.get('version')!r}")
-            if verify and header.get("header_sha256") != _header_digest(header):
-                raise InputError(f"{path}: checksum mismatch in the header (file corrupt)")
-            order = int(header["order"])
-            vocab = Vocabulary(header["vocab"]["words"], header["vocab"]["counts"])
-            arrays = {}
-            digest = hashlib.sha256()
-            for e in header["arrays"]:
-                dtype, shape = np.dtype(e["dtype"]), tuple(int(x) for x in e["shape"])
-                nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-                off = start + int(e["offset"])
-                if off + nbytes > size:
-                    raise InputError(f"{path}: truncated counts file (array {e['name']} cut off)")
-                if nbytes == 0:
-                    arr = np.zeros(shape, dtype)
-                elif mmap:
-                    arr = np.memmap(path, dtype=dtype, mode="r", offset=off, shape=shape)
-                else:
-                    arr = np.fromfile(path, dtype=dtype, count=int(np.prod(shape)), offset=off).reshape(shape)
-                if verify:
-                    digest.update(memoryview(np.ascontiguousarray(arr)).cast("B"))
-                arrays[e["name"]] = arr
-            if verify and digest.hexdigest() != header["arrays_sha256"]:
-                raise InputError(f"{path}: checksum mismatch in the arrays (file corrupt)")
+            order = check_order(meta["order"])
             grams = [arrays[f"ngrams{k}"] for k in range(1, order + 1)]
             counts = [arrays[f"counts{k}"] for k in range(1, order + 1)]
             parents = [arrays[f"parent{k}"] for k in range(1, order + 1)]
+            return cls(vocab, grams, counts, parents, n_sentences=int(meta["n_sentences"]),
+                       n_tokens=int(meta["n_tokens"]))
         except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise InputError(f"{path}: corrupt counts file header ({type(exc).__name__}: {exc})") from None
-        return cls(vocab, grams, counts, parents, n_sentences=int(header["n_sentences"]),
-                   n_tokens=int(header["n_tokens"]))
+            raise InputError(f"{path}: corrupt counts file ({type(exc).__name__}: {exc})") from None
 
     def __repr__(self) -> str:
         per = ", ".join(f"{k}: {self.distinct(k)}" for k in range(1, self.order + 1))
@@ -591,17 +522,13 @@ class NGramCounts:
 
 # ---- helpers -------------------------------------------------------------------------
 
-_MAGIC = b"NGRAMKIT-COUNTS\0"
-_FORMAT = "ngramkit-counts"
+COUNTS_VERSION = 2  # of the counts record; version 1 was the single-file NGRAMKIT-COUNTS layout of ngramkit 0.1
+_OLD_MAGIC = b"NGRAMKIT-COUNTS\0"  # the first bytes of a version-1 file (recognised to say so)
 
 
-def _align(n: int, to: int = 64) -> int:
-    return (n + to - 1) // to * to
-
-
-def _header_digest(header: dict) -> str:
-    body = {key: value for key, value in header.items() if key != "header_sha256"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+def check_counts_path(path: str | os.PathLike) -> Path:
+    """Fail early, with one line, if ``path`` cannot be written or is named like a model (``.ngk``)."""
+    return npzfile.check_path(path, npzfile.COUNTS)
 
 
 def _union_vocab(a: NGramCounts, b: NGramCounts) -> Vocabulary:

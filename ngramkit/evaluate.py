@@ -98,6 +98,18 @@ def _ppl(logprob10: float, n: int) -> float:
         return float(np.power(10.0, -logprob10 / n))
 
 
+def perplexity_of(mean_log_prob: float) -> float:
+    """Perplexity from the mean natural-log probability per token: ``exp(-mean)``, inf when it overflows.
+
+    >>> perplexity_of(-math.log(4.0))
+    4.0
+    """
+    try:
+        return math.exp(-mean_log_prob)
+    except OverflowError:
+        return math.inf
+
+
 def evaluate(model, stream: Stream, *, per_sentence: bool = False, allow_scores: bool = False) -> Evaluation:
     """Score ``stream`` with ``model`` and summarise as KenLM's ``query -v summary`` does.
 

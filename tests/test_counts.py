@@ -10,8 +10,10 @@ and the C text scanner is checked against the Python text pipeline.
 from __future__ import annotations
 
 import math
+import mmap
 import os
 import sys
+import zipfile
 from collections import Counter
 
 import numpy as np
@@ -20,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ngramkit import native
-from ngramkit.counts import NGramCounts, count_sentences_chunked
+from ngramkit.counts import NGramCounts, check_counts_path, count_sentences_chunked
 from ngramkit.errors import InputError, NgramkitError
 from ngramkit.stream import Stream
 from ngramkit.text import TextOptions, read_sentences
@@ -307,45 +309,89 @@ def test_bad_orders(order):
 # ---- save / load ----------------------------------------------------------------------------
 
 
+def _file_mapped(arr: np.ndarray) -> bool:
+    """True when ``arr`` is a view of a memory-mapped file (its chain of bases ends at an mmap)."""
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, mmap.mmap) or (isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap))
+
+
 def test_save_load_round_trip(tm_sentences, tmp_path):
     counts = NGramCounts.from_sentences(tm_sentences, order=4, min_count=2)
-    path = counts.save(tmp_path / "tm.ngk")
+    path = counts.save(tmp_path / "tm.ngc")
     assert oct(path.stat().st_mode & 0o777) != oct(0o600)
-    for mmap in (True, False):
-        back = NGramCounts.load(path, mmap=mmap)
+    for mmap_ in (True, False):
+        back = NGramCounts.load(path, mmap=mmap_)
         assert back == counts
         assert back.vocab.counts.tolist() == counts.vocab.counts.tolist()
         assert back.count(("the", "time")) == counts.count(("the", "time"))
-    assert isinstance(NGramCounts.load(path).ngrams(2), np.memmap)
-    assert [p.name for p in tmp_path.iterdir()] == ["tm.ngk"]  # no temporary file left
+        assert (back.n_sentences, back.n_tokens) == (counts.n_sentences, counts.n_tokens)
+        for k in range(1, 5):
+            arrays = (back.ngrams(k), back.counts(k), back.parent(k))
+            assert all(_file_mapped(a) == mmap_ and a.flags.writeable != mmap_ for a in arrays), (k, mmap_)
+            assert all(a.ctypes.data % 64 == 0 for a in arrays if mmap_ and a.size)
+    if os.path.isdir("/proc/self"):  # the mapping is of the file itself
+        mapped = NGramCounts.load(path)
+        assert str(path) in open("/proc/self/maps").read() and mapped.order == 4
+    assert [p.name for p in tmp_path.iterdir()] == ["tm.ngc"]  # no temporary file left
+    assert counts.save(tmp_path / "again.ngc").read_bytes() == path.read_bytes()  # equal counts, equal bytes
+    with np.load(path, allow_pickle=False) as npz:  # a plain .npz: readable without ngramkit
+        assert np.array_equal(npz["ngrams3"], counts.ngrams(3)) and np.array_equal(npz["counts2"], counts.counts(2))
+
+
+def _member_data(path, name):
+    """(start, length) of the bytes of zip member ``name`` (stored uncompressed) in ``path``."""
+    data = path.read_bytes()
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(name)
+    extra = int.from_bytes(data[info.header_offset + 26: info.header_offset + 28], "little") + \
+        int.from_bytes(data[info.header_offset + 28: info.header_offset + 30], "little")
+    return info.header_offset + 30 + extra, info.compress_size
 
 
 def test_load_rejects_corrupt_foreign_and_truncated_files(tm_sentences, tmp_path):
-    path = NGramCounts.from_sentences(tm_sentences[:200], order=3).save(tmp_path / "c.ngk")
+    path = NGramCounts.from_sentences(tm_sentences[:200], order=3).save(tmp_path / "c.ngc")
+    bad = tmp_path / "bad.ngc"
+    start, length = _member_data(path, "counts3.npy")
     data = bytearray(path.read_bytes())
-    bad = tmp_path / "bad.ngk"
-    data[-5] ^= 0xFF  # one byte of the last array
+    data[start + length - 5] ^= 0xFF  # one byte of the last count of order 3
     bad.write_bytes(bytes(data))
-    with pytest.raises(InputError, match="checksum mismatch"):
+    with pytest.raises(InputError, match="bad.ngc: checksum mismatch in array 'counts3'"):
         NGramCounts.load(bad)
-    bad.write_bytes(path.read_bytes()[:-100])
-    with pytest.raises(InputError, match="truncated"):
-        NGramCounts.load(bad)
+    assert NGramCounts.load(bad, verify=False).counts(3)[-1] != NGramCounts.load(path).counts(3)[-1]
+    for keep in (40, len(data) // 2, len(data) - 100):
+        bad.write_bytes(path.read_bytes()[:keep])
+        with pytest.raises(InputError, match="truncated|corrupt"):
+            NGramCounts.load(bad)
     bad.write_bytes(b"the cat sat\n")
     with pytest.raises(InputError, match="not an ngramkit counts file"):
         NGramCounts.load(bad)
-    header = path.read_bytes().replace(b'"order": 3', b'"order": 2')
-    bad.write_bytes(header)
-    with pytest.raises(InputError, match="checksum"):
+    bad.write_bytes(b"NGRAMKIT-COUNTS\0" + bytes(100))  # the single-file layout of ngramkit 0.1
+    with pytest.raises(InputError, match="format of ngramkit 0.1.*count the text again"):
+        NGramCounts.load(bad)
+    start, _ = _member_data(path, "meta.json")
+    edited = path.read_bytes()
+    edited = edited[:start] + edited[start:].replace(b'"order": 3', b'"order": 2', 1)
+    bad.write_bytes(edited)  # meta.json is covered by the zip CRC-32
+    with pytest.raises(InputError, match="corrupt"):
         NGramCounts.load(bad)
     with pytest.raises(InputError, match="no such counts file"):
-        NGramCounts.load(tmp_path / "missing.ngk")
+        NGramCounts.load(tmp_path / "missing.ngc")
+    with pytest.raises(InputError, match="is a directory"):
+        NGramCounts.load(tmp_path)
 
 
-def test_save_to_unwritable_place_leaves_nothing(tm_sentences, tmp_path):
+def test_save_to_unwritable_place_or_model_name_leaves_nothing(tm_sentences, tmp_path):
     counts = NGramCounts.from_sentences(tm_sentences[:20], order=2)
     with pytest.raises(NgramkitError, match="does not exist"):
-        counts.save(tmp_path / "no" / "such" / "dir.ngk")
+        counts.save(tmp_path / "no" / "such" / "dir.ngc")
+    with pytest.raises(NgramkitError, match=r"c.ngk: .ngk is the extension of ngramkit model files; name counts "
+                                            r"files .ngc"):
+        counts.save(tmp_path / "c.ngk")
+    with pytest.raises(NgramkitError, match="c.NGK: .ngk is the extension"):
+        check_counts_path(tmp_path / "c.NGK")
+    assert check_counts_path(tmp_path / "c.counts") == tmp_path / "c.counts"  # any other name is fine
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,4 +1,4 @@
-"""Model files: native round trips (every model kind), ARPA round trips, corruption, atomicity.
+"""Model files: native round trips (every model kind), ARPA round trips, corruption, atomicity, the class table.
 
 Oracle: the in-memory model that was saved (its log_probs on held-out text)
 and hand-built broken files (flipped bytes, truncation, foreign content).
@@ -13,9 +13,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, modelio, read_sentences
+from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, modelio, npzfile, read_sentences
 from ngramkit.errors import InputError, NgramkitError
-from ngramkit.models import MODELS
+from ngramkit.models import MODELS, Laplace
+from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainingCheckpoint, train
 
 
 @pytest.fixture(scope="module")
@@ -85,12 +86,12 @@ def test_native_file_is_a_plain_npz_with_metadata(fitted, tmp_path):
 
 def test_mmap_arrays_are_aligned_read_only_views(fitted, tmp_path):
     path = modelio.save_model(fitted["kn"], tmp_path / "m.ngk")
-    meta, arrays = modelio.load_state(path, mmap=True)
+    meta, arrays = npzfile.read(path, npzfile.MODEL, npzfile.MODEL_VERSION, mmap=True)
     for name, arr in arrays.items():
         assert not arr.flags.writeable, name
         if arr.size:
             assert arr.ctypes.data % 64 == 0, name
-    _, copies = modelio.load_state(path, mmap=False)
+    _, copies = npzfile.read(path, npzfile.MODEL, npzfile.MODEL_VERSION, mmap=False)
     assert all(arr.flags.writeable for arr in copies.values())
 
 
@@ -101,15 +102,47 @@ def test_same_model_gives_byte_identical_files(fitted, tmp_path):
 
 
 def test_rnn_round_trip(data, tmp_path):
-    from ngramkit.rnn import RNNLM, RNNConfig
-
     vocab, _, test = data
     model = RNNLM.create(RNNConfig(vocab_size=len(vocab), hidden=8, softmax="class", classes=5, seed=3), vocab)
     path = modelio.save_model(model, tmp_path / "rnn.ngk")
-    assert modelio.read_metadata(path)["kind"] == "rnn"
+    meta = modelio.read_metadata(path)
+    assert (meta["kind"], meta["class"], meta["name"]) == ("rnn", "RNNLM", "rnn")
     loaded = modelio.load_model(path)
     assert type(loaded) is RNNLM
     np.testing.assert_allclose(_scores(loaded, test[:50]), _scores(model, test[:50]), rtol=0, atol=1e-9)
+
+
+def test_training_checkpoint_loads_as_its_model(data, tmp_path):
+    vocab, _, test = data
+    valid = Stream.from_sentences(test[:30], vocab)
+    model = RNNLM.create(RNNConfig(vocab_size=len(vocab), hidden=8, seed=1), vocab)
+    cfg = TrainConfig(batch=4, bptt=5, epochs=1, optimizer="adam", lr=0.01, schedule="none")
+    result = train(model, Stream.from_sentences(test[30:60], vocab), valid, cfg, checkpoint_dir=tmp_path)
+    assert modelio.read_metadata(tmp_path / "last.ngk")["class"] == "TrainingCheckpoint"
+    for name in ("last.ngk", "best.ngk"):  # both are model files: ngramkit ppl --model CKPT/last.ngk works
+        loaded = modelio.load_model(tmp_path / name)
+        assert type(loaded) is RNNLM
+        np.testing.assert_array_equal(loaded.log_probs(valid), result.model.log_probs(valid))
+    checkpoint = TrainingCheckpoint.load(tmp_path / "last.ngk")
+    assert checkpoint.state.epoch == 1 and set(checkpoint.optimizer_arrays) == \
+        {f"adam.{m}.{k}" for m in "mv" for k in model.params}
+    with pytest.raises(InputError, match="not a training checkpoint"):
+        TrainingCheckpoint.load(tmp_path / "best.ngk")
+
+
+def test_only_classes_in_the_table_are_saved(fitted, tmp_path):
+    for name, entry in modelio.MODEL_CLASSES.items():
+        assert entry.cls.__name__ == name and entry.kind in ("ngram", "rnn")
+    assert {modelio.MODEL_CLASSES[cls.__name__].name for cls in MODELS.values()} == set(MODELS)
+
+    class MyLaplace(Laplace):  # a subclass would be read back as its parent: refused
+        pass
+
+    model = MyLaplace(3).fit_sentences([["a", "b"]])
+    for bad in (model, object()):
+        with pytest.raises(NgramkitError, match=f"cannot save a {type(bad).__name__}: .*MODEL_CLASSES"):
+            modelio.save_model(bad, tmp_path / "w.ngk")
+    assert _files(tmp_path) == []
 
 
 # ---- ARPA -----------------------------------------------------------------------------------
@@ -314,7 +347,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(fitted, tmp_path, mo
         return real(fh, arr, **kw)
 
     monkeypatch.setattr(np.lib.format, "write_array", failing)
-    with pytest.raises(NgramkitError, match="m.ngk: cannot write the model .No space left on device"):
+    with pytest.raises(NgramkitError, match="m.ngk: cannot write the model file .No space left on device"):
         modelio.save_model(fitted["mkn"], target)
     with pytest.raises(NgramkitError, match="No space left"):
         modelio.save_model(fitted["mkn"], tmp_path / "new.ngk")
@@ -337,26 +370,35 @@ def test_failed_arpa_write_leaves_nothing(fitted, tmp_path, monkeypatch):
     assert _files(tmp_path) == []
 
 
-def test_unsaveable_state_is_refused_before_writing(data, tmp_path):
-    vocab = data[0]
-
-    class Weird:
-        def __init__(self, arrays, meta=None):
-            self.vocab, self.arrays, self.meta = vocab, arrays, meta or {}
-
-        def get_state(self):
-            return self.meta, self.arrays
-
+def test_unsaveable_state_is_refused_before_writing(data, fitted, tmp_path):
+    base = {"format": npzfile.MODEL, "version": 1}
     for bad, match in [({"x": np.array([None])}, "object dtype"), ({"../x": np.zeros(2)}, "array name"),
                        ({"x": [1, 2]}, "expected a numpy array")]:
         with pytest.raises(NgramkitError, match=match):
-            modelio.save_model(Weird(bad), tmp_path / "w.ngk")
+            npzfile.write(tmp_path / "w.ngk", base, bad)
     with pytest.raises(NgramkitError, match="not JSON"):
-        modelio.save_model(Weird({}, {"f": object()}), tmp_path / "w.ngk")
-    with pytest.raises(NgramkitError, match="no get_state"):
-        modelio.save_model(object(), tmp_path / "w.ngk")
+        npzfile.write(tmp_path / "w.ngk", dict(base, f=object()), {})
+    with pytest.raises(NgramkitError, match="not JSON"):
+        modelio.save_model(fitted["laplace"], tmp_path / "w.ngk", info={"f": object()})
     with pytest.raises(NgramkitError, match="not compressed"):
-        modelio.save_model(Weird({}), tmp_path / "w.ngk.gz")
+        modelio.save_model(fitted["laplace"], tmp_path / "w.ngk.gz")
     with pytest.raises(NgramkitError, match="does not exist"):
-        modelio.save_model(Weird({}), tmp_path / "no" / "w.ngk")
+        modelio.save_model(fitted["laplace"], tmp_path / "no" / "w.ngk")
+    with pytest.raises(NgramkitError, match=r"w.ngc: .ngc is the extension of ngramkit counts files; .* .ngk"):
+        modelio.save_model(fitted["laplace"], tmp_path / "w.ngc")
     assert _files(tmp_path) == []
+
+
+# ---- models and counts share the container, not the file kind ---------------------------------
+
+
+def test_counts_file_where_a_model_is_expected_and_back(data, fitted, tmp_path):
+    counts_path = data[1].save(tmp_path / "c.ngc")
+    for read in (modelio.load_model, modelio.read_metadata):
+        with pytest.raises(InputError) as err:
+            read(counts_path)
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(f"{counts_path}: an ngramkit counts file, not a model file")
+    model_path = modelio.save_model(fitted["kn"], tmp_path / "m.ngk")
+    with pytest.raises(InputError, match=r"m.ngk: an ngramkit model file, not a counts file; .*ngramkit count"):
+        NGramCounts.load(model_path)

@@ -6,16 +6,16 @@ See :mod:`ngramkit.rnn.kernels` for the kernel contract and
 Input: :class:`~ngramkit.stream.Stream` objects over a shared vocabulary.
 Output: :class:`RNNLM` with the one scoring contract ``log_probs(stream)``
 (natural log of every predicted token), trained by :func:`train` with
-stateful truncated BPTT, saved/loaded with :func:`save_rnn` /
-:func:`load_rnn` (ngramkit's native model format, ``kind: "rnn"``).
-Modules: ``config`` (:class:`RNNConfig`, :class:`TrainConfig`), ``model``
-(:class:`RNNLM`), ``train`` (the trainer), ``storage`` (files).
+stateful truncated BPTT, saved/loaded with :func:`ngramkit.modelio.save_model`
+/ :func:`ngramkit.modelio.load_model` (ngramkit's native model format,
+``kind: "rnn"``). Modules: ``config`` (:class:`RNNConfig`,
+:class:`TrainConfig`), ``model`` (:class:`RNNLM`), ``train`` (the trainer,
+its :class:`TrainerState` and :class:`TrainingCheckpoint`).
 """
 
 from .config import RNNConfig, TrainConfig
 from .model import RNNLM, class_layout
-from .storage import TrainingCheckpoint, load_rnn, save_rnn
-from .train import StderrProgress, TrainResult, train
+from .train import StderrProgress, TrainerState, TrainingCheckpoint, TrainResult, train
 
-__all__ = ["RNNConfig", "RNNLM", "StderrProgress", "TrainConfig", "TrainResult", "TrainingCheckpoint",
-           "class_layout", "load_rnn", "save_rnn", "train"]
+__all__ = ["RNNConfig", "RNNLM", "StderrProgress", "TrainConfig", "TrainResult", "TrainerState",
+           "TrainingCheckpoint", "class_layout", "train"]

@@ -163,8 +163,7 @@ class RNNLM(LanguageModel):
 
     Build with :meth:`create` (random weights), train with
     :func:`ngramkit.rnn.train.train`, save/load with
-    :func:`ngramkit.rnn.storage.save_rnn` / ``load_rnn`` (or
-    :func:`ngramkit.modelio.save_model` / ``load_model``). ``score``,
+    :func:`ngramkit.modelio.save_model` / ``load_model``. ``score``,
     ``logscore``, ``perplexity`` and ``entropy`` come from
     :class:`~ngramkit.lm.LanguageModel`; ``<s>`` and ``<pad>`` are
     never predicted (probability 0), everything else sums to 1.
@@ -401,7 +400,8 @@ class RNNLM(LanguageModel):
         return logp, grads, new_state
 
     # ---- scoring ------------------------------------------------------------------------------
-    def _kernel_ids(self, ids: np.ndarray) -> np.ndarray:
+    def kernel_ids(self, ids: np.ndarray) -> np.ndarray:
+        """Vocabulary ids -> the kernel's ids (int32, the order of ``to_kernel``), range-checked."""
         ids = np.asarray(ids)
         if ids.size and (ids.min() < 0 or ids.max() >= self.config.vocab_size):
             raise NgramkitError(f"token ids must be in [0, {self.config.vocab_size}), "
@@ -413,7 +413,7 @@ class RNNLM(LanguageModel):
         """Vocabulary ids read as inputs -> kernel ids; ``<s>`` is read as ``</s>`` (a sentence boundary)."""
         ids = np.asarray(ids, np.int64).reshape(-1)
         ids = np.where(ids == BOS_ID, EOS_ID, ids)
-        return self._kernel_ids(ids)
+        return self.kernel_ids(ids)
 
     def log_probs(self, stream) -> np.ndarray:
         """(N,) float64 natural-log probability of every token of ``stream`` (see the module docstring).
@@ -421,7 +421,7 @@ class RNNLM(LanguageModel):
         A stream over another vocabulary is remapped through the words first.
         """
         stream = self.remap(stream)
-        ids = self._kernel_ids(stream.ids)
+        ids = self.kernel_ids(stream.ids)
         n = ids.size
         out = np.empty(n, np.float64)
         if n == 0:

@@ -28,20 +28,28 @@ restored), ``step`` (lr * lr_decay^(epoch - decay_after) after
 ``decay_after`` epochs, Zaremba et al.'s recipe) or ``none``. Early stopping
 after ``patience`` epochs without a new best.
 
-Checkpoints (``checkpoint_dir``): ``last.ngk`` (weights, optimiser state,
-random-generator state and the log after the last finished epoch, a
-:class:`~ngramkit.rnn.storage.TrainingCheckpoint`) and ``best.ngk`` (the
-best model so far), both native model files written atomically with
-checksums (:mod:`ngramkit.modelio`). ``resume=True`` continues from
-``last.ngk`` and reproduces the uninterrupted run exactly (same seeds, same
-order of operations; the hidden state is reset at every epoch start, so
-nothing else is needed).
+Trainer state: :class:`TrainerState` (epoch, learning rate, best validation
+perplexity, schedule flags, why it stopped), advanced after every epoch by
+the pure :func:`end_of_epoch`, whose learning rate comes from the pure
+:func:`next_lr` (nanoGPT's ``get_lr``).
+
+Checkpoints (``checkpoint_dir``): ``last.ngk`` (a :class:`TrainingCheckpoint`:
+weights, optimiser state, random-generator state, trainer state and the log
+after the last finished epoch) and ``best.ngk`` (the best model so far), both
+model files of ngramkit's container (:mod:`ngramkit.npzfile`: written
+atomically, checksummed; :func:`ngramkit.modelio.load_model` reads either as
+an RNN model). ``resume=True`` continues from the model in ``last.ngk`` and
+reproduces the uninterrupted run exactly (same seeds, same order of
+operations; the hidden state is reset at every epoch start, so nothing else
+is needed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,14 +57,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import NgramkitError
+from .. import npzfile
+from ..errors import InputError, NgramkitError
+from ..evaluate import perplexity_of
 from ..fileio import atomic_open
 from ..vocab import EOS_ID
 from .config import TrainConfig
-from .model import SparseRows, compiled_optim as _fused
-from .storage import TrainingCheckpoint, load_rnn, save_rnn
+from .model import RNNLM, SparseRows, compiled_optim as _fused
 
 LAST, BEST = "last.ngk", "best.ngk"
+OPT_PREFIX = "adam."  # names of the optimiser's arrays in a checkpoint
+CHECKPOINT_VERSION = 2  # 2: TrainerState.lr is the rate of the next epoch for every schedule
 
 
 @dataclass
@@ -126,7 +137,7 @@ def _segment_lengths(length: int, cfg: TrainConfig, rng: np.random.Generator) ->
     return out
 
 
-class _Optimizer:
+class Optimizer:
     """SGD or Adam over a dict of float32 arrays, updated in place.
 
     ``update(params, grads, lr, gscale)`` applies the gradients multiplied
@@ -204,7 +215,7 @@ class _Optimizer:
             self.v = {k: np.array(arrays[f"adam.v.{k}"]) for k in self.v}
 
 
-def _clip(grads: dict, clip: float) -> tuple[float, float]:
+def clip_factor(grads: dict, clip: float) -> tuple[float, float]:
     """(global L2 norm of the gradients, clipping factor min(1, clip/norm)); clip 0 means factor 1."""
     fused = _fused()
     total = 0.0
@@ -227,6 +238,177 @@ def _write_log(path, history: list, meta: dict) -> None:
         fh.write("\n")
 
 
+# ---- trainer state and schedule ----------------------------------------------------------
+
+
+@dataclass
+class TrainerState:
+    """The trainer's bookkeeping between epochs; checkpointed with the weights."""
+
+    lr: float  # learning rate of the next epoch
+    epoch: int = 0  # epochs finished
+    halving: bool = False  # mikolov: validation has stalled once; the rate is halved every epoch from now on
+    prev_xent: float | None = None  # mikolov: the last epoch's validation cross-entropy (nats per token)
+    best_valid_ppl: float | None = None  # best validation perplexity so far
+    best_epoch: int = 0  # the epoch of the best model (the last epoch without validation)
+    bad_epochs: int = 0  # epochs since the last new best (early stopping)
+    stopped: str = ""  # why training stopped; "" while it goes on
+
+    @classmethod
+    def start(cls, cfg: TrainConfig) -> TrainerState:
+        """The state before the first epoch."""
+        return cls(lr=next_lr(cls(lr=cfg.lr), cfg))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainerState:
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or sorted(data) != sorted(names):
+            raise NgramkitError(f"trainer state must have the fields {', '.join(names)}, got {data!r}")
+        return cls(**data)
+
+
+def next_lr(state: TrainerState, cfg: TrainConfig, valid_xent: float | None = None) -> float:
+    """The learning rate of epoch ``state.epoch + 1``: a pure function (nanoGPT's ``get_lr``).
+
+    ``state`` is the bookkeeping when epoch ``state.epoch`` has finished
+    (``state.lr`` its rate; ``halving`` and ``prev_xent`` as they were before
+    its validation), ``valid_xent`` that epoch's validation cross-entropy in
+    nats (only the mikolov schedule reads it).
+
+    - ``none``: ``cfg.lr``;
+    - ``step``: ``cfg.lr * lr_decay ** max(0, epoch - decay_after)`` (Zaremba et al.);
+    - ``mikolov``: ``state.lr``, halved from the first epoch whose validation
+      cross-entropy improved by less than a factor ``min_improvement`` on
+      (rnnlm-0.4b).
+
+    >>> cfg = TrainConfig(schedule="step", lr=1.0, lr_decay=0.5, decay_after=2)
+    >>> [next_lr(TrainerState(lr=1.0, epoch=e), cfg) for e in range(4)]
+    [1.0, 1.0, 0.5, 0.25]
+    """
+    if cfg.schedule == "step":
+        return cfg.lr * cfg.lr_decay ** max(0, state.epoch + 1 - cfg.decay_after)
+    if cfg.schedule == "mikolov":
+        return state.lr / 2 if state.halving or _stalled(state, cfg, valid_xent) else state.lr
+    return cfg.lr
+
+
+def _stalled(state: TrainerState, cfg: TrainConfig, valid_xent: float | None) -> bool:
+    # rnnlm-0.4b: llogp * min_improvement < llogp_prev  <=>  xent * min_improvement > prev_xent
+    return valid_xent is not None and state.prev_xent is not None and valid_xent * cfg.min_improvement > state.prev_xent
+
+
+def end_of_epoch(state: TrainerState, cfg: TrainConfig, valid_ppl: float | None) -> TrainerState:
+    """The state after epoch ``state.epoch + 1``, whose validation perplexity is ``valid_ppl``: a pure function.
+
+    ``valid_ppl`` None (no validation text) makes every epoch the best. A new
+    best resets ``bad_epochs``; the mikolov schedule starts halving at the
+    first stall and stops at the second; ``patience`` epochs without a new
+    best stop training (early stopping), and so does reaching ``cfg.epochs``.
+    The caller keeps the weights of ``best_epoch`` (and the mikolov schedule
+    goes back to them after an epoch that is not a new best, as rnnlm does).
+    """
+    done = dataclasses.replace(state, epoch=state.epoch + 1)
+    xent = None
+    if valid_ppl is None:
+        done.best_epoch = done.epoch
+    else:
+        if not math.isfinite(valid_ppl):
+            raise NgramkitError(f"training diverged: validation perplexity is {valid_ppl} after epoch {done.epoch}; "
+                                "lower --lr or set --clip")
+        xent = math.log(valid_ppl)
+        if done.best_valid_ppl is None or valid_ppl < done.best_valid_ppl:
+            done.best_valid_ppl, done.best_epoch, done.bad_epochs = valid_ppl, done.epoch, 0
+        else:
+            done.bad_epochs += 1
+    lr = next_lr(done, cfg, xent)
+    if cfg.schedule == "mikolov" and xent is not None:
+        stall = _stalled(done, cfg, xent)
+        if stall and done.halving:
+            done.stopped = "validation perplexity stalled twice (mikolov schedule)"
+        done.halving, done.prev_xent = done.halving or stall, xent
+    if cfg.patience and done.bad_epochs >= cfg.patience and not done.stopped:
+        done.stopped = f"no better validation perplexity for {cfg.patience} epochs (early stopping)"
+    if done.epoch >= cfg.epochs and not done.stopped:
+        done.stopped = "max epochs"
+    done.lr = lr
+    return done
+
+
+# ---- checkpoints ------------------------------------------------------------------------------
+
+
+class TrainingCheckpoint:
+    """What :func:`train` saves after each epoch: the model, the trainer's bookkeeping, the optimiser's arrays.
+
+    On disk it is a model file (:func:`ngramkit.npzfile.write_model`) of
+    class ``TrainingCheckpoint``: the model's arrays plus the optimiser's
+    (``adam.m.<name>``, ``adam.v.<name>``) and, in its state, the model's
+    state plus ``trainer``: ``{"config", "opt_step", "rng", "history",
+    "state" (TrainerState.to_dict()), "version"}``. Loading it with
+    :func:`ngramkit.modelio.load_model` gives its model.
+    """
+
+    def __init__(self, model: RNNLM, trainer: dict, optimizer_arrays: dict):
+        self.model = model
+        self.vocab = model.vocab
+        self.trainer = trainer
+        self.optimizer_arrays = optimizer_arrays
+
+    @property
+    def state(self) -> TrainerState:
+        return TrainerState.from_dict(self.trainer["state"])
+
+    def get_state(self) -> tuple[dict, dict]:
+        meta, arrays = self.model.get_state()
+        arrays = dict(arrays)
+        arrays.update(self.optimizer_arrays)
+        return dict(meta, trainer=self.trainer), arrays
+
+    @classmethod
+    def model_from_state(cls, meta: dict, arrays: dict, vocab) -> RNNLM:
+        """The checkpoint's *model* from a file's state (what ``load_model`` on a checkpoint returns)."""
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(OPT_PREFIX)}
+        return RNNLM.from_state(meta, arrays, vocab)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the checkpoint to ``path`` atomically. Returns the path."""
+        return _write_rnn(path, self)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> TrainingCheckpoint:
+        """Read a checkpoint file with private (writable) copies of every array."""
+        path = Path(path)
+        meta, arrays, vocab = npzfile.read_model(path, mmap=False)
+        if meta["class"] != cls.__name__ or "trainer" not in meta["state"]:
+            raise InputError(f"{path}: not a training checkpoint (class {meta['class']!r})")
+        opt = {k: v for k, v in arrays.items() if k.startswith(OPT_PREFIX)}
+        try:
+            model = cls.model_from_state(meta["state"], arrays, vocab)
+        except NgramkitError as exc:
+            raise InputError(f"{path}: {exc}") from None
+        return cls(model, meta["state"]["trainer"], opt)
+
+
+def _write_rnn(path, obj, info: dict | None = None) -> Path:
+    """An RNNLM or TrainingCheckpoint as a model file (what ngramkit.modelio.save_model writes for it)."""
+    state, arrays = obj.get_state()
+    return npzfile.write_model(path, kind="rnn", cls=type(obj).__name__, name="rnn", state=state, arrays=arrays,
+                               vocab=obj.vocab, info=info)
+
+
+def _read_rnn(path: Path) -> RNNLM:
+    meta, arrays, vocab = npzfile.read_model(path, mmap=False)
+    if meta["class"] != "RNNLM":
+        raise InputError(f"{path}: a {meta['class']} file, not an RNN model")
+    try:
+        return RNNLM.from_state(meta["state"], arrays, vocab)
+    except NgramkitError as exc:
+        raise InputError(f"{path}: {exc}") from None
+
+
 def load_checkpoint(directory) -> TrainingCheckpoint:
     """The checkpoint ``directory/last.ngk`` (model, trainer state, optimiser arrays)."""
     last = Path(directory) / LAST
@@ -235,8 +417,26 @@ def load_checkpoint(directory) -> TrainingCheckpoint:
     return TrainingCheckpoint.load(last)
 
 
-def _perplexity(model, stream) -> float:
-    return math.exp(-float(np.mean(model.log_probs(stream))))
+def _resume(ckpt: Path, model: RNNLM, cfg: TrainConfig):
+    """(model, trainer dict, optimiser arrays, state) of the checkpoint in ``ckpt``, checked against this run."""
+    checkpoint = load_checkpoint(ckpt)
+    saved = checkpoint.trainer
+    saved_cfg = TrainConfig.from_dict(saved["config"])
+    if saved_cfg.to_dict() | {"epochs": cfg.epochs} != cfg.to_dict():
+        diff = sorted(k for k, v in saved_cfg.to_dict().items() if k != "epochs" and cfg.to_dict()[k] != v)
+        raise NgramkitError(f"--resume: the checkpoint in {ckpt} was trained with different settings "
+                            f"({', '.join(diff)}); resume with the same options (only --epochs may change)")
+    if checkpoint.model.config != model.config:
+        raise NgramkitError(f"--resume: the checkpoint in {ckpt} holds a different model configuration")
+    state = checkpoint.state
+    if saved.get("version", 1) < 2 and cfg.schedule == "step":
+        state.lr = next_lr(state, cfg)  # version 1 kept the rate of the finished epoch for this schedule
+    if state.stopped == "max epochs":  # --epochs raised: go on
+        state.stopped = ""
+    return checkpoint.model, saved, checkpoint.optimizer_arrays, state
+
+
+# ---- the training loop ------------------------------------------------------------------------
 
 
 def train(model, train_stream, valid_stream=None, config: TrainConfig | None = None, *,
@@ -246,9 +446,10 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
     ``progress`` is called with event dicts (``epoch``, ``epochs``, ``done``,
     ``total``, ``words_per_second``, ``train_ppl``, ``valid_ppl`` (None
     during an epoch), ``lr``); pass :class:`StderrProgress` for a bar on
-    stderr. ``resume=True`` needs ``checkpoint_dir``; the model and the
-    training configuration then come from the checkpoint (only ``epochs``
-    may be raised).
+    stderr. ``resume=True`` needs ``checkpoint_dir``; training then goes on
+    with the checkpoint's model (``model`` must have its configuration and
+    is left untouched) and training configuration (only ``epochs`` may be
+    raised).
 
     Each history entry: ``epoch, lr, train_ppl, valid_ppl, tokens, seconds,
     words_per_second, grad_norm (mean), best``.
@@ -264,59 +465,41 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
         raise NgramkitError("--resume needs a checkpoint directory")
 
     rng = np.random.default_rng(cfg.seed)
-    opt = _Optimizer(cfg, model.params)
+    opt = Optimizer(cfg, model.params)
     history: list = []
-    st = {"epoch": 0, "lr": cfg.lr, "halving": False, "prev_xent": None, "best_valid_ppl": None,
-          "best_epoch": 0, "bad_epochs": 0, "stopped": ""}
+    state = TrainerState.start(cfg)
     if resume:
-        checkpoint = load_checkpoint(ckpt)
-        loaded, saved, opt_arrays = checkpoint.model, checkpoint.trainer, checkpoint.optimizer_arrays
-        saved_cfg = TrainConfig.from_dict(saved["config"])
-        if saved_cfg.to_dict() | {"epochs": cfg.epochs} != cfg.to_dict():
-            diff = sorted(k for k, v in saved_cfg.to_dict().items() if k != "epochs" and cfg.to_dict()[k] != v)
-            raise NgramkitError(f"--resume: the checkpoint in {ckpt} was trained with different settings "
-                                f"({', '.join(diff)}); resume with the same options (only --epochs may change)")
-        if loaded.config != model.config:
-            raise NgramkitError(f"--resume: the checkpoint in {ckpt} holds a different model configuration")
-        model.params = loaded.params
-        model.to_kernel, model.to_vocab, model.class_bounds = loaded.to_kernel, loaded.to_vocab, loaded.class_bounds
-        model.identity_ids = loaded.identity_ids
-        opt = _Optimizer(cfg, model.params)
+        model, saved, opt_arrays, state = _resume(ckpt, model, cfg)
+        opt = Optimizer(cfg, model.params)
         opt.load(opt_arrays, saved["opt_step"])
         rng.bit_generator.state = saved["rng"]
         history = saved["history"]
-        st = saved["state"]
-        if st["stopped"]:
-            st["stopped"] = "" if st["stopped"] == "max epochs" else st["stopped"]
     best_params = _copy_params(model.params)
     if resume and (ckpt / BEST).is_file():
-        best_params = _copy_params(load_rnn(ckpt / BEST).params)
+        best_params = _copy_params(_read_rnn(ckpt / BEST).params)
 
-    train_ids = model._kernel_ids(train_stream.ids)
+    train_ids = model.kernel_ids(train_stream.ids)
     eos = int(model.to_kernel[EOS_ID])
     scale = 1.0 / cfg.batch
-    while st["epoch"] < cfg.epochs and not st["stopped"]:
-        epoch = st["epoch"] + 1
-        if cfg.schedule == "step":
-            st["lr"] = cfg.lr * cfg.lr_decay ** max(0, epoch - cfg.decay_after)
-        lr = st["lr"]
+    while state.epoch < cfg.epochs and not state.stopped:
+        epoch, lr = state.epoch + 1, state.lr
         offset = int(rng.integers(0, cfg.bptt)) if cfg.random_bptt else 0
         inputs, targets = partition(train_ids, eos, cfg.batch, offset)
         lengths = _segment_lengths(inputs.shape[0], cfg, rng)
         total = inputs.shape[0] * cfg.batch
-        state = model.initial_state(cfg.batch)
+        hidden = model.initial_state(cfg.batch)
         nll, done, norms, pos = 0.0, 0, 0.0, 0
         t0 = time.perf_counter()
         for step, seg in enumerate(lengths, 1):
             x, y = inputs[pos: pos + seg], targets[pos: pos + seg]
             pos += seg
-            logp, grads, state = model.forward_backward(x, y, state, scale=scale, rng=rng)
+            logp, grads, hidden = model.forward_backward(x, y, hidden, scale=scale, rng=rng)
             seg_nll = -float(logp.sum())
-            norm, factor = _clip(grads, cfg.clip)
+            norm, factor = clip_factor(grads, cfg.clip)
             if not (math.isfinite(seg_nll) and math.isfinite(norm)):
                 what = "loss" if not math.isfinite(seg_nll) else "gradient norm"
-                kept = (f"the last good checkpoint (epoch {st['epoch']}) is kept in {ckpt}"
-                        if ckpt is not None and st["epoch"] > 0 else "no checkpoint was written")
+                kept = (f"the last good checkpoint (epoch {state.epoch}) is kept in {ckpt}"
+                        if ckpt is not None and state.epoch > 0 else "no checkpoint was written")
                 raise NgramkitError(
                     f"training diverged: the {what} became {seg_nll if what == 'loss' else norm} at epoch {epoch}, "
                     f"step {step} of {len(lengths)} (lr {lr:g}); lower --lr or set --clip (now {cfg.clip:g}); {kept}")
@@ -327,27 +510,26 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
             if progress is not None:
                 elapsed = time.perf_counter() - t0
                 progress({"epoch": epoch, "epochs": cfg.epochs, "done": done, "total": total, "lr": lr,
-                          "words_per_second": done / max(elapsed, 1e-9), "train_ppl": math.exp(nll / done),
+                          "words_per_second": done / max(elapsed, 1e-9), "train_ppl": perplexity_of(-nll / done),
                           "valid_ppl": None})
         seconds = time.perf_counter() - t0
-        train_ppl = math.exp(nll / done)
+        train_ppl = perplexity_of(-nll / done)
         entry = {"epoch": epoch, "lr": lr, "train_ppl": train_ppl, "valid_ppl": None, "tokens": done,
                  "seconds": seconds, "words_per_second": done / max(seconds, 1e-9),
                  "grad_norm": norms / len(lengths), "best": False}
         if valid_stream is not None:
             t1 = time.perf_counter()
-            valid_ppl = _perplexity(model, valid_stream)
-            entry["valid_ppl"] = valid_ppl
+            entry["valid_ppl"] = perplexity_of(float(np.mean(model.log_probs(valid_stream))))
             entry["valid_seconds"] = time.perf_counter() - t1
-            _end_of_epoch(st, cfg, entry, model, best_params)
-            if entry["best"]:
-                best_params = _copy_params(model.params)
-        else:
-            entry["best"] = True
+        state = end_of_epoch(state, cfg, entry["valid_ppl"])
+        entry["best"] = state.best_epoch == epoch
+        if valid_stream is None:
             best_params = model.params
-        st["epoch"] = epoch
-        if st["epoch"] >= cfg.epochs and not st["stopped"]:
-            st["stopped"] = "max epochs"
+        elif entry["best"]:
+            best_params = _copy_params(model.params)
+        elif cfg.schedule == "mikolov":  # rnnlm restores the previous weights when validation gets worse
+            for k, v in best_params.items():
+                model.params[k][...] = v
         history.append(entry)
         if progress is not None:
             progress({"epoch": epoch, "epochs": cfg.epochs, "done": done, "total": total, "lr": lr,
@@ -356,41 +538,13 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
         if ckpt is not None:
             ckpt.mkdir(parents=True, exist_ok=True)
             if entry["best"]:
-                save_rnn(model, ckpt / BEST, info={"epoch": epoch, "valid_ppl": entry["valid_ppl"]})
+                _write_rnn(ckpt / BEST, model, info={"epoch": epoch, "valid_ppl": entry["valid_ppl"]})
             trainer = {"config": cfg.to_dict(), "opt_step": opt.step, "rng": rng.bit_generator.state,
-                       "history": history, "state": st}
-            save_rnn(TrainingCheckpoint(model, trainer, opt.arrays()), ckpt / LAST)
+                       "history": history, "state": state.to_dict(), "version": CHECKPOINT_VERSION}
+            TrainingCheckpoint(model, trainer, opt.arrays()).save(ckpt / LAST)
         if log_path is not None:
             _write_log(log_path, history, {"model": model.config.to_dict(), "train": cfg.to_dict(),
-                                           "stop_reason": st["stopped"]})
+                                           "stop_reason": state.stopped})
 
     best = model.__class__(model.config, model.vocab, best_params, model.to_kernel, model.class_bounds)
-    return TrainResult(best, history, st["best_valid_ppl"], st["stopped"] or "max epochs")
-
-
-def _end_of_epoch(st: dict, cfg: TrainConfig, entry: dict, model, best_params: dict) -> None:
-    """Best-model bookkeeping, learning-rate schedule and stopping rules after one epoch."""
-    valid_ppl = entry["valid_ppl"]
-    if not math.isfinite(valid_ppl):
-        raise NgramkitError(f"training diverged: validation perplexity is {valid_ppl} after epoch {entry['epoch']}; "
-                            "lower --lr or set --clip")
-    xent = math.log(valid_ppl)
-    if st["best_valid_ppl"] is None or valid_ppl < st["best_valid_ppl"]:
-        st["best_valid_ppl"], st["best_epoch"], st["bad_epochs"] = valid_ppl, entry["epoch"], 0
-        entry["best"] = True
-    else:
-        st["bad_epochs"] += 1
-        if cfg.schedule == "mikolov":  # rnnlm restores the previous weights when validation gets worse
-            for k, v in best_params.items():
-                model.params[k][...] = v
-    if cfg.schedule == "mikolov":
-        # rnnlm-0.4b: llogp * min_improvement < llogp_prev  <=>  xent * min_improvement > prev_xent
-        if st["prev_xent"] is not None and xent * cfg.min_improvement > st["prev_xent"]:
-            if st["halving"]:
-                st["stopped"] = "validation perplexity stalled twice (mikolov schedule)"
-            st["halving"] = True
-        if st["halving"]:
-            st["lr"] = st["lr"] / 2
-        st["prev_xent"] = xent
-    if cfg.patience and st["bad_epochs"] >= cfg.patience and not st["stopped"]:
-        st["stopped"] = f"no better validation perplexity for {cfg.patience} epochs (early stopping)"
+    return TrainResult(best, history, state.best_valid_ppl, state.stopped or "max epochs")

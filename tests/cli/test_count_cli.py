@@ -117,12 +117,12 @@ def test_human_output_and_text_options(small):
 
 
 def test_output_file_is_written_and_loads(small, tmp_path):
-    target = tmp_path / "out.ngk"
+    target = tmp_path / "out.ngc"
     result = run(small, "--order", 3, "--output", target)
     assert result.exit_code == 0, result.output
     counts = NGramCounts.load(target)
     assert counts == NGramCounts.from_file(small, 3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ngk", "small.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.ngc", "small.txt"]
 
 
 # ---- bad input: one line, non-zero exit, no partial file ------------------------------------------
@@ -160,7 +160,7 @@ def test_empty_file(tmp_path):
 
 @pytest.mark.parametrize("order", ["0", "-1", "100", "13"])
 def test_bad_orders(small, order, tmp_path):
-    target = tmp_path / "x.ngk"
+    target = tmp_path / "x.ngc"
     assert_one_line_error(run(small, "--order", order, "--output", target), "--order")
     assert not target.exists()
 
@@ -171,18 +171,19 @@ def test_not_an_integer_order(small):
 
 
 def test_unwritable_output_leaves_nothing(small, tmp_path):
-    assert_one_line_error(run(small, "--output", tmp_path / "missing" / "c.ngk"), "does not exist")
+    assert_one_line_error(run(small, "--output", tmp_path / "missing" / "c.ngc"), "does not exist")
     assert_one_line_error(run(small, "--output", tmp_path), "directory")
+    assert_one_line_error(run(small, "--output", tmp_path / "c.ngk"), ".ngk is the extension of ngramkit model files")
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
         if not os.access(locked, os.W_OK):
-            assert_one_line_error(run(small, "--output", locked / "c.ngk"), "not writable")
+            assert_one_line_error(run(small, "--output", locked / "c.ngc"), "not writable")
             assert list(locked.iterdir()) == []
         elif os.path.isdir("/proc/self"):  # root ignores permissions; /proc refuses new files even to root
-            assert_one_line_error(run(small, "--output", "/proc/ngramkit-test.ngk"), "cannot write")
-            assert not os.path.exists("/proc/ngramkit-test.ngk")
+            assert_one_line_error(run(small, "--output", "/proc/ngramkit-test.ngc"), "cannot write")
+            assert not os.path.exists("/proc/ngramkit-test.ngc")
         else:
             pytest.skip("no way to make an unwritable directory here")
     finally:
@@ -190,7 +191,7 @@ def test_unwritable_output_leaves_nothing(small, tmp_path):
 
 
 def test_failed_count_leaves_no_output(tmp_path):
-    target = tmp_path / "c.ngk"
+    target = tmp_path / "c.ngc"
     assert_one_line_error(run(tmp_path / "nope.txt", "--output", target), "no such file")
     assert not target.exists()
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ngramkit import Stream
+from ngramkit import Stream, modelio
 from ngramkit.cli.main import cli
-from ngramkit.rnn import RNNLM, load_rnn
+from ngramkit.rnn import RNNLM
 from ngramkit.text import TextOptions, read_sentences
 
 OPTS = ["--hidden", "16", "--batch", "4", "--bptt", "10", "--optimizer", "adam", "--lr", "0.01", "-q"]
@@ -38,7 +38,7 @@ def trained(texts):
 
 def test_train_rnn_writes_model_log_and_checkpoints(texts, trained):
     model_path, summary = trained
-    model = load_rnn(model_path)
+    model = modelio.load_model(model_path)
     assert isinstance(model, RNNLM) and model.config.softmax == "class" and model.config.hidden == 16
     assert summary["epochs_run"] == len(summary["history"]) >= 1
     log = json.loads((texts / "log.json").read_text())
@@ -63,7 +63,7 @@ def test_ppl_and_generate_on_rnn_model(texts, trained):
     assert first.exit_code == 0, first.output
     tokens = json.loads(first.stdout)["tokens"]
     assert first.stdout == runner.invoke(cli, args).stdout and len(tokens) == 12
-    model = load_rnn(model_path)
+    model = modelio.load_model(model_path)
     assert tokens == model.generate(12, ["the", "time"], 3, top_k=5)
 
 
@@ -81,7 +81,7 @@ def test_resume_continues_the_run(texts, trained):
     assert [e["epoch"] for e in resumed["history"]] == list(range(1, len(resumed["history"]) + 1))
     assert n == 3 and len(resumed["history"]) == 5
     assert [e["lr"] for e in resumed["history"]] == [0.01, 0.005, 0.0025, 0.00125, 0.000625]
-    assert load_rnn(out).config == load_rnn(model_path).config
+    assert modelio.load_model(out).config == modelio.load_model(model_path).config
 
 
 @pytest.mark.parametrize("extra,message", [
@@ -106,7 +106,7 @@ def test_preset_with_explicit_overrides(texts):
                                       "--class-binning", "exchange", "-q", "--json", "-o", str(out)])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    cfg = load_rnn(out).config
+    cfg = modelio.load_model(out).config
     # from the preset: 2-layer LSTM, class softmax; from the command line: hidden 8, exchange classes, 1 epoch, batch 4
     assert (cfg.cell, cfg.layers, cfg.softmax, cfg.hidden, cfg.class_binning) == ("lstm", 2, "class", 8, "exchange")
     assert summary["train"]["optimizer"] == "sgd" and summary["train"]["bptt"] == 20

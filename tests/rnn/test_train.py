@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from ngramkit import Stream, Vocabulary
+from ngramkit import Stream, Vocabulary, modelio
 from ngramkit.errors import NgramkitError
-from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainingCheckpoint, load_rnn, train
+from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, TrainerState, TrainingCheckpoint, train
 from ngramkit.rnn.presets import PRESETS, preset
-from ngramkit.rnn.train import _clip, _end_of_epoch, _Optimizer, partition
+from ngramkit.rnn.train import Optimizer, clip_factor, end_of_epoch, next_lr, partition
 
 
 def periodic(n_sent=60):
@@ -68,7 +68,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, opt, schedule):
 
     full = train(fresh(), stream, valid, TrainConfig(epochs=4, **kw), checkpoint_dir=tmp_path / "a")
     train(fresh(), stream, valid, TrainConfig(epochs=2, **kw), checkpoint_dir=tmp_path / "b")
-    assert TrainingCheckpoint.load(tmp_path / "b" / "last.ngk").trainer["state"]["epoch"] == 2
+    assert TrainingCheckpoint.load(tmp_path / "b" / "last.ngk").state.epoch == 2
     resumed = train(fresh(), stream, valid, TrainConfig(epochs=4, **kw), checkpoint_dir=tmp_path / "b",
                     resume=True, log_path=tmp_path / "log.json")
     assert len(resumed.history) == len(full.history)
@@ -77,7 +77,7 @@ def test_resume_equals_uninterrupted_run(tmp_path, opt, schedule):
                {k: v for k, v in b.items() if "seconds" not in k and "per_second" not in k}
     for key in full.model.params:
         np.testing.assert_array_equal(full.model.params[key], resumed.model.params[key])
-    best = load_rnn(tmp_path / "b" / "best.ngk")
+    best = modelio.load_model(tmp_path / "b" / "best.ngk")
     np.testing.assert_array_equal(best.log_probs(valid), full.model.log_probs(valid))
     log = json.loads((tmp_path / "log.json").read_text())
     assert [e["valid_ppl"] for e in log["epochs"]] == [e["valid_ppl"] for e in full.history]
@@ -99,24 +99,64 @@ def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
     with pytest.raises(NgramkitError, match=r"epoch 2, step 4 of .*lower --lr or set --clip.*epoch 1"):
         train(model, stream, stream, cfg, checkpoint_dir=tmp_path, progress=poison)
     ckpt = TrainingCheckpoint.load(tmp_path / "last.ngk")
-    assert ckpt.trainer["state"]["epoch"] == 1
+    assert ckpt.state.epoch == 1
     assert all(np.all(np.isfinite(p)) for p in ckpt.model.params.values())
+
+
+def _run_schedule(cfg, ppls):
+    """(learning rates of epochs 2.., final state) after feeding validation perplexities epoch by epoch."""
+    state, lrs = TrainerState.start(cfg), []
+    for ppl in ppls:
+        state = end_of_epoch(state, cfg, ppl)
+        lrs.append(state.lr)
+        if state.stopped:
+            break
+    return lrs, state
 
 
 def test_mikolov_schedule_halves_then_stops():
     cfg = TrainConfig(schedule="mikolov", min_improvement=1.01, lr=1.0, patience=0)
-    st = {"epoch": 0, "lr": 1.0, "halving": False, "prev_xent": None, "best_valid_ppl": None,
-          "best_epoch": 0, "bad_epochs": 0, "stopped": ""}
-    lrs = []
-    for epoch, ppl in enumerate([300.0, 200.0, 199.0, 150.0, 149.9], 1):
-        entry = {"epoch": epoch, "valid_ppl": ppl, "best": False}
-        _end_of_epoch(st, cfg, entry, None, {})
-        lrs.append(st["lr"])
-        if st["stopped"]:
-            break
+    lrs, state = _run_schedule(cfg, [300.0, 200.0, 199.0, 150.0, 149.9])
     # log 199 * 1.01 > log 200: stall at epoch 3 -> halving starts; 150 is a big gain; 149.9 stalls again -> stop
     assert lrs == [1.0, 1.0, 0.5, 0.25, 0.125]
-    assert "stalled twice" in st["stopped"]
+    assert "stalled twice" in state.stopped and state.epoch == 5
+    assert (state.best_valid_ppl, state.best_epoch) == (149.9, 5)
+    # next_lr alone: the epoch-3 decision from the state after epoch 2 and epoch 3's cross-entropy
+    after2 = TrainerState(lr=1.0, epoch=3, prev_xent=math.log(200.0), best_valid_ppl=200.0, best_epoch=2)
+    assert next_lr(after2, cfg, math.log(199.0)) == 0.5  # log 199 * 1.01 > log 200
+    assert next_lr(after2, cfg, math.log(150.0)) == 1.0  # enough improvement: no halving yet
+
+
+def test_step_and_constant_schedules_are_functions_of_the_epoch():
+    step = TrainConfig(schedule="step", lr=2.0, lr_decay=0.5, decay_after=2, epochs=6, patience=0)
+    # Zaremba et al.: lr * decay ** max(0, epoch - decay_after); epochs 1..7 -> 2, 2, 1, 0.5, 0.25, 0.125, 0.0625
+    assert TrainerState.start(step).lr == 2.0
+    assert _run_schedule(step, [10.0] * 6)[0] == [2.0, 1.0, 0.5, 0.25, 0.125, 0.0625]
+    assert [next_lr(TrainerState(lr=99.0, epoch=e), step) for e in range(5)] == [2.0, 2.0, 1.0, 0.5, 0.25]
+    assert TrainerState.start(TrainConfig(schedule="step", lr=2.0, decay_after=0)).lr == 1.0
+    none = TrainConfig(schedule="none", lr=0.3, epochs=4, patience=0)
+    lrs, state = _run_schedule(none, [50.0, 60.0, 40.0, 70.0])
+    assert lrs == [0.3] * 4 and (state.epoch, state.best_epoch, state.stopped) == (4, 3, "max epochs")
+
+
+def test_best_epoch_patience_and_max_epochs():
+    cfg = TrainConfig(schedule="none", lr=0.1, epochs=10, patience=2)
+    lrs, state = _run_schedule(cfg, [50.0, 40.0, 45.0, 39.0, 41.0, 42.0, 1.0])
+    # new bests at epochs 1, 2, 4; epochs 5 and 6 are not better -> stop after epoch 6 (1.0 is never seen)
+    assert (state.epoch, state.best_epoch, state.best_valid_ppl, state.bad_epochs) == (6, 4, 39.0, 2)
+    assert state.stopped == "no better validation perplexity for 2 epochs (early stopping)"
+    no_valid = TrainConfig(schedule="none", epochs=2)
+    lrs, state = _run_schedule(no_valid, [None, None, None])
+    assert (state.epoch, state.best_epoch, state.best_valid_ppl, state.stopped) == (2, 2, None, "max epochs")
+    with pytest.raises(NgramkitError, match="validation perplexity is inf after epoch 1"):
+        end_of_epoch(TrainerState.start(cfg), cfg, math.inf)
+
+
+def test_trainer_state_round_trips_through_json():
+    state = end_of_epoch(TrainerState.start(TrainConfig()), TrainConfig(), 123.5)
+    assert TrainerState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+    with pytest.raises(NgramkitError, match="trainer state must have the fields"):
+        TrainerState.from_dict({"lr": 1.0})
 
 
 @pytest.mark.parametrize("impl", ["c", "numpy"])
@@ -125,11 +165,11 @@ def test_clip_and_sgd_step(monkeypatch, impl):
     rng = np.random.default_rng(0)
     grads = {"a": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=5).astype(np.float32)}
     norm = math.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads.values()))
-    assert _clip(grads, 1.0) == pytest.approx((norm, 1.0 / norm), rel=1e-6)
-    assert _clip(grads, 10.0) == pytest.approx((norm, 1.0), rel=1e-6)  # below the threshold: factor 1
-    assert _clip(grads, 0.0)[1] == 1.0  # 0 disables clipping
+    assert clip_factor(grads, 1.0) == pytest.approx((norm, 1.0 / norm), rel=1e-6)
+    assert clip_factor(grads, 10.0) == pytest.approx((norm, 1.0), rel=1e-6)  # below the threshold: factor 1
+    assert clip_factor(grads, 0.0)[1] == 1.0  # 0 disables clipping
     params = {"a": np.ones((3, 4), np.float32), "b": np.zeros(5, np.float32)}
-    _Optimizer(TrainConfig(optimizer="sgd"), params).update(params, grads, 0.5, 1.0 / norm)
+    Optimizer(TrainConfig(optimizer="sgd"), params).update(params, grads, 0.5, 1.0 / norm)
     np.testing.assert_allclose(params["a"], 1 - 0.5 * grads["a"] / norm, rtol=1e-6)
     np.testing.assert_allclose(params["b"], -0.5 * grads["b"] / norm, rtol=1e-6)
     # a g <- min(1, clip/||g||) g step never moves the parameters by more than lr * clip
@@ -145,7 +185,7 @@ def test_adam_matches_the_textbook_update(monkeypatch, impl):
     ref = p["w"].astype(np.float64)
     m = v = np.zeros((2, 300))
     cfg = TrainConfig(optimizer="adam", lr=0.01)
-    opt = _Optimizer(cfg, p)
+    opt = Optimizer(cfg, p)
     for t in range(1, 5):
         g = rng.normal(size=(2, 300)).astype(np.float32)
         gs = 0.5 * g.astype(np.float64)
@@ -192,8 +232,8 @@ def test_row_sparse_update_touches_only_read_rows(optimizer):
     p_sparse = {"e": np.ones((6, 3), np.float32)}
     p_dense = {"e": np.ones((6, 3), np.float32)}
     cfg = TrainConfig(optimizer=optimizer, lr=0.1)
-    _Optimizer(cfg, p_sparse).update(p_sparse, {"e": sparse}, 0.1, 0.5)
-    _Optimizer(cfg, p_dense).update(p_dense, {"e": dense.copy()}, 0.1, 0.5)
+    Optimizer(cfg, p_sparse).update(p_sparse, {"e": sparse}, 0.1, 0.5)
+    Optimizer(cfg, p_dense).update(p_dense, {"e": dense.copy()}, 0.1, 0.5)
     # one step from zero moments: lazy and dense updates agree on every row (unread rows do not move)
     np.testing.assert_allclose(p_sparse["e"], p_dense["e"], rtol=1e-6)
     assert np.all(p_sparse["e"][[0, 2, 5]] == 1)

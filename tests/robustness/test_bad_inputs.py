@@ -1,6 +1,6 @@
 """Every command x every class of bad input: exit code, one line naming the file/option, nothing left behind.
 
-Each case runs in a fresh output folder holding ``prev.ngk`` (a previous
+Each case runs in a fresh output folder holding ``prev.ngk`` and ``prev.ngc`` (a previous
 output, which every writing command is pointed at). Checked for each case:
 the exit code (1: data/runtime error; 2: click's own usage errors), exactly
 one message line on stderr (progress lines, see test_signals.PROGRESS, and
@@ -63,7 +63,7 @@ BAD_FILES = {  # class -> (file name, the name the message must contain)
     "nul-bytes": ("nul.txt", "nul.txt"),
 }
 TEXT_COMMANDS = {  # command -> argv with {bad} for the bad text file
-    "count": ["count", "{bad}", "--output", "{out}/prev.ngk"],
+    "count": ["count", "{bad}", "--output", "{out}/prev.ngc"],
     "zipf": ["zipf", "{bad}", "--plot", "{out}/prev.ngk.png"],
     "train-ngram": ["train", "ngram", "{bad}", "-o", "{out}/prev.ngk"],
     "train-rnn": ["train", "rnn", "{bad}", "--valid", "{good}", "--epochs", "1", "--hidden", "8", "-o",
@@ -98,7 +98,7 @@ OPTION_CASES = [
     ("count-order-huge", ["count", "{good}", "--order", "1000"], 1, "--order", ()),
     ("count-top-negative", ["count", "{good}", "--top", "-1"], 2, "--top", ()),
     ("count-output-directory", ["count", "{good}", "--output", "{out}"], 1, "{out}", ()),
-    ("count-output-missing-dir", ["count", "{good}", "--output", "{out}/no/such/c.ngk"], 1, "no/such", ()),
+    ("count-output-missing-dir", ["count", "{good}", "--output", "{out}/no/such/c.ngc"], 1, "no/such", ()),
     ("count-output-dev-full", ["count", "{good}", "--output", "/dev/full"], 1, "/dev/full", ()),
     ("count-bad-encoding", ["count", "{good}", "--encoding", "no-such-codec"], 1, "no-such-codec", ()),
     ("zipf-orders-0", ["zipf", "{good}", "--orders", "0"], 1, "--orders", ()),
@@ -173,6 +173,7 @@ def check(exit_code, stderr, code, needle, out, before):
     assert exit_code == code, (exit_code, lines)
     assert sorted(p.name for p in out.iterdir()) == before, "a new (or temporary) file was left"
     assert (out / "prev.ngk").read_bytes() == OLD
+    assert (out / "prev.ngc").read_bytes() == OLD
 
 
 def run_in_process(argv, env=None):
@@ -184,7 +185,8 @@ def run_in_process(argv, env=None):
 
 @pytest.fixture
 def out(tmp_path):
-    (tmp_path / "prev.ngk").write_bytes(OLD)
+    (tmp_path / "prev.ngk").write_bytes(OLD)  # a previous model
+    (tmp_path / "prev.ngc").write_bytes(OLD)  # a previous counts file
     return tmp_path
 
 
@@ -218,7 +220,7 @@ def test_unwritable_output_folder(inputs, out):
     before = sorted(p.name for p in out.iterdir())
     out.chmod(0o555)
     try:
-        rc, stderr = run_in_process(_fill(["count", "{good}", "--output", "{out}/c.ngk"], inputs, out))
+        rc, stderr = run_in_process(_fill(["count", "{good}", "--output", "{out}/c.ngc"], inputs, out))
     finally:
         out.chmod(0o755)
     check(rc, stderr, 1, "not writable", out, before)

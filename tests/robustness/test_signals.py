@@ -94,16 +94,18 @@ def check_clean_interrupt(rc, lines, sig, folder: Path, before: set, allowed_new
     assert not list(folder.rglob("*.tmp")), "temporary file left"
     new = {p.name for p in folder.iterdir()} - before
     assert new <= set(allowed_new), f"new files: {new}"
-    assert (folder / "out.ngk").read_bytes() == OLD  # the previous output is untouched
+    assert (folder / "out.ngk").read_bytes() == OLD  # the previous outputs are untouched
+    assert (folder / "out.ngc").read_bytes() == OLD
 
 
 @pytest.fixture
 def folder(tmp_path):
-    (tmp_path / "out.ngk").write_bytes(OLD)
+    (tmp_path / "out.ngk").write_bytes(OLD)  # a previous model
+    (tmp_path / "out.ngc").write_bytes(OLD)  # a previous counts file
     return tmp_path
 
 
-COUNT = ["count", "--corpus", "ptb", "--order", "5", "--top", "0", "--output", "out.ngk"]
+COUNT = ["count", "--corpus", "ptb", "--order", "5", "--top", "0", "--output", "out.ngc"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

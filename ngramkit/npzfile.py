@@ -1,0 +1,403 @@
+"""ngramkit's native file container: one uncompressed zip of aligned ``.npy`` arrays plus JSON metadata.
+
+Input of :func:`write`: a path, a JSON-serialisable ``meta`` dict naming its
+``format`` (:data:`MODEL` or :data:`COUNTS`) and ``version``, and a dict of
+named numpy arrays. Output of :func:`read`: the same ``(meta, arrays)``, the
+arrays memory-mapped read-only (``mmap=True``) or private copies. This layer
+knows file kinds, never model classes: :mod:`ngramkit.modelio` turns a model
+record into a model, :class:`~ngramkit.counts.NGramCounts` reads counts.
+
+The file is a valid ``.npz`` (``np.load(path)`` and ``unzip -l`` can inspect
+it) holding
+
+- one ``<name>.npy`` member per array, stored uncompressed, its local header
+  padded (the extra-field id Android's ``zipalign`` uses) so that, with
+  numpy's own 64-byte ``.npy`` header padding, the array data starts on a
+  64-byte boundary of the file: loading maps the arrays instead of reading
+  them;
+- ``meta.json`` (UTF-8), the last member: the caller's fields plus
+  ``"arrays": {"<name>": {"file": "<name>.npy", "dtype": "<i4", "shape": [..],
+  "sha256": "..."}}``.
+
+Integrity: the SHA-256 of every ``.npy`` member (header and data) is checked
+on read unless ``verify=False`` (about 1 GB/s); ``meta.json`` is covered by
+the zip CRC-32. A missing, corrupt, truncated or foreign file, or a file of
+the other kind (counts where a model is expected), raises a one-line
+:class:`~ngramkit.errors.InputError` naming it. Files are written to a
+temporary name and renamed (:mod:`ngramkit.fileio`); equal inputs give equal
+bytes (fixed timestamps). No pickle is ever written or read.
+
+Two records share the container (``"format"`` in ``meta.json``):
+
+- :data:`MODEL` (``.ngk``), written by :func:`write_model`:
+  ``{"format": "ngramkit-model", "version": 1, "kind": "ngram" | "rnn",
+  "class": "ModifiedKneserNey", "name": "mkn", "state": {...}, "vocab":
+  [words], "info": {...}, "ngramkit_version": "...", "arrays": {...}}``,
+  with the vocabulary's counts in the array ``vocab.counts``;
+- :data:`COUNTS` (``.ngc``): n-gram counts (:meth:`ngramkit.counts.NGramCounts.save`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import mmap as _mmap
+import os
+import re
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, NgramkitError
+from .fileio import atomic_path, check_writable
+from .vocab import Vocabulary
+
+MODEL = "ngramkit-model"  # the "format" of a model file
+MODEL_VERSION = 1
+COUNTS = "ngramkit-counts"  # the "format" of an n-gram counts file
+META_MEMBER = "meta.json"
+ZIP_MAGIC = b"PK\x03\x04"
+_ALIGN = 64  # numpy's own .npy header alignment; keeps memory-mapped arrays aligned
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # zip local file header, 30 bytes
+_PAD_EXTRA_ID = 0xD935  # the extra-field id Android's zipalign uses for padding
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: equal inputs give equal files
+
+
+@dataclass(frozen=True)
+class FileKind:
+    noun: str  # in messages: "no such model file", "corrupt counts file"
+    extension: str  # the conventional file-name extension
+    make: str  # how to write a file of this kind (ends the wrong-kind error)
+
+
+KINDS = {
+    MODEL: FileKind("model", ".ngk", "train one with `ngramkit train` (library: ngramkit.modelio.save_model)"),
+    COUNTS: FileKind("counts", ".ngc", "write one with `ngramkit count --output FILE.ngc` (library: NGramCounts.save)"),
+}
+
+
+def check_path(path: str | os.PathLike, fmt: str) -> Path:
+    """Fail early, with one line, if a file of kind ``fmt`` cannot be written at ``path``.
+
+    Besides :func:`ngramkit.fileio.check_writable`, refuses the other kind's
+    extension (a counts file called ``.ngk``, a model called ``.ngc``).
+    """
+    path = Path(path)
+    for other, kind in KINDS.items():
+        if other != fmt and path.suffix.lower() == kind.extension:
+            raise NgramkitError(f"{path}: {kind.extension} is the extension of ngramkit {kind.noun} files; "
+                                f"name {KINDS[fmt].noun} files {KINDS[fmt].extension}")
+    return check_writable(path)
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray) and value.size <= 1000:
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+class _HashingWriter:
+    """A write-only file object that hashes what passes through it."""
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data):
+        self.sha256.update(data)
+        return self._fh.write(data)
+
+
+def check_arrays(arrays: dict) -> None:
+    """Refuse, before anything is written, array names and values the container cannot hold."""
+    for name, arr in arrays.items():
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise NgramkitError(f"cannot save array name {name!r}: use letters, digits, '_', '.', '-'")
+        if not isinstance(arr, np.ndarray):
+            raise NgramkitError(f"cannot save state array {name!r}: a {type(arr).__name__}, expected a numpy array")
+        if arr.dtype.hasobject:
+            raise NgramkitError(f"cannot save state array {name!r}: object dtype would need pickle")
+
+
+def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
+    """Write ``arrays`` and ``meta`` (plus its ``"arrays"`` table) to ``path`` atomically. Returns the path.
+
+    ``meta["format"]`` must be one of :data:`KINDS`. A failed write leaves
+    no file (and an existing one untouched); errors are one-line
+    :class:`~ngramkit.errors.NgramkitError` naming ``path``.
+    """
+    path = Path(path)
+    kind = KINDS[meta["format"]]
+    check_path(path, meta["format"])
+    check_arrays(arrays)
+    meta = dict(meta, arrays={})
+    _to_json(meta, path)  # refuse unserialisable metadata before writing anything
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as raw:
+                with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                    for name, arr in arrays.items():
+                        meta["arrays"][name] = _write_member(zf, raw, name, arr)
+                    zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
+                    zinfo.compress_type = zipfile.ZIP_STORED
+                    zf.writestr(zinfo, _to_json(meta, path).encode("utf-8"))
+                raw.flush()
+                os.fsync(raw.fileno())
+    except OSError as exc:
+        raise NgramkitError(f"{path}: cannot write the {kind.noun} file ({exc.strerror or exc})") from None
+    return path
+
+
+def _to_json(meta: dict, path: Path) -> str:
+    try:
+        return json.dumps(meta, ensure_ascii=False, default=_json_default, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise NgramkitError(f"{path}: cannot save: the metadata is not JSON ({exc})") from None
+
+
+def _write_member(zf: zipfile.ZipFile, raw, name: str, arr: np.ndarray) -> dict:
+    member = f"{name}.npy"
+    zinfo = zipfile.ZipInfo(member, date_time=_DATE)
+    zinfo.compress_type = zipfile.ZIP_STORED
+    # Pad the local header's extra field so the member (and with numpy's 64-byte
+    # header padding, the array data) starts on a 64-byte boundary.
+    # Local header: 30 bytes + name + extra + 20 bytes of zip64 sizes.
+    start = raw.tell() + 30 + len(member.encode()) + 20
+    pad = -start % _ALIGN
+    if 0 < pad < 4:
+        pad += _ALIGN
+    if pad:
+        zinfo.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + bytes(pad - 4)
+    with zf.open(zinfo, "w", force_zip64=True) as fh:
+        writer = _HashingWriter(fh)
+        np.lib.format.write_array(writer, np.asarray(arr), allow_pickle=False)
+    return {"file": member, "dtype": arr.dtype.str, "shape": list(arr.shape), "sha256": writer.sha256.hexdigest()}
+
+
+# ---- reading -----------------------------------------------------------------------------
+
+
+def peek(path: str | os.PathLike, fmt: str) -> bytes:
+    """The first 4 KiB of ``path``, or a one-line error if it is missing, a directory or unreadable."""
+    path, noun = Path(path), KINDS[fmt].noun
+    if not path.exists():
+        raise InputError(f"{path}: no such {noun} file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, expected a {noun} file")
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4096)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def is_container(head: bytes) -> bool:
+    """True when a file's first bytes are a zip signature (what this container always starts with)."""
+    return head.startswith(ZIP_MAGIC)
+
+
+def read_meta(path: str | os.PathLike, fmt: str, version: int) -> dict:
+    """The ``meta.json`` of a container file of kind ``fmt``, without reading its arrays."""
+    path = Path(path)
+    _check_head(path, fmt)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return _read_meta(zf, path, fmt, version)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path}: corrupt or truncated {KINDS[fmt].noun} file ({exc})") from None
+
+
+def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
+         verify: bool = True) -> tuple[dict, dict]:
+    """Read a container file of kind ``fmt`` (at most ``version``): ``(meta, arrays)``.
+
+    With ``mmap=True`` the arrays are read-only views of the memory-mapped
+    file (64-byte aligned); otherwise private, writable copies. ``verify``
+    checks every array's SHA-256.
+    """
+    path = Path(path)
+    noun = KINDS[fmt].noun
+    _check_head(path, fmt)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            buf = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+        with zf:
+            meta = _read_meta(zf, path, fmt, version)
+            view = memoryview(buf)
+            arrays = {}
+            for name, entry in meta["arrays"].items():
+                if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+                    raise InputError(f"{path}: corrupt {noun} metadata (array {name!r})")
+                try:
+                    zinfo = zf.getinfo(entry["file"])
+                except KeyError:
+                    raise InputError(f"{path}: corrupt {noun} file (array member {entry['file']} missing)") from None
+                start, length = _member_span(buf, zinfo, size, path, noun)
+                if verify:
+                    digest = hashlib.sha256(view[start: start + length]).hexdigest()
+                    if digest != entry.get("sha256"):
+                        raise InputError(f"{path}: checksum mismatch in array {name!r}: the file is corrupt; "
+                                         f"write the {noun} file again")
+                arrays[name] = _array_from(buf, start, length, name, path, copy=not mmap)
+            view.release()
+    except InputError:
+        raise
+    except (OSError, ValueError, struct.error, EOFError) as exc:
+        raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+    if not mmap:
+        buf.close()
+    return meta, arrays
+
+
+def _check_head(path: Path, fmt: str) -> None:
+    head = peek(path, fmt)
+    if is_container(head):
+        return
+    kind = KINDS[fmt]
+    if not head:
+        raise InputError(f"{path}: empty file, expected an ngramkit {kind.noun} file")
+    raise InputError(f"{path}: not an ngramkit {kind.noun} file; {kind.make}")
+
+
+def _read_meta(zf: zipfile.ZipFile, path: Path, fmt: str, version: int) -> dict:
+    noun = KINDS[fmt].noun
+    try:
+        data = zf.read(META_MEMBER)
+    except KeyError:
+        raise InputError(f"{path}: a zip file without {META_MEMBER}, not an ngramkit {noun} file") from None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+    try:
+        meta = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: corrupt {noun} metadata ({exc})") from None
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found != fmt:
+        if found in KINDS:
+            raise InputError(f"{path}: an ngramkit {KINDS[found].noun} file, not a {noun} file; {KINDS[fmt].make}")
+        raise InputError(f"{path}: {META_MEMBER} is not ngramkit {noun} metadata (no format {fmt!r})")
+    found_version = meta.get("version")
+    if not isinstance(found_version, int) or found_version > version:
+        raise InputError(f"{path}: {noun} format version {found_version!r} is newer than this ngramkit reads "
+                         f"({version}); upgrade ngramkit")
+    if not isinstance(meta.get("arrays"), dict):
+        raise InputError(f"{path}: corrupt {noun} metadata (field 'arrays' missing or not a dict)")
+    return meta
+
+
+def _member_span(buf, zinfo: zipfile.ZipInfo, size: int, path: Path, noun: str) -> tuple[int, int]:
+    """(start, length) in the file of a stored member's bytes."""
+    if zinfo.compress_type != zipfile.ZIP_STORED:
+        raise InputError(f"{path}: member {zinfo.filename} is compressed; the native format stores arrays uncompressed")
+    off = zinfo.header_offset
+    if off + _LOCAL_HEADER.size > size:
+        raise InputError(f"{path}: truncated {noun} file (member {zinfo.filename} is cut off)")
+    fields = _LOCAL_HEADER.unpack_from(buf, off)
+    if fields[0] != ZIP_MAGIC:
+        raise InputError(f"{path}: corrupt {noun} file (bad zip header of {zinfo.filename})")
+    start = off + _LOCAL_HEADER.size + fields[9] + fields[10]
+    length = zinfo.compress_size
+    if start + length > size:
+        raise InputError(f"{path}: truncated {noun} file (member {zinfo.filename} is cut off)")
+    return start, length
+
+
+def _array_from(buf, start: int, length: int, name: str, path: Path, copy: bool) -> np.ndarray:
+    header = io.BytesIO(bytes(buf[start: start + min(length, 65536)]))
+    try:
+        major, minor = np.lib.format.read_magic(header)
+        if (major, minor) == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(header)
+        elif major in (2, 3):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(header)
+        else:
+            raise ValueError(f"unsupported .npy version {major}.{minor}")
+    except ValueError as exc:
+        raise InputError(f"{path}: corrupt array {name!r} ({exc})") from None
+    if dtype.hasobject:
+        raise InputError(f"{path}: array {name!r} holds Python objects; refusing to unpickle")
+    count = int(np.prod(shape, dtype=np.int64))
+    data_start = start + header.tell()
+    if header.tell() + count * dtype.itemsize != length:
+        raise InputError(f"{path}: corrupt array {name!r} (size does not match its header)")
+    arr = np.frombuffer(buf, dtype=dtype, count=count, offset=data_start)
+    arr = arr.reshape(shape, order="F" if fortran else "C")
+    return arr.copy(order="K") if copy else arr
+
+
+# ---- the vocabulary, as both records store it ----------------------------------------------
+
+
+VOCAB_COUNTS = "vocab.counts"  # the array holding the vocabulary's word counts
+
+
+def vocab_from(meta: dict, arrays: dict, path: str | os.PathLike) -> Vocabulary:
+    """The :class:`~ngramkit.vocab.Vocabulary` stored as ``meta["vocab"]`` plus the array ``vocab.counts``.
+
+    Removes ``vocab.counts`` from ``arrays`` (it is not a state array).
+    """
+    counts = arrays.pop(VOCAB_COUNTS, None)
+    try:
+        return Vocabulary(meta["vocab"], None if counts is None else np.asarray(counts))
+    except (NgramkitError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: corrupt vocabulary ({exc})") from None
+
+
+# ---- the model record ------------------------------------------------------------------------
+
+
+def write_model(path: str | os.PathLike, *, kind: str, cls: str, name: str | None, state: dict, arrays: dict,
+                vocab: Vocabulary, info: dict | None = None) -> Path:
+    """Write one model record (see the module docstring) atomically. Returns the path.
+
+    ``kind``/``cls``/``name`` say which model it is (:mod:`ngramkit.modelio`
+    keeps the table of classes); ``state`` and ``arrays`` are what the
+    model's ``get_state()`` returns.
+    """
+    arrays = dict(arrays)
+    if VOCAB_COUNTS not in arrays:
+        arrays[VOCAB_COUNTS] = np.asarray(vocab.counts, np.int64)
+    meta = {"format": MODEL, "version": MODEL_VERSION, "kind": kind, "class": cls, "name": name, "state": state,
+            "vocab": list(vocab.words), "info": info or {}, "ngramkit_version": __version__}
+    return write(path, meta, arrays)
+
+
+def read_model_meta(path: str | os.PathLike) -> dict:
+    """The metadata of a model file, its fields checked, without reading its arrays."""
+    return _check_model_meta(read_meta(path, MODEL, MODEL_VERSION), Path(path))
+
+
+def read_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> tuple[dict, dict, Vocabulary]:
+    """Read a model record: ``(meta, state arrays, vocabulary)`` (see :func:`read` for ``mmap``/``verify``)."""
+    meta, arrays = read(path, MODEL, MODEL_VERSION, mmap=mmap, verify=verify)
+    _check_model_meta(meta, Path(path))
+    return meta, arrays, vocab_from(meta, arrays, path)
+
+
+def _check_model_meta(meta: dict, path: Path) -> dict:
+    for key, kind in (("kind", str), ("class", str), ("state", dict), ("vocab", list), ("arrays", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise InputError(f"{path}: corrupt model metadata (field {key!r} missing or not a {kind.__name__})")
+    return meta
