@@ -51,6 +51,7 @@ import numpy as np
 from . import native
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
+from .models.backoff import BackoffModel
 from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
@@ -354,8 +355,6 @@ class _Cursor:
 
 def read_arpa(path: str | os.PathLike):
     """Read a plain or gzipped ARPA file into a :class:`~ngramkit.models.BackoffModel`."""
-    from .models.backoff import BackoffModel
-
     path = Path(path)
     text = _read_text(path)
     if "\r" in text:
