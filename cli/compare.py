@@ -60,11 +60,12 @@ Examples:
 @click.option("--csv", "csv_path", metavar="PATH", default=None, help="Write the table as CSV.")
 @click.option("--plot", "plot_path", metavar="PATH", default=None,
               help="Write the figure (.png, .svg or .pdf).")
+@click.option("--title", default=None, metavar="TEXT", help="Title of the figure [default: corpus and level].")
 @click.option("--out", "out_dir", metavar="DIR", default=None,
               help="Directory for every trained model, report.{json,md,csv} and compare.png.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 def compare(corpus_name, train_files, valid_files, test_files, models_spec, level, min_count, epochs,
-            interpolate, seed, as_json, markdown_path, csv_path, plot_path, out_dir, quiet, **kwargs):
+            interpolate, seed, as_json, markdown_path, csv_path, plot_path, title, out_dir, quiet, **kwargs):
     """Train n-gram models and an RNN on one corpus and report their perplexities.
 
     All models share one vocabulary built on the training split and score
@@ -115,10 +116,10 @@ def compare(corpus_name, train_files, valid_files, test_files, models_spec, leve
         report.write_csv(csv_path)
         echo_err(f"wrote {csv_path}")
     if plot_path:
-        report.plot(plot_path)
+        report.plot(plot_path, title=title)
         echo_err(f"wrote {plot_path}")
     if out_dir:
-        written = report.save(out_dir)
+        written = report.save(out_dir, title=title)
         echo_err(f"wrote {len(written)} files to {out_dir}")
     if as_json:
         click.echo(report.to_json())

@@ -103,10 +103,11 @@ def format_table(fits) -> list[str]:
               help="Write the rank-frequency figure (.png, .svg or .pdf).")
 @click.option("--heaps", "heaps_path", type=click.Path(dir_okay=False), default=None, metavar="PATH",
               help="Fit Heaps' law and write the vocabulary-growth figure (.png, .svg or .pdf).")
+@click.option("--title", default=None, metavar="TEXT", help="Title of the figure(s) [default: law and corpus].")
 @json_option
 @text_options
 def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
-         as_json, **kwargs):
+         title, as_json, **kwargs):
     """Fit Zipf's law to unigram, bigram, trigram... frequencies; optionally plot them.
 
     alpha is the rank exponent of n_r ~ r^-alpha (log n_r = -alpha log r + c,
@@ -115,11 +116,11 @@ def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     """
     with one_line_errors():
         _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path,
-             heaps_path, as_json, kwargs)
+             heaps_path, as_json, kwargs, title=title)
 
 
 def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
-         as_json, kwargs):
+         as_json, kwargs, title=None):
     # Validate everything cheap before reading the corpus, so bad options leave nothing behind.
     orders = parse_orders(orders)
     rank_min, rank_max = parse_ranks(ranks)
@@ -156,11 +157,11 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     if plot_path is not None:
         from ngramkit.plots import plot_zipf
 
-        figures.append((plot_zipf(fits, corpus=label), plot_path))
+        figures.append((plot_zipf(fits, corpus=label, title=title), plot_path))
     if heaps is not None:
         from ngramkit.plots import plot_heaps
 
-        figures.append((plot_heaps(heaps, corpus=label), heaps_path))
+        figures.append((plot_heaps(heaps, corpus=label, title=title), heaps_path))
     if figures:
         from ngramkit.plots import save_figure
 

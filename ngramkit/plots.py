@@ -28,7 +28,9 @@ import numpy as np
 from .errors import NgramkitError
 from .fileio import PLOT_SUFFIXES, atomic_path, check_output_path
 
-__all__ = ["FORMATS", "check_figure_path", "new_figure", "plot_heaps", "plot_zipf", "save_figure", "style_axes"]
+__all__ = ["FORMATS", "check_figure_path", "new_figure", "plot_compare", "plot_heaps", "plot_zipf", "row_kind",
+           "fit_line_ranks",
+           "save_figure", "style_axes"]
 
 FORMATS = {suffix: suffix[1:] for suffix in PLOT_SUFFIXES}  # extension -> matplotlib format: png, svg, pdf
 DPI = 150  # raster resolution for .png
@@ -171,6 +173,29 @@ def place_legend(fig, ax, handles, labels, compact_labels, *, title=None, ncols:
     return legend
 
 
+def fit_line_ranks(fit) -> tuple[float, float]:
+    """The rank span over which a fit's line is drawn: (first rank, last rank).
+
+    OLS: its rank window ``rank_min..rank_max``. MLE: the frequencies it
+    describes, from ``xmin`` (the tail's lower end) up to the largest
+    observed frequency, mapped to ranks through the fitted law
+    ``n = exp(c) r^-alpha`` and kept within ranks ``1..rank_max``. So the
+    line starts at frequency ``xmin`` and never rises above the data's
+    largest frequency: the tail fit is not extrapolated to a rank-1
+    frequency the corpus does not have.
+    """
+    if fit.method != "mle" or fit.xmin is None:
+        return float(fit.rank_min), float(fit.rank_max)
+
+    def rank_of(freq: float) -> float:
+        return float(np.exp((fit.c - np.log(freq)) / fit.alpha))
+
+    top = float(fit.ranked[0]) if fit.ranked is not None and fit.ranked.size else float(fit.predict(1.0)[()])
+    last = min(rank_of(fit.xmin), float(fit.rank_max))
+    first = min(max(rank_of(top), 1.0), last)
+    return first, last
+
+
 def plot_zipf(
     counts_or_fits,
     orders: Sequence[int] = (1, 2, 3),
@@ -179,6 +204,7 @@ def plot_zipf(
     path: str | os.PathLike | None = None,
     corpus: str | None = None,
     exclude_boundaries: bool = True,
+    title: str | None = None,
     **fit_options,
 ):
     """Rank-frequency curves of several n-gram orders on log-log axes, each with its fitted Zipf line.
@@ -188,7 +214,9 @@ def plot_zipf(
     ``order -> 1-D frequency array``, or a sequence of
     :class:`~ngramkit.zipf.ZipfFit` (which carry their data; ``orders`` is
     then ignored, and several fits of one order share one data curve).
-    Returns the Figure; saves it when ``path`` is given (checked first).
+    ``title`` replaces the default title. Returns the Figure; saves it when
+    ``path`` is given (checked first). Each fit's line spans
+    :func:`fit_line_ranks` (an MLE line starts at frequency ``xmin``).
 
     Lines carry ``gid`` ``"zipf-data-<order>"`` and
     ``"zipf-fit-<order>-<method>"`` so callers and tests can find them.
@@ -230,22 +258,22 @@ def plot_zipf(
             (line,) = ax.plot(x, y, color=color, linewidth=1.8, alpha=0.9, gid=f"zipf-data-{fit.order}")
             groups[fit.order] = [(line, label, label)]
         color = seen[fit.order]
-        r = np.geomspace(fit.rank_min, fit.rank_max, 50)
+        r = np.geomspace(*fit_line_ranks(fit), 50)
         # Black fit line over its window; colour-coded end markers tie it to its data curve.
         (line,) = ax.plot(r, fit.predict(r), color="black", linestyle=fit_styles[fit.method], linewidth=1.6,
                           marker="o", markevery=[0, r.size - 1], markersize=5, markerfacecolor=color,
                           markeredgecolor="black", markeredgewidth=0.8, gid=f"zipf-fit-{fit.order}-{fit.method}")
         groups[fit.order].append((line, _fit_label(fit), _fit_label(fit, compact=True)))
     excluded = any(f.exclude_boundaries for f in fits)
-    style_axes(ax, title=f"Zipf's law: rank–frequency of n-grams in {corpus or 'corpus'}",
+    style_axes(ax, title=title or f"Zipf's law: rank–frequency of n-grams in {corpus or 'corpus'}",
                xlabel="rank r (most frequent = 1)", ylabel="frequency n(r)")
     ax.set_xlim(left=0.8)
     entries = [e for group in groups.values() for e in group]
     handles, labels, compact = (list(t) for t in zip(*entries))
     for line, label in zip(handles, labels):
         line.set_label(label)
-    title = r"fits of $\log n(r) = -\alpha \log r + c$" + ("   (<s>, </s> excluded)" if excluded else "")
-    place_legend(fig, ax, handles, labels, compact, title=title, ncols=min(len(groups), 3))
+    legend_title = r"fits of $\log n(r) = -\alpha \log r + c$" + ("   (<s>, </s> excluded)" if excluded else "")
+    place_legend(fig, ax, handles, labels, compact, title=legend_title, ncols=min(len(groups), 3))
     return _finish(fig, path)
 
 
@@ -257,13 +285,14 @@ def plot_heaps(
     *,
     path: str | os.PathLike | None = None,
     corpus: str | None = None,
+    title: str | None = None,
     **fit_options,
 ):
     """Vocabulary growth V(N) on log-log axes with the fitted Heaps law ``V = K N^beta``.
 
     ``data_or_fit``: a :class:`~ngramkit.zipf.HeapsFit` or anything
     :func:`~ngramkit.zipf.fit_heaps` accepts (a Stream, a token array).
-    Returns the Figure; saves it when ``path`` is given (checked first).
+    ``title`` replaces the default title. Returns the Figure; saves it when ``path`` is given (checked first).
     Lines carry ``gid`` ``"heaps-data"`` and ``"heaps-fit"``.
     """
     from .zipf import HeapsFit, fit_heaps
@@ -280,7 +309,7 @@ def plot_heaps(
     ax.plot(n, fit.predict(n), color="black", linestyle="--", linewidth=1.6,
             label=f"Heaps fit: V = {fit.k:.2f} · N$^{{{fit.beta:.3f}}}$, R² = {fit.r2:.3f} (N ≥ {_fmt_int(fit.n_min)})",
             gid="heaps-fit")
-    style_axes(ax, title=f"Heaps' law: vocabulary growth in {corpus or 'corpus'}",
+    style_axes(ax, title=title or f"Heaps' law: vocabulary growth in {corpus or 'corpus'}",
                xlabel="tokens read N", ylabel="distinct tokens V(N)")
     handles = ax.get_lines()
     labels = [h.get_label() for h in handles]
@@ -290,33 +319,73 @@ def plot_heaps(
 
 # ---- comparison report ----------------------------------------------------------------------
 
+KIND_NAMES = {"ngram": "n-gram", "rnn": "RNN", "mix": "interpolated"}
+KIND_COLOURS = {"ngram": "#4C72B0", "rnn": "#DD8452", "mix": "#55A868"}
+KIND_MARKERS = {"ngram": "o", "rnn": "s", "mix": "D"}
+# Reference lines on the training-curve panel: one (colour, dash) pair each, never repeated
+# before len(_REF_STYLES) lines; the interpolated model keeps its kind's green.
+_REF_COLOURS = ("#4C72B0", "#8172B3", "#937860", "#8C8C8C", "#DA8BC3", "#64B5CD", "#CCB974")
+_REF_DASHES = ("--", "-.", ":", (0, (6, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2, 2, 2)))
+_RNN_COLOURS = ("#DD8452", "#C44E52", "#8C613C", "#B07AA1")
+_RNN_NAMES = ("rnn", "gru", "lstm")
+
+
+def row_kind(label: str) -> str:
+    """"mix" for an interpolation row (``rnn+mkn:3``), "rnn" for rnn/gru/lstm rows, else "ngram"."""
+    return "mix" if "+" in label else "rnn" if label.split(":")[0] in _RNN_NAMES else "ngram"
+
+
+def _plain_number(value, _pos=None) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:,.3g}"
+
+
+def _curve_values(values) -> list[float]:
+    return [float("nan") if v is None else float(v) for v in values]
+
 
 def plot_compare(
     labels: Sequence[str],
     test_ppls: Sequence[float],
     *,
     curves: Mapping[str, Sequence[float]] | None = None,
+    train_curves: Mapping[str, Sequence[float]] | None = None,
     references: Mapping[str, float] | None = None,
     kinds: Sequence[str] | None = None,
     path: str | os.PathLike | None = None,
-    title: str = "n-gram models vs RNN",
+    title: str | None = None,
 ):
-    """The figure of ``ngramkit compare``: test perplexity bars and RNN learning curves.
+    """The figure of ``ngramkit compare``: a dot plot of test perplexity and the RNN training curves.
 
-    Left: one bar per report row (``labels``, ``test_ppls``; log scale when
-    they span more than a factor of 10), coloured by ``kinds`` ("ngram",
-    "rnn" or "mix" per label, guessed from the labels when omitted). Right,
-    when ``curves`` {RNN label: per-epoch validation perplexities} is not
-    empty: the learning curves, with ``references`` {n-gram label:
-    validation perplexity} as dashed horizontal lines. Returns the Figure;
-    saves it when ``path`` is given (checked first).
+    Left: a Cleveland dot plot, one marker per report row (``labels``,
+    ``test_ppls``, every row including the interpolated one), sorted with the
+    best (lowest) at the top, the value printed beside each marker. Markers
+    encode position only (no bars: a bar's length is not proportional to
+    perplexity on a log axis); the axis is logarithmic when the values span
+    more than a factor of 10, else linear. Colour and marker shape by
+    ``kinds`` ("ngram", "rnn" or "mix" per label, guessed from the labels
+    when omitted, see :func:`row_kind`). A non-finite perplexity is a ``>``
+    marker at the right edge labelled "inf".
 
-    Artists carry ``gid`` ``"compare-bar-<label>"``, ``"compare-curve-<label>"``
-    and ``"compare-ref-<label>"`` so callers and tests can find them.
+    Right, when ``curves`` {RNN label: per-epoch validation perplexities} is
+    not empty: the training curves, validation (solid, filled markers) and,
+    from ``train_curves`` {RNN label: per-epoch training perplexities},
+    training (dashed, hollow markers), with ``references`` {label:
+    validation perplexity} (n-gram and interpolated rows) as horizontal lines,
+    each with its own colour and dash pattern and a legend entry;
+    references far above the curves are listed in the legend as off scale.
+    Without curves the figure has the left panel only.
+
+    ``title``: the figure's title (default "n-gram models vs RNN").
+    Returns the Figure; saves it when ``path`` is given (checked first).
+    Artists carry ``gid`` ``"compare-point-<label>"``, ``"compare-valid-<label>"``,
+    ``"compare-train-<label>"`` and ``"compare-ref-<label>"`` so callers and
+    tests can find them.
     """
     import math
 
-    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     if path is not None:
         check_figure_path(path)
@@ -324,77 +393,112 @@ def plot_compare(
     values = [math.nan if v is None else float(v) for v in test_ppls]
     if len(values) != len(labels):
         raise NgramkitError(f"plot_compare: {len(labels)} labels but {len(values)} perplexities")
-    if kinds is None:
-        kinds = ["mix" if "+" in lab else "rnn" if lab.split(":")[0] in ("rnn", "gru", "lstm") else "ngram"
-                 for lab in labels]
-    curves = {str(k): [float(y) for y in v] for k, v in (curves or {}).items() if len(v)}
+    kinds = [row_kind(lab) for lab in labels] if kinds is None else list(kinds)
+    if len(kinds) != len(labels):
+        raise NgramkitError(f"plot_compare: {len(labels)} labels but {len(kinds)} kinds")
+    curves = {str(k): _curve_values(v) for k, v in (curves or {}).items() if len(v)}
+    train_curves = {str(k): _curve_values(v) for k, v in (train_curves or {}).items() if len(v)}
     refs = sorted((float(v), str(k)) for k, v in (references or {}).items()
                   if v is not None and math.isfinite(float(v)))
-    colours = {"ngram": "#4C72B0", "rnn": "#DD8452", "mix": "#55A868"}
-    names = {"ngram": "n-gram", "rnn": "RNN", "mix": "interpolated"}
 
-    from matplotlib.figure import Figure
+    panels = 2 if curves else 1
+    fig = Figure(figsize=(6.0 + 7.4 * (panels - 1), 0.9 + max(4.3, 0.42 * len(labels) + 1.6)),
+                 layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False, width_ratios=[6.0, 7.4][:panels])[0]
 
-    ncols = 2 if curves else 1
-    fig = Figure(figsize=(6.2 * ncols + 0.8, 5.2), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-
+    # ---- left: dot plot of test perplexity, best at the top
     ax = axes[0]
     finite = [v for v in values if math.isfinite(v) and v > 0]
     log = bool(finite) and max(finite) / min(finite) > 10
-    for i, (label, v, kind) in enumerate(zip(labels, values, kinds)):
-        height = v if math.isfinite(v) else 0.0
-        ax.bar(i, height, color=colours.get(kind, "0.5"), edgecolor="black", linewidth=0.6, gid=f"compare-bar-{label}",
-               label=names.get(kind, kind))
-        ax.annotate(f"{v:,.1f}" if math.isfinite(v) else "inf", (i, height if height > 0 else 1.0),
-                    xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8)
-    if log:
-        ax.set_yscale("log")
+    order = sorted(range(len(labels)), key=lambda i: (not math.isfinite(values[i]), values[i]))
+    n = len(order)
     if finite:
-        ax.set_ylim(bottom=min(finite) / 1.5 if log else 0, top=max(finite) * (1.8 if log else 1.12))
-    ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=35, ha="right", fontsize=TICK_SIZE)
-    handles, seen = [], set()
-    for h, kind in zip(ax.patches, kinds):
-        if kind not in seen:
-            seen.add(kind)
-            handles.append(h)
-    ax.legend(handles, [names.get(k, k) for k in dict.fromkeys(kinds)], fontsize=LEGEND_SIZE, loc="upper right")
-    ax.set_title("test perplexity per model (lower is better)", fontsize=TITLE_SIZE)
-    ax.set_ylabel("test perplexity", fontsize=LABEL_SIZE)
-    ax.tick_params(axis="y", which="both", labelsize=TICK_SIZE)
+        lo, hi = min(finite), max(finite)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(lo / 1.25, hi * 1.9)  # room for the value printed right of the last marker
+        else:
+            pad = (hi - lo) or hi
+            ax.set_xlim(max(lo - 0.15 * pad, 0.0), hi + 0.45 * pad)
+    edge = ax.get_yaxis_transform()  # x in axes fraction, y in data
+    for pos, i in enumerate(order):
+        y = n - 1 - pos  # the best row at the top
+        label, v, kind = labels[i], values[i], kinds[i]
+        style = dict(color=KIND_COLOURS.get(kind, "0.4"), markeredgecolor="black", markeredgewidth=0.7,
+                     markersize=8, linestyle="none", gid=f"compare-point-{label}", clip_on=False, zorder=3)
+        if math.isfinite(v) and v > 0:
+            ax.plot([v], [y], marker=KIND_MARKERS.get(kind, "o"), **style)
+            ax.annotate(f"{v:,.1f}", (v, y), xytext=(7, 0), textcoords="offset points", ha="left", va="center",
+                        fontsize=TICK_SIZE - 0.5)
+        else:
+            ax.plot([1.0], [y], marker=">", transform=edge, **style)
+            ax.annotate("inf", (1.0, y), xycoords=edge, xytext=(-10, 0), textcoords="offset points", ha="right",
+                        va="center", fontsize=TICK_SIZE - 0.5)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_yticks(range(n))
+    ax.set_yticklabels([labels[i] for i in reversed(order)], fontsize=TICK_SIZE)
+    if log:
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(_plain_number))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("test perplexity" + (" (log scale)" if log else ""), fontsize=LABEL_SIZE)
+    ax.set_title("test perplexity per model (lower is better)", fontsize=TITLE_SIZE - 1)
+    ax.tick_params(which="both", labelsize=TICK_SIZE)
     ax.spines[["top", "right"]].set_visible(False)
-    ax.grid(True, axis="y", which="major", color="0.85", linewidth=0.8)
+    ax.grid(True, axis="y", color="0.75", linestyle=":", linewidth=0.9)  # dotted guides to each label
+    ax.grid(True, axis="x", which="major", color="0.88", linewidth=0.8)
     ax.set_axisbelow(True)
+    present = list(dict.fromkeys(kinds))
+    ax.legend([Line2D([], [], marker=KIND_MARKERS.get(k, "o"), color=KIND_COLOURS.get(k, "0.4"), linestyle="none",
+                      markeredgecolor="black", markeredgewidth=0.7, markersize=7) for k in present],
+              [KIND_NAMES.get(k, k) for k in present], loc="upper right", fontsize=LEGEND_SIZE, frameon=True,
+              framealpha=0.92, edgecolor="0.8", handletextpad=0.3)  # sorted: the top rows sit at the left
 
+    # ---- right: the RNN training curves against the other models' validation perplexity
     if curves:
         ax = axes[1]
-        longest = max(len(ys) for ys in curves.values())
+        longest = max(len(ys) for ys in (*curves.values(), *train_curves.values()))
+        drawn: list[float] = []
         for j, (label, ys) in enumerate(curves.items()):
-            ax.plot(range(1, len(ys) + 1), ys, marker="o", linewidth=2.0, color=f"C{1 + j}",
-                    label=f"{label}: validation", gid=f"compare-curve-{label}")
-        # Zoom on the curves: references far above them stay in the legend, marked "off scale".
-        ys_all = [y for ys in curves.values() for y in ys if math.isfinite(y) and y > 0]
-        top = 1.15 * max(ys_all) if ys_all else None
-        low = min(ys_all + [v for v, _ in refs]) if ys_all else None
-        cmap = matplotlib.colormaps["Blues"]
+            colour = _RNN_COLOURS[j % len(_RNN_COLOURS)]
+            ax.plot(range(1, len(ys) + 1), ys, marker="o", linewidth=2.0, color=colour, markersize=5,
+                    label=f"{label}: validation", gid=f"compare-valid-{label}")
+            drawn += ys
+            if label in train_curves:
+                ts = train_curves[label]
+                ax.plot(range(1, len(ts) + 1), ts, marker="o", linewidth=1.6, linestyle="--", color=colour,
+                        markersize=5, markerfacecolor="white", label=f"{label}: training",
+                        gid=f"compare-train-{label}")
+                drawn += ts
+        drawn = [y for y in drawn if math.isfinite(y) and y > 0]
+        top = 1.25 * max(drawn) if drawn else math.inf
+        shown = [v for v, _ in refs if v <= top]
+        low = min(drawn + shown) if drawn or shown else None
         for i, (v, label) in enumerate(refs):
-            shade = 0.95 - 0.55 * i / max(len(refs) - 1, 1)
-            off = top is not None and v > top
-            ax.axhline(v, linestyle="--", linewidth=1.2, color=cmap(shade), gid=f"compare-ref-{label}",
-                       label=f"{label}: {v:,.1f}" + (" (off scale)" if off else ""))
-        if top is not None:
-            ax.set_ylim(low / 1.08, top)
-        ax.set_xlim(0.5, longest + 0.5)
-        step = max(1, math.ceil(longest / 15))
-        ax.set_xticks(range(1, longest + 1, step))
-        ax.set_title("RNN learning curve vs n-gram models", fontsize=TITLE_SIZE)
+            if v > top:  # far above the curves: listed, not drawn (it would squash them)
+                ax.plot([], [], linestyle="none", label=f"{label} (valid {v:,.1f}, above the axis)",
+                        gid=f"compare-ref-{label}")
+                continue
+            mix = row_kind(label) == "mix"
+            colour = KIND_COLOURS["mix"] if mix else _REF_COLOURS[i % len(_REF_COLOURS)]
+            dash = "-" if mix else _REF_DASHES[i % len(_REF_DASHES)]
+            ax.axhline(v, linestyle=dash, linewidth=1.5, color=colour, gid=f"compare-ref-{label}",
+                       label=f"{label} (valid {v:,.1f})", zorder=1.5)
+        if low is not None:
+            high = max(drawn + shown)
+            margin = 0.06 * (high - low) or 0.05 * high
+            ax.set_ylim(max(low - margin, 0.0), high + margin)
+        ax.set_xlim(0.6, longest + 0.4)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(longest, 12)))
+        ax.set_title("RNN training curve vs the other models", fontsize=TITLE_SIZE - 1)
         ax.set_xlabel("epoch", fontsize=LABEL_SIZE)
-        ax.set_ylabel("validation perplexity", fontsize=LABEL_SIZE)
+        ax.set_ylabel("perplexity", fontsize=LABEL_SIZE)
         ax.tick_params(which="both", labelsize=TICK_SIZE)
         ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(True, which="major", color="0.85", linewidth=0.8)
+        ax.grid(True, which="major", color="0.88", linewidth=0.8)
         ax.set_axisbelow(True)
-        ax.legend(fontsize=LEGEND_SIZE - 1, loc="best", frameon=True, framealpha=0.92, edgecolor="0.8")
-    fig.suptitle(title, fontsize=TITLE_SIZE + 1)
+        # Outside the axes, so it never covers a curve.
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize=LEGEND_SIZE,
+                  frameon=False)
+    fig.suptitle(title or "n-gram models vs RNN", fontsize=TITLE_SIZE + 1)
     return _finish(fig, path)

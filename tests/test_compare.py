@@ -209,11 +209,11 @@ def test_plot_files(tmp_path, suffix, magic):
     assert path.read_bytes().startswith(magic) and path.stat().st_size > 1000
     gids = {a.get_gid() for ax in fig.axes for a in list(ax.patches) + list(ax.lines)}
     for r in report.rows:
-        assert f"compare-bar-{r.label}" in gids
-    assert "compare-curve-rnn" in gids
-    assert {"compare-ref-laplace:1", "compare-ref-mkn:3"} <= gids  # n-gram reference lines
-    bars = {a.get_gid(): a.get_height() for a in fig.axes[0].patches}
-    assert bars["compare-bar-mkn:3"] == pytest.approx(155.5)
+        assert f"compare-point-{r.label}" in gids  # every row, the interpolated one included
+    assert "compare-valid-rnn" in gids
+    assert {"compare-ref-laplace:1", "compare-ref-mkn:3", "compare-ref-rnn+mkn:3"} <= gids  # reference lines
+    points = {a.get_gid(): a.get_xdata()[0] for a in fig.axes[0].lines}
+    assert points["compare-point-mkn:3"] == pytest.approx(155.5)
     assert sorted(os.listdir(tmp_path)) == [path.name]  # no temporary files left
 
 

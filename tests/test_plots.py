@@ -61,7 +61,40 @@ def test_zipf_figure_from_fits_of_both_methods(tm_raw_counts3):
     assert sorted(_lines(fig, "zipf-data-")) == ["zipf-data-1", "zipf-data-2"]
     assert sorted(_lines(fig, "zipf-fit-")) == ["zipf-fit-1-mle", "zipf-fit-1-ols", "zipf-fit-2-mle", "zipf-fit-2-ols"]
     mle = _lines(fig, "zipf-fit-1-mle")["zipf-fit-1-mle"].get_data()
-    assert mle[0][0] == 1 and mle[0][-1] == pytest.approx(fits[1].rank_max)
+    assert 1 < mle[0][0] < mle[0][-1] <= fits[1].rank_max
+
+
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_zipf_mle_line_spans_its_tail_from_xmin(tm_raw_counts3, order):
+    # The MLE fits the n-grams seen >= xmin times: its line runs from frequency xmin up to the data's largest
+    # frequency (not from rank 1, where the tail law overshoots the head), along exp(c) r^-alpha.
+    fit = fit_zipf(tm_raw_counts3, order, "mle")
+    ranked = rank_frequency(tm_raw_counts3, order)
+    fig = plot_zipf([fit])
+    x, y = (np.asarray(v) for v in _lines(fig, "zipf-fit-")[f"zipf-fit-{order}-mle"].get_data())
+    np.testing.assert_allclose(y, np.exp(fit.c) * x ** -fit.alpha, rtol=1e-12)
+    if np.exp((fit.c - np.log(fit.xmin)) / fit.alpha) <= fit.rank_max:
+        assert y.min() == pytest.approx(fit.xmin, rel=1e-9)  # the line starts (low end) at frequency xmin
+    else:
+        assert x.max() == pytest.approx(fit.rank_max)  # or at the tail's last rank, whichever comes first
+    assert y.max() == pytest.approx(min(ranked[0], np.exp(fit.c)), rel=1e-9)  # never above the data's top
+    assert x.min() >= 1 and x.max() <= fit.rank_max
+    assert y.max() <= ranked[0] * (1 + 1e-9)
+    if np.exp(fit.c) > ranked[0]:  # the law overshoots the head: the line does not start at rank 1
+        assert x[0] > 1
+
+
+def test_zipf_mle_line_on_a_known_head(tm_raw_counts3):
+    # timemachine unigrams: xmin = 3, and the law puts 2,260 (the top frequency) near rank 2.2, not 1.
+    fit = fit_zipf(tm_raw_counts3, 1, "mle")
+    ranked = rank_frequency(tm_raw_counts3, 1)
+    x, y = _lines(plot_zipf([fit]), "zipf-fit-")["zipf-fit-1-mle"].get_data()
+    assert fit.xmin == 3 and y[-1] == pytest.approx(3.0) and y[0] == pytest.approx(ranked[0])
+    assert x[0] == pytest.approx(np.exp((fit.c - np.log(ranked[0])) / fit.alpha)) and x[0] > 2
+    # OLS lines keep their rank window.
+    ols = fit_zipf(tm_raw_counts3, 1, "ols")
+    ox, _ = _lines(plot_zipf([ols]), "zipf-fit-")["zipf-fit-1-ols"].get_data()
+    assert (ox[0], ox[-1]) == pytest.approx((ols.rank_min, ols.rank_max))
 
 
 def test_zipf_figure_from_frequency_mapping():

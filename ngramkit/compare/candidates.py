@@ -45,6 +45,7 @@ class Fitted:
     done: str = ""  # appended to the progress line with the perplexities
     row: dict = field(default_factory=dict)  # further Row fields (hidden, epochs)
     curve: list | None = None  # validation perplexity per epoch, for the figure
+    train_curve: list | None = None  # training perplexity per epoch, for the figure
     details: dict | None = None  # the report's record of the run (Report.rnn)
 
 
@@ -171,7 +172,8 @@ class RNNCandidate:
         return Fitted(result.model, size, int(result.model.n_params), seconds,
                       done=f" after {len(history)} epochs ({result.stop_reason})",
                       row={"hidden": config.hidden, "epochs": len(history)},
-                      curve=[e["valid_ppl"] for e in history], details=details)
+                      curve=[e["valid_ppl"] for e in history], train_curve=[e["train_ppl"] for e in history],
+                      details=details)
 
 
 def build_candidates(specs: list[ModelSpec], *, corpus: str | None, level: str, rnn: dict | None,

@@ -103,6 +103,7 @@ class Report:
     min_count: int = 1
     models: str = ""  # the model spec that was run
     curves: dict = field(default_factory=dict)  # RNN label -> per-epoch validation perplexities
+    train_curves: dict = field(default_factory=dict)  # RNN label -> per-epoch training perplexities
     rnn: dict = field(default_factory=dict)  # RNN label -> {"config": ..., "train": ...}
     interpolation: dict | None = None  # {"rnn", "ngram", "weight", "valid_ppl", "test_ppl"}
     notes: dict = field(default_factory=dict)  # row label -> note (e.g. fallback discounts)
@@ -242,25 +243,29 @@ class Report:
     def write_csv(self, path) -> None:
         _write_text(path, self.to_csv())
 
-    def plot(self, path=None, **kwargs):
-        """Test perplexity per model (bars) and the RNN validation learning curves.
+    def plot(self, path=None, *, title: str | None = None, **kwargs):
+        """The figure: test perplexity of every row (dot plot) and the RNN training curves.
 
-        The n-gram results are drawn as horizontal reference lines on the
-        curves. Writes ``path`` (``.png``/``.svg``/``.pdf``) atomically when
-        given; returns the matplotlib figure.
+        Every row is drawn, the interpolated one included; the n-gram and
+        interpolated rows' validation perplexities are reference lines on the
+        curves (see :func:`ngramkit.plots.plot_compare`). ``title``: the
+        figure's title (default: corpus and level). Writes ``path``
+        (``.png``/``.svg``/``.pdf``) atomically when given; returns the
+        matplotlib figure.
         """
-        ngram_refs = {r.label: r.valid_ppl for r in self.rows if r.order is not None}
+        refs = {r.label: r.valid_ppl for r in self.rows if r.label not in self.curves}
         return plot_compare(
             [r.label for r in self.rows],
             [r.test_ppl for r in self.rows],
             curves=self.curves,
-            references=ngram_refs,
+            train_curves=self.train_curves,
+            references=refs,
             path=path,
-            title=f"{self.corpus} ({self.level} level): perplexity",
+            title=title or f"{self.corpus} ({self.level} level): perplexity",
             **kwargs,
         )
 
-    def save(self, directory, *, plot: bool = True) -> dict:
+    def save(self, directory, *, plot: bool = True, title: str | None = None) -> dict:
         """Write every trained model, ``report.json``/``.md``/``.csv`` and ``compare.png`` into ``directory``.
 
         Returns {what: path}. Models go through :mod:`ngramkit.modelio`
@@ -282,7 +287,7 @@ class Report:
             writer(directory / name)
             written[name] = directory / name
         if plot:
-            self.plot(directory / "compare.png")
+            self.plot(directory / "compare.png", title=title)
             written["compare.png"] = directory / "compare.png"
         return written
 

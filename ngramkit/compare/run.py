@@ -87,6 +87,7 @@ def compare(
         say(f"{splits.label}: train {splits.train.n_tokens:,}, valid {splits.valid.n_tokens:,}, "
             f"test {splits.test.n_tokens:,} predicted tokens; vocabulary {len(splits.vocab):,}")
         rows, scored, trained, curves, details, notes = [], {}, {}, {}, {}, {}
+        train_curves = {}
         for candidate in candidates:
             label = candidate.spec.label
             fitted = candidate.fit(splits, say)
@@ -98,6 +99,8 @@ def compare(
             rows.append(row)
             if fitted.curve is not None:
                 curves[label] = fitted.curve
+            if fitted.train_curve is not None:
+                train_curves[label] = fitted.train_curve
             if fitted.details is not None:
                 details[label] = fitted.details
             if keep_models:
@@ -111,7 +114,7 @@ def compare(
                    "test": splits.test.n_sentences},
         oovs={"valid": splits.valid.n_oov, "test": splits.test.n_oov},
         seed=int(seed), rows=rows, text_options=splits.options.to_dict(), min_count=int(min_count),
-        models=spec_text, curves=curves, rnn=details, interpolation=interpolation, notes=notes,
+        models=spec_text, curves=curves, train_curves=train_curves, rnn=details, interpolation=interpolation, notes=notes,
         source=splits.source, versions=_versions(), wall_seconds=time.perf_counter() - t_start, trained=trained,
     )
 
