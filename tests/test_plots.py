@@ -203,3 +203,198 @@ def test_headless_without_pyplot(tmp_path):
                           cwd=tmp_path)  # import the installed package, not the source tree
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "z.png").read_bytes().startswith(MAGIC[".png"])
+
+
+# ---- the compare figure ----------------------------------------------------------------------
+
+ROWS = [("laplace:1", 510.0, 500.0), ("laplace:3", 3100.0, 3000.0), ("mkn:3", 155.5, 150.0), ("mkn:5", 150.25, 150.1),
+        ("rnn", 171.0, 170.0), ("rnn+mkn:5", 141.0, 140.0)]  # label, test ppl, valid ppl
+CURVE = {"rnn": [300.0, 200.0, 170.0]}
+TRAIN = {"rnn": [320.0, 180.0, 120.0]}
+
+
+def _compare_fig(rows=ROWS, curves=CURVE, train=TRAIN, **kw):
+    refs = {label: valid for label, _, valid in rows if label not in (curves or {})}
+    return plots.plot_compare([r[0] for r in rows], [r[1] for r in rows], curves=curves, train_curves=train,
+                              references=refs, **kw)
+
+
+def _points(ax):
+    return {line.get_gid()[len("compare-point-"):]: line for line in ax.get_lines()
+            if (line.get_gid() or "").startswith("compare-point-")}
+
+
+def test_compare_dot_plot_one_marker_per_row_at_its_perplexity():
+    fig = _compare_fig()
+    ax = fig.axes[0]
+    assert not ax.patches  # markers, no bars: no length that a log axis would distort
+    points = _points(ax)
+    assert sorted(points) == sorted(r[0] for r in ROWS)  # every row, the interpolated one included
+    for label, test_ppl, _ in ROWS:
+        (x,), (y,) = points[label].get_data()
+        assert x == test_ppl and points[label].get_marker() not in ("None", "", None)
+    assert points["rnn+mkn:5"].get_marker() == "D" and points["rnn"].get_marker() == "s"
+    # Sorted best first: the lower the perplexity, the higher the row; the tick labels name the rows.
+    heights = {label: line.get_ydata()[0] for label, line in points.items()}
+    assert sorted(heights, key=heights.get, reverse=True) == [r[0] for r in sorted(ROWS, key=lambda r: r[1])]
+    ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    assert ticks == heights
+    # 141 .. 3,100 spans > 10x: log axis (positions only); every value is printed next to its marker.
+    assert ax.get_xscale() == "log" and "log scale" in ax.get_xlabel()
+    texts = {t.get_text() for t in ax.texts}
+    assert {"510.0", "3,100.0", "155.5", "150.2", "171.0", "141.0"} <= texts
+    lo, hi = ax.get_xlim()
+    assert lo < 141.0 and 3100.0 < hi
+
+
+def test_compare_dot_plot_linear_axis_and_infinite_row():
+    rows = [("mkn:3", 155.5, 150.0), ("rnn", 171.0, 170.0), ("mle:2", float("inf"), float("inf"))]
+    fig = _compare_fig(rows, curves=None, train=None)
+    (ax,) = fig.axes  # no curves: no curve panel
+    assert ax.get_xscale() == "linear" and "log" not in ax.get_xlabel()
+    points = _points(ax)
+    assert points["mkn:3"].get_xdata()[0] == 155.5 and points["rnn"].get_xdata()[0] == 171.0
+    lo, hi = ax.get_xlim()
+    assert lo <= 155.5 and 171.0 < hi
+    inf = points["mle:2"]  # drawn at the right edge (axes coordinates), labelled inf, at the bottom
+    assert inf.get_marker() == ">" and inf.get_xdata()[0] == 1.0 and inf.get_ydata()[0] == 0
+    assert "inf" in {t.get_text() for t in ax.texts}
+
+
+def test_compare_reference_lines_are_distinct_and_labelled():
+    fig = _compare_fig()
+    ax = fig.axes[1]
+    refs = {line.get_gid()[len("compare-ref-"):]: line for line in ax.get_lines()
+            if (line.get_gid() or "").startswith("compare-ref-")}
+    # Every row but the RNN whose curve is drawn: n-grams and the interpolated model.
+    assert sorted(refs) == sorted(label for label, _, _ in ROWS if label != "rnn")
+    drawn = {label: line for label, line in refs.items() if len(line.get_ydata())}
+    assert sorted(drawn) == ["mkn:3", "mkn:5", "rnn+mkn:5"]  # 500 and 3,000 are far above the curves
+    assert len({line.get_color() for line in drawn.values()}) == len(drawn)  # distinct colours
+    assert len({line.get_linestyle() for line in drawn.values()}) == len(drawn)  # and distinct line styles
+    valid = {label: v for label, _, v in ROWS}
+    for label, line in drawn.items():
+        assert set(line.get_ydata()) == {valid[label]}
+    legend = ax.get_legend()
+    texts = [t.get_text() for t in legend.get_texts()]
+    for label in refs:
+        assert any(t.startswith(f"{label} (valid {valid[label]:,.1f}") for t in texts), texts
+    assert sum("above the axis" in t for t in texts) == 2
+    # The legend is outside the axes: it covers no curve or line.
+    fig.draw_without_rendering()
+    assert legend.get_window_extent().x0 >= ax.get_window_extent().x1
+
+
+def test_compare_training_curve_panel():
+    fig = _compare_fig()
+    assert len(fig.axes) == 2
+    ax = fig.axes[1]
+    lines = {line.get_gid(): line for line in ax.get_lines()}
+    x, y = lines["compare-valid-rnn"].get_data()
+    assert list(x) == [1, 2, 3] and list(y) == CURVE["rnn"]
+    tx, ty = lines["compare-train-rnn"].get_data()
+    assert list(tx) == [1, 2, 3] and list(ty) == TRAIN["rnn"]
+    assert lines["compare-train-rnn"].get_linestyle() != lines["compare-valid-rnn"].get_linestyle()
+    lo, hi = ax.get_ylim()
+    assert lo < 120.0 and 300.0 < hi  # every curve point is on the axes
+    assert ax.get_xlabel() == "epoch"
+    # A validation curve without a training curve still gets its panel; no curve at all: one panel.
+    fig = _compare_fig(train=None)
+    assert "compare-valid-rnn" in {line.get_gid() for line in fig.axes[1].get_lines()}
+    assert not any((line.get_gid() or "").startswith("compare-train-") for line in fig.axes[1].get_lines())
+    rows = [r for r in ROWS if not r[0].startswith("rnn")]
+    fig = _compare_fig(rows, curves=None, train=None)
+    assert len(fig.axes) == 1
+    assert not any((line.get_gid() or "").startswith(("compare-valid-", "compare-ref-")) for line in fig.axes[0].get_lines())
+
+
+def test_compare_title_and_kind_legend():
+    fig = _compare_fig(title="My corpus: n-grams vs RNN")
+    assert fig._suptitle.get_text() == "My corpus: n-grams vs RNN"
+    assert _compare_fig()._suptitle.get_text() == "n-gram models vs RNN"
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["n-gram", "RNN", "interpolated"]
+    # The kind legend hides no marker and no printed value.
+    fig.draw_without_rendering()
+    box = legend.get_window_extent()
+    for line in _points(fig.axes[0]).values():
+        px, py = line.get_transform().transform(np.column_stack(line.get_data()))[0]
+        assert not box.contains(px, py)
+    for text in fig.axes[0].texts:
+        assert not box.overlaps(text.get_window_extent())
+
+
+def test_compare_figure_errors_and_files(tmp_path, monkeypatch):
+    with pytest.raises(NgramkitError, match="3 labels but 2 perplexities"):
+        plots.plot_compare(["a", "b", "c"], [1.0, 2.0])
+    import matplotlib.figure
+
+    monkeypatch.setattr(matplotlib.figure, "Figure", lambda *a, **k: pytest.fail("drew before checking the path"))
+    with pytest.raises(NgramkitError, match="unknown figure format"):
+        _compare_fig(path=tmp_path / "c.jpg")
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == []
+    for ext in (".png", ".svg", ".pdf"):
+        _compare_fig(path=tmp_path / f"c{ext}", title="Title kept as text")
+        assert _is_valid(tmp_path / f"c{ext}")
+    assert "Title kept as text" in (tmp_path / "c.svg").read_text()
+    assert sorted(os.listdir(tmp_path)) == ["c.pdf", "c.png", "c.svg"]  # no temporary file left
+
+
+def test_zipf_and_heaps_titles(tm_raw_counts3):
+    fig = plot_zipf(tm_raw_counts3, orders=(1,), title="Words of a novel")
+    assert fig.axes[0].get_title() == "Words of a novel"
+    assert plot_heaps(np.arange(1000), title="Growth").axes[0].get_title() == "Growth"
+    assert plot_heaps(np.arange(1000), corpus="x").axes[0].get_title() == "Heaps' law: vocabulary growth in x"
+
+
+def test_zipf_cli_title(timemachine_path, tmp_path):
+    from click.testing import CliRunner
+
+    from ngramkit.cli.zipf import zipf
+
+    plot, heaps = tmp_path / "z.svg", tmp_path / "h.svg"
+    result = CliRunner().invoke(zipf, [str(timemachine_path), "--orders", "1", "--plot", str(plot), "--heaps",
+                                       str(heaps), "--title", "Zipf and Heaps of TM"])
+    assert result.exit_code == 0, result.output
+    assert "Zipf and Heaps of TM" in plot.read_text() and "Zipf and Heaps of TM" in heaps.read_text()
+
+
+# ---- the compare run carries the training curve into its figure -------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_report(tmp_path_factory, timemachine_path):
+    from ngramkit.compare import compare
+
+    lines = [line for line in timemachine_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    d = tmp_path_factory.mktemp("plots_cmp")
+    for name, part in {"train": lines[2000:2400], "valid": lines[2400:2460], "test": lines[2460:2520]}.items():
+        (d / f"{name}.txt").write_text("\n".join(part) + "\n", encoding="utf-8")
+    return compare(train=d / "train.txt", valid=d / "valid.txt", test=d / "test.txt", models="laplace:1,mkn:3,rnn",
+                   text_options={"normalize": "d2l"}, epochs=3, seed=5,
+                   rnn={"hidden": 12, "softmax": "full", "batch": 16, "bptt": 20})
+
+
+def test_report_carries_the_training_curve_into_the_figure(small_report, tmp_path):
+    report = small_report
+    history = report.rnn["rnn"]["history"]
+    assert report.train_curves["rnn"] == [e["train_ppl"] for e in history]
+    assert report.curves["rnn"] == [e["valid_ppl"] for e in history]
+    # The kept model is the best validation epoch: its scored valid perplexity is the curve's minimum.
+    assert min(report.curves["rnn"]) == pytest.approx(report.row("rnn").valid_ppl, rel=1e-9)
+    labels = [r.label for r in report.rows]
+    assert labels[-1].startswith("rnn+") and report.row(labels[-1]).model == "interpolated"
+    fig = report.plot(tmp_path / "r.png", title="Small run")
+    assert fig._suptitle.get_text() == "Small run"
+    assert sorted(_points(fig.axes[0])) == sorted(labels)
+    for r in report.rows:
+        assert _points(fig.axes[0])[r.label].get_xdata()[0] == r.test_ppl
+    lines = {line.get_gid(): line for line in fig.axes[1].get_lines()}
+    assert list(lines["compare-train-rnn"].get_ydata()) == report.train_curves["rnn"]
+    assert list(lines["compare-valid-rnn"].get_ydata()) == report.curves["rnn"]
+    assert f"compare-ref-{labels[-1]}" in lines and "compare-ref-mkn:3" in lines
+    assert report.plot()._suptitle.get_text().startswith(report.corpus)
+    written = report.save(tmp_path / "out", title="Saved run")
+    assert written["compare.png"].read_bytes().startswith(MAGIC[".png"])
+    assert sorted(os.listdir(tmp_path)) == ["out", "r.png"]

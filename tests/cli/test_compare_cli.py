@@ -56,7 +56,7 @@ def full_run(splits, tmp_path_factory):
     out = tmp_path_factory.mktemp("compare_out")
     args = ["compare", *split_args(splits), "--models", "laplace:1-2,mkn:3,rnn", *SMALL_RNN, "--seed", "3",
             "--json", "--markdown", str(out / "r.md"), "--csv", str(out / "r.csv"), "--plot", str(out / "r.svg"),
-            "--out", str(out / "run")]
+            "--title", "Slice of TM: all models", "--out", str(out / "run")]
     result = run(args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), out
@@ -87,6 +87,7 @@ def test_output_files(full_run):
     assert [r["label"] for r in rows] == [r["label"] for r in data["rows"]]
     assert float(rows[2]["test_ppl"]) == pytest.approx(data["rows"][2]["test_ppl"], rel=1e-12)
     assert (out / "r.svg").read_bytes().lstrip().startswith(b"<?xml")
+    assert "Slice of TM: all models" in (out / "r.svg").read_text()  # --title (SVG keeps text as text)
     run_dir = out / "run"
     names = set(os.listdir(run_dir))
     assert {"report.json", "report.md", "report.csv", "compare.png"} <= names
