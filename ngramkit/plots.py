@@ -335,6 +335,11 @@ def row_kind(label: str) -> str:
     return "mix" if "+" in label else "rnn" if label.split(":")[0] in _RNN_NAMES else "ngram"
 
 
+def _ppl_text(value: float) -> str:
+    """A perplexity for a label: 2 decimals below 10 (character level), else 1."""
+    return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
+
+
 def _plain_number(value, _pos=None) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:,.3g}"
 
@@ -419,7 +424,7 @@ def plot_compare(
             ax.set_xlim(lo / 1.25, hi * 1.9)  # room for the value printed right of the last marker
         else:
             pad = (hi - lo) or hi
-            ax.set_xlim(max(lo - 0.15 * pad, 0.0), hi + 0.45 * pad)
+            ax.set_xlim(max(lo - 0.12 * pad, 0.0), hi + 0.25 * pad)
     edge = ax.get_yaxis_transform()  # x in axes fraction, y in data
     for pos, i in enumerate(order):
         y = n - 1 - pos  # the best row at the top
@@ -428,7 +433,7 @@ def plot_compare(
                      markersize=8, linestyle="none", gid=f"compare-point-{label}", clip_on=False, zorder=3)
         if math.isfinite(v) and v > 0:
             ax.plot([v], [y], marker=KIND_MARKERS.get(kind, "o"), **style)
-            ax.annotate(f"{v:,.1f}", (v, y), xytext=(7, 0), textcoords="offset points", ha="left", va="center",
+            ax.annotate(_ppl_text(v), (v, y), xytext=(7, 0), textcoords="offset points", ha="left", va="center",
                         fontsize=TICK_SIZE - 0.5)
         else:
             ax.plot([1.0], [y], marker=">", transform=edge, **style)
@@ -476,14 +481,14 @@ def plot_compare(
         low = min(drawn + shown) if drawn or shown else None
         for i, (v, label) in enumerate(refs):
             if v > top:  # far above the curves: listed, not drawn (it would squash them)
-                ax.plot([], [], linestyle="none", label=f"{label} (valid {v:,.1f}, above the axis)",
+                ax.plot([], [], linestyle="none", label=f"{label} (valid {_ppl_text(v)}, above the axis)",
                         gid=f"compare-ref-{label}")
                 continue
             mix = row_kind(label) == "mix"
             colour = KIND_COLOURS["mix"] if mix else _REF_COLOURS[i % len(_REF_COLOURS)]
             dash = "-" if mix else _REF_DASHES[i % len(_REF_DASHES)]
             ax.axhline(v, linestyle=dash, linewidth=1.5, color=colour, gid=f"compare-ref-{label}",
-                       label=f"{label} (valid {v:,.1f})", zorder=1.5)
+                       label=f"{label} (valid {_ppl_text(v)})", zorder=1.5)
         if low is not None:
             high = max(drawn + shown)
             margin = 0.06 * (high - low) or 0.05 * high
