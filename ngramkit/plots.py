@@ -340,6 +340,14 @@ def _ppl_text(value: float) -> str:
     return f"{value:,.2f}" if value < 10 else f"{value:,.1f}"
 
 
+def _tick_below(x: float) -> float:
+    """The largest 1, 2 or 5 times a power of ten that is <= x (x > 0)."""
+    import math
+
+    power = 10.0 ** math.floor(math.log10(x))
+    return max(m * power for m in (1.0, 2.0, 5.0) if m * power <= x * (1 + 1e-12))
+
+
 def _plain_number(value, _pos=None) -> str:
     return f"{value:,.0f}" if value >= 10 else f"{value:,.3g}"
 
@@ -421,7 +429,9 @@ def plot_compare(
         lo, hi = min(finite), max(finite)
         if log:
             ax.set_xscale("log")
-            ax.set_xlim(lo / 1.25, hi * 1.9)  # room for the value printed right of the last marker
+            # From the 1-2-5 tick below the best value (so it has a labelled tick to its left) to room for
+            # the value printed right of the last marker.
+            ax.set_xlim(_tick_below(lo / 1.12), hi * 1.9)
         else:
             pad = (hi - lo) or hi
             ax.set_xlim(max(lo - 0.12 * pad, 0.0), hi + 0.25 * pad)
@@ -467,12 +477,13 @@ def plot_compare(
         for j, (label, ys) in enumerate(curves.items()):
             colour = _RNN_COLOURS[j % len(_RNN_COLOURS)]
             ax.plot(range(1, len(ys) + 1), ys, marker="o", linewidth=2.0, color=colour, markersize=5,
-                    label=f"{label}: validation", gid=f"compare-valid-{label}")
+                    label=f"{label}: validation", gid=f"compare-valid-{label}", zorder=2.6)
             drawn += ys
             if label in train_curves:
                 ts = train_curves[label]
+                # Hollow, see-through markers under the validation curve: equal values stay visible.
                 ax.plot(range(1, len(ts) + 1), ts, marker="o", linewidth=1.6, linestyle="--", color=colour,
-                        markersize=5, markerfacecolor="white", label=f"{label}: training",
+                        markersize=5.5, markerfacecolor="none", label=f"{label}: training",
                         gid=f"compare-train-{label}")
                 drawn += ts
         drawn = [y for y in drawn if math.isfinite(y) and y > 0]
