@@ -62,7 +62,8 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
     char_level = options.tokenizer == "char"
     if as_json:
         echo_json({"model_file": str(model_path), "model": getattr(model, "name", None) or type(model).__name__,
-                   "prefix": seed_tokens, "tokens": tokens, "text": render(seed_tokens + tokens, char_level),
+                   "prefix_tokens": seed_tokens, "generated_tokens": tokens,
+                   "text": render(seed_tokens + tokens, char_level),
                    "seed": seed, "temperature": temperature, "top_k": top_k}, "generate")
         return
     click.echo(render(seed_tokens + tokens, char_level))

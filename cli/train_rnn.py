@@ -191,7 +191,9 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         "tokens_per_second": train_tokens / train_seconds if train_seconds > 0 else None,
         "checkpoint_dir": str(ckpt),
         "wall_seconds": round(seconds, 3),
-        "history": result.history,
+        # per epoch as the log file, under the shared JSON names (words_per_second counts tokens: words + </s>)
+        "history": [{("tokens_per_second" if k == "words_per_second" else k): v for k, v in e.items()}
+                    for e in result.history],
     }
     if as_json:
         echo_json(summary, "train rnn")

@@ -61,7 +61,7 @@ def test_ppl_and_generate_on_rnn_model(texts, trained):
             "--prefix", "the time", "--json"]
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
-    tokens = json.loads(first.stdout)["tokens"]
+    tokens = json.loads(first.stdout)["generated_tokens"]
     assert first.stdout == runner.invoke(cli, args).stdout and len(tokens) == 12
     model = modelio.load_model(model_path)
     assert tokens == model.generate(12, ["the", "time"], 3, top_k=5)
