@@ -288,3 +288,25 @@ def test_jsonable_refuses_what_it_cannot_write():
         jsonout.jsonable({"x": object()})
     with pytest.raises(ValueError, match="reserved"):
         jsonout.dumps({"schema": "other"})
+
+
+def test_every_command_has_quiet_and_every_json_links_the_convention():
+    import click
+
+    def leaves(cmd, name=""):
+        if isinstance(cmd, click.Group):
+            for sub_name, sub in cmd.commands.items():
+                yield from leaves(sub, f"{name} {sub_name}".strip())
+        else:
+            yield name, cmd
+
+    found = dict(leaves(cli))
+    assert {"count", "zipf", "train ngram", "train rnn", "ppl", "generate", "compare", "corpus list", "corpus path",
+            "corpus download"} <= set(found)
+    for name, cmd in found.items():
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])} | \
+               {o for p in cmd.params for o in getattr(p, "secondary_opts", [])}
+        assert {"-q", "--quiet"} <= opts, name
+        for p in cmd.params:
+            if "--json" in getattr(p, "opts", []):
+                assert "JSON output" in p.help, name
