@@ -83,7 +83,7 @@ def run_one(name: str, extra: list[str], timeout: float) -> dict:
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
         "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # largest child so far (Linux: KiB)
-        "tokens": report["tokens"],
+        "tokens": {s: report[f"{s}_tokens"] for s in ("train", "valid", "test")},
         "vocab_size": report["vocab_size"],
         "rows": [{k: r[k] for k in ("label", "size", "params", "train_seconds", "tokens_per_second", "valid_ppl",
                                     "test_ppl", "bits_per_token", "epochs") if k in r} for r in report["rows"]],

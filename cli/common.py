@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ngramkit import modelio, sources
+from ngramkit import jsonout, modelio, sources
 from ngramkit.errors import NgramkitError
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
@@ -77,7 +77,23 @@ def load_model(model_path, *, quiet: bool = True):
 
 
 def json_option(func):
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")(func)
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print the result as one JSON object (README: JSON output).")(func)
+
+
+def quiet_option(func):
+    """``-q/--quiet``: nothing on stderr but errors (and warnings about the result); stdout is unchanged."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress or info on stderr (errors still are).")(func)
+
+
+def info(quiet: bool):
+    """``say(msg)``: an info line on stderr (never stdout, which holds only the result), silent with -q."""
+    return (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+
+
+def echo_json(obj: dict, command: str) -> None:
+    """Print ``obj`` as the command's result in ngramkit's JSON convention (ngramkit.jsonout)."""
+    click.echo(jsonout.dumps(obj, command=command))
 
 
 def threads_option(func):

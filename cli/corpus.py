@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
 from ngramkit import corpora
 
-from .common import json_option
+from .common import echo_json, info, json_option, quiet_option
 
 
 @click.group(epilog="Example:\n\n  ngramkit corpus download ptb && ngramkit corpus path ptb")
@@ -31,7 +30,8 @@ def _human_size(n: int) -> str:
 
 @corpus.command("list", epilog="Example:\n\n  ngramkit corpus list --json")
 @json_option
-def list_(as_json):
+@quiet_option
+def list_(as_json, quiet):
     """List the registry's corpora and whether they are downloaded.
 
     One row per corpus: name, number of files, total size, local status
@@ -45,27 +45,27 @@ def list_(as_json):
             "default": spec.name == corpora.DEFAULT_CORPUS,
             "description": spec.description,
             "files": list(spec.files),
-            "size": spec.size,
+            "size_bytes": spec.size,
             "licence": spec.licence,
-            "split": spec.split_rule,
+            "split_rule": spec.split_rule,
             "text_options": spec.text_options.to_dict(),
             "downloaded": corpora.status(spec.name),
             "packaged": any(f.packaged for f in spec.files.values()),
             "urls": [f.url for f in spec.files.values()],
         })
     if as_json:
-        click.echo(json.dumps({"data_dir": str(corpora.data_dir()), "corpora": rows}, indent=2))
+        echo_json({"data_dir": str(corpora.data_dir()), "corpora": rows}, "corpus list")
         return
     table = [("name", "files", "size", "downloaded", "licence")]
     for r in rows:
         name = r["name"] + (" (default)" if r["default"] else "")
-        table.append((name, str(len(r["files"])), _human_size(r["size"]), r["downloaded"], r["licence"]))
+        table.append((name, str(len(r["files"])), _human_size(r["size_bytes"]), r["downloaded"], r["licence"]))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2]),
                  row[3].ljust(widths[3]), row[4]]
         click.echo("  ".join(cells).rstrip())
-    click.echo(f"\ndata directory: {corpora.data_dir()}")
+    click.echo(f"\ndata directory: {corpora.data_dir()}")  # the table's footer: part of the result
     if any(r["downloaded"] == "packaged" for r in rows):
         click.echo("packaged: read from the gzip copy shipped inside ngramkit (offline; verified by sha256)")
 
@@ -74,7 +74,8 @@ def list_(as_json):
 @click.argument("name")
 @click.option("--file", "filename", default=None, metavar="FILE",
               help="One file of the corpus (e.g. ptb.train.txt) instead of all of them.")
-def path(name, filename):
+@quiet_option
+def path(name, filename, quiet):
     """Print the local paths of a corpus's files.
 
     One verified path per line; fails with the fix if the corpus is not downloaded.
@@ -85,8 +86,8 @@ def path(name, filename):
     for p in found:
         click.echo(str(p))
     if any(corpora.is_packaged(p) for p in found):
-        click.echo(f"packaged: the gzip copy shipped inside ngramkit (not in {corpora.data_dir()}; "
-                   f"`ngramkit corpus download {name}` puts a plain copy there)", err=True)
+        info(quiet)(f"packaged: the gzip copy shipped inside ngramkit (not in {corpora.data_dir()}; "
+                   f"`ngramkit corpus download {name}` puts a plain copy there)")
 
 
 class _ClickProgress:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import click
 
-from ngramkit import sources
+from ngramkit import jsonout, sources
 from ngramkit.counts import MAX_ORDER, NGramCounts, check_counts_path
 from ngramkit.errors import NgramkitError
 
-from .common import SPLITS, corpus_option, json_option, one_line_errors, progress_bar, text_options
+from .common import (SPLITS, corpus_option, echo_json, info as info_lines, json_option, one_line_errors,
+                     progress_bar, quiet_option, text_options)
 
 PROGRESS_BYTES = 4 << 20  # show a progress bar for inputs over 4 MB
 
@@ -32,8 +32,8 @@ def _count(source, order, min_count, show_progress):
         return NGramCounts.from_stream(stream, order, progress=lambda k: bar.update(k * per_order))
 
 
-def summary(counts, label: str, top: int) -> dict:
-    """The ``--json`` object: corpus, tokens, sentences, vocab_size, per-order statistics."""
+def summary(counts, source, top: int) -> dict:
+    """The ``--json`` object: the text read (source, corpus, split, files), tokens, sentences, vocab_size, orders."""
     orders = {}
     for k in range(1, counts.order + 1):
         orders[str(k)] = {
@@ -42,12 +42,12 @@ def summary(counts, label: str, top: int) -> dict:
             "singletons": int(counts.count_of_counts(k, 1)[0]),
             "top": [[list(gram), c] for gram, c in counts.top(k, top)],
         }
-    return {"corpus": label, "tokens": counts.n_tokens, "sentences": counts.n_sentences,
+    return {**jsonout.source_fields(source), "order": counts.order, "tokens": counts.n_tokens, "sentences": counts.n_sentences,
             "vocab_size": len(counts.vocab), "orders": orders}
 
 
 def format_summary(info: dict) -> list[str]:
-    lines = [f"corpus: {info['corpus']}",
+    lines = [f"corpus: {info['source']}",
              f"tokens: {info['tokens']:,} (words + </s>)  sentences: {info['sentences']:,}  "
              f"vocabulary: {info['vocab_size']:,} (with <unk> <s> </s> <pad>)"]
     for k, o in info["orders"].items():
@@ -81,7 +81,8 @@ def format_summary(info: dict) -> list[str]:
 @json_option
 @click.option("--output", default=None, metavar="FILE.ngc",
               help="Save the counts (memory-mappable .ngc file, written atomically).")
-def count(files, corpus_name, split, order, top, min_count, as_json, output, **kwargs):
+@quiet_option
+def count(files, corpus_name, split, order, top, min_count, as_json, output, quiet, **kwargs):
     """Count the n-grams of FILES (or a corpus) and print per-order statistics.
 
     Each non-empty line is a sentence <s> w1 .. wn </s> (KenLM's convention:
@@ -94,13 +95,14 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, **k
         if output is not None:
             check_counts_path(output)
         source = sources.resolve(files, corpus_name, split, kwargs)
-        counts = _count(source, order, min_count, show_progress=True)
+        counts = _count(source, order, min_count, show_progress=not quiet)
         if output is not None:
             counts.save(output)
-        info = summary(counts, source.title, top)
+            info_lines(quiet)(f"counts saved to {os.fspath(output)}")
+        result = summary(counts, source, top)
         if as_json:
-            click.echo(json.dumps(info, ensure_ascii=False))
-        else:
-            click.echo("\n".join(format_summary(info)))
             if output is not None:
-                click.echo(f"\ncounts saved to {os.fspath(output)}")
+                result["counts_file"] = os.fspath(output)
+            echo_json(result, "count")
+        else:
+            click.echo("\n".join(format_summary(result)))

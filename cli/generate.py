@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ngramkit.errors import NgramkitError
 from ngramkit.text import TextOptions, tokenize
 
-from .common import load_model, model_text_options
+from .common import echo_json, json_option, load_model, model_text_options, quiet_option
 
 
 def render(tokens: list[str], char_level: bool) -> str:
@@ -40,15 +38,16 @@ def render(tokens: list[str], char_level: bool) -> str:
 @click.option("--prefix", default=None, metavar="TEXT",
               help="Text to continue (tokenised like the training text); default: a sentence start.")
 @click.option("--stop-at-eos", is_flag=True, help="Stop at the first end of sentence.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
-def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eos, as_json):
+@json_option
+@quiet_option
+def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eos, as_json, quiet):
     """Sample text from a saved model (n-gram or RNN).
 
     Continues --prefix, or starts a sentence. The prefix is tokenised with the text options stored in the model (those
     of its training text); words it does not know become <unk>. The output
     shows the prefix followed by the sampled tokens, one sentence per line.
     """
-    model, info = load_model(model_path)
+    model, info = load_model(model_path)  # nothing on stderr on success: -q is accepted for uniformity
     options = model_text_options(model_path, info) or TextOptions()
     seed_tokens: list[str] = []
     if prefix:
@@ -62,8 +61,9 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
                             temperature=temperature, top_k=top_k, stop_at_eos=stop_at_eos)
     char_level = options.tokenizer == "char"
     if as_json:
-        click.echo(json.dumps({"model_file": str(model_path), "prefix": seed_tokens, "tokens": tokens,
-                               "text": render(seed_tokens + tokens, char_level), "seed": seed,
-                               "temperature": temperature, "top_k": top_k}))
+        echo_json({"model_file": str(model_path), "model": getattr(model, "name", None) or type(model).__name__,
+                   "prefix_tokens": seed_tokens, "generated_tokens": tokens,
+                   "text": render(seed_tokens + tokens, char_level),
+                   "seed": seed, "temperature": temperature, "top_k": top_k}, "generate")
         return
     click.echo(render(seed_tokens + tokens, char_level))

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from ngramkit import sources
+from ngramkit import jsonout, sources
 from ngramkit.errors import NgramkitError
 from ngramkit.evaluate import evaluate
 
-from .common import (SPLITS, corpus_option, json_option, load_model, model_text_options, text_options,
-                     threads_option)
+from .common import (SPLITS, corpus_option, echo_json, info, json_option, load_model, model_text_options,
+                     text_options, threads_option)
 
 
 def text_to_score(model_path, info: dict, files, corpus_name, split: str, overrides) -> sources.Source:
@@ -56,18 +54,18 @@ def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet
     of its training corpus) unless overridden; without FILES or --corpus,
     the --split of the model's training corpus is scored.
     """
-    model, info = load_model(model_path, quiet=quiet)
-    if not quiet:
-        click.echo("reading text ...", err=True)
-    source = text_to_score(model_path, info, files, corpus_name, split, kwargs)
+    say = info(quiet)
+    model, stored = load_model(model_path, quiet=quiet)
+    say("reading text ...")
+    source = text_to_score(model_path, stored, files, corpus_name, split, kwargs)
     label, options = source.title, source.options
     stream = source.stream(model.vocab)
-    if not quiet:
-        click.echo(f"scoring {label}: {stream.n_tokens:,} tokens ...", err=True)
+    say(f"scoring {label}: {stream.n_tokens:,} tokens ...")
     ev = evaluate(model, stream, per_sentence=per_sentence, allow_scores=allow_scores)
     if as_json:
-        out = {"model_file": str(model_path), "text": label, "text_options": options.to_dict(), **ev.to_dict()}
-        click.echo(json.dumps(out))
+        out = {"model_file": str(model_path), **jsonout.source_fields(source), "text_options": options.to_dict(),
+               "order": getattr(model, "order", None), **ev.to_dict()}
+        echo_json(out, "ppl")
         return
     order = getattr(model, "order", None)
     click.echo(f"model                    {model_path} ({ev.model}{f', order {order}' if order else ''})")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import inspect
-import json
 import time
 
 import click
 
-from ngramkit import sources
+from ngramkit import jsonout, sources
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, json_option, text_options
+from .common import corpus_option, echo_json, info as info_lines, json_option, text_options
 
 SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn",
               "stupid-backoff")
@@ -150,7 +149,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
         raise NgramkitError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
                             f"write it in the native format (e.g. -o {_native_name(output)})")
-    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    say = info_lines(quiet)
     times = {}
     t0 = time.perf_counter()
     source = sources.resolve(files, corpus_name, "train", kwargs)
@@ -186,21 +185,22 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     }
     modelio.save_model(model, output, info=info)
     times["write"] = time.perf_counter() - t3
-    times["total"] = time.perf_counter() - t0
+    wall = time.perf_counter() - t0
     summary = {
-        "model": str(output),
+        "model_file": str(output),
         "format": "arpa" if modelio.is_arpa_path(output) else "native",
-        "smoothing": smoothing,
+        "model": smoothing,
         "class": type(model).__name__,
         "order": order,
         "hparams": {key: list(v) if isinstance(v, tuple) else v for key, v in hparams.items()},
-        "source": label,
+        **jsonout.source_fields(source),
         "text_options": options.to_dict(),
         "vocab_size": len(vocab),
-        "tokens": stream.n_tokens,
-        "sentences": stream.n_sentences,
+        "train_tokens": stream.n_tokens,
+        "train_sentences": stream.n_sentences,
         "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
-        "seconds": {key: round(v, 4) for key, v in times.items()},
+        "stage_seconds": {key: round(v, 4) for key, v in times.items()},
+        "wall_seconds": round(wall, 4),
     }
     fitted = getattr(model, "fitted_", {})
     if "discounts" in fitted:  # discounting models: the discounts used, one (D1, D2, D3+) per order
@@ -208,7 +208,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     if hasattr(model, "fallback_orders_"):
         summary["fallback_orders"] = fallback_orders
     if as_json:
-        click.echo(json.dumps(summary))
+        echo_json(summary, "train ngram")
         return
     click.echo(f"model      {output} ({summary['format']}, {type(model).__name__}, order {order})")
     click.echo(f"source     {label}: {stream.n_sentences:,} sentences, {stream.n_tokens:,} tokens, "
@@ -218,4 +218,4 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     if fallback_orders:
         click.echo(f"fallback   discounts of order {', '.join(map(str, fallback_orders))}: D1, D2, D3+ = "
                    f"{', '.join(f'{d:g}' for d in model.discount_fallback)} (--discount-fallback)")
-    click.echo("time       " + ", ".join(f"{key} {v:.2f} s" for key, v in times.items()))
+    click.echo("time       " + ", ".join(f"{key} {v:.2f} s" for key, v in {**times, "total": wall}.items()))

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from ngramkit import sources
+from ngramkit import jsonout, sources
 from ngramkit.errors import NgramkitError
 from ngramkit.rnn import presets
 
-from .common import corpus_option, json_option, text_options, threads_option
+from .common import corpus_option, echo_json, info as info_lines, json_option, text_options, threads_option
 
 
 @click.command(epilog="Examples:\n\n"
@@ -118,7 +117,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
                    if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
     recipe = presets.resolve(preset_name, options)
     train_cfg = recipe.train
-    say = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    say = info_lines(quiet)
     t0 = time.perf_counter()
     source = sources.resolve(files, corpus_name, "train", kwargs)
     if valid_file:
@@ -174,26 +173,30 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     train_seconds = sum(e["seconds"] for e in result.history)
     train_tokens = sum(e["tokens"] for e in result.history)
     summary = {
-        "model": str(output),
-        "kind": "rnn",
+        "model_file": str(output),
+        "model": result.model.name,
         "config": result.model.config.to_dict(),
         "params": result.model.n_params,
         "classes": result.model.n_classes,
         "train": train_cfg.to_dict(),
-        "source": label,
+        **jsonout.source_fields(source),
+        "text_options": options.to_dict(),
         "vocab_size": len(vocab),
-        "tokens": stream.n_tokens,
+        "train_tokens": stream.n_tokens,
+        "train_sentences": stream.n_sentences,
         "valid_tokens": None if valid is None else valid.n_tokens,
-        "epochs_run": len(result.history),
+        "epochs": len(result.history),
         "best_valid_ppl": result.best_valid_ppl,
         "stop_reason": result.stop_reason,
-        "words_per_second": train_tokens / train_seconds if train_seconds > 0 else None,
-        "checkpoint": str(ckpt),
-        "seconds": round(seconds, 3),
-        "history": result.history,
+        "tokens_per_second": train_tokens / train_seconds if train_seconds > 0 else None,
+        "checkpoint_dir": str(ckpt),
+        "wall_seconds": round(seconds, 3),
+        # per epoch as the log file, under the shared JSON names (words_per_second counts tokens: words + </s>)
+        "history": [{("tokens_per_second" if k == "words_per_second" else k): v for k, v in e.items()}
+                    for e in result.history],
     }
     if as_json:
-        click.echo(json.dumps(summary))
+        echo_json(summary, "train rnn")
         return
     click.echo(f"model      {output} ({result.model!r})")
     click.echo(f"source     {label}: {stream.n_sentences:,} sentences, {stream.n_tokens:,} tokens, "
@@ -201,6 +204,6 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     click.echo(f"epochs     {len(result.history)} ({result.stop_reason})")
     if result.best_valid_ppl is not None:
         click.echo(f"valid ppl  {result.best_valid_ppl:.2f} (best epoch)")
-    if summary["words_per_second"]:
-        click.echo(f"speed      {summary['words_per_second']:,.0f} words/s")
+    if summary["tokens_per_second"]:
+        click.echo(f"speed      {summary['tokens_per_second']:,.0f} words/s")
     click.echo(f"time       {seconds:.1f} s")

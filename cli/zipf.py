@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import click
 
-from ngramkit import sources
+from ngramkit import jsonout, sources
 from ngramkit.counts import MAX_ORDER, NGramCounts
 from ngramkit.errors import NgramkitError
 from ngramkit.plots import check_figure_path
 from ngramkit.zipf import fit_heaps, fit_zipf
 
-from .common import SPLITS, corpus_option, json_option, one_line_errors, text_options
+from .common import SPLITS, corpus_option, echo_json, info, json_option, one_line_errors, quiet_option, text_options
 
 METHODS = ("ols", "mle", "both")
 
@@ -105,9 +104,10 @@ def format_table(fits) -> list[str]:
               help="Fit Heaps' law and write the vocabulary-growth figure (.png, .svg or .pdf).")
 @click.option("--title", default=None, metavar="TEXT", help="Title of the figure(s) [default: law and corpus].")
 @json_option
+@quiet_option
 @text_options
 def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
-         title, as_json, **kwargs):
+         title, as_json, quiet, **kwargs):
     """Fit Zipf's law to unigram, bigram, trigram... frequencies; optionally plot them.
 
     alpha is the rank exponent of n_r ~ r^-alpha (log n_r = -alpha log r + c,
@@ -116,11 +116,11 @@ def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     """
     with one_line_errors():
         _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path,
-             heaps_path, as_json, kwargs, title=title)
+             heaps_path, as_json, kwargs, say=info(quiet), title=title)
 
 
 def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
-         as_json, kwargs, title=None):
+         as_json, kwargs, say, title=None):
     # Validate everything cheap before reading the corpus, so bad options leave nothing behind.
     orders = parse_orders(orders)
     rank_min, rank_max = parse_ranks(ranks)
@@ -167,13 +167,17 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
 
         for fig, path in figures:
             save_figure(fig, path)
+    if plot_path is not None:
+        say(f"Zipf plot written to {plot_path}")
+    if heaps_path is not None:
+        say(f"Heaps plot written to {heaps_path}")
 
     words = stream.n_tokens - stream.n_sentences
     if as_json:
         out = {
-            "corpus": name,
-            "split": split,
-            "tokens": words,
+            **jsonout.source_fields(source),
+            "words": words,
+            "tokens": stream.n_tokens,
             "sentences": stream.n_sentences,
             "exclude_boundaries": exclude,
             "fits": [f.to_dict() for f in fits],
@@ -181,10 +185,10 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
         if heaps is not None:
             out["heaps"] = heaps.to_dict()
         if plot_path is not None:
-            out["plot"] = str(plot_path)
+            out["plot_file"] = str(plot_path)
         if heaps_path is not None:
-            out["heaps_plot"] = str(heaps_path)
-        click.echo(json.dumps(out, indent=2))
+            out["heaps_plot_file"] = str(heaps_path)
+        echo_json(out, "zipf")
         return
     scope = "n-grams with <s>/</s> excluded" if exclude else "n-grams with <s>/</s> included"
     click.echo(f"{label}: {words:,} words in {stream.n_sentences:,} sentences; {scope}")
@@ -195,7 +199,3 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     if heaps is not None:
         click.echo(f"Heaps: V(N) = {heaps.k:.3f} N^{heaps.beta:.4f}  (R2={heaps.r2:.4f}, N >= {heaps.n_min:,}; "
                    f"{heaps.types:,} types in {heaps.tokens:,} tokens)")
-    if plot_path is not None:
-        click.echo(f"Zipf plot written to {plot_path}")
-    if heaps_path is not None:
-        click.echo(f"Heaps plot written to {heaps_path}")

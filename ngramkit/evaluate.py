@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import NgramkitError
+from .jsonout import jsonable
 from .stream import Stream
 
 LN10 = math.log(10.0)
@@ -67,28 +68,25 @@ class Evaluation:
             return np.power(10.0, -self.sentence_logprob10 / self.sentence_tokens)
 
     def to_dict(self) -> dict:
-        """JSON-able dict (infinite values become the string "inf"; per-sentence values as lists)."""
+        """The numbers under the CLI's JSON names (README "JSON output"), JSON-ready by :mod:`ngramkit.jsonout`.
+
+        ``ppl``/``ppl_no_oov`` are :attr:`perplexity`/:attr:`perplexity_no_oov`,
+        ``bits_per_token`` is :attr:`cross_entropy`; an infinite value is null
+        with a ``<key>_nonfinite`` companion ("inf"). Per-sentence values come
+        as lists under ``per_sentence``.
+        """
         out = {
             "model": self.model, "tokens": self.tokens, "sentences": self.sentences, "oovs": self.oovs,
-            "zeroprobs": self.zeroprobs, "logprob10": _num(self.logprob10), "logprob": _num(self.logprob),
-            "cross_entropy": _num(self.cross_entropy), "perplexity": _num(self.perplexity),
-            "perplexity_no_oov": _num(self.perplexity_no_oov), "logprob10_no_oov": _num(self.logprob10_no_oov),
+            "zeroprobs": self.zeroprobs, "logprob10": self.logprob10, "logprob": self.logprob,
+            "bits_per_token": self.cross_entropy, "ppl": self.perplexity,
+            "ppl_no_oov": self.perplexity_no_oov, "logprob10_no_oov": self.logprob10_no_oov,
         }
         if self.sentence_logprob10 is not None:
             out["per_sentence"] = {
-                "logprob10": [_num(x) for x in self.sentence_logprob10.tolist()],
-                "tokens": self.sentence_tokens.tolist(),
-                "oovs": self.sentence_oovs.tolist(),
-                "perplexity": [_num(x) for x in self.sentence_perplexity.tolist()],
+                "logprob10": self.sentence_logprob10, "tokens": self.sentence_tokens,
+                "oovs": self.sentence_oovs, "ppl": self.sentence_perplexity,
             }
-        return out
-
-
-def _num(x: float):
-    x = float(x)
-    if math.isfinite(x):
-        return x
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        return jsonable(out)
 
 
 def _ppl(logprob10: float, n: int) -> float:

@@ -157,13 +157,16 @@ def _report():
 def test_json_schema_and_strictness():
     report = _report()
     data = json.loads(report.to_json())  # strict JSON: no Infinity/NaN literals
-    assert data["corpus"] == "unit" and data["vocab_size"] == 321
-    assert data["tokens"] == {"train": 9000, "valid": 800, "test": 900}
+    assert data["schema"] == "ngramkit/1" and data["command"] == "compare"
+    assert data["source"] == "unit" and data["corpus"] is None and data["vocab_size"] == 321
+    assert [data[f"{s}_tokens"] for s in ("train", "valid", "test")] == [9000, 800, 900]
+    assert [data[f"{s}_oovs"] for s in ("valid", "test")] == [10, 12]
     first = data["rows"][0]
     for key in ("model", "order", "valid_ppl", "test_ppl", "params", "train_seconds", "tokens_per_second"):
         assert key in first
     assert first["model"] == "laplace" and first["order"] == 1 and first["valid_ppl"] == 500.0
-    assert data["rows"][-1]["test_ppl"] is None  # infinite perplexity -> null
+    assert data["rows"][-1]["test_ppl"] is None  # infinite perplexity -> null, and a companion says why
+    assert data["rows"][-1]["test_ppl_nonfinite"] == "inf"
     assert data["interpolation"]["weight"] == 0.4
     assert "Infinity" not in report.to_json() and "NaN" not in report.to_json()
     no_time = report.to_dict(timings=False)

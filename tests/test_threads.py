@@ -88,7 +88,7 @@ def test_ppl_scores_under_the_requested_limit(two_threads, monkeypatch, tmp_path
                                      "--json", "-q"])
         assert result.exit_code == 0, result.output
         assert seen and all(s == ({n}, str(n)) for s in seen)
-        ppls[n] = json.loads(result.stdout)["perplexity"]
+        ppls[n] = json.loads(result.stdout)["ppl"]
     assert ppls[1] == pytest.approx(ppls[2], rel=1e-6)
     assert set(blas_threads()) == {2} and KERNEL_THREADS_VAR not in os.environ
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 
-import numpy as np
-
 from ..fileio import atomic_open, prepare_out_dir
+from ..jsonout import dumps, jsonable
 from ..modelio import save_model
 from ..plots import plot_compare
 
@@ -52,25 +50,12 @@ class Row:
     score_seconds: float = 0.0  # wall time of scoring valid + test
 
     def to_dict(self, *, timings: bool = True) -> dict:
-        d = {k: _jsonable(v) for k, v in asdict(self).items()}
+        """The row under the JSON names (README "JSON output"): non-finite numbers are null plus a companion."""
+        d = asdict(self)
         if not timings:
             for k in TIMING_FIELDS:
                 d.pop(k, None)
-        return d
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # JSON has no inf/nan
-    if isinstance(value, (np.floating,)):
-        return _jsonable(float(value))
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+        return jsonable(d)
 
 
 COLUMNS = (
@@ -120,34 +105,47 @@ class Report:
         raise KeyError(label)
 
     def to_dict(self, *, timings: bool = True) -> dict:
-        d = {
-            "corpus": self.corpus,
-            "level": self.level,
-            "vocab_size": self.vocab_size,
-            "tokens": dict(self.tokens),
-            "sentences": dict(self.sentences),
-            "oovs": dict(self.oovs),
+        """The report under the JSON names of every ``--json`` (README "JSON output"), JSON-ready.
+
+        Per-split counts are flat keys (``train_tokens``, ``valid_sentences``,
+        ``test_oovs``, ...), as in the rows (``valid_ppl``, ``test_tokens``);
+        ``source`` is the corpus name or the training files, ``corpus`` the
+        registry name (null for files), ``split_files`` the files of each split.
+        ``timings=False`` drops what measures the machine, not the models.
+        """
+        d = {"source": self.corpus, "corpus": self.source.get("corpus"), "level": self.level,
+             "vocab_size": self.vocab_size}
+        for split in ("train", "valid", "test"):
+            d[f"{split}_tokens"] = self.tokens.get(split)
+            d[f"{split}_sentences"] = self.sentences.get(split)
+        for split in ("valid", "test"):
+            d[f"{split}_oovs"] = self.oovs.get(split)
+        rnn = {}
+        for label, details in self.rnn.items():
+            details = {("epoch_seconds" if k == "seconds" else k): v for k, v in details.items()}
+            if not timings:
+                details.pop("epoch_seconds", None)
+            rnn[label] = details
+        d.update({
             "seed": self.seed,
             "min_count": self.min_count,
             "text_options": dict(self.text_options),
             "models": self.models,
             "rows": [r.to_dict(timings=timings) for r in self.rows],
             "curves": {k: list(v) for k, v in self.curves.items()},
-            "rnn": self.rnn,
+            "rnn": rnn,
             "interpolation": self.interpolation,
             "notes": dict(self.notes),
-            "source": dict(self.source),
+            "split_files": dict(self.source.get("files", {})),
             "versions": dict(self.versions),
-        }
+        })
         if timings:
             d["wall_seconds"] = self.wall_seconds
-        else:
-            d["rnn"] = {k: {kk: vv for kk, vv in v.items() if kk != "seconds"} for k, v in self.rnn.items()}
-        return _jsonable(d)
+        return jsonable(d)
 
-    def to_json(self, *, indent: int | None = 2) -> str:
-        """The report as one JSON object (non-finite numbers become null)."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+    def to_json(self) -> str:
+        """The report as ngramkit's JSON (:func:`ngramkit.jsonout.dumps`: schema key, indent 2, null for inf/nan)."""
+        return dumps(self.to_dict(), command="compare")
 
     def table(self) -> list[dict]:
         """Formatted table cells, one dict per row, keyed by the COLUMNS names."""

@@ -71,7 +71,7 @@ def test_list_json(data_dir):
     rows = {r["name"]: r for r in data["corpora"]}
     assert set(rows) == {"ptb", "timemachine"}
     assert rows["ptb"]["files"] == ["ptb/ptb.train.txt", "ptb/ptb.valid.txt", "ptb/ptb.test.txt"]
-    assert rows["ptb"]["size"] == 5_101_618 + 399_782 + 449_945
+    assert rows["ptb"]["size_bytes"] == 5_101_618 + 399_782 + 449_945
     assert rows["timemachine"]["default"] is True and rows["timemachine"]["text_options"]["normalize"] == "d2l"
     assert all(r["downloaded"] == "yes" for r in rows.values())
 

@@ -42,8 +42,10 @@ def small(tmp_path):
 
 
 def check_schema(info, order, top):
-    assert set(info) == {"corpus", "tokens", "sentences", "vocab_size", "orders"}
-    assert isinstance(info["corpus"], str)
+    assert set(info) == {"schema", "command", "source", "corpus", "split", "files", "order", "tokens", "sentences",
+                         "vocab_size", "orders"}
+    assert info["command"] == "count" and info["order"] == order
+    assert isinstance(info["source"], str)
     assert all(isinstance(info[k], int) for k in ("tokens", "sentences", "vocab_size"))
     assert list(info["orders"]) == [str(k) for k in range(1, order + 1)]
     for k, o in info["orders"].items():
@@ -91,7 +93,8 @@ def test_default_corpus_is_timemachine_train_split(data_dir):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     check_schema(info, 2, 20)
-    assert info["corpus"].startswith("timemachine")
+    assert info["source"].startswith("timemachine")
+    assert (info["corpus"], info["split"], info["files"]) == ("timemachine", "train", [])
     lines = read_sentences(data_dir / "timemachine.txt", TextOptions(normalize="d2l"))
     train = lines[: int(0.8 * len(lines))]
     assert info["tokens"] == sum(len(s) + 1 for s in train)

@@ -42,22 +42,22 @@ def _json(*args):
 def test_same_seed_same_text_as_the_library(model_path):
     got = _json("--model", model_path, "--words", 30, "--seed", 7)
     model = modelio.load_model(model_path)
-    assert got["tokens"] == model.generate(30, random_seed=7)
-    assert len(got["tokens"]) == 30 and set(got["tokens"]) <= set(model.vocab.words) - {"<s>", "<pad>"}
-    assert _json("--model", model_path, "--words", 30, "--seed", 7)["tokens"] == got["tokens"]
-    assert _json("--model", model_path, "--words", 30, "--seed", 8)["tokens"] != got["tokens"]
+    assert got["generated_tokens"] == model.generate(30, random_seed=7)
+    assert len(got["generated_tokens"]) == 30 and set(got["generated_tokens"]) <= set(model.vocab.words) - {"<s>", "<pad>"}
+    assert _json("--model", model_path, "--words", 30, "--seed", 7)["generated_tokens"] == got["generated_tokens"]
+    assert _json("--model", model_path, "--words", 30, "--seed", 8)["generated_tokens"] != got["generated_tokens"]
     text = run("generate", "--model", model_path, "--words", 30, "--seed", 7).stdout
-    assert text.rstrip("\n") == render(got["tokens"], False)
+    assert text.rstrip("\n") == render(got["generated_tokens"], False)
 
 
 def test_prefix_is_tokenised_like_the_training_text_and_greedy_follows_argmax(model_path):
     prefix = "The Time-Traveller, smiling!"
     got = _json("--model", model_path, "--words", 12, "--seed", 1, "--top-k", 1, "--prefix", prefix)
-    assert got["prefix"] == ["the", "time", "traveller", "smiling"]
-    assert got["prefix"] == tokenize(prefix, TextOptions(normalize="d2l"))[0]
+    assert got["prefix_tokens"] == ["the", "time", "traveller", "smiling"]
+    assert got["prefix_tokens"] == tokenize(prefix, TextOptions(normalize="d2l"))[0]
     model = modelio.load_model(model_path)
-    history = ["<s>", *got["prefix"]]
-    for token in got["tokens"]:  # greedy: each token is the argmax given the last two words
+    history = ["<s>", *got["prefix_tokens"]]
+    for token in got["generated_tokens"]:  # greedy: each token is the argmax given the last two words
         lp = model.next_log_probs(model.vocab.lookup(history[-2:]).tolist())
         lp[[1, 3]] = -np.inf
         assert token == model.vocab.words[int(np.argmax(lp))]
@@ -67,9 +67,9 @@ def test_prefix_is_tokenised_like_the_training_text_and_greedy_follows_argmax(mo
 
 def test_stop_at_eos_and_temperature(model_path):
     got = _json("--model", model_path, "--words", 500, "--seed", 3, "--stop-at-eos")
-    assert got["tokens"][-1] == "</s>" and "</s>" not in got["tokens"][:-1]
-    cold = _json("--model", model_path, "--words", 200, "--seed", 3, "--temperature", 0.05)["tokens"]
-    hot = _json("--model", model_path, "--words", 200, "--seed", 3, "--temperature", 5)["tokens"]
+    assert got["generated_tokens"][-1] == "</s>" and "</s>" not in got["generated_tokens"][:-1]
+    cold = _json("--model", model_path, "--words", 200, "--seed", 3, "--temperature", 0.05)["generated_tokens"]
+    hot = _json("--model", model_path, "--words", 200, "--seed", 3, "--temperature", 5)["generated_tokens"]
     assert len(set(cold)) < len(set(hot))  # low temperature concentrates on few words
 
 
@@ -87,8 +87,8 @@ def test_rnn_model(tmp_path):
     model = RNNLM.create(RNNConfig(vocab_size=len(vocab), hidden=8, seed=2), vocab)
     path = modelio.save_model(model, tmp_path / "rnn.ngk")
     got = _json("--model", path, "--words", 15, "--seed", 4, "--prefix", "a b")
-    assert got["prefix"] == ["a", "b"]
-    assert got["tokens"] == model.generate(15, text_seed=["a", "b"], random_seed=4)
+    assert got["prefix_tokens"] == ["a", "b"]
+    assert got["generated_tokens"] == model.generate(15, text_seed=["a", "b"], random_seed=4)
 
 
 @pytest.mark.parametrize("args, code, message", [

@@ -19,8 +19,9 @@ from ngramkit.evaluate import evaluate
 from oracles import write_slices
 
 D2L = TextOptions(normalize="d2l")
-SUMMARY_KEYS = {"model", "tokens", "sentences", "oovs", "zeroprobs", "logprob10", "logprob", "cross_entropy",
-                "perplexity", "perplexity_no_oov", "logprob10_no_oov", "model_file", "text", "text_options"}
+SUMMARY_KEYS = {"schema", "command", "model", "tokens", "sentences", "oovs", "zeroprobs", "logprob10", "logprob",
+                "bits_per_token", "ppl", "ppl_no_oov", "logprob10_no_oov", "model_file", "source", "corpus", "split",
+                "files", "order", "text_options"}
 
 
 def run(*args):
@@ -66,7 +67,7 @@ def test_json_equals_in_process_evaluate(texts, models):
         else:
             assert got[key] == value, key
     assert got["text_options"]["normalize"] == "d2l"
-    assert got["cross_entropy"] == pytest.approx(math.log2(got["perplexity"]), rel=1e-9)
+    assert got["bits_per_token"] == pytest.approx(math.log2(got["ppl"]), rel=1e-9)
 
 
 def test_human_summary_shows_the_same_numbers(texts, models):
@@ -113,7 +114,7 @@ def test_arpa_model(texts, models):
     assert result.exit_code == 0, result.stderr
     got = json.loads(result.stdout)
     ev = _expected(models["arpa"], read_sentences(texts[1], D2L))
-    assert got["perplexity"] == pytest.approx(ev.perplexity, rel=1e-12)
+    assert got["ppl"] == pytest.approx(ev.perplexity, rel=1e-12)
 
 
 def test_registry_corpus_default_split(tmp_path):
@@ -125,8 +126,8 @@ def test_registry_corpus_default_split(tmp_path):
     assert result.exit_code == 0, result.stderr
     got = json.loads(result.stdout)
     ev = _expected(out, corpora.load_split("timemachine", "test"))
-    assert got["text"] == "timemachine (test)"
-    assert got["tokens"] == ev.tokens and got["perplexity"] == pytest.approx(ev.perplexity, rel=1e-12)
+    assert got["source"] == "timemachine (test)"
+    assert got["tokens"] == ev.tokens and got["ppl"] == pytest.approx(ev.perplexity, rel=1e-12)
     valid = json.loads(run("ppl", "--model", out, "--split", "valid", "--json").stdout)
     assert valid["tokens"] == _expected(out, corpora.load_split("timemachine", "valid")).tokens
 
@@ -138,7 +139,7 @@ def test_stupid_backoff_needs_allow_scores(texts, models):
     assert result.exit_code == 0, result.stderr
     ev = _expected(models["sb"], read_sentences(texts[1], D2L), allow_scores=True)
     got = json.loads(result.stdout)
-    for key in ("logprob10", "logprob10_no_oov", "perplexity", "perplexity_no_oov"):
+    for key in ("logprob10", "logprob10_no_oov", "ppl", "ppl_no_oov"):
         assert got[key] == ev.to_dict()[key] or got[key] == pytest.approx(ev.to_dict()[key], rel=1e-12)
 
 
@@ -154,7 +155,7 @@ def test_rnn_model(texts, tmp_path):
     assert result.exit_code == 0, result.stderr
     ev = evaluate(model, Stream.from_sentences(read_sentences(texts[1], D2L), vocab))
     got = json.loads(result.stdout)
-    assert got["tokens"] == ev.tokens and got["perplexity"] == pytest.approx(ev.perplexity, rel=1e-9)
+    assert got["tokens"] == ev.tokens and got["ppl"] == pytest.approx(ev.perplexity, rel=1e-9)
     assert "order" not in run("ppl", "--model", path, texts[1]).stdout.splitlines()[0]
 
 
@@ -191,8 +192,8 @@ def test_kenlm_reference_perplexity_end_to_end(reference_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     got = json.loads(result.stdout)
     assert got["tokens"] == tokens and got["oovs"] == 0
-    assert got["perplexity"] == pytest.approx(kenlm_ppl, rel=1e-6)
+    assert got["ppl"] == pytest.approx(kenlm_ppl, rel=1e-6)
     out = tmp_path / "tm.o3.ngk"
     assert run("train", "ngram", text, "-n", 3, "-s", "mkn", "-o", out, "-q").exit_code == 0
     got = json.loads(run("ppl", "--model", out, text, "--json").stdout)
-    assert got["tokens"] == tokens and got["perplexity"] == pytest.approx(kenlm_ppl, rel=1e-6)
+    assert got["tokens"] == tokens and got["ppl"] == pytest.approx(kenlm_ppl, rel=1e-6)

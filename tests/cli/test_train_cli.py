@@ -40,11 +40,12 @@ def test_train_summary_json_counts_match_a_naive_counter(texts, tmp_path):
     summary = json.loads(result.stdout)
     sentences = read_sentences(train, TextOptions(normalize="d2l"))
     assert summary["ngrams"] == distinct_per_order(naive_counts(sentences, 4), 4)
-    assert summary["tokens"] == sum(len(s) + 1 for s in sentences)
-    assert summary["sentences"] == len(sentences)
+    assert summary["train_tokens"] == sum(len(s) + 1 for s in sentences)
+    assert summary["train_sentences"] == len(sentences)
     assert summary["vocab_size"] == len({w for s in sentences for w in s}) + 4
-    assert summary["order"] == 4 and summary["smoothing"] == "kn" and summary["format"] == "native"
-    assert set(summary["seconds"]) == {"read", "count", "fit", "write", "total"}
+    assert summary["order"] == 4 and summary["model"] == "kn" and summary["model_file"] == str(out) and summary["format"] == "native"
+    assert set(summary["stage_seconds"]) == {"read", "count", "fit", "write"}
+    assert summary["wall_seconds"] >= sum(summary["stage_seconds"].values()) - 1e-3
     assert summary["text_options"]["normalize"] == "d2l"
     assert out.is_file() and [p.name for p in tmp_path.iterdir()] == ["m.ngk"]
     info = modelio.read_metadata(out)["info"]
@@ -101,7 +102,7 @@ def test_train_on_a_registry_corpus_stores_its_name(tmp_path):
     from ngramkit import corpora
 
     assert info["text_options"] == corpora.get("timemachine").text_options.to_dict()
-    assert json.loads(result.stdout)["sentences"] == len(corpora.load_split("timemachine", "train"))
+    assert json.loads(result.stdout)["train_sentences"] == len(corpora.load_split("timemachine", "train"))
 
 
 def test_train_lists_ngram_and_rnn():

@@ -40,7 +40,7 @@ def test_train_rnn_writes_model_log_and_checkpoints(texts, trained):
     model_path, summary = trained
     model = modelio.load_model(model_path)
     assert isinstance(model, RNNLM) and model.config.softmax == "class" and model.config.hidden == 16
-    assert summary["epochs_run"] == len(summary["history"]) >= 1
+    assert summary["epochs"] == len(summary["history"]) >= 1
     log = json.loads((texts / "log.json").read_text())
     assert [e["valid_ppl"] for e in log["epochs"]] == [e["valid_ppl"] for e in summary["history"]]
     assert summary["best_valid_ppl"] == min(e["valid_ppl"] for e in summary["history"])
@@ -56,12 +56,12 @@ def test_ppl_and_generate_on_rnn_model(texts, trained):
     result = runner.invoke(cli, ["ppl", "--model", str(model_path), str(texts / "valid.txt"), "--json", "-q"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert report["perplexity"] == pytest.approx(summary["best_valid_ppl"], rel=1e-6)
+    assert report["ppl"] == pytest.approx(summary["best_valid_ppl"], rel=1e-6)
     args = ["generate", "--model", str(model_path), "--words", "12", "--seed", "3", "--top-k", "5",
             "--prefix", "the time", "--json"]
     first = runner.invoke(cli, args)
     assert first.exit_code == 0, first.output
-    tokens = json.loads(first.stdout)["tokens"]
+    tokens = json.loads(first.stdout)["generated_tokens"]
     assert first.stdout == runner.invoke(cli, args).stdout and len(tokens) == 12
     model = modelio.load_model(model_path)
     assert tokens == model.generate(12, ["the", "time"], 3, top_k=5)
@@ -76,7 +76,7 @@ def test_resume_continues_the_run(texts, trained):
     result = CliRunner().invoke(cli, base + ["--epochs", "5", "--resume"])
     assert result.exit_code == 0, result.output
     resumed = json.loads(result.stdout)
-    n = summary["epochs_run"]
+    n = summary["epochs"]
     assert resumed["history"][:n] == summary["history"]  # the first epochs come from the checkpoint
     assert [e["epoch"] for e in resumed["history"]] == list(range(1, len(resumed["history"]) + 1))
     assert n == 3 and len(resumed["history"]) == 5

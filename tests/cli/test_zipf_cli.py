@@ -30,8 +30,9 @@ def run_json(*args):
 
 def test_json_schema_and_values_match_library(timemachine_path, tm_counts):
     out = run_json(timemachine_path, "--normalize", "d2l", "--method", "both")
-    assert out["corpus"] == str(timemachine_path) and out["split"] is None
-    assert out["tokens"] == 32775 and out["exclude_boundaries"] is True
+    assert out["source"] == str(timemachine_path) and out["files"] == [str(timemachine_path)]
+    assert out["corpus"] is None and out["split"] is None
+    assert out["words"] == 32775 and out["tokens"] == 32775 + out["sentences"] and out["exclude_boundaries"] is True
     assert [(f["order"], f["method"]) for f in out["fits"]] == [
         (1, "ols"), (1, "mle"), (2, "ols"), (2, "mle"), (3, "ols"), (3, "mle")]
     for f in out["fits"]:
@@ -43,7 +44,7 @@ def test_json_schema_and_values_match_library(timemachine_path, tm_counts):
             assert f["r2"] == pytest.approx(lib.r2) and f["ks"] is None
         else:
             assert f["r2"] is None and f["ks"] == pytest.approx(lib.ks) and f["xmin"] == lib.xmin
-    assert "heaps" not in out and "plot" not in out
+    assert "heaps" not in out and "plot_file" not in out
 
 
 def test_table(timemachine_path, tm_counts):
@@ -65,7 +66,7 @@ def test_table(timemachine_path, tm_counts):
 
 def test_default_corpus_is_timemachine_whole_text(tm_counts):
     out = run_json("--orders", "1-2")
-    assert out["corpus"] == "timemachine" and out["split"] == "all"
+    assert out["corpus"] == "timemachine" and out["split"] == "all" and out["source"] == "timemachine (all)"
     assert [f["alpha"] for f in out["fits"]] == pytest.approx([fit_zipf(tm_counts, k).alpha for k in (1, 2)])
 
 
@@ -74,7 +75,7 @@ def test_registry_corpus_split(ptb_dir):
     counts = NGramCounts.from_sentences(read_sentences([ptb_dir / "ptb.train.txt"]), 1)
     lib = fit_zipf(counts, 1, "mle")
     (f,) = out["fits"]
-    assert out["tokens"] == 887521 and out["sentences"] == 42068
+    assert out["words"] == 887521 and out["sentences"] == 42068
     assert f["distinct"] == 9999 and f["xmin"] == lib.xmin and f["alpha"] == pytest.approx(lib.alpha)
 
 
@@ -94,11 +95,12 @@ def test_plot_and_heaps_files(timemachine_path, tmp_path):
     assert result.exit_code == 0, result.output
     assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and plot.stat().st_size > 10_000
     assert b"<svg" in heaps.read_bytes()[:2000]
-    assert f"Zipf plot written to {plot}" in result.stdout and f"Heaps plot written to {heaps}" in result.stdout
+    assert f"Zipf plot written to {plot}" in result.stderr and f"Heaps plot written to {heaps}" in result.stderr
+    assert "written" not in result.stdout  # stdout: the result only
     assert "Heaps: V(N) =" in result.stdout
     assert sorted(os.listdir(tmp_path)) == ["heaps.svg", "zipf.png"]
     out = run_json(timemachine_path, "--normalize", "d2l", "--orders", "1", "--heaps", heaps)
-    assert out["heaps_plot"] == str(heaps) and 0.5 < out["heaps"]["beta"] < 0.9 and out["heaps"]["types"] == 4579
+    assert out["heaps_plot_file"] == str(heaps) and 0.5 < out["heaps"]["beta"] < 0.9 and out["heaps"]["types"] == 4579
 
 
 @pytest.mark.parametrize("args,message", [

@@ -87,7 +87,13 @@ def test_mle_unseen_events_give_infinite_perplexity_without_warnings(setup):
     assert ev.perplexity == math.inf and ev.cross_entropy == math.inf and ev.logprob10 == -math.inf
     assert not math.isnan(ev.perplexity_no_oov)
     assert ev.sentence_logprob10[0] == pytest.approx(0.0) and ev.sentence_logprob10[1] == -math.inf
-    assert json.loads(json.dumps(ev.to_dict()))["perplexity"] == "inf"
+    d = json.loads(json.dumps(ev.to_dict(), allow_nan=False))  # strict JSON: null plus a companion, no "inf"
+    assert (d["ppl"], d["ppl_nonfinite"]) == (None, "inf")
+    assert (d["bits_per_token"], d["bits_per_token_nonfinite"]) == (None, "inf")
+    assert (d["logprob10"], d["logprob10_nonfinite"]) == (None, "-inf")
+    assert d["per_sentence"]["logprob10"][0] == pytest.approx(0.0) and d["per_sentence"]["logprob10"][1] is None
+    assert d["per_sentence"]["logprob10_nonfinite"] == {"1": "-inf"}
+    assert d["per_sentence"]["ppl_nonfinite"] == {"1": "inf"} and d["ppl_no_oov_nonfinite"] == "inf"  # no OOVs here
 
 
 def test_stupid_backoff_is_refused_unless_allowed(setup):
