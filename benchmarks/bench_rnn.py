@@ -83,7 +83,8 @@ import numpy as np  # noqa: E402
 
 from ngramkit import Stream, Vocabulary, corpora  # noqa: E402
 from ngramkit.fileio import atomic_open  # noqa: E402
-from ngramkit.rnn import RNNLM, RNNConfig, StderrProgress, TrainConfig, kernels, train  # noqa: E402
+from ngramkit.progress import EpochProgress  # noqa: E402
+from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, kernels, train  # noqa: E402
 from ngramkit.rnn.presets import preset  # noqa: E402
 
 RNNLM_WPS = 61_000  # Mikolov's RNNLM 0.4b, -hidden 100 -class 100, this kind of machine (issue 5)
@@ -224,7 +225,7 @@ def full_run(vocab, streams, model_kw, train_kw, label):
     model = new_model(vocab, streams["train"], **model_kw)
     log(f"[{label}] {model!r}; {TrainConfig(**train_kw)}")
     w0, c0 = time.perf_counter(), time.process_time()
-    result = train(model, streams["train"], streams["valid"], TrainConfig(**train_kw), progress=StderrProgress())
+    result = train(model, streams["train"], streams["valid"], TrainConfig(**train_kw), progress=EpochProgress())
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     test_ppl = float(np.exp(-result.model.log_probs(streams["test"]).mean()))
     train_s = sum(e["seconds"] for e in result.history)

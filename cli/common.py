@@ -10,6 +10,7 @@ import click
 
 from ngramkit import jsonout, modelio, sources
 from ngramkit.errors import NgramkitError
+from ngramkit.progress import Progress
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
 
@@ -109,7 +110,11 @@ def threads_option(func):
                              "softmax); more than 1 helps only on otherwise idle cores.")(wrapper)
 
 
-def progress_bar(total: int, label: str, enabled: bool = True):
-    """A click progress bar on stderr (no-op when disabled or not needed)."""
-    return click.progressbar(length=max(total, 1), label=label, file=sys.stderr,
-                             show_eta=True, hidden=not enabled)
+def progress_output(quiet: bool = False) -> Progress:
+    """The command's progress on stderr (:mod:`ngramkit.progress`); nothing with ``-q``.
+
+    A live line on a terminal, one line per stage otherwise. Closed with the
+    command's click context, so an open live line is ended before the error
+    or interrupt message that follows it.
+    """
+    return click.get_current_context().with_resource(Progress(sys.stderr, quiet=quiet))

@@ -7,7 +7,7 @@ import click
 from ngramkit.compare import compare as run_compare
 from ngramkit.fileio import PLOT_SUFFIXES, check_output_path, prepare_out_dir
 
-from .common import info, json_option, text_options, threads_option
+from .common import json_option, progress_output, text_options, threads_option
 
 _TEXT_OPTION_NAMES = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
 
@@ -90,7 +90,7 @@ def compare(corpus_name, train_files, valid_files, test_files, models_spec, leve
     if text["errors"] == "strict":
         text["errors"] = None
     rnn = {name[len("rnn_"):]: value for name, value in kwargs.items() if name.startswith("rnn_")}
-    echo_err = info(quiet)
+    echo_err = progress_output(quiet)  # messages; the RNN's epoch lines go through it too
 
     report = run_compare(
         corpus_name,

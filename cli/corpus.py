@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ngramkit import corpora
+from ngramkit.progress import DownloadProgress
 
-from .common import echo_json, info, json_option, quiet_option
+from .common import echo_json, info, json_option, progress_output, quiet_option
 
 
 @click.group(epilog="Example:\n\n  ngramkit corpus download ptb && ngramkit corpus path ptb")
@@ -90,35 +89,6 @@ def path(name, filename, quiet):
                    f"`ngramkit corpus download {name}` puts a plain copy there)")
 
 
-class _ClickProgress:
-    """Adapts click's progress bar (on stderr) to corpora.download's callback.
-
-    The bar starts with the first byte received, so a download that fails at
-    once (404, offline) prints nothing but the error.
-    """
-
-    def __init__(self, name: str, total: int):
-        self.name, self.total = name, max(total, 1)
-        self.bar = None
-        self.seen: dict[str, int] = {}
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        step = done - self.seen.get(label, 0)
-        self.seen[label] = done
-        if step <= 0:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=self.total, label=f"downloading {self.name}", file=sys.stderr,
-                                         show_pos=False, show_eta=True)
-            self.bar.__enter__()
-        self.bar.update(step)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
-
-
 @corpus.command(epilog="Example:\n\n  ngramkit corpus download timemachine")
 @click.argument("name")
 @click.option("--base-url", default=None, metavar="URL", envvar="NGRAMKIT_MIRROR",
@@ -132,14 +102,7 @@ def download(name, base_url, force, quiet):
     stderr, checked against the registry's sha256 and renamed into place; the
     paths are printed. A failed download leaves no file behind.
     """
-    spec = corpora.get(name)
-    if quiet:
-        paths = corpora.download(name, progress=False, base_url=base_url, force=force)
-    else:
-        progress = _ClickProgress(name, spec.size)
-        try:
-            paths = corpora.download(name, progress=progress, base_url=base_url, force=force)
-        finally:
-            progress.close()
+    progress = False if quiet else DownloadProgress(progress_output())
+    paths = corpora.download(name, progress=progress, base_url=base_url, force=force)
     for p in paths:
         click.echo(str(p))

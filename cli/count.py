@@ -9,11 +9,12 @@ import click
 from ngramkit import jsonout, sources
 from ngramkit.counts import MAX_ORDER, NGramCounts, check_counts_path
 from ngramkit.errors import NgramkitError
+from ngramkit.progress import BYTES, Progress, Task
 
 from .common import (SPLITS, corpus_option, echo_json, info as info_lines, json_option, one_line_errors,
-                     progress_bar, quiet_option, text_options)
+                     progress_output, quiet_option, text_options)
 
-PROGRESS_BYTES = 4 << 20  # show a progress bar for inputs over 4 MB
+PROGRESS_BYTES = 4 << 20  # report progress for inputs over 4 MB
 
 
 def _check_order(order: int) -> int:
@@ -22,14 +23,18 @@ def _check_order(order: int) -> int:
     return order
 
 
-def _count(source, order, min_count, show_progress):
-    """Read ``source`` and count orders 1..``order``, with a progress bar on stderr for big inputs."""
+def _count(source, order, min_count, out):
+    """Read ``source`` and count orders 1..``order``; one progress line per stage for inputs over 4 MB."""
     size = source.nbytes()
-    # Work units: the bytes read, then the same amount again spread over the orders.
-    per_order = max(size // order, 1)
-    with progress_bar(size + per_order * order, "counting", enabled=show_progress and size > PROGRESS_BYTES) as bar:
-        stream = source.stream(min_count=min_count, progress=bar.update)
-        return NGramCounts.from_stream(stream, order, progress=lambda k: bar.update(k * per_order))
+    if size <= PROGRESS_BYTES:
+        out = Progress(quiet=True)
+    reading = Task(out, "counting: reading text", size, unit=BYTES)
+    stream = source.stream(min_count=min_count, progress=reading.advance)
+    reading.finish()
+    ngrams = Task(out, "counting: n-grams", order, unit="orders", rate=False)
+    counts = NGramCounts.from_stream(stream, order, progress=ngrams.advance)
+    ngrams.finish()
+    return counts
 
 
 def summary(counts, source, top: int) -> dict:
@@ -95,7 +100,7 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, qui
         if output is not None:
             check_counts_path(output)
         source = sources.resolve(files, corpus_name, split, kwargs)
-        counts = _count(source, order, min_count, show_progress=not quiet)
+        counts = _count(source, order, min_count, progress_output(quiet))
         if output is not None:
             counts.save(output)
             info_lines(quiet)(f"counts saved to {os.fspath(output)}")

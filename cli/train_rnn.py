@@ -10,9 +10,10 @@ from click.core import ParameterSource
 
 from ngramkit import jsonout, sources
 from ngramkit.errors import NgramkitError
+from ngramkit.progress import EpochProgress, token_unit
 from ngramkit.rnn import presets
 
-from .common import corpus_option, echo_json, info as info_lines, json_option, text_options, threads_option
+from .common import corpus_option, echo_json, json_option, progress_output, text_options, threads_option
 
 
 @click.command(epilog="Examples:\n\n"
@@ -117,7 +118,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
                    if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
     recipe = presets.resolve(preset_name, options)
     train_cfg = recipe.train
-    say = info_lines(quiet)
+    say = progress_output(quiet)  # messages, and the epoch lines below: one discipline for stderr
     t0 = time.perf_counter()
     source = sources.resolve(files, corpus_name, "train", kwargs)
     if valid_file:
@@ -152,7 +153,7 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     say(f"{model!r}; {stream.n_tokens:,} training tokens"
         + (f", {valid.n_tokens:,} validation tokens" if valid is not None else ""))
     result = R.train(model, stream, valid, train_cfg, checkpoint_dir=ckpt, resume=resume, log_path=log_path,
-                     progress=None if quiet else R.StderrProgress())
+                     progress=None if quiet else EpochProgress(say, unit=token_unit(options.tokenizer)))
     info = {
         "corpus": source.corpus,
         "files": list(source.files),
@@ -205,5 +206,5 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     if result.best_valid_ppl is not None:
         click.echo(f"valid ppl  {result.best_valid_ppl:.2f} (best epoch)")
     if summary["tokens_per_second"]:
-        click.echo(f"speed      {summary['tokens_per_second']:,.0f} words/s")
+        click.echo(f"speed      {summary['tokens_per_second']:,.0f} {token_unit(options.tokenizer)}/s")
     click.echo(f"time       {seconds:.1f} s")

@@ -39,9 +39,7 @@ import hashlib
 import http.client
 import json
 import os
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import zlib
@@ -53,6 +51,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from ngramkit.errors import CorpusError
+from ngramkit.progress import DownloadProgress, Progress
 from ngramkit.text import TextOptions, join_stream, read_sentences
 
 __all__ = [
@@ -382,39 +381,6 @@ def load_split(name: str, split: str, options: TextOptions | None = None) -> lis
 ProgressCallback = Callable[[str, int, int], None]  # (relative path, bytes done, bytes total)
 
 
-class _StderrBar:
-    """A minimal progress bar on stderr (ngramkit/ does not depend on click)."""
-
-    def __init__(self, stream=None, width: int = 30):
-        self.stream = stream or sys.stderr
-        self.width = width
-        self._last = 0.0
-        self._label = None
-
-    def abort(self) -> None:
-        """End an unfinished bar's line so the error message starts on its own line."""
-        if self._label is not None:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._label = None
-
-    def __call__(self, label: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        finished = done >= total
-        if label == self._label and not finished and now - self._last < 0.1:
-            return
-        self._label, self._last = label, now
-        frac = min(done / total, 1.0) if total else 1.0
-        fill = int(frac * self.width)
-        bar = "#" * fill + "-" * (self.width - fill)
-        scale, unit = (1e6, "MB") if total >= 1e6 else (1e3, "kB")
-        self.stream.write(f"\r{label} [{bar}] {frac:4.0%} {done / scale:.1f}/{total / scale:.1f} {unit}")
-        if finished:
-            self.stream.write("\n")
-            self._label = None
-        self.stream.flush()
-
-
 def _url_for(f: FileSpec, base_url: str | None) -> str:
     base = base_url or os.environ.get(MIRROR_ENV, "").strip() or None
     if base is None:
@@ -506,13 +472,15 @@ def download(
 
     Files already present and verified are kept (``force`` fetches them
     again). ``base_url`` (or ``$NGRAMKIT_MIRROR``) replaces the upstream
-    locations by ``<base_url>/<relative path>``. ``progress`` is True (a bar
-    on stderr), False, or a callback ``(relative path, bytes done, total)``.
+    locations by ``<base_url>/<relative path>``. ``progress`` is True (on stderr:
+    :class:`ngramkit.progress.DownloadProgress`, a live bar on a terminal,
+    one line per file otherwise), False, or a callback ``(relative path,
+    bytes done, total)``.
     Raises :class:`CorpusError` on HTTP errors, no network, an interrupted
     transfer or a checksum mismatch, leaving no file behind.
     """
     spec = get(name)
-    report = _StderrBar() if progress is True else (progress or None)
+    report = DownloadProgress(Progress()) if progress is True else (progress or None)
     root = data_dir()
     out = []
     for f in spec.files.values():
@@ -539,8 +507,8 @@ def download(
         try:
             _fetch(spec, f, _url_for(f, base_url), target, report)
         except BaseException:
-            if isinstance(report, _StderrBar):
-                report.abort()
+            if progress is True:
+                report.close()  # the error message starts on its own line
             for d in created:  # innermost first: remove only the folders this call made
                 with contextlib.suppress(OSError):
                     d.rmdir()

@@ -6,10 +6,12 @@ import contextlib
 import gzip
 import hashlib
 import http.server
+import io
 import math
 import os
 import re
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -368,8 +370,12 @@ def test_download_multi_file_corpus_via_mirror_env(server, cache, data_dir, monk
     for p in got:
         assert p.read_bytes() == (data_dir / "ptb" / p.name).read_bytes()
     assert all_files(cache) == ["ptb", "ptb/ptb.test.txt", "ptb/ptb.train.txt", "ptb/ptb.valid.txt"]
-    err = capsys.readouterr().err
-    assert "ptb/ptb.train.txt" in err and "100%" in err
+    err = capsys.readouterr().err  # not a terminal: one line per file (ngramkit.progress), no \r frames
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert [line.split()[1] for line in lines] == ["ptb/ptb.train.txt", "ptb/ptb.valid.txt", "ptb/ptb.test.txt"]
+    assert all(re.fullmatch(r"downloading \S+ \d+\.\d [kM]B in \d+\.\d s \(.*B/s\)", line) for line in lines), lines
+    assert lines[0].split()[2:4] == [f"{5_101_618 / 1e6:.1f}", "MB"]  # ptb.train.txt: 5,101,618 bytes
     assert corpora.status("ptb") == "yes"
 
 
@@ -401,11 +407,24 @@ def test_failed_download_of_a_subfolder_file_removes_the_folder_it_made(server, 
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
-def test_interrupted_progress_bar_ends_its_line(server, cache, capsys):
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_interrupted_progress_bar_ends_its_line(server, cache, monkeypatch):
+    """On a terminal the live line is ended before the error; off a terminal an unfinished file writes nothing."""
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     with pytest.raises(CorpusError, match="interrupted"):
         corpora.download("timemachine", base_url=server.base + "/truncated")
-    err = capsys.readouterr().err
-    assert "timemachine.txt" in err and err.endswith("\n")
+    err = terminal.getvalue()
+    assert err.startswith("\rdownloading timemachine.txt [") and err.endswith("\n") and err.count("\n") == 1
+    log = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", log)
+    with pytest.raises(CorpusError, match="interrupted"):
+        corpora.download("timemachine", base_url=server.base + "/truncated")
+    assert log.getvalue() == ""
 
 
 def test_offline_message(cache):

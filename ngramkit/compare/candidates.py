@@ -25,7 +25,7 @@ from ..models import MODELS
 from ..lm import LanguageModel
 from ..rnn import presets
 from ..rnn.model import RNNLM
-from ..rnn.train import StderrProgress, train
+from ..rnn.train import train
 from ..stream import Stream
 from .data import SplitStreams
 from .specs import ModelSpec
@@ -142,9 +142,9 @@ class RNNCandidate:
     family = "rnn"
 
     def __init__(self, spec: ModelSpec, *, corpus: str | None, level: str, options: dict, seed: int,
-                 bar: bool):
+                 progress: Callable[[dict], None] | None):
         # cell and hidden size from the spec (lstm:200) win over the options
-        self.spec, self.level, self.bar = spec, level, bar
+        self.spec, self.level, self.progress = spec, level, progress
         self.options = {**options, "cell": spec.name, "seed": seed}
         if spec.hidden is not None:
             self.options["hidden"] = spec.hidden
@@ -159,7 +159,7 @@ class RNNCandidate:
             f"up to {tconfig.epochs} epochs ({tconfig.optimizer}, lr {tconfig.lr:g}; preset {name}) ...")
         t0 = time.perf_counter()
         model = RNNLM.create(config, splits.vocab, train_ids=splits.train.ids)
-        result = train(model, splits.train, splits.valid, tconfig, progress=StderrProgress() if self.bar else None)
+        result = train(model, splits.train, splits.valid, tconfig, progress=self.progress)
         seconds = time.perf_counter() - t0
         size = f"H={config.hidden}" + (f"x{config.layers}" if config.layers > 1 else "")
         size += f", {config.softmax} softmax" + (f" ({config.classes})" if config.softmax == "class" else "")
@@ -177,11 +177,13 @@ class RNNCandidate:
 
 
 def build_candidates(specs: list[ModelSpec], *, corpus: str | None, level: str, rnn: dict | None,
-                     epochs: int | None, seed: int, bar: bool) -> list[Candidate]:
+                     epochs: int | None, seed: int, progress: Callable[[dict], None] | None = None
+                     ) -> list[Candidate]:
     """One adapter per row, n-gram rows first (they share one count of the training split), then RNNs.
 
     ``corpus``: the registry corpus, None for files (it picks the RNN
-    preset). ``rnn``: options over the preset; ``epochs``: the RNN's maximum.
+    preset). ``rnn``: options over the preset; ``epochs``: the RNN's maximum;
+    ``progress``: the RNN trainer's callback.
     Raises NgramkitError on a bad RNN option before any text is read.
     """
     ngram_specs = [s for s in specs if not s.is_rnn]
@@ -190,6 +192,6 @@ def build_candidates(specs: list[ModelSpec], *, corpus: str | None, level: str, 
     options = dict(rnn or {})
     if epochs is not None:
         options["epochs"] = epochs
-    out += [RNNCandidate(s, corpus=corpus, level=level, options=options, seed=seed, bar=bar)
+    out += [RNNCandidate(s, corpus=corpus, level=level, options=options, seed=seed, progress=progress)
             for s in specs if s.is_rnn]
     return out

@@ -12,9 +12,9 @@ mix the best RNN with the best n-gram model -> Report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
-import sys
 import time
 from typing import Callable
 
@@ -23,6 +23,7 @@ import numpy as np
 from .. import __version__, corpora
 from ..errors import NgramkitError
 from ..evaluate import summarize
+from ..progress import EpochProgress, Progress, token_unit
 from ..rnn import kernels
 from ..threads import KERNEL_THREADS_VAR, limit_threads
 from .candidates import Candidate, Fitted, build_candidates
@@ -47,8 +48,8 @@ def compare(
     epochs: int | None = None,
     interpolate: bool = True,
     seed: int = 1,
-    progress: Callable[[str], None] | bool | None = None,
-    rnn_progress: bool | None = None,
+    progress: Progress | Callable[[str], None] | bool | None = None,
+    rnn_progress: Callable[[dict], None] | bool | None = None,
     keep_models: bool = True,
     threads: int | None = None,
 ) -> Report:
@@ -64,7 +65,12 @@ def compare(
     tokenizer (character-level models). ``rnn``: overrides of the RNN preset
     (fields of RNNConfig and TrainConfig, see :mod:`ngramkit.rnn.presets`),
     ``epochs`` the maximum RNN epochs.
-    ``progress``: a callable receiving one-line messages (``True``: stderr).
+    ``progress``: a callable receiving one-line messages (``True``: a
+    :class:`~ngramkit.progress.Progress` on stderr). ``rnn_progress``: the
+    RNN trainer's callback (see :func:`ngramkit.rnn.train`), or True for an
+    :class:`~ngramkit.progress.EpochProgress` (on ``progress`` when that is a
+    Progress, else on stderr; chars/s at char level); default: on when
+    ``progress`` is given.
     ``keep_models``: keep the fitted models in ``Report.trained`` (for
     :meth:`Report.save`). ``threads``: BLAS and kernel threads for the whole
     run (:func:`ngramkit.limit_threads`); None: ``NGRAMKIT_THREADS`` if set,
@@ -74,13 +80,13 @@ def compare(
     before any training where possible.
     """
     t_start = time.perf_counter()
-    say = _say(progress)
+    say, epochs_bar, lines = _progress(progress, rnn_progress, level)
     specs, spec_text = _check_arguments(models, level, seed, min_count, epochs)
     files = any((train, valid, test))
     candidates = build_candidates(specs, corpus=None if files else (corpus or corpora.DEFAULT_CORPUS), level=level,
                                   rnn=rnn, epochs=epochs, seed=int(seed),
-                                  bar=progress is not None if rnn_progress is None else rnn_progress)
-    with limit_threads(_thread_count(threads)):
+                                  progress=epochs_bar)
+    with limit_threads(_thread_count(threads)), lines:
         say("reading the train/valid/test splits ...")
         splits = load_splits(corpus, train=train, valid=valid, test=test, text_options=text_options, level=level,
                              min_count=min_count, max_vocab=max_vocab)
@@ -216,9 +222,16 @@ def _versions() -> dict:
     return out
 
 
-def _say(progress):
-    if progress is None:
-        return lambda msg: None
-    if progress is True:
-        return lambda msg: print(msg, file=sys.stderr, flush=True)
-    return progress
+def _progress(progress, rnn_progress, level):
+    """(say, the RNN trainer's callback or None, a context that ends open progress lines on the way out)."""
+    out = Progress() if progress is True else progress
+    say = (lambda msg: None) if out is None else out
+    if rnn_progress is None:
+        rnn_progress = progress is not None
+    if rnn_progress is True:
+        rnn_progress = EpochProgress(out if isinstance(out, Progress) else Progress(), unit=token_unit(level))
+    lines = contextlib.ExitStack()
+    for owner in (out, getattr(rnn_progress, "out", None)):
+        if isinstance(owner, Progress):
+            lines.callback(owner.close)
+    return say, rnn_progress or None, lines

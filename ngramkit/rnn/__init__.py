@@ -15,7 +15,7 @@ its :class:`TrainerState` and :class:`TrainingCheckpoint`).
 
 from .config import RNNConfig, TrainConfig
 from .model import RNNLM, class_layout
-from .train import StderrProgress, TrainerState, TrainingCheckpoint, TrainResult, train
+from .train import TrainerState, TrainingCheckpoint, TrainResult, train
 
-__all__ = ["RNNConfig", "RNNLM", "StderrProgress", "TrainConfig", "TrainResult", "TrainerState",
-           "TrainingCheckpoint", "class_layout", "train"]
+__all__ = ["RNNConfig", "RNNLM", "TrainConfig", "TrainResult", "TrainerState", "TrainingCheckpoint",
+           "class_layout", "train"]

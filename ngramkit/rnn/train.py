@@ -50,7 +50,6 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,35 +75,6 @@ class TrainResult:
     history: list = field(default_factory=list)  # one dict per epoch (see train())
     best_valid_ppl: float | None = None
     stop_reason: str = ""
-
-
-class StderrProgress:
-    """A one-line progress printer on stderr (ngramkit does not import click).
-
-    Called with the trainer's event dicts; redraws at most every
-    ``interval`` seconds and ends each epoch with a newline.
-    """
-
-    def __init__(self, stream=None, interval: float = 0.5, width: int = 24):
-        self.stream = stream or sys.stderr
-        self.interval = interval
-        self.width = width
-        self._last = 0.0
-
-    def __call__(self, event: dict) -> None:
-        now = time.monotonic()
-        end = event.get("valid_ppl") is not None
-        if not end and now - self._last < self.interval:
-            return
-        self._last = now
-        frac = event["done"] / max(event["total"], 1)
-        bar = "#" * int(frac * self.width)
-        valid = event.get("valid_ppl")
-        text = (f"\repoch {event['epoch']}/{event['epochs']} [{bar:<{self.width}}] {100 * frac:3.0f}% "
-                f"{event['words_per_second']:,.0f} words/s  train ppl {event['train_ppl']:.1f}"
-                + (f"  valid ppl {valid:.1f}" if valid is not None else "") + f"  lr {event['lr']:.3g}")
-        self.stream.write(text + ("\n" if valid is not None else ""))
-        self.stream.flush()
 
 
 def partition(ids: np.ndarray, eos: int, batch: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -445,8 +415,8 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
 
     ``progress`` is called with event dicts (``epoch``, ``epochs``, ``done``,
     ``total``, ``words_per_second``, ``train_ppl``, ``valid_ppl`` (None
-    during an epoch), ``lr``); pass :class:`StderrProgress` for a bar on
-    stderr. ``resume=True`` needs ``checkpoint_dir``; training then goes on
+    during an epoch, NaN at its end without validation), ``lr``); pass
+    :class:`ngramkit.progress.EpochProgress` for a report on stderr. ``resume=True`` needs ``checkpoint_dir``; training then goes on
     with the checkpoint's model (``model`` must have its configuration and
     is left untouched) and training configuration (only ``epochs`` may be
     raised).

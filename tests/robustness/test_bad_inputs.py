@@ -28,7 +28,7 @@ from click.testing import CliRunner
 
 from ngramkit.cli.main import cli
 
-PROGRESS = re.compile(r"^(counting|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
+PROGRESS = re.compile(r"^(counting: .*|downloading .*|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
 USAGE = re.compile(r"^(Usage: .*|Try '.*' for help\.|)$")
 OLD = b"previous output, must survive\n"
 

@@ -7,7 +7,8 @@ command's first progress line on stderr; writing = a temporary file
 (``.NAME.*.tmp``) has appeared next to the output.
 
 stderr is told apart like this: a *progress line* ends with "..." or is a
-progress-bar label/line ("counting", "epoch ..."), or the RNN's summary line;
+stage line of ngramkit.progress ("counting: ...", "downloading ...",
+"epoch N/M ..."), or the RNN's summary line;
 every other line is a *message*. After a signal there must be exactly one
 message, "Interrupted by SIGINT/SIGTERM; ...", and no traceback.
 """
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not Path
 
 _SCRIPT = Path(sys.executable).with_name("ngramkit")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ngramkit.cli.main"]
-PROGRESS = re.compile(r"^(counting|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
+PROGRESS = re.compile(r"^(counting: .*|downloading .*|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
 OLD = b"previous output, must survive\n"
 WAIT = 120  # seconds: only a bound against a hung test, never a timing assertion
 
