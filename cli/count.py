@@ -101,8 +101,9 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, qui
             check_counts_path(output)
         source = sources.resolve(files, corpus_name, split, kwargs)
         counts = _count(source, order, min_count, progress_output(quiet))
-        if output is not None:
-            counts.save(output)
+        if output is not None:  # with how the text was read, for `ngramkit train ngram FILE.ngc`
+            counts.save(output, info={"corpus": source.corpus, "split": source.split, "files": list(source.files),
+                                      "text_options": source.options.to_dict(), "min_count": min_count})
             info_lines(quiet)(f"counts saved to {os.fspath(output)}")
         result = summary(counts, source, top)
         if as_json:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from pathlib import Path
 
 import click
 
@@ -90,11 +91,70 @@ def _native_name(output) -> str:
     return name + ".ngk"
 
 
+COUNTS_SUFFIX = ".ngc"  # a FILES argument with this extension is a counts file (`ngramkit count --output`)
+# Options that say how to read text: they cannot apply to counts, which were read when counted.
+_TEXT_READING = ("min_count", "max_vocab", "normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
+
+
+def discount_fallback_setting(smoothing: str, discount, flag: bool | None) -> bool | None:
+    """The one rule for degenerate modified Kneser-Ney discounts (``compare`` follows it too).
+
+    mkn falls back by default (KenLM lmplz --discount_fallback's 0.5, 1, 1.5
+    on the orders whose estimate is undefined; a warning names them);
+    ``--no-discount-fallback`` refuses instead, as lmplz does without the
+    flag. Returns the model's ``discount_fallback`` (None: not applicable).
+    """
+    if flag is not None:
+        given = "--discount-fallback" if flag else "--no-discount-fallback"
+        if smoothing != "mkn":
+            raise NgramkitError(f"{given} applies only to --smoothing mkn, not {smoothing}")
+        if discount is not None:
+            raise NgramkitError(f"{given} has no effect with --discount (explicit discounts for every "
+                                "order); give only one of them")
+        return flag
+    return True if smoothing == "mkn" and discount is None else None
+
+
+def counts_file(files, corpus_name) -> Path | None:
+    """The counts file when FILES is one ``.ngc`` file (nothing else may be given to read), else None."""
+    named = [f for f in files if Path(f).suffix.lower() == COUNTS_SUFFIX]
+    if not named:
+        return None
+    if len(files) > 1 or corpus_name:
+        raise NgramkitError(f"{named[0]}: a counts file is the whole training input; give it alone "
+                            "(no other FILES, no --corpus)")
+    ctx = click.get_current_context()
+    given = [name for name in _TEXT_READING
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        option = "--" + given[0].replace("_", "-")
+        raise NgramkitError(f"{option} does not apply to a counts file ({named[0]}): its text was read when it "
+                            f"was counted; count again with `ngramkit count ... {option} ... --output FILE.ngc`")
+    return Path(named[0])
+
+
+def read_counts(path: Path, order: int):
+    """(counts, info): a counts file of order >= ``order`` and how its text was read (for the model's info)."""
+    from ngramkit.counts import NGramCounts
+
+    counts = NGramCounts.load(path)
+    if counts.order < order:
+        raise NgramkitError(f"{path}: holds counts of orders 1..{counts.order}, below --order {order}; count "
+                            f"orders 1..{order} (`ngramkit count ... --order {order} --output FILE.ngc`) or "
+                            f"train order {counts.order} or lower")
+    stored = counts.info
+    info = {"corpus": stored.get("corpus"), "files": list(stored.get("files") or []),
+            "text_options": stored.get("text_options"), "min_count": stored.get("min_count"), "max_vocab": None}
+    return counts, info
+
+
 @click.command(epilog="Examples:\n\n"
                "  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk\n\n"
                "  ngramkit train ngram book.txt --order 3 --smoothing kn -o book.arpa.gz\n\n"
                "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.ngk"
-               "   # no backoff (ARPA) form")
+               "   # no backoff (ARPA) form\n\n"
+               "  ngramkit count book.txt --order 5 --output book.ngc   # count once ...\n\n"
+               "  ngramkit train ngram book.ngc --order 5 --smoothing kn -o book.kn.ngk   # ... fit many")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
 @click.option("--order", "-n", type=click.IntRange(1, 12), default=3, show_default=True, help="N-gram order.")
@@ -105,9 +165,10 @@ def _native_name(output) -> str:
 @click.option("--discount", default=None, metavar="D[,D...]", callback=_floats("--discount"),
               help="Discount(s) overriding the estimated ones (absolute, kn: one or one per order; "
                    "mkn: D1,D2,D3+).")
-@click.option("--discount-fallback", is_flag=True,
-              help="mkn: on orders whose estimated discounts are invalid (tiny or artificial data), use "
-                   "KenLM lmplz --discount_fallback's D1,D2,D3+ = 0.5,1,1.5 instead of failing.")
+@click.option("--discount-fallback/--no-discount-fallback", default=None,
+              help="mkn: on orders whose estimated discounts are undefined (small or artificial data), use "
+                   "KenLM lmplz --discount_fallback's D1,D2,D3+ = 0.5,1,1.5 and say so (the default, as in "
+                   "`ngramkit compare`), or refuse with an error as lmplz does without the flag.")
 @click.option("--epsilons", default=None, metavar="E1[,E2...]", callback=_floats("--epsilons"),
               help="Interpolation pseudo-counts e1, e2, ... (additive, one per order).")
 @click.option("--alpha", default=None, metavar="A", callback=_floats("--alpha"),
@@ -123,14 +184,20 @@ def _native_name(output) -> str:
 @text_options
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
           max_vocab, output, quiet, as_json, **kwargs):
-    """Count n-grams and write a smoothed n-gram model.
+    """Count n-grams (or read a counts file) and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
     corpus), builds the vocabulary, counts n-grams of orders 1..ORDER
     (sentences padded with <s> ... </s>, never crossing sentences, as KenLM)
-    and fits the chosen smoothing. The corpus name and text options are
-    stored in a native model file, so `ngramkit ppl` and `ngramkit generate`
-    tokenise new text the same way.
+    and fits the chosen smoothing. FILES may instead be one counts file
+    (FILE.ngc from `ngramkit count --output`, of order >= ORDER): count once,
+    fit many smoothings. The corpus name and text options (those of the
+    counts file) are stored in a native model file, so `ngramkit ppl` and
+    `ngramkit generate` tokenise new text the same way.
+
+    Modified Kneser-Ney's discounts are undefined on some orders of small
+    texts: those orders use KenLM's fallback discounts, and the warning, the
+    summary and the JSON name them (--no-discount-fallback refuses instead).
     """
     from ngramkit import modelio
     from ngramkit.counts import NGramCounts
@@ -138,51 +205,62 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
 
     # Fail before any heavy work on bad options or an unwritable output path.
     check_writable(output)
-    if discount_fallback and smoothing != "mkn":
-        raise NgramkitError(f"--discount-fallback applies only to --smoothing mkn, not {smoothing}")
-    if discount_fallback and discount is not None:
-        raise NgramkitError("--discount-fallback has no effect with --discount (explicit discounts for every "
-                            "order); give only one of them")
+    fallback = discount_fallback_setting(smoothing, discount, discount_fallback)
+    counts_path = counts_file(files, corpus_name)
     model, hparams = build_model(smoothing, order,
                                  {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha,
-                                  "discount_fallback": discount_fallback or None})
+                                  "discount_fallback": fallback})
     if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
         raise NgramkitError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
                             f"write it in the native format (e.g. -o {_native_name(output)})")
     say = info_lines(quiet)
     times = {}
     t0 = time.perf_counter()
-    source = sources.resolve(files, corpus_name, "train", kwargs)
-    label, options = source.label, source.options
-    say(f"reading {label} ...")
-    stream = source.stream(min_count=min_count, max_size=max_vocab)
-    vocab = stream.vocab
-    t1 = time.perf_counter()
-    times["read"] = t1 - t0  # reading, tokenising, vocabulary, id stream
-    say(f"counting n-grams of orders 1..{order} in {stream.n_tokens:,} tokens ...")
-    counts = NGramCounts.from_stream(stream, order)
-    t2 = time.perf_counter()
-    times["count"] = t2 - t1
+    if counts_path is not None:
+        say(f"reading counts {counts_path} ...")
+        counts, source_info = read_counts(counts_path, order)
+        label, vocab = str(counts_path), counts.vocab
+        text_opts = source_info["text_options"]
+        n_tokens, n_sentences = counts.n_tokens, counts.n_sentences
+        source_json = {"source": label, "corpus": source_info.get("corpus"), "split": source_info.get("split"),
+                       "files": list(source_info.get("files") or []), "counts_file": str(counts_path)}
+        if not isinstance(text_opts, dict):
+            click.echo(f"warning: {counts_path} records no text options (saved by the library without info=); "
+                       "the model will not either", err=True)
+        t2 = time.perf_counter()
+        times["read"] = t2 - t0  # loading (memory-mapping and verifying) the counts
+    else:
+        source = sources.resolve(files, corpus_name, "train", kwargs)
+        label, text_opts = source.label, source.options.to_dict()
+        source_json = jsonout.source_fields(source)
+        say(f"reading {label} ...")
+        stream = source.stream(min_count=min_count, max_size=max_vocab)
+        vocab, n_tokens, n_sentences = stream.vocab, stream.n_tokens, stream.n_sentences
+        source_info = {"corpus": source.corpus, "files": list(source.files), "text_options": text_opts,
+                       "min_count": min_count, "max_vocab": max_vocab}
+        t1 = time.perf_counter()
+        times["read"] = t1 - t0  # reading, tokenising, vocabulary, id stream
+        say(f"counting n-grams of orders 1..{order} in {n_tokens:,} tokens ...")
+        counts = NGramCounts.from_stream(stream, order)
+        t2 = time.perf_counter()
+        times["count"] = t2 - t1
     say(f"fitting {type(model).__name__} ...")
     model.fit(counts)
     t3 = time.perf_counter()
     times["fit"] = t3 - t2
     fallback_orders = list(getattr(model, "fallback_orders_", []))
-    if fallback_orders:
-        say(f"discounts of order {', '.join(map(str, fallback_orders))} invalid on this data (degenerate "
-            f"count-of-counts); used the fallback D1, D2, D3+ = "
-            f"{', '.join(f'{d:g}' for d in model.discount_fallback)} there")
+    note = getattr(model, "fallback_note_", "")
+    if note:  # a warning, not progress: printed with -q too
+        click.echo(f"warning: {note} (--no-discount-fallback refuses instead)", err=True)
     say(f"writing {output} ...")
     info = {
-        "corpus": source.corpus,
-        "files": list(source.files),
-        "text_options": options.to_dict(),
-        "min_count": min_count,
-        "max_vocab": max_vocab,
+        **source_info,
         "smoothing": smoothing,
-        "train_tokens": stream.n_tokens,
-        "train_sentences": stream.n_sentences,
+        "train_tokens": n_tokens,
+        "train_sentences": n_sentences,
     }
+    if counts_path is not None:
+        info["counts_file"] = str(counts_path)
     modelio.save_model(model, output, info=info)
     times["write"] = time.perf_counter() - t3
     wall = time.perf_counter() - t0
@@ -193,11 +271,11 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         "class": type(model).__name__,
         "order": order,
         "hparams": {key: list(v) if isinstance(v, tuple) else v for key, v in hparams.items()},
-        **jsonout.source_fields(source),
-        "text_options": options.to_dict(),
+        **source_json,
+        "text_options": text_opts,
         "vocab_size": len(vocab),
-        "train_tokens": stream.n_tokens,
-        "train_sentences": stream.n_sentences,
+        "train_tokens": n_tokens,
+        "train_sentences": n_sentences,
         "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
         "stage_seconds": {key: round(v, 4) for key, v in times.items()},
         "wall_seconds": round(wall, 4),
@@ -206,16 +284,16 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     if "discounts" in fitted:  # discounting models: the discounts used, one (D1, D2, D3+) per order
         summary["discounts"] = fitted["discounts"]
     if hasattr(model, "fallback_orders_"):
-        summary["fallback_orders"] = fallback_orders
+        summary["fallback_orders"] = fallback_orders  # orders whose discounts are the fallback ones
+        summary["fallback_note"] = note or None  # the sentence the warning and compare print; null: none
     if as_json:
         echo_json(summary, "train ngram")
         return
     click.echo(f"model      {output} ({summary['format']}, {type(model).__name__}, order {order})")
-    click.echo(f"source     {label}: {stream.n_sentences:,} sentences, {stream.n_tokens:,} tokens, "
+    click.echo(f"source     {label}: {n_sentences:,} sentences, {n_tokens:,} tokens, "
                f"vocabulary {len(vocab):,}")
     for i in range(1, order + 1):
         click.echo(f"{i}-grams    {counts.distinct(i):>12,}")
-    if fallback_orders:
-        click.echo(f"fallback   discounts of order {', '.join(map(str, fallback_orders))}: D1, D2, D3+ = "
-                   f"{', '.join(f'{d:g}' for d in model.discount_fallback)} (--discount-fallback)")
+    if note:
+        click.echo(f"fallback   {note}")
     click.echo("time       " + ", ".join(f"{key} {v:.2f} s" for key, v in {**times, "total": wall}.items()))

@@ -10,7 +10,7 @@ from ngramkit import jsonout, sources
 from ngramkit.counts import MAX_ORDER, NGramCounts
 from ngramkit.errors import NgramkitError
 from ngramkit.plots import check_figure_path
-from ngramkit.zipf import fit_heaps, fit_zipf
+from ngramkit.zipf import check_zipf_options, fit_heaps, fit_zipf_orders
 
 from .common import SPLITS, corpus_option, echo_json, info, json_option, one_line_errors, quiet_option, text_options
 
@@ -57,6 +57,17 @@ def parse_ranks(text: str | None) -> tuple[int | None, int | None]:
     if lo_v < 1 or (hi_v is not None and hi_v < lo_v):
         raise NgramkitError(f"--ranks: need 1 <= LO <= HI, got {text!r}")
     return lo_v, hi_v
+
+
+def report_skipped(results, label: str) -> None:
+    """One warning line on stderr per order that could not be fitted; an error when nothing could be."""
+    skipped = results.skipped
+    if not results.fits:
+        first, rest = skipped[0], [f"{s.order} ({s.method})" for s in skipped[1:]]
+        more = f"; order {', '.join(rest)} could not be fitted either" if rest else ""
+        raise NgramkitError(f"{label}: nothing to fit: order {first.order} ({first.method}): {first.reason}{more}")
+    for s in skipped:
+        click.echo(f"warning: {label}: order {s.order} ({s.method}) not fitted: {s.reason}", err=True)
 
 
 def _fmt(x, spec: str, missing: str = "-") -> str:
@@ -124,11 +135,8 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     # Validate everything cheap before reading the corpus, so bad options leave nothing behind.
     orders = parse_orders(orders)
     rank_min, rank_max = parse_ranks(ranks)
-    methods = ["ols", "mle"] if method == "both" else [method]
-    if ranks is not None and "ols" not in methods:
-        raise NgramkitError("--ranks sets the OLS window; it does not apply to --method mle (use --xmin)")
-    if xmin is not None and "mle" not in methods:
-        raise NgramkitError("--xmin applies to --method mle or both")
+    fit_options = dict(rank_min=rank_min, rank_max=rank_max, xmin=xmin, min_tail=min_tail)
+    check_zipf_options(orders, method, **fit_options)  # the library's cross-checks, before any reading
     for path in (plot_path, heaps_path):
         if path is not None:
             check_figure_path(path)
@@ -141,15 +149,9 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     stream = source.stream()
     counts = NGramCounts.from_stream(stream, max(orders))
     exclude = not boundaries
-    fits = []
-    for k in orders:
-        for m in methods:
-            if m == "ols":
-                # An explicit LO with no HI ("10:") runs to the last rank of each order.
-                fits.append(fit_zipf(counts, k, "ols", rank_min=rank_min, rank_max=rank_max,
-                                     exclude_boundaries=exclude))
-            else:
-                fits.append(fit_zipf(counts, k, "mle", xmin=xmin, min_tail=min_tail, exclude_boundaries=exclude))
+    results = fit_zipf_orders(counts, orders, method, exclude_boundaries=exclude, **fit_options)
+    fits = results.fits
+    report_skipped(results, label)
     heaps = fit_heaps(stream, exclude_boundaries=exclude) if heaps_path is not None else None
 
     # Draw every figure first, then write them (atomically): a failure leaves no partial set of files.
@@ -180,7 +182,7 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
             "tokens": stream.n_tokens,
             "sentences": stream.n_sentences,
             "exclude_boundaries": exclude,
-            "fits": [f.to_dict() for f in fits],
+            "fits": results.to_list(),
         }
         if heaps is not None:
             out["heaps"] = heaps.to_dict()

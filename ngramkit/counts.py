@@ -84,6 +84,7 @@ class NGramCounts:
         self.n_sentences = int(n_sentences)  # sentences counted
         self.n_tokens = int(n_tokens)  # predicted tokens (words + </s>) counted
         self._keys: list[np.ndarray | None] = [None] * self.order
+        self.info: dict = {}  # where the counts came from (saved with them): corpus, files, text_options, min_count
 
     # ---- construction -------------------------------------------------------
     @classmethod
@@ -472,14 +473,18 @@ class NGramCounts:
                                      n_sentences=self.n_sentences, n_tokens=self.n_tokens)
 
     # ---- files ----------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike, *, info: dict | None = None) -> Path:
         """Write one ``.ngc`` counts file atomically (a failed write leaves no file). Returns the path.
 
         A :mod:`ngramkit.npzfile` container: arrays ``ngrams<k>`` (M_k, k)
         ``<i4``, ``counts<k>`` and ``parent<k>`` (M_k,) ``<i8`` for k = 1..order
         and ``vocab.counts``; ``meta.json`` holds ``"format":
-        "ngramkit-counts"``, the order, the totals and the vocabulary's words.
-        A path ending in ``.ngk`` (the model extension) is refused.
+        "ngramkit-counts"``, the order, the totals, the vocabulary's words and
+        ``info`` (JSON-serialisable; default ``self.info``): how the text was
+        read (``ngramkit count`` stores ``corpus``, ``split``, ``files``,
+        ``text_options``, ``min_count``), so a model trained from the file
+        reads new text the same way. A path ending in ``.ngk`` (the model
+        extension) is refused.
         """
         arrays = {}
         for k in range(1, self.order + 1):
@@ -488,7 +493,8 @@ class NGramCounts:
             arrays[f"parent{k}"] = np.ascontiguousarray(self.parent(k), "<i8")
         arrays[npzfile.VOCAB_COUNTS] = np.ascontiguousarray(self.vocab.counts, "<i8")
         meta = {"format": npzfile.COUNTS, "version": COUNTS_VERSION, "order": self.order,
-                "n_sentences": self.n_sentences, "n_tokens": self.n_tokens, "vocab": list(self.vocab.words)}
+                "n_sentences": self.n_sentences, "n_tokens": self.n_tokens, "vocab": list(self.vocab.words),
+                "info": dict(self.info if info is None else info)}
         return npzfile.write(path, meta, arrays)
 
     @classmethod
@@ -510,8 +516,11 @@ class NGramCounts:
             grams = [arrays[f"ngrams{k}"] for k in range(1, order + 1)]
             counts = [arrays[f"counts{k}"] for k in range(1, order + 1)]
             parents = [arrays[f"parent{k}"] for k in range(1, order + 1)]
-            return cls(vocab, grams, counts, parents, n_sentences=int(meta["n_sentences"]),
-                       n_tokens=int(meta["n_tokens"]))
+            out = cls(vocab, grams, counts, parents, n_sentences=int(meta["n_sentences"]),
+                      n_tokens=int(meta["n_tokens"]))
+            info = meta.get("info", {})
+            out.info = dict(info) if isinstance(info, dict) else {}
+            return out
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path}: corrupt counts file ({type(exc).__name__}: {exc})") from None
 

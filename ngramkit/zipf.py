@@ -1,10 +1,13 @@
 """Zipf's and Heaps' laws: fitting corpus statistics.
 
 Input: :class:`~ngramkit.counts.NGramCounts` (or a 1-D array of positive
-frequencies, one per distinct item) for :func:`fit_zipf`; a
+frequencies, one per distinct item) for :func:`fit_zipf` (one order, one
+method) and :func:`fit_zipf_orders` (several orders and methods; an order
+whose data cannot be fitted is skipped with its reason, not an error); a
 :class:`~ngramkit.stream.Stream` (or a 1-D array of token ids / strings) for
-:func:`fit_heaps`. Output: frozen dataclasses :class:`ZipfFit` and
-:class:`HeapsFit`. All logarithms are natural.
+:func:`fit_heaps`. Output: frozen dataclasses :class:`ZipfFit`,
+:class:`ZipfSkip`, :class:`ZipfResults` and :class:`HeapsFit`. All
+logarithms are natural.
 
 Two views of the same law
 -------------------------
@@ -77,16 +80,22 @@ from .errors import NgramkitError
 
 __all__ = [
     "HeapsFit",
+    "NotFittable",
     "ZipfFit",
+    "ZipfResults",
+    "ZipfSkip",
+    "check_zipf_options",
     "discrete_powerlaw_mle",
     "fit_heaps",
     "fit_zipf",
+    "fit_zipf_orders",
     "frequencies",
     "hurwitz_zeta",
     "rank_frequency",
 ]
 
 METHODS = ("ols", "mle")
+BOTH = "both"  # fit_zipf_orders: ols and mle
 DEFAULT_RANK_MIN = 10  # OLS window start: skip the head (function words)
 DEFAULT_RANK_MAX = 1000  # OLS window end, clipped to the n-grams seen at least twice
 DEFAULT_MIN_TAIL = 50  # MLE: fewest n-grams an xmin candidate must leave in the tail
@@ -94,6 +103,18 @@ MIN_POINTS = 5  # fewest points any fit accepts
 _ALPHA_MAX = 50.0  # upper bracket for the frequency exponent
 _ALPHA_MIN = 1.0 + 1e-9  # the discrete power law needs alpha_freq > 1
 _KS_BLOCK = 1 << 19  # max (candidate, value) pairs evaluated at once in the KS scan (~60 MB of temporaries)
+
+
+class NotFittable(NgramkitError):
+    """The n-grams of one order cannot be fitted: too few of them, a window or tail outside the data.
+
+    A property of the data, not of the call: :func:`fit_zipf_orders` skips
+    such an order (a :class:`ZipfSkip` with ``reason``) and fits the others.
+    """
+
+    def __init__(self, order: int, reason: str):
+        self.order, self.reason = int(order), reason
+        super().__init__(f"order {order}: {reason}")
 
 
 # ---- Hurwitz zeta -------------------------------------------------------------------
@@ -282,7 +303,12 @@ class ZipfFit:
             "alpha_freq_se": self.alpha_freq_se,
             "xmin": self.xmin,
             "exclude_boundaries": self.exclude_boundaries,
+            "reason": None,  # why an order was not fitted (ZipfSkip); None: fitted
         }
+
+
+_FIT_KEYS = ("order", "method", "alpha", "c", "r2", "ks", "rank_min", "rank_max", "n_points", "distinct", "total",
+             "alpha_freq", "alpha_se", "alpha_freq_se", "xmin", "exclude_boundaries", "reason")  # ZipfFit.to_dict
 
 
 def fit_zipf(
@@ -301,7 +327,9 @@ def fit_zipf(
     ``method="ols"``: least squares on the log-log rank-frequency curve over
     ranks ``rank_min..rank_max`` (default 10..1000, clipped to the n-grams
     seen at least twice; giving either bound makes the window explicit and a
-    bound outside ``1..distinct`` is an error). ``method="mle"``: Clauset et
+    bound outside ``1..distinct`` is an error). Data that cannot be fitted
+    (too few distinct n-grams, a window or tail beyond the data) raises
+    :class:`NotFittable`, an :class:`NgramkitError`. ``method="mle"``: Clauset et
     al.'s discrete power-law MLE on the frequency distribution, ``xmin``
     chosen by minimum KS distance (or fixed by ``xmin=``). See the module
     docstring for the relation ``alpha = 1 / (alpha_freq - 1)``.
@@ -313,22 +341,138 @@ def fit_zipf(
     """
     if method not in METHODS:
         raise NgramkitError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if method == "ols" and xmin is not None:
+        raise NgramkitError("xmin applies to method 'mle' only; use rank_min/rank_max for 'ols'")
+    if method == "mle" and (rank_min is not None or rank_max is not None):
+        raise NgramkitError("a rank window applies to method 'ols' only; 'mle' chooses its tail by xmin")
     ranked = rank_frequency(counts, order, exclude_boundaries=exclude_boundaries)
     distinct = int(ranked.size)
     if distinct < MIN_POINTS:
-        raise NgramkitError(
-            f"order {order}: only {distinct} distinct n-grams, need at least {MIN_POINTS} to fit Zipf's law "
-            "(use a bigger corpus or a lower order)"
-        )
+        raise NotFittable(order, f"only {distinct} distinct n-grams, need at least {MIN_POINTS} to fit Zipf's law "
+                                 "(use a bigger corpus or a lower order)")
     common = dict(order=int(order), distinct=distinct, total=_as_int(ranked.sum()),
                   exclude_boundaries=bool(exclude_boundaries), ranked=ranked)
     if method == "ols":
-        if xmin is not None:
-            raise NgramkitError("xmin applies to method 'mle' only; use rank_min/rank_max for 'ols'")
         return _fit_ols(ranked, order, rank_min, rank_max, common)
-    if rank_min is not None or rank_max is not None:
-        raise NgramkitError("a rank window applies to method 'ols' only; 'mle' chooses its tail by xmin")
     return _fit_mle(ranked, order, xmin, min_tail, common)
+
+
+@dataclass(frozen=True)
+class ZipfSkip:
+    """An order (and method) :func:`fit_zipf_orders` could not fit, and why."""
+
+    order: int  # n-gram order
+    method: str  # "ols" | "mle"
+    reason: str  # one line: what the data lacks and the fix, e.g. "only 3 distinct n-grams, need at least 5 ..."
+    distinct: int  # distinct n-grams of this order considered (after exclusions)
+    total: int  # their summed frequency
+    exclude_boundaries: bool = True
+
+    def to_dict(self) -> dict:
+        """The keys of :meth:`ZipfFit.to_dict`, the fitted values ``None``, plus ``reason``."""
+        out = dict.fromkeys(_FIT_KEYS)
+        out.update(order=self.order, method=self.method, distinct=self.distinct, total=self.total,
+                   exclude_boundaries=self.exclude_boundaries, reason=self.reason)
+        return out
+
+
+@dataclass(frozen=True)
+class ZipfResults:
+    """What :func:`fit_zipf_orders` returns: one entry per (order, method), a fit or a skip."""
+
+    entries: tuple  # ZipfFit | ZipfSkip, orders ascending, "ols" before "mle" within an order
+
+    @property
+    def fits(self) -> list[ZipfFit]:
+        return [e for e in self.entries if isinstance(e, ZipfFit)]
+
+    @property
+    def skipped(self) -> list[ZipfSkip]:
+        return [e for e in self.entries if isinstance(e, ZipfSkip)]
+
+    def to_list(self) -> list[dict]:
+        """JSON-ready, one dict per entry with the same keys: ``reason`` is None for a fit, the fit's
+        values are None for a skip."""
+        return [e.to_dict() for e in self.entries]
+
+
+def _check_int(name: str, value, low: int) -> None:
+    if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low):
+        raise NgramkitError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def check_zipf_options(orders, methods="ols", *, rank_min: int | None = None, rank_max: int | None = None,
+                       xmin: int | None = None, min_tail: int = DEFAULT_MIN_TAIL) -> tuple[list[int], list[str]]:
+    """Validate the arguments of :func:`fit_zipf_orders` without any data: (orders, methods).
+
+    ``orders``: an order or an iterable of orders (returned sorted, unique);
+    ``methods``: ``"ols"``, ``"mle"``, ``"both"`` or a sequence of the first
+    two (returned in the order ols, mle). Option cross-checks: a rank window
+    needs ``ols``, ``xmin`` needs ``mle``. Raises :class:`NgramkitError`.
+    """
+    from .counts import check_order
+
+    if isinstance(orders, (int, np.integer)):
+        orders = [orders]
+    orders = sorted({check_order(k) for k in orders})
+    if not orders:
+        raise NgramkitError("orders: give at least one order")
+    given = [methods] if isinstance(methods, str) else list(methods)
+    if BOTH in given:
+        given = [m for m in given if m != BOTH] + list(METHODS)
+    for m in given:
+        if m not in METHODS:
+            raise NgramkitError(f"method must be one of {', '.join(METHODS)} or {BOTH}, got {m!r}")
+    methods = [m for m in METHODS if m in given]
+    if not methods:
+        raise NgramkitError("methods: give at least one of ols, mle")
+    _check_int("rank_min", rank_min, 1)
+    _check_int("rank_max", rank_max, 1)
+    if rank_min is not None and rank_max is not None and rank_max < rank_min:
+        raise NgramkitError(f"rank window {rank_min}:{rank_max}: need rank_min <= rank_max")
+    _check_int("xmin", xmin, 1)
+    _check_int("min_tail", min_tail, 2)
+    if (rank_min is not None or rank_max is not None) and "ols" not in methods:
+        raise NgramkitError("a rank window (CLI: --ranks) sets the OLS window; it does not apply to method mle "
+                            "alone, which chooses its tail by xmin (CLI: --xmin)")
+    if xmin is not None and "mle" not in methods:
+        raise NgramkitError("xmin (CLI: --xmin) applies to method mle or both, not ols alone")
+    return orders, methods
+
+
+def fit_zipf_orders(counts, orders=(1, 2, 3), methods="ols", *, rank_min: int | None = None,
+                    rank_max: int | None = None, xmin: int | None = None, min_tail: int = DEFAULT_MIN_TAIL,
+                    exclude_boundaries: bool = True) -> ZipfResults:
+    """Fit Zipf's law to several orders of ``counts`` with one or both methods; skip what cannot be fitted.
+
+    Arguments as :func:`fit_zipf` (checked first by
+    :func:`check_zipf_options`: bad arguments raise). The rank window
+    applies to ``ols`` and ``xmin``/``min_tail`` to ``mle``, for every
+    order; an explicit window with no ``rank_max`` runs to each order's last
+    rank. An order whose data cannot be fitted (:class:`NotFittable`: too
+    few distinct n-grams, a window beyond its last rank, a tail too short)
+    becomes a :class:`ZipfSkip` with the reason, and the other orders are
+    still fitted; small texts typically lose their top orders.
+
+    >>> from ngramkit import NGramCounts
+    >>> pairs = [[f"w{i}", f"w{i + 1}"] for i in range(20) for _ in range(20 - i)]  # two-word sentences
+    >>> res = fit_zipf_orders(NGramCounts.from_sentences(pairs, 3), [1, 2, 3])  # no trigram without <s>/</s>
+    >>> [(f.order, f.method) for f in res.fits], [(s.order, s.reason[:24]) for s in res.skipped]
+    ([(1, 'ols'), (2, 'ols')], [(3, 'only 0 distinct n-grams,')])
+    """
+    orders, methods = check_zipf_options(orders, methods, rank_min=rank_min, rank_max=rank_max, xmin=xmin,
+                                         min_tail=min_tail)
+    entries = []
+    for k in orders:
+        for m in methods:
+            window = dict(rank_min=rank_min, rank_max=rank_max) if m == "ols" else dict(xmin=xmin, min_tail=min_tail)
+            try:
+                entries.append(fit_zipf(counts, k, m, exclude_boundaries=exclude_boundaries, **window))
+            except NotFittable as exc:
+                ranked = rank_frequency(counts, k, exclude_boundaries=exclude_boundaries)
+                entries.append(ZipfSkip(order=k, method=m, reason=exc.reason, distinct=int(ranked.size),
+                                        total=_as_int(ranked.sum()), exclude_boundaries=bool(exclude_boundaries)))
+    return ZipfResults(tuple(entries))
 
 
 def _as_int(x) -> int:
@@ -352,21 +496,18 @@ def _fit_ols(ranked, order, rank_min, rank_max, common) -> ZipfFit:
             raise NgramkitError(f"{name} must be an integer, got {value!r}")
     lo, hi = int(lo), int(hi)
     if explicit and not 1 <= lo <= hi <= distinct:
-        raise NgramkitError(
-            f"order {order}: rank window {lo}:{hi} is outside the data (ranks 1..{distinct}); "
-            f"choose 1 <= rank_min <= rank_max <= {distinct}"
-        )
+        why = (f"rank window {lo}:{hi} is outside the data (ranks 1..{distinct}); "
+               f"choose 1 <= rank_min <= rank_max <= {distinct}")
+        if 1 <= lo <= hi:  # a valid window this order's data does not reach
+            raise NotFittable(order, why)
+        raise NgramkitError(f"order {order}: {why}")
     if hi - lo + 1 < MIN_POINTS:
-        raise NgramkitError(
-            f"order {order}: rank window {lo}:{hi} holds {max(hi - lo + 1, 0)} n-grams "
-            f"({distinct} distinct, {int(np.count_nonzero(ranked >= 2))} seen twice); need at least {MIN_POINTS} "
-            "to fit (use a bigger corpus, a lower order or a wider window)"
-        )
+        raise NotFittable(order, f"rank window {lo}:{hi} holds {max(hi - lo + 1, 0)} n-grams "
+                                 f"({distinct} distinct, {int(np.count_nonzero(ranked >= 2))} seen twice); need at "
+                                 f"least {MIN_POINTS} to fit (use a bigger corpus, a lower order or a wider window)")
     if ranked[lo - 1] == ranked[hi - 1]:  # sorted: the whole window is one frequency
-        raise NgramkitError(
-            f"order {order}: every n-gram in ranks {lo}:{hi} has the same frequency {ranked[lo - 1]}; "
-            "nothing to fit (widen the window)"
-        )
+        raise NotFittable(order, f"every n-gram in ranks {lo}:{hi} has the same frequency {ranked[lo - 1]}; "
+                                 "nothing to fit (widen the window)")
     x = np.log(np.arange(lo, hi + 1, dtype=np.float64))  # (P,) log rank
     y = np.log(ranked[lo - 1 : hi].astype(np.float64))  # (P,) log frequency
     xm, ym = x.mean(), y.mean()
@@ -476,20 +617,16 @@ def _fit_mle(ranked, order, xmin, min_tail, common) -> ZipfFit:
             raise NgramkitError(f"xmin must be an integer >= 1, got {xmin!r}")
         i = int(np.searchsorted(values, xmin))
         if i >= values.size - 1:
-            raise NgramkitError(
-                f"order {order}: xmin={xmin} leaves fewer than two different frequencies in the tail "
-                f"(largest frequency {_as_int(values[-1])}); choose a smaller xmin"
-            )
+            raise NotFittable(order, f"xmin={xmin} leaves fewer than two different frequencies in the tail "
+                                     f"(largest frequency {_as_int(values[-1])}); choose a smaller xmin")
         cand = np.array([i])
     else:
         # Candidates: every observed value leaving >= min_tail n-grams and >= 2 distinct values above it.
         cand = np.flatnonzero((n_ge >= min_tail) & (np.arange(values.size) < values.size - 1))
         if not cand.size:
-            raise NgramkitError(
-                f"order {order}: {ranked.size} distinct n-grams with {values.size} different frequencies; "
-                f"need at least {min_tail} n-grams and two different frequencies for the power-law tail "
-                "(use a bigger corpus, a lower order or a smaller min_tail)"
-            )
+            raise NotFittable(order, f"{ranked.size} distinct n-grams with {values.size} different frequencies; "
+                                     f"need at least {min_tail} n-grams and two different frequencies for the "
+                                     "power-law tail (use a bigger corpus, a lower order or a smaller min_tail)")
     # Candidate tails start at the candidate value itself (xmin = values[i]).
     xmins = values[cand]
     alphas = _mle_alpha(xmins, n_ge[cand], slog_ge[cand])
@@ -503,8 +640,8 @@ def _fit_mle(ranked, order, xmin, min_tail, common) -> ZipfFit:
     c = alpha * math.log(n / ((a - 1.0) * z0))
     n_tail = int(n)
     if n_tail < MIN_POINTS:
-        raise NgramkitError(f"order {order}: the tail above xmin={_as_int(q)} holds {n_tail} n-grams, "
-                            f"need at least {MIN_POINTS}")
+        raise NotFittable(order, f"the tail above xmin={_as_int(q)} holds {n_tail} n-grams, need at least "
+                                 f"{MIN_POINTS}")
     return ZipfFit(method="mle", alpha=alpha, c=c, alpha_freq=a, rank_min=1, rank_max=n_tail,
                    n_points=n_tail, ks=float(ks[best]), xmin=_as_int(q), alpha_se=se_freq / (a - 1.0) ** 2,
                    alpha_freq_se=se_freq, **common)

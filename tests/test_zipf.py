@@ -19,10 +19,14 @@ from ngramkit import NGramCounts, Stream, Vocabulary
 from ngramkit.errors import NgramkitError
 from oracles import naive_ks_scan
 from ngramkit.zipf import (
+    NotFittable,
     ZipfFit,
+    ZipfSkip,
+    check_zipf_options,
     discrete_powerlaw_mle,
     fit_heaps,
     fit_zipf,
+    fit_zipf_orders,
     frequencies,
     hurwitz_zeta,
     rank_frequency,
@@ -328,6 +332,102 @@ def test_bad_options(tm_raw_counts3):
         fit_zipf(tm_raw_counts3, 1, "mle", min_tail=1)
     with pytest.raises(NgramkitError, match="rank_min must be an integer"):
         fit_zipf(tm_raw_counts3, 1, rank_min=2.5, rank_max=100)
+
+
+# ---- several orders: small texts ------------------------------------------------------------
+
+SMALL_LINES = 20  # the first 20 sentences of timemachine.d2l.txt (205 words)
+
+
+def naive_ranked(sentences, k):
+    """Frequencies of the k-grams inside sentences (no <s>/</s>), decreasing: a plain Counter."""
+    grams = Counter(tuple(s[i:i + k]) for s in sentences for i in range(len(s) - k + 1))
+    return np.array(sorted(grams.values(), reverse=True), np.int64)
+
+
+def test_small_text_fits_what_it_can_and_skips_the_rest(tm_sentences):
+    sentences = tm_sentences[:SMALL_LINES]
+    counts = NGramCounts.from_sentences(sentences, 3)
+    res = fit_zipf_orders(counts, [3, 1, 2], "both")
+    assert [(e.order, e.method) for e in res.entries] == [(k, m) for k in (1, 2, 3) for m in ("ols", "mle")]
+    # Hand-checked from the naive Counter below: 2-grams have 5 seen twice (window 10:5 is empty),
+    # 3-grams none (window 10:0; one distinct frequency, no power-law tail).
+    assert [(f.order, f.method) for f in res.fits] == [(1, "ols"), (1, "mle"), (2, "mle")]
+    assert [(s.order, s.method) for s in res.skipped] == [(2, "ols"), (3, "ols"), (3, "mle")]
+    for fit in res.fits:  # the same numbers as one fit at a time
+        one = fit_zipf(counts, fit.order, fit.method)
+        assert (fit.alpha, fit.c, fit.rank_min, fit.rank_max) == (one.alpha, one.c, one.rank_min, one.rank_max)
+    ols1 = res.fits[0]
+    ranked = naive_ranked(sentences, 1)
+    x, y = np.log(np.arange(10, ols1.rank_max + 1)), np.log(ranked[9:ols1.rank_max])
+    assert ols1.rank_max == int((ranked >= 2).sum()) and ols1.alpha == pytest.approx(-np.polyfit(x, y, 1)[0])
+    for skip in res.skipped:
+        ranked = naive_ranked(sentences, skip.order)
+        assert isinstance(skip, ZipfSkip) and (skip.distinct, skip.total) == (ranked.size, ranked.sum())
+        with pytest.raises(NotFittable) as err:  # the reason is fit_zipf's, without the "order k: " prefix
+            fit_zipf(counts, skip.order, skip.method)
+        assert err.value.order == skip.order and str(err.value) == f"order {skip.order}: {skip.reason}"
+    two_ols = res.skipped[0].reason
+    assert two_ols.startswith("rank window 10:5 holds 0 n-grams") and "\n" not in two_ols
+    assert res.skipped[2].reason.startswith("166 distinct n-grams with 1 different frequencies")
+
+
+def test_skips_serialise_with_the_keys_of_a_fit(tm_sentences):
+    counts = NGramCounts.from_sentences(tm_sentences[:SMALL_LINES], 3)
+    rows = fit_zipf_orders(counts, [1, 3]).to_list()
+    assert rows[0].keys() == rows[1].keys() and rows[0]["reason"] is None and rows[0]["alpha"] > 0
+    skip = rows[1]
+    assert skip["order"] == 3 and skip["method"] == "ols" and skip["distinct"] == 166
+    assert skip["reason"].startswith("rank window 10:0 holds 0 n-grams")
+    fitted = {"alpha", "c", "r2", "ks", "rank_min", "rank_max", "n_points", "alpha_freq", "alpha_se",
+              "alpha_freq_se", "xmin"}
+    assert all(skip[k] is None for k in fitted)
+
+
+def test_an_explicit_window_beyond_one_order_skips_that_order_only(tm_raw_counts3):
+    # 4579 distinct words; 2- and 3-grams have many more: the window 10:5000 only fits orders 2 and 3.
+    res = fit_zipf_orders(tm_raw_counts3, [1, 2, 3], "ols", rank_min=10, rank_max=5000)
+    assert [f.order for f in res.fits] == [2, 3] and [s.order for s in res.skipped] == [1]
+    assert "outside the data (ranks 1..4579)" in res.skipped[0].reason
+    fit = fit_zipf(tm_raw_counts3, 3, rank_min=10, rank_max=5000)
+    assert res.fits[1].alpha == fit.alpha
+
+
+def test_bad_arguments_raise_before_any_fit(tm_raw_counts3):
+    cases = [
+        (dict(methods="lsq"), "method must be one of ols, mle or both"),
+        (dict(methods=[]), "give at least one of ols, mle"),
+        (dict(orders=[]), "give at least one order"),
+        (dict(orders=[0]), "order must be >= 1"),
+        (dict(rank_min=100, rank_max=10), "need rank_min <= rank_max"),
+        (dict(rank_min=0), "rank_min must be an integer >= 1"),
+        (dict(xmin=2.5, methods="mle"), "xmin must be an integer >= 1"),
+        (dict(min_tail=1, methods="mle"), "min_tail must be an integer >= 2"),
+        (dict(methods="mle", rank_min=10), "it does not apply to method mle"),
+        (dict(methods="ols", xmin=3), "applies to method mle or both"),
+    ]
+    for kwargs, message in cases:
+        kwargs = {"orders": [1, 2], **kwargs}
+        with pytest.raises(NgramkitError, match=message) as err:
+            check_zipf_options(**kwargs)
+        assert not isinstance(err.value, NotFittable)
+        with pytest.raises(NgramkitError, match=message):
+            fit_zipf_orders(tm_raw_counts3, **kwargs)
+    assert check_zipf_options(3, "both") == ([3], ["ols", "mle"])
+    assert check_zipf_options([2, 1, 2], ["mle", "ols"]) == ([1, 2], ["ols", "mle"])
+    with pytest.raises(NgramkitError, match="order 4 not counted"):
+        fit_zipf_orders(tm_raw_counts3, [1, 4])
+
+
+def test_argument_errors_are_not_data_errors(tm_raw_counts3):
+    # NotFittable marks the data; a window that is invalid whatever the data stays a plain error.
+    with pytest.raises(NgramkitError) as err:
+        fit_zipf(tm_raw_counts3, 1, rank_min=100, rank_max=50)
+    assert not isinstance(err.value, NotFittable)
+    with pytest.raises(NotFittable):
+        fit_zipf(tm_raw_counts3, 1, rank_min=10, rank_max=5000)
+    with pytest.raises(NotFittable, match="only 2 distinct"):
+        fit_zipf(NGramCounts.from_sentences([["a", "b", "c"]], 2), 2)
 
 
 # ---- Heaps ----------------------------------------------------------------------------------

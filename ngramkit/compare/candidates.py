@@ -89,21 +89,17 @@ def fit_ngram(models: dict, name: str, order: int, counts: NGramCounts) -> tuple
 
     Modified Kneser-Ney's closed-form discounts (Chen & Goodman 1998, eq. 26)
     are undefined when an order's count-of-counts are degenerate, typically
-    5-grams of a small corpus. So ``mkn`` is fitted with
-    ``discount_fallback=True`` (KenLM's ``lmplz --discount_fallback``): the
+    5-grams of a small corpus or unigrams of characters. The rule is
+    ``ngramkit train ngram``'s: ``mkn`` is fitted with
+    ``discount_fallback=True`` (KenLM's ``lmplz --discount_fallback``), the
     orders whose estimate fails use D1, D2, D3+ = 0.5, 1, 1.5 and the others
-    keep their estimates; ``note`` says which orders fell back (empty when
-    none did).
+    keep their estimates; ``note`` is the model's ``fallback_note_``, which
+    names those orders and discounts (empty when none fell back).
     """
     cls = models[name]
     model = cls(order, discount_fallback=True) if name == "mkn" else cls(order)
     model.fit(counts)
-    fell_back = list(getattr(model, "fallback_orders_", []))
-    if not fell_back:
-        return model, ""
-    which = ", ".join(map(str, fell_back))
-    return model, (f"discounts of order {which} undefined on this data (degenerate count-of-counts); "
-                   f"used KenLM's --discount_fallback values D1, D2, D3+ = 0.5, 1, 1.5 there")
+    return model, getattr(model, "fallback_note_", "")
 
 
 def ngram_params(counts: NGramCounts, order: int) -> int:

@@ -187,6 +187,26 @@ class InterpolatedModel(BackoffModel):
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # KenLM lmplz's --discount_fallback default (D1, D2, D3+)
 
 
+def _triple(d) -> str:
+    return ", ".join(f"{float(x):g}" for x in d)
+
+
+def fallback_note(orders, discounts=FALLBACK_DISCOUNTS) -> str:
+    """The one sentence every output uses to say modified Kneser-Ney fell back; "" when ``orders`` is empty.
+
+    >>> fallback_note([4, 5])
+    "modified Kneser-Ney discounts of orders 4, 5 undefined on this data (degenerate count-of-counts); used KenLM lmplz --discount_fallback's D1, D2, D3+ = 0.5, 1, 1.5 there"
+    """
+    orders = [int(k) for k in orders]
+    if not orders:
+        return ""
+    which = f"order{'s' if len(orders) > 1 else ''} {', '.join(map(str, orders))}"
+    source = ("KenLM lmplz --discount_fallback's" if tuple(map(float, discounts)) == FALLBACK_DISCOUNTS
+              else "the fallback")
+    return (f"modified Kneser-Ney discounts of {which} undefined on this data (degenerate count-of-counts); "
+            f"used {source} D1, D2, D3+ = {_triple(discounts)} there")
+
+
 def chen_goodman(t: np.ndarray) -> tuple[tuple[float, float, float] | None, str]:
     """Chen & Goodman (1998, eq. 26): D_i = i - (i+1) Y t_{i+1} / t_i, Y = t_1 / (t_1 + 2 t_2).
 
@@ -217,8 +237,9 @@ def modified_discounts(t: np.ndarray, k: int) -> tuple[float, float, float]:
 def _bad_discounts_message(t: np.ndarray, k: int, why: str) -> str:
     t1, t2, t3, t4 = (int(x) for x in t[:4])
     return (f"modified Kneser-Ney: order {k} has count-of-counts n1..n4 = {t1}, {t2}, {t3}, {t4} "
-            f"(of its adjusted counts), so {why}; pass discount_fallback=True (CLI: --discount-fallback) "
-            f"to use KenLM lmplz's fallback D1, D2, D3+ = 0.5, 1, 1.5 on such orders, "
+            f"(of its adjusted counts), so {why}; pass discount_fallback=True (CLI: drop "
+            f"--no-discount-fallback) to use KenLM lmplz's fallback D1, D2, D3+ = "
+            f"{_triple(FALLBACK_DISCOUNTS)} on such orders, "
             f"or pass discounts=... explicitly (CLI: --discount D1,D2,D3+), or use more text")
 
 
@@ -326,12 +347,18 @@ class ModifiedKneserNey(_DiscountModel):
     --discount_fallback``'s D1, D2, D3+ = 0.5, 1, 1.5 on those orders only
     (the others keep their estimates); a (D1, D2, D3+) triple: use those
     instead. After :meth:`fit`, ``fallback_orders_`` lists the orders that
-    fell back (also in ``fitted_["fallback_orders"]``, saved with the model).
+    fell back (also in ``fitted_["fallback_orders"]``, saved with the model)
+    and ``fallback_note_`` says so in the words ``ngramkit train ngram`` and
+    ``ngramkit compare`` print. (Those commands fall back by default, the
+    library refuses by default: a library caller gets lmplz's behaviour.)
 
     >>> from ngramkit import NGramCounts
     >>> counts = NGramCounts.from_sentences([["a", "b"], ["a", "c"]], 2)
-    >>> ModifiedKneserNey(2, discount_fallback=True).fit(counts).fallback_orders_
+    >>> model = ModifiedKneserNey(2, discount_fallback=True).fit(counts)
+    >>> model.fallback_orders_
     [1, 2]
+    >>> model.fallback_note_
+    "modified Kneser-Ney discounts of orders 1, 2 undefined on this data (degenerate count-of-counts); used KenLM lmplz --discount_fallback's D1, D2, D3+ = 0.5, 1, 1.5 there"
     """
 
     name = "mkn"
@@ -367,7 +394,7 @@ class ModifiedKneserNey(_DiscountModel):
             return FALLBACK_DISCOUNTS
         if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
             return tuple(_check_nonneg(x, f"discount_fallback D{i + 1}", i + 1) for i, x in enumerate(value))
-        raise NgramkitError(f"discount_fallback must be False, True (D1, D2, D3+ = 0.5, 1, 1.5) "
+        raise NgramkitError(f"discount_fallback must be False, True (D1, D2, D3+ = {_triple(FALLBACK_DISCOUNTS)}) "
                             f"or a (D1, D2, D3+) triple, got {value!r}")
 
     def hparams(self):
@@ -378,6 +405,12 @@ class ModifiedKneserNey(_DiscountModel):
     def fallback_orders_(self) -> list[int]:
         """Orders (1..N) whose estimated discounts were invalid and replaced by the fallback ones."""
         return [int(k) for k in self.fitted_.get("fallback_orders", [])]
+
+    @property
+    def fallback_note_(self) -> str:
+        """After :meth:`fit`: which orders fell back and the discounts used there (:func:`fallback_note`);
+        "" when every order was estimated."""
+        return fallback_note(self.fallback_orders_, self.discount_fallback or FALLBACK_DISCOUNTS)
 
     def _discounts(self, tab, k, t):
         if self.discounts is not None:

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ngramkit import NGramCounts, TextOptions, read_sentences
 from ngramkit.cli.zipf import zipf
-from ngramkit.zipf import fit_zipf
+from ngramkit.zipf import NotFittable, fit_zipf
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +110,8 @@ def test_plot_and_heaps_files(timemachine_path, tmp_path):
     (["--ranks", "100:10"], "--ranks: need 1 <= LO <= HI"),
     (["--ranks", "ten"], "--ranks: expected LO:HI"),
     (["--ranks", "10:99999"], "rank window 10:99999 is outside the data (ranks 1..4579)"),
-    (["--method", "mle", "--ranks", "10:100"], "--ranks sets the OLS window"),
-    (["--method", "ols", "--xmin", "3"], "--xmin applies to --method mle"),
+    (["--method", "mle", "--ranks", "10:100"], "a rank window (CLI: --ranks) sets the OLS window"),
+    (["--method", "ols", "--xmin", "3"], "xmin (CLI: --xmin) applies to method mle or both"),
     (["--method", "mle", "--xmin", "5000"], "choose a smaller xmin"),
     (["--orders", "9"], "need at least 5 to fit"),
     (["--plot", "{tmp}/zipf.jpg"], "unknown figure format ('.jpg')"),
@@ -141,6 +141,63 @@ def test_bad_inputs(tmp_path):
     assert result.exit_code != 0 and "nope.txt" in result.stderr and "Traceback" not in result.output
     result = run(tiny, "--corpus", "ptb")
     assert result.exit_code == 1 and "not both" in result.stderr
+
+
+@pytest.fixture
+def small_text(reference_dir, tmp_path):
+    """The first 20 sentences of timemachine.d2l.txt (205 words): 2- and 3-grams too sparse for some fits."""
+    lines = [line for line in (reference_dir / "timemachine.d2l.txt").read_text(encoding="utf-8").splitlines()
+             if line.split()][:20]
+    path = tmp_path / "small.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path, [line.split() for line in lines]
+
+
+def test_small_text_fits_what_it_can_and_warns_about_the_rest(small_text):
+    path, sentences = small_text
+    counts = NGramCounts.from_sentences(sentences, 3)
+    result = run(path, "--method", "both")
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 3 and all(w.startswith(f"warning: {path}: order ") for w in warnings)
+    for line, (k, m) in zip(warnings, [(2, "ols"), (3, "ols"), (3, "mle")]):
+        with pytest.raises(NotFittable) as err:
+            fit_zipf(counts, k, m)
+        assert line == f"warning: {path}: order {k} ({m}) not fitted: {err.value.reason}"
+    rows = [line.split()[:2] for line in result.stdout.splitlines()[3:] if line[:5].strip().isdigit()]
+    assert rows == [["1", "ols"], ["1", "mle"], ["2", "mle"]]
+    out = run_json(path, "--method", "both")
+    assert [(f["order"], f["method"], f["reason"] is None) for f in out["fits"]] == [
+        (1, "ols", True), (1, "mle", True), (2, "ols", False), (2, "mle", True), (3, "ols", False),
+        (3, "mle", False)]
+    for f in out["fits"]:
+        assert f.keys() == out["fits"][0].keys()
+        if f["reason"] is None:
+            assert f["alpha"] == pytest.approx(fit_zipf(counts, f["order"], f["method"]).alpha, rel=1e-12)
+        else:
+            assert f["alpha"] is None and f["c"] is None and f["rank_min"] is None
+            k = f["order"]
+            inner = {tuple(s[i:i + k]) for s in sentences for i in range(len(s) - k + 1)}  # no <s>/</s>
+            assert f["distinct"] == len(inner)
+            assert f"not fitted: {f['reason']}" in result.stderr
+    json.dumps(out, allow_nan=False)  # strict JSON: null, never NaN
+
+
+def test_a_figure_of_a_small_text_draws_the_fitted_orders(small_text, tmp_path):
+    plot = tmp_path / "zipf.png"
+    result = run(small_text[0], "--plot", plot)
+    assert result.exit_code == 0, result.output
+    assert plot.stat().st_size > 0
+    assert result.stderr.count("warning: ") == 2  # orders 2 and 3 (ols)
+
+
+def test_nothing_fittable_is_one_error_line(small_text, tmp_path):
+    plot = tmp_path / "zipf.png"
+    result = run(small_text[0], "--orders", "2,3", "--plot", plot)
+    assert result.exit_code == 1 and result.stdout == "" and not plot.exists()
+    err = result.stderr.strip()
+    assert err.startswith(f"Error: {small_text[0]}: nothing to fit: order 2 (ols): rank window 10:5 holds 0")
+    assert err.endswith("; order 3 (ols) could not be fitted either") and "\n" not in err
 
 
 def test_registered_in_the_command_group(timemachine_path):

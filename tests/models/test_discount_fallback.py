@@ -99,7 +99,7 @@ def test_invalid_discounts_raise_an_error_naming_the_order_and_the_fix(part_coun
     assert "\n" not in msg
     assert "order 4" in msg and "n1..n4 = " + ", ".join(map(str, coc[3])) in msg
     assert "D3+" in msg  # which discount is out of range
-    assert "discount_fallback=True" in msg and "--discount-fallback" in msg and "discounts=" in msg
+    assert "discount_fallback=True" in msg and "drop --no-discount-fallback" in msg and "discounts=" in msg
 
 
 def test_tiny_corpus_error_and_both_suggested_fixes_work():
@@ -145,6 +145,18 @@ def test_custom_fallback_triple(part_counts, oracle):
     model = ModifiedKneserNey(ORDER, discount_fallback=(0.4, 0.9, 1.2)).fit(part_counts[1])
     assert model.fallback_orders_ == [4] and model.fitted_["discounts"][3] == [0.4, 0.9, 1.2]
     np.testing.assert_allclose(model.fitted_["discounts"][4], estimates[4], rtol=1e-12)
+
+
+def test_the_note_every_command_prints_names_the_orders_and_discounts(fallback_model, part_counts):
+    # The words `train ngram` (warning, summary, JSON) and `compare` (footer, Markdown, JSON) print.
+    assert fallback_model.fallback_note_ == (
+        "modified Kneser-Ney discounts of order 4 undefined on this data (degenerate count-of-counts); "
+        "used KenLM lmplz --discount_fallback's D1, D2, D3+ = 0.5, 1, 1.5 there")
+    custom = ModifiedKneserNey(ORDER, discount_fallback=(0.4, 0.9, 1.2)).fit(part_counts[1])
+    assert custom.fallback_note_.endswith("of order 4 undefined on this data (degenerate count-of-counts); "
+                                          "used the fallback D1, D2, D3+ = 0.4, 0.9, 1.2 there")
+    assert ModifiedKneserNey(3, discount_fallback=True).fit(part_counts[1]).fallback_note_ == ""
+    assert ModifiedKneserNey(3).fit(part_counts[1]).fallback_note_ == ""
 
 
 def test_fallback_is_a_no_op_where_every_order_is_estimable(part_counts):
