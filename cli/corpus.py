@@ -9,7 +9,7 @@ import click
 
 from ngramkit import corpora
 
-from .common import json_option
+from .common import json_option, known_corpus
 
 
 @click.group(epilog="Example:\n\n  ngramkit corpus download ptb && ngramkit corpus path ptb")
@@ -71,7 +71,7 @@ def list_(as_json):
 
 
 @corpus.command(epilog="Example:\n\n  ngramkit corpus path ptb --file ptb.test.txt")
-@click.argument("name")
+@click.argument("name", callback=known_corpus)
 @click.option("--file", "filename", default=None, metavar="FILE",
               help="One file of the corpus (e.g. ptb.train.txt) instead of all of them.")
 def path(name, filename):
@@ -119,7 +119,7 @@ class _ClickProgress:
 
 
 @corpus.command(epilog="Example:\n\n  ngramkit corpus download timemachine")
-@click.argument("name")
+@click.argument("name", callback=known_corpus)
 @click.option("--base-url", default=None, metavar="URL", envvar="NGRAMKIT_MIRROR",
               help="Fetch <URL>/<relative path> instead of the upstream URLs [env NGRAMKIT_MIRROR].")
 @click.option("--force", is_flag=True, help="Download again even if a verified copy exists.")

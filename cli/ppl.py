@@ -10,7 +10,7 @@ from ngramkit import sources
 from ngramkit.errors import NgramkitError
 from ngramkit.evaluate import evaluate
 
-from .common import (SPLITS, corpus_option, json_option, load_model, model_text_options, text_options,
+from .common import (SPLITS, command_errors, corpus_option, json_option, load_model, model_text_options, text_options,
                      threads_option)
 
 
@@ -47,6 +47,7 @@ def text_to_score(model_path, info: dict, files, corpus_name, split: str, overri
 @threads_option
 @json_option
 @text_options
+@command_errors(memory="the model or the text is too large for this machine's memory (split the text)")
 def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet, as_json, **kwargs):
     """Print a model's perplexity on text (KenLM query's summary).
 
