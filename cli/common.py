@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import functools
+import math
+import re
 import sys
 
 import click
 
 from ngramkit import jsonout, modelio, sources
-from ngramkit.errors import NgramkitError
+from ngramkit.errors import NgramkitError, ParameterError
 from ngramkit.progress import Progress
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
 from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
@@ -18,13 +21,94 @@ SPLITS = sources.SPLITS  # train, valid, test, all
 DEFAULT_THREADS = 1
 
 
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses ``nan`` and ``inf`` (click's FLOAT and FloatRange accept them), with
+    an optional range: ``FiniteFloat(min=0, min_open=True)``.
+    """
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def _option_for(ctx: click.Context, name: str) -> click.Parameter | None:
+    """The command's parameter called ``name`` (its Python name, or one of its option strings)."""
+    for param in ctx.command.params:
+        if param.name == name or name in getattr(param, "opts", ()):
+            return param
+    return None
+
+
+def usage_error(exc: ParameterError, aliases: dict | None = None) -> click.ClickException:
+    """A library :class:`ParameterError` as the user sees it.
+
+    ``exc.param`` (a library name: ``k``, ``init_scale``) is mapped through
+    ``aliases`` (library name -> the command's parameter: ``{"hidden":
+    "rnn_hidden"}``) or else taken as the name of the command's parameter.
+    An option the user can type gives click's usage error, exit 2:
+    ``Error: Invalid value for '--init-scale': must be ...``. A parameter
+    with no option (e.g. ``vocab_size``, set by the data) is a plain
+    one-line error, exit 1.
+    """
+    ctx = click.get_current_context()
+    param = _option_for(ctx, (aliases or {}).get(exc.param, exc.param))
+    if param is None:
+        return click.ClickException(str(exc))
+    return click.BadParameter(exc.problem, ctx=ctx, param=param)
+
+
 @contextlib.contextmanager
-def one_line_errors():
-    """Library errors become click errors: one line, exit 1 (also when a command runs outside the group)."""
+def one_line_errors(aliases: dict | None = None):
+    """Library errors become click errors: a bad parameter value is a usage error under the option's name
+    (exit 2, :func:`usage_error`), any other library error one line, exit 1 (also when a command runs
+    outside the group).
+    """
     try:
         yield
+    except ParameterError as exc:
+        raise usage_error(exc, aliases) from None
     except NgramkitError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def command_errors(*, memory: str, aliases: dict | None = None):
+    """Decorator of a command's function: a library :class:`ParameterError` becomes a usage error naming the
+    option (exit 2, :func:`usage_error`; ``aliases`` maps library names to the command's parameters), and
+    running out of memory one line with ``memory``, the command's own advice (exit 1).
+    """
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except ParameterError as exc:
+                raise usage_error(exc, aliases) from None
+            except MemoryError:
+                raise click.ClickException(f"out of memory; {memory}") from None
+        return wrapper
+    return decorate
+
+
+def _valid_regex(ctx, param, value):
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise click.BadParameter(f"{value!r} is not a valid regex: {exc}", ctx=ctx, param=param) from None
+    return value
+
+
+def _known_encoding(ctx, param, value):
+    if value is not None:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise click.BadParameter(f"unknown encoding {value!r}", ctx=ctx, param=param) from None
+    return value
 
 
 def text_options(func):
@@ -40,11 +124,12 @@ def text_options(func):
                      help="Normaliser [default: the corpus's, else none]."),
         click.option("--tokenizer", type=click.Choice(TOKENIZERS), default=None,
                      help="Tokeniser [default: the corpus's, else whitespace]."),
-        click.option("--pattern", default=None, metavar="REGEX",
+        click.option("--pattern", default=None, metavar="REGEX", callback=_valid_regex,
                      help="Token pattern for --tokenizer regex (re.findall)."),
         click.option("--sentences/--no-sentences", default=None,
                      help="Each non-empty line is a sentence (default) or the input is one stream."),
-        click.option("--encoding", default="utf-8", show_default=True, help="Input encoding."),
+        click.option("--encoding", default="utf-8", show_default=True, callback=_known_encoding,
+                     help="Input encoding."),
         click.option("--errors", type=click.Choice(["strict", "replace"]), default="strict",
                      show_default=True, help="On undecodable bytes: fail naming the offset, or replace."),
     ]
@@ -53,8 +138,20 @@ def text_options(func):
     return func
 
 
+def known_corpus(ctx, param, value):
+    """Click callback: an unknown registry corpus name is a bad option value (exit 2)."""
+    if value is not None:
+        from ngramkit import corpora
+
+        try:
+            corpora.get(value)
+        except NgramkitError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+    return value
+
+
 def corpus_option(func):
-    return click.option("--corpus", "corpus_name", default=None, metavar="NAME",
+    return click.option("--corpus", "corpus_name", default=None, metavar="NAME", callback=known_corpus,
                         help="A registry corpus (see `ngramkit corpus list`) instead of FILES.")(func)
 
 

@@ -7,9 +7,26 @@ import click
 from ngramkit.compare import compare as run_compare
 from ngramkit.fileio import PLOT_SUFFIXES, check_output_path, prepare_out_dir
 
-from .common import json_option, progress_output, text_options, threads_option
+from .common import (command_errors, FiniteFloat, json_option, known_corpus, progress_output, text_options,
+                     threads_option)
 
 _TEXT_OPTION_NAMES = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
+# RNN fields set by the --rnn-* options: the library's errors name the field (hidden), the user typed --rnn-hidden.
+_RNN_OPTIONS = ("hidden", "embed", "layers", "softmax", "classes", "optimizer", "lr", "batch", "bptt", "clip",
+                "dropout")
+
+
+def _check_models(ctx, param, value):
+    """--models is parsed now, so a bad spec is a usage error before any text is read."""
+    if value is not None:
+        from ngramkit.compare.specs import parse_models
+        from ngramkit.errors import NgramkitError
+
+        try:
+            parse_models(value)
+        except NgramkitError as exc:
+            raise click.BadParameter(str(exc).removeprefix("--models: "), ctx=ctx, param=param) from None
+    return value
 
 
 @click.command(
@@ -23,36 +40,36 @@ Examples:
   ngramkit compare --train a.txt --valid b.txt --test c.txt --models mkn:3,lstm --epochs 5 --out runs/x
 """,
 )
-@click.option("--corpus", "corpus_name", default=None, metavar="NAME",
+@click.option("--corpus", "corpus_name", default=None, metavar="NAME", callback=known_corpus,
               help="A registry corpus (see `ngramkit corpus list`) [default: timemachine].")
 @click.option("--train", "train_files", multiple=True, metavar="FILE",
               help="Training text (repeatable); with --valid and --test instead of --corpus.")
 @click.option("--valid", "valid_files", multiple=True, metavar="FILE", help="Validation text (repeatable).")
 @click.option("--test", "test_files", multiple=True, metavar="FILE", help="Test text (repeatable).")
-@click.option("--models", "models_spec", default=None, metavar="SPEC",
+@click.option("--models", "models_spec", default=None, metavar="SPEC", callback=_check_models,
               help="Rows to run, e.g. laplace:1-3,mkn:3,mkn:5,rnn,gru,lstm:200 "
                    "[default: laplace:1-3,mkn:3,mkn:5,rnn; char level: laplace:1-3,mkn:3,mkn:5,mkn:7,rnn].")
 @click.option("--level", type=click.Choice(["word", "char"]), default="word", show_default=True,
               help="Word- or character-level models (char: the D2L chapter's setting).")
 @text_options
-@click.option("--min-count", type=int, default=1, show_default=True,
+@click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
               help="Training words seen fewer times become <unk> (shared vocabulary).")
-@click.option("--rnn-hidden", type=int, default=None, help="RNN hidden units H [default: the corpus preset].")
-@click.option("--rnn-embed", type=int, default=None, help="RNN embedding size E [default: H].")
-@click.option("--rnn-layers", type=int, default=None, help="Recurrent layers [default: preset].")
+@click.option("--rnn-hidden", type=click.IntRange(min=1), default=None, help="RNN hidden units H [default: the corpus preset].")
+@click.option("--rnn-embed", type=click.IntRange(min=1), default=None, help="RNN embedding size E [default: H].")
+@click.option("--rnn-layers", type=click.IntRange(min=1), default=None, help="Recurrent layers [default: preset].")
 @click.option("--rnn-softmax", type=click.Choice(["full", "class"]), default=None,
               help="Full softmax or Mikolov's class softmax [default: preset].")
-@click.option("--rnn-classes", type=int, default=None, help="Classes of the class softmax [default: preset].")
+@click.option("--rnn-classes", type=click.IntRange(min=1), default=None, help="Classes of the class softmax [default: preset].")
 @click.option("--rnn-optimizer", type=click.Choice(["sgd", "adam"]), default=None, help="[default: preset]")
-@click.option("--rnn-lr", type=float, default=None, help="Learning rate [default: preset].")
-@click.option("--rnn-batch", type=int, default=None, help="Parallel sub-streams B [default: preset].")
-@click.option("--rnn-bptt", type=int, default=None, help="Truncated-BPTT length T [default: preset].")
-@click.option("--rnn-clip", type=float, default=None, help="Gradient-norm clip (0: off) [default: preset].")
-@click.option("--rnn-dropout", type=float, default=None, help="Dropout [default: preset].")
-@click.option("--epochs", type=int, default=None, help="Maximum RNN epochs [default: preset].")
+@click.option("--rnn-lr", type=FiniteFloat(), default=None, help="Learning rate [default: preset].")
+@click.option("--rnn-batch", type=click.IntRange(min=1), default=None, help="Parallel sub-streams B [default: preset].")
+@click.option("--rnn-bptt", type=click.IntRange(min=1), default=None, help="Truncated-BPTT length T [default: preset].")
+@click.option("--rnn-clip", type=FiniteFloat(), default=None, help="Gradient-norm clip (0: off) [default: preset].")
+@click.option("--rnn-dropout", type=FiniteFloat(), default=None, help="Dropout [default: preset].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Maximum RNN epochs [default: preset].")
 @click.option("--interpolate/--no-interpolate", default=True, show_default=True,
               help="Add the RNN + best n-gram linear interpolation row (weight tuned on valid).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Seeds RNN weights and training.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Seeds RNN weights and training.")
 @threads_option
 @json_option
 @click.option("--markdown", "markdown_path", metavar="PATH", default=None,
@@ -64,6 +81,9 @@ Examples:
 @click.option("--out", "out_dir", metavar="DIR", default=None,
               help="Directory for every trained model, report.{json,md,csv} and compare.png.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@command_errors(memory="try a smaller --rnn-hidden or --rnn-batch, --rnn-softmax class, lower --models orders, "
+                       "or a larger --min-count",
+                aliases={name: f"rnn_{name}" for name in _RNN_OPTIONS})
 def compare(corpus_name, train_files, valid_files, test_files, models_spec, level, min_count, epochs,
             interpolate, seed, as_json, markdown_path, csv_path, plot_path, title, out_dir, quiet, **kwargs):
     """Train n-gram models and an RNN on one corpus and report their perplexities.

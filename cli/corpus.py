@@ -7,7 +7,7 @@ import click
 from ngramkit import corpora
 from ngramkit.progress import DownloadProgress
 
-from .common import echo_json, info, json_option, progress_output, quiet_option
+from .common import echo_json, info, json_option, known_corpus, progress_output, quiet_option
 
 
 @click.group(epilog="Example:\n\n  ngramkit corpus download ptb && ngramkit corpus path ptb")
@@ -70,7 +70,7 @@ def list_(as_json, quiet):
 
 
 @corpus.command(epilog="Example:\n\n  ngramkit corpus path ptb --file ptb.test.txt")
-@click.argument("name")
+@click.argument("name", callback=known_corpus)
 @click.option("--file", "filename", default=None, metavar="FILE",
               help="One file of the corpus (e.g. ptb.train.txt) instead of all of them.")
 @quiet_option
@@ -90,7 +90,7 @@ def path(name, filename, quiet):
 
 
 @corpus.command(epilog="Example:\n\n  ngramkit corpus download timemachine")
-@click.argument("name")
+@click.argument("name", callback=known_corpus)
 @click.option("--base-url", default=None, metavar="URL", envvar="NGRAMKIT_MIRROR",
               help="Fetch <URL>/<relative path> instead of the upstream URLs [env NGRAMKIT_MIRROR].")
 @click.option("--force", is_flag=True, help="Download again even if a verified copy exists.")

@@ -8,19 +8,12 @@ import click
 
 from ngramkit import jsonout, sources
 from ngramkit.counts import MAX_ORDER, NGramCounts, check_counts_path
-from ngramkit.errors import NgramkitError
 from ngramkit.progress import BYTES, Progress, Task
 
-from .common import (SPLITS, corpus_option, echo_json, info as info_lines, json_option, one_line_errors,
-                     progress_output, quiet_option, text_options)
+from .common import (SPLITS, command_errors, corpus_option, echo_json, info as info_lines, json_option,
+                     one_line_errors, progress_output, quiet_option, text_options)
 
 PROGRESS_BYTES = 4 << 20  # report progress for inputs over 4 MB
-
-
-def _check_order(order: int) -> int:
-    if not 1 <= order <= MAX_ORDER:
-        raise NgramkitError(f"--order must be between 1 and {MAX_ORDER}, got {order}")
-    return order
 
 
 def _count(source, order, min_count, out):
@@ -77,7 +70,7 @@ def format_summary(info: dict) -> list[str]:
 @corpus_option
 @click.option("--split", type=click.Choice(SPLITS), default="train", show_default=True,
               help="Corpus split to count (with --corpus or the default corpus).")
-@click.option("--order", type=int, default=3, show_default=True, help="Count n-grams of orders 1..ORDER.")
+@click.option("--order", type=click.IntRange(1, MAX_ORDER), default=3, show_default=True, help="Count n-grams of orders 1..ORDER.")
 @click.option("--top", type=click.IntRange(min=0), default=20, show_default=True,
               help="Show the TOP most frequent n-grams of each order.")
 @text_options
@@ -87,6 +80,7 @@ def format_summary(info: dict) -> list[str]:
 @click.option("--output", default=None, metavar="FILE.ngc",
               help="Save the counts (memory-mappable .ngc file, written atomically).")
 @quiet_option
+@command_errors(memory="try a smaller --order or a larger --min-count, or split the input")
 def count(files, corpus_name, split, order, top, min_count, as_json, output, quiet, **kwargs):
     """Count the n-grams of FILES (or a corpus) and print per-order statistics.
 
@@ -96,7 +90,6 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, qui
     per sentence.
     """
     with one_line_errors():
-        _check_order(order)
         if output is not None:
             check_counts_path(output)
         source = sources.resolve(files, corpus_name, split, kwargs)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+
 import click
 
 from ngramkit.errors import NgramkitError
 from ngramkit.text import TextOptions, tokenize
 
-from .common import echo_json, json_option, load_model, model_text_options, quiet_option
+from .common import FiniteFloat, command_errors, echo_json, json_option, load_model, model_text_options, quiet_option
+
+JSON_MAX_WORDS = 1_000_000  # --json builds the whole object in memory; plain text is streamed (no limit)
 
 
 def render(tokens: list[str], char_level: bool) -> str:
@@ -24,15 +28,31 @@ def render(tokens: list[str], char_level: bool) -> str:
     return "\n".join(sep.join(words) for words in lines).rstrip("\n")
 
 
+def render_stream(tokens, char_level: bool):
+    """:func:`render`'s text in pieces, each as soon as its token is drawn (``"".join`` of them is render's)."""
+    sep = "" if char_level else " "
+    newlines, line_start = 0, True
+    for tok in tokens:
+        if tok == "</s>":
+            newlines += 1  # written before the next word: render drops the trailing ones
+            continue
+        if newlines:
+            yield "\n" * newlines
+            newlines, line_start = 0, True
+        yield tok if line_start else sep + tok
+        line_start = False
+
+
 @click.command(epilog="Examples:\n\n"
                "  ngramkit generate --model ptb.o5.ngk --words 40 --seed 1 --prefix 'the company said'\n\n"
                "  ngramkit generate --model tm.ngk --temperature 0.7 --top-k 20 --json")
 @click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False),
               help="Model file (native or ARPA).")
 @click.option("--words", "-n", "num_words", type=click.IntRange(min=0), default=50, show_default=True,
-              help="Number of tokens to generate (</s> counts as one).")
-@click.option("--seed", type=int, default=None, help="Random seed (same seed, same text).")
-@click.option("--temperature", "-t", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Number of tokens to generate (</s> counts as one); written as they are drawn "
+                   f"(with --json: at most {JSON_MAX_WORDS:,}).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Random seed (same seed, same text).")
+@click.option("--temperature", "-t", type=FiniteFloat(min=0, min_open=True), default=1.0, show_default=True,
               help="Divide log-probabilities by T before sampling (< 1 sharper, > 1 flatter).")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Sample only among the K most probable tokens.")
 @click.option("--prefix", default=None, metavar="TEXT",
@@ -40,6 +60,8 @@ def render(tokens: list[str], char_level: bool) -> str:
 @click.option("--stop-at-eos", is_flag=True, help="Stop at the first end of sentence.")
 @json_option
 @quiet_option
+@command_errors(memory="the model is too large for this machine's memory",
+                aliases={"random_seed": "seed"})
 def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eos, as_json, quiet):
     """Sample text from a saved model (n-gram or RNN).
 
@@ -47,6 +69,10 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
     of its training text); words it does not know become <unk>. The output
     shows the prefix followed by the sampled tokens, one sentence per line.
     """
+    if as_json and num_words > JSON_MAX_WORDS:
+        raise click.BadParameter(f"at most {JSON_MAX_WORDS:,} with --json (one JSON object, built in memory); "
+                                 f"without --json the words are written as they are drawn, got {num_words:,}",
+                                 param_hint="'--words'")
     model, info = load_model(model_path)  # nothing on stderr on success: -q is accepted for uniformity
     options = model_text_options(model_path, info) or TextOptions()
     seed_tokens: list[str] = []
@@ -55,15 +81,18 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
             if i:
                 seed_tokens.append("</s>")
             seed_tokens.extend(sentence)
-    if not hasattr(model, "generate"):
+    if not hasattr(model, "iter_generate"):
         raise NgramkitError(f"{model_path}: a {type(model).__name__} cannot generate text")
-    tokens = model.generate(num_words, text_seed=seed_tokens or None, random_seed=seed,
-                            temperature=temperature, top_k=top_k, stop_at_eos=stop_at_eos)
+    tokens = model.iter_generate(num_words, text_seed=seed_tokens or None, random_seed=seed,
+                                 temperature=temperature, top_k=top_k, stop_at_eos=stop_at_eos)
     char_level = options.tokenizer == "char"
     if as_json:
+        tokens = list(tokens)
         echo_json({"model_file": str(model_path), "model": getattr(model, "name", None) or type(model).__name__,
                    "prefix_tokens": seed_tokens, "generated_tokens": tokens,
                    "text": render(seed_tokens + tokens, char_level),
                    "seed": seed, "temperature": temperature, "top_k": top_k}, "generate")
         return
-    click.echo(render(seed_tokens + tokens, char_level))
+    for piece in render_stream(itertools.chain(seed_tokens, tokens), char_level):
+        click.echo(piece, nl=False)
+    click.echo("")

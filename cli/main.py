@@ -104,8 +104,8 @@ class Group(click.Group):
                     target = "output"
                 click.echo(f"Error: cannot write {target}: {exc.strerror or exc}", err=True)
                 ctx.exit(1)
-            except MemoryError:
-                click.echo("Error: out of memory; try a smaller --order or split the input", err=True)
+            except MemoryError:  # the commands add their own advice (cli.common.command_errors)
+                click.echo("Error: out of memory", err=True)
                 ctx.exit(1)
 
 

@@ -8,8 +8,8 @@ from ngramkit import jsonout, sources
 from ngramkit.errors import NgramkitError
 from ngramkit.evaluate import evaluate
 
-from .common import (SPLITS, corpus_option, echo_json, info, json_option, load_model, model_text_options,
-                     text_options, threads_option)
+from .common import (command_errors, corpus_option, echo_json, info, json_option, load_model, model_text_options,
+                     SPLITS, text_options, threads_option)
 
 
 def text_to_score(model_path, info: dict, files, corpus_name, split: str, overrides) -> sources.Source:
@@ -45,6 +45,7 @@ def text_to_score(model_path, info: dict, files, corpus_name, split: str, overri
 @threads_option
 @json_option
 @text_options
+@command_errors(memory="the model or the text is too large for this machine's memory (split the text)")
 def ppl(files, model_path, corpus_name, split, per_sentence, allow_scores, quiet, as_json, **kwargs):
     """Print a model's perplexity on text (KenLM query's summary).
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import click
 from ngramkit import jsonout, sources
 from ngramkit.errors import NgramkitError
 
-from .common import corpus_option, echo_json, info as info_lines, json_option, text_options
+from .common import command_errors, corpus_option, echo_json, info as info_lines, json_option, text_options
 
 SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn",
               "stupid-backoff")
@@ -29,6 +30,8 @@ def _floats(option: str):
             values = tuple(float(v) for v in value.split(","))
         except ValueError:
             raise click.BadParameter(f"expected a number or comma-separated numbers, got {value!r}") from None
+        if not all(math.isfinite(v) for v in values):
+            raise click.BadParameter(f"expected finite numbers, got {value!r}")
         return values
     return convert
 
@@ -58,17 +61,17 @@ def build_model(smoothing: str, order: int, given: dict):
             elif len(value) == 3 * order:
                 hparams["discounts"] = [value[i:i + 3] for i in range(0, len(value), 3)]
             else:
-                raise NgramkitError(f"{option} for --smoothing {smoothing} takes D1,D2,D3+ (3 numbers) "
-                                    f"or 3 per order ({3 * order}), got {len(value)}")
+                raise click.BadParameter(f"--smoothing {smoothing} takes D1,D2,D3+ (3 numbers) "
+                                         f"or 3 per order ({3 * order}), got {len(value)}", param_hint=f"'{option}'")
             continue
         if key not in accepted:
-            raise NgramkitError(f"{option} does not apply to --smoothing {smoothing}")
+            raise click.UsageError(f"{option} does not apply to --smoothing {smoothing}")
         if key == "discount_fallback":
             hparams[key] = bool(value)
             continue
         if key in ("k", "alpha"):
             if len(value) != 1:
-                raise NgramkitError(f"{option} takes one number, got {len(value)}")
+                raise click.BadParameter(f"takes one number, got {len(value)}", param_hint=f"'{option}'")
             value = value[0]
         elif len(value) == 1:
             value = value[0]
@@ -107,10 +110,10 @@ def discount_fallback_setting(smoothing: str, discount, flag: bool | None) -> bo
     if flag is not None:
         given = "--discount-fallback" if flag else "--no-discount-fallback"
         if smoothing != "mkn":
-            raise NgramkitError(f"{given} applies only to --smoothing mkn, not {smoothing}")
+            raise click.UsageError(f"{given} applies only to --smoothing mkn, not {smoothing}")
         if discount is not None:
-            raise NgramkitError(f"{given} has no effect with --discount (explicit discounts for every "
-                                "order); give only one of them")
+            raise click.UsageError(f"{given} has no effect with --discount (explicit discounts for every "
+                                   "order); give only one of them")
         return flag
     return True if smoothing == "mkn" and discount is None else None
 
@@ -182,6 +185,8 @@ def read_counts(path: Path, order: int):
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @json_option
 @text_options
+@command_errors(memory="try a smaller --order or a larger --min-count, or split the input",
+                aliases={"discounts": "discount"})
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
           max_vocab, output, quiet, as_json, **kwargs):
     """Count n-grams (or read a counts file) and write a smoothed n-gram model.
@@ -211,7 +216,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
                                  {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha,
                                   "discount_fallback": fallback})
     if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
-        raise NgramkitError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
+        raise click.UsageError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
                             f"write it in the native format (e.g. -o {_native_name(output)})")
     say = info_lines(quiet)
     times = {}

@@ -13,7 +13,8 @@ from ngramkit.errors import NgramkitError
 from ngramkit.progress import EpochProgress, token_unit
 from ngramkit.rnn import presets
 
-from .common import corpus_option, echo_json, json_option, progress_output, text_options, threads_option
+from .common import (command_errors, corpus_option, echo_json, FiniteFloat, json_option, progress_output,
+                     text_options, threads_option)
 
 
 @click.command(epilog="Examples:\n\n"
@@ -50,26 +51,26 @@ from .common import corpus_option, echo_json, json_option, progress_output, text
 @click.option("--random-bptt", is_flag=True, help="Randomised segment lengths around --bptt (D2L).")
 @click.option("--epochs", type=click.IntRange(min=1), default=13, show_default=True, help="Maximum epochs.")
 @click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True, help="Optimiser.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None,
               help="Learning rate [default: 1 for sgd, 0.002 for adam].")
 @click.option("--schedule", type=click.Choice(["mikolov", "step", "none"]), default="mikolov", show_default=True,
               help="mikolov: halve lr once valid ppl stalls, stop at the next stall; step: --lr-decay per epoch "
                    "after --decay-after epochs; none: constant.")
-@click.option("--lr-decay", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+@click.option("--lr-decay", type=FiniteFloat(0, 1, min_open=True), default=0.5, show_default=True,
               help="lr factor per epoch (--schedule step).")
 @click.option("--decay-after", type=click.IntRange(min=0), default=4, show_default=True,
               help="Epochs at the initial lr (--schedule step).")
-@click.option("--min-improvement", type=click.FloatRange(min=1), default=1.003, show_default=True,
+@click.option("--min-improvement", type=FiniteFloat(min=1), default=1.003, show_default=True,
               help="Required valid cross-entropy improvement factor per epoch (--schedule mikolov).")
 @click.option("--patience", type=click.IntRange(min=0), default=3, show_default=True,
               help="Early stopping: epochs without a better valid ppl (0: never).")
-@click.option("--clip", type=click.FloatRange(min=0), default=5.0, show_default=True,
+@click.option("--clip", type=FiniteFloat(min=0), default=5.0, show_default=True,
               help="Clip the global gradient norm to this value (0: no clipping).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+@click.option("--dropout", type=FiniteFloat(0, 1, max_open=True), default=0.0, show_default=True,
               help="Dropout on non-recurrent connections (training only).")
-@click.option("--init-scale", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
+@click.option("--init-scale", type=FiniteFloat(min=0, min_open=True), default=0.1, show_default=True,
               help="Initial weights uniform in [-s, s].")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weights, dropout and segmenting.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the weights, dropout and segmenting.")
 @click.option("--min-count", type=click.IntRange(min=1), default=1, show_default=True,
               help="Words seen fewer times in training become <unk>.")
 @click.option("--max-vocab", type=click.IntRange(min=4), default=None,
@@ -85,6 +86,8 @@ from .common import corpus_option, echo_json, json_option, progress_output, text
 @threads_option
 @json_option
 @text_options
+@command_errors(memory="try a smaller --hidden, --embed, --layers or --batch, --softmax class, or a smaller "
+                       "vocabulary (--min-count, --max-vocab)")
 def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers, tie_weights, peephole, softmax, classes,
         class_binning, batch, bptt, random_bptt, epochs, optimizer, lr, schedule, lr_decay, decay_after, min_improvement, patience,
         clip, dropout, init_scale, seed, min_count, max_vocab, checkpoint_dir, resume, log_path, output, quiet,

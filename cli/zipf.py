@@ -12,7 +12,8 @@ from ngramkit.errors import NgramkitError
 from ngramkit.plots import check_figure_path
 from ngramkit.zipf import check_zipf_options, fit_heaps, fit_zipf_orders
 
-from .common import SPLITS, corpus_option, echo_json, info, json_option, one_line_errors, quiet_option, text_options
+from .common import (SPLITS, command_errors, corpus_option, echo_json, info, json_option, one_line_errors,
+                     quiet_option, text_options)
 
 METHODS = ("ols", "mle", "both")
 
@@ -29,14 +30,15 @@ def parse_orders(text: str) -> list[int]:
             else:
                 orders.add(int(part))
         except ValueError:
-            raise NgramkitError(
-                f"--orders: expected comma-separated orders like 1,2,3 or a range 1-3, got {text!r}"
+            raise click.BadParameter(
+                f"expected comma-separated orders like 1,2,3 or a range 1-3, got {text!r}", param_hint="'--orders'"
             ) from None
     if not orders:
-        raise NgramkitError(f"--orders: no order given in {text!r}")
+        raise click.BadParameter(f"no order given in {text!r}", param_hint="'--orders'")
     bad = [k for k in sorted(orders) if not 1 <= k <= MAX_ORDER]
     if bad:
-        raise NgramkitError(f"--orders: order {bad[0]} is out of range; orders must be in 1..{MAX_ORDER}")
+        raise click.BadParameter(f"order {bad[0]} is out of range; orders must be in 1..{MAX_ORDER}",
+                                 param_hint="'--orders'")
     return sorted(orders)
 
 
@@ -51,11 +53,11 @@ def parse_ranks(text: str | None) -> tuple[int | None, int | None]:
         lo_v = int(lo) if lo.strip() else 1
         hi_v = int(hi) if hi.strip() else None
     except ValueError:
-        raise NgramkitError(
-            f"--ranks: expected LO:HI such as 10:1000 (or 10: for all ranks from 10), got {text!r}"
+        raise click.BadParameter(
+            f"expected LO:HI such as 10:1000 (or 10: for all ranks from 10), got {text!r}", param_hint="'--ranks'"
         ) from None
     if lo_v < 1 or (hi_v is not None and hi_v < lo_v):
-        raise NgramkitError(f"--ranks: need 1 <= LO <= HI, got {text!r}")
+        raise click.BadParameter(f"need 1 <= LO <= HI, got {text!r}", param_hint="'--ranks'")
     return lo_v, hi_v
 
 
@@ -117,6 +119,7 @@ def format_table(fits) -> list[str]:
 @json_option
 @quiet_option
 @text_options
+@command_errors(memory="try fewer or lower --orders, or split the input")
 def zipf(files, corpus_name, split, orders, method, ranks, xmin, min_tail, boundaries, plot_path, heaps_path,
          title, as_json, quiet, **kwargs):
     """Fit Zipf's law to unigram, bigram, trigram... frequencies; optionally plot them.
@@ -136,12 +139,15 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     orders = parse_orders(orders)
     rank_min, rank_max = parse_ranks(ranks)
     fit_options = dict(rank_min=rank_min, rank_max=rank_max, xmin=xmin, min_tail=min_tail)
-    check_zipf_options(orders, method, **fit_options)  # the library's cross-checks, before any reading
+    try:  # the library's cross-checks, before any reading; a bad combination of options is a usage error
+        check_zipf_options(orders, method, **fit_options)
+    except NgramkitError as exc:
+        raise click.UsageError(str(exc)) from None
     for path in (plot_path, heaps_path):
         if path is not None:
             check_figure_path(path)
     if plot_path is not None and plot_path == heaps_path:
-        raise NgramkitError(f"--plot and --heaps both name {plot_path}; give two different files")
+        raise click.UsageError(f"--plot and --heaps both name {plot_path}; give two different files")
 
     source = sources.resolve(files, corpus_name, split, kwargs)
     name, split = source.label, source.split

@@ -35,7 +35,7 @@ from typing import ClassVar
 import numpy as np
 
 from .counts import NGramCounts, check_order
-from .errors import NgramkitError
+from .errors import NgramkitError, ParameterError
 from .evaluate import evaluate
 from .stream import Stream
 from .vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
@@ -44,14 +44,25 @@ __all__ = ["LanguageModel", "generation_rng", "sample_next"]
 
 
 def generation_rng(num_words, temperature, top_k, random_seed) -> np.random.Generator:
-    """Check ``generate``'s arguments (one-line errors) and return its random generator."""
-    if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)) or num_words < 0:
-        raise NgramkitError(f"num_words must be an integer >= 0, got {num_words!r}")
-    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature > 0):
-        raise NgramkitError(f"temperature must be a positive number, got {temperature!r}")
+    """Check ``generate``'s arguments (:class:`ParameterError`) and return its random generator.
+
+    ``num_words`` may be None (no limit: :meth:`LanguageModel.iter_generate`).
+    """
+    if num_words is not None and (isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer))
+                                  or num_words < 0):
+        raise ParameterError("num_words", f"must be an integer >= 0, got {num_words!r}")
+    if isinstance(temperature, bool) or not (isinstance(temperature, (int, float, np.integer, np.floating))
+                                             and math.isfinite(temperature) and temperature > 0):
+        raise ParameterError("temperature", f"must be a finite number > 0, got {temperature!r}")
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1):
-        raise NgramkitError(f"top_k must be an integer >= 1 or None, got {top_k!r}")
-    return random_seed if isinstance(random_seed, np.random.Generator) else np.random.default_rng(random_seed)
+        raise ParameterError("top_k", f"must be an integer >= 1 or None, got {top_k!r}")
+    if isinstance(random_seed, np.random.Generator):
+        return random_seed
+    if random_seed is not None and (isinstance(random_seed, bool) or not isinstance(random_seed, (int, np.integer))
+                                    or random_seed < 0):
+        raise ParameterError("random_seed", f"must be an integer >= 0, a numpy Generator or None, "
+                                            f"got {random_seed!r}")
+    return np.random.default_rng(random_seed)
 
 
 def sample_next(log_probs, rng: np.random.Generator, temperature: float, top_k: int | None) -> int:
@@ -278,7 +289,24 @@ class LanguageModel(abc.ABC):
         which stops after the first ``</s>``. ``<s>``/``<pad>`` are never
         generated. ``temperature`` divides the log-probabilities before
         sampling (-> 0: greedy); ``top_k`` keeps only the k most probable
-        tokens. ``random_seed``: int or ``numpy.random.Generator``.
+        tokens. ``random_seed``: int >= 0 or ``numpy.random.Generator``.
+        The list of :meth:`iter_generate`'s tokens.
+        """
+        return list(self.iter_generate(num_words, text_seed, random_seed, temperature=temperature, top_k=top_k,
+                                       stop_at_eos=stop_at_eos))
+
+    def iter_generate(self, num_words: int | None = None, text_seed=None, random_seed=None, *,
+                      temperature: float = 1.0, top_k: int | None = None, stop_at_eos: bool = False):
+        """:meth:`generate` as an iterator: each token as soon as it is drawn (``num_words=None``: no end).
+
+        The arguments are checked at the call, before the first token; the
+        same seed gives the same tokens as :meth:`generate`.
+
+        >>> from ngramkit.models import MLE
+        >>> m = MLE(2).fit_sentences([["a", "b"]])
+        >>> it = m.iter_generate(None, random_seed=0)
+        >>> [next(it) for _ in range(5)]
+        ['a', 'b', '</s>', 'a', 'b']
         """
         self._check_fitted()
         rng = generation_rng(num_words, temperature, top_k, random_seed)
@@ -291,19 +319,22 @@ class LanguageModel(abc.ABC):
             if history[i] == BOS_ID:
                 history = history[i:]
                 break
-        out: list[str] = []
+        return self._sample(history, num_words, rng, temperature, top_k, stop_at_eos)
+
+    def _sample(self, history, num_words, rng, temperature, top_k, stop_at_eos):
         keep = max(self.order - 1, 0)
-        for _ in range(int(num_words)):
+        drawn = 0
+        while num_words is None or drawn < num_words:
             ctx = history[max(0, len(history) - keep) :] if keep else []
             wid = sample_next(self.next_log_probs(ctx), rng, temperature, top_k)
-            out.append(self.vocab.words[wid])
+            drawn += 1
+            yield self.vocab.words[wid]
             if wid == EOS_ID:
                 if stop_at_eos:
-                    break
+                    return
                 history = [BOS_ID]
             else:
                 history.append(wid)
-        return out
 
     def __repr__(self) -> str:
         fitted = f", vocab={len(self.vocab)}" if self.vocab is not None else ", unfitted"

@@ -394,7 +394,7 @@ def test_default_corpus_uses_the_registry_split():
     ({"min_count": 0}, "--min-count"),
     ({"models": "mkn:3,foo"}, "unknown model 'foo'"),
     ({"rnn": {"hiddne": 3}}, "unknown RNN option 'hiddne'"),
-    ({"rnn": {"hidden": 0}}, "--hidden must be an integer >= 1"),
+    ({"rnn": {"hidden": 0}}, "hidden must be an integer >= 1"),
     ({"level": "byte"}, "--level must be word or char"),
     ({"level": "char", "text_options": {"tokenizer": "whitespace"}}, "--level char needs --tokenizer char"),
 ])

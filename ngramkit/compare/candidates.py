@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-import numpy as np
 
 from ..counts import NGramCounts
 from ..models import MODELS

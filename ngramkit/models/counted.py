@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import native
 from ..counts import NGramCounts
-from ..errors import NgramkitError
+from ..errors import NgramkitError, ParameterError
 from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
@@ -154,11 +154,11 @@ class CountModel(LanguageModel):
         return lp
 
 
-def _positive_number(value, name: str) -> float:
-    """``value`` as a float if it is a finite number > 0; else a one-line error naming it."""
+def _positive_number(value, name: str, what: str) -> float:
+    """``value`` as a float if it is a finite number > 0; else a :class:`ParameterError` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not (
             math.isfinite(value) and value > 0):
-        raise NgramkitError(f"{name} must be a positive number, got {value!r}")
+        raise ParameterError(name, f"must be a finite number > 0 ({what}), got {value!r}")
     return float(value)
 
 
@@ -169,7 +169,7 @@ class Lidstone(CountModel):
 
     def __init__(self, order: int, *, k: float = 0.5):
         super().__init__(order)
-        self.k = _positive_number(k, "k (the additive constant)")
+        self.k = _positive_number(k, "k", "the additive constant")
 
     def hparams(self):
         return {"k": self.k}
@@ -266,7 +266,7 @@ class StupidBackoff(CountModel):
 
     def __init__(self, order: int, *, alpha: float = 0.4):
         super().__init__(order)
-        self.alpha = _positive_number(alpha, "alpha (the backoff factor)")
+        self.alpha = _positive_number(alpha, "alpha", "the backoff factor")
 
     def hparams(self):
         return {"alpha": self.alpha}

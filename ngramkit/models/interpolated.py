@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import native
 from ..counts import NGramCounts, count_of_counts
-from ..errors import NgramkitError
+from ..errors import NgramkitError, ParameterError
 from ..vocab import BOS_ID, PAD_ID
 from .backoff import BackoffModel
 from .lookup import hash_table, lookup
@@ -254,12 +254,16 @@ def single_discount(t: np.ndarray, k: int) -> float:
     return t1 / (t1 + 2 * t2)
 
 
-def _check_nonneg(d, name: str, hi: float = float("inf")) -> float:
-    """``d`` as a float if it is a finite number in [0, hi]; else a one-line error naming ``name``."""
+def _check_nonneg(d, name: str, hi: float = float("inf"), item: str = "") -> float:
+    """``d`` as a float if it is a finite number in [0, hi]; else a :class:`ParameterError` naming ``name``.
+
+    ``item`` names the element of a sequence parameter (``"D2 "``) in the message.
+    """
     if isinstance(d, bool) or not isinstance(d, (int, float, np.floating, np.integer)) or not np.isfinite(d):
-        raise NgramkitError(f"{name} must be a number, got {d!r}")
+        raise ParameterError(name, f"{item}must be a finite number, got {d!r}")
     if not 0 <= d <= hi:
-        raise NgramkitError(f"{name} must be in [0, {hi}], got {d}" if np.isfinite(hi) else f"{name} must be >= 0, got {d}")
+        raise ParameterError(name, f"{item}must be in [0, {hi:g}], got {d}" if np.isfinite(hi)
+                             else f"{item}must be >= 0, got {d}")
     return float(d)
 
 
@@ -269,7 +273,7 @@ def _per_order(value, order: int, name: str, hi: float) -> list[float] | None:
         return None
     if isinstance(value, (list, tuple, np.ndarray)):
         if len(value) != order:
-            raise NgramkitError(f"{name} needs one value per order (1..{order}), got {len(value)}")
+            raise ParameterError(name, f"needs one value per order (1..{order}), got {len(value)}")
         return [_check_nonneg(x, name, hi) for x in value]
     return [_check_nonneg(value, name, hi)] * order
 
@@ -381,8 +385,9 @@ class ModifiedKneserNey(_DiscountModel):
         elif arr.ndim == 2 and arr.shape == (self.order, 3):
             discounts = [tuple(row) for row in discounts]
         else:
-            raise NgramkitError(f"discounts must be one (D1, D2, D3+) triple or {self.order} triples (one per order)")
-        return [tuple(_check_nonneg(x, f"discount D{i + 1}", i + 1) for i, x in enumerate(row))
+            raise ParameterError("discounts", f"must be one (D1, D2, D3+) triple or {self.order} triples "
+                                              "(one per order)")
+        return [tuple(_check_nonneg(x, "discounts", i + 1, f"D{i + 1} ") for i, x in enumerate(row))
                 for row in discounts]
 
     @staticmethod
@@ -393,9 +398,9 @@ class ModifiedKneserNey(_DiscountModel):
         if value is True:
             return FALLBACK_DISCOUNTS
         if isinstance(value, (list, tuple, np.ndarray)) and len(value) == 3:
-            return tuple(_check_nonneg(x, f"discount_fallback D{i + 1}", i + 1) for i, x in enumerate(value))
-        raise NgramkitError(f"discount_fallback must be False, True (D1, D2, D3+ = {_triple(FALLBACK_DISCOUNTS)}) "
-                            f"or a (D1, D2, D3+) triple, got {value!r}")
+            return tuple(_check_nonneg(x, "discount_fallback", i + 1, f"D{i + 1} ") for i, x in enumerate(value))
+        raise ParameterError("discount_fallback", f"must be False, True (D1, D2, D3+ = {_triple(FALLBACK_DISCOUNTS)}) "
+                                                  f"or a (D1, D2, D3+) triple, got {value!r}")
 
     def hparams(self):
         return {"discounts": None if self.discounts is None else [list(d) for d in self.discounts],
@@ -518,11 +523,11 @@ class Additive(InterpolatedModel):
         super().__init__(order)
         if isinstance(epsilons, (list, tuple, np.ndarray)):
             if len(epsilons) != order:
-                raise NgramkitError(f"epsilons needs one value per order (1..{order}), got {len(epsilons)}")
+                raise ParameterError("epsilons", f"needs one value per order (1..{order}), got {len(epsilons)}")
             eps = list(epsilons)
         else:
             eps = [epsilons] * order
-        self.epsilons = [_check_nonneg(e, "epsilon") for e in eps]
+        self.epsilons = [_check_nonneg(e, "epsilons") for e in eps]
 
     def hparams(self):
         return {"epsilons": self.epsilons}

@@ -9,9 +9,12 @@ so ``--resume`` continues with exactly the same settings.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
-from ..errors import NgramkitError
+import numpy as np
+
+from ..errors import NgramkitError, ParameterError
 
 CELLS = ("rnn", "gru", "lstm")
 SOFTMAXES = ("full", "class")
@@ -28,36 +31,51 @@ def _from_dict(cls, data: dict, what: str):
     return cls(**data)
 
 
+def _integer(value, name: str, low: int) -> int:
+    """``value`` if it is an integer >= ``low`` (not a bool); else a :class:`ParameterError` naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ParameterError(name, f"must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _finite(value, name: str, test, wanted: str) -> float:
+    """``value`` if it is a finite number with ``test(value)``; else a :class:`ParameterError` saying ``wanted``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or \
+            not math.isfinite(value) or not test(value):
+        raise ParameterError(name, f"must be {wanted}, got {value!r}")
+    return value
+
+
+def _choice(value, name: str, choices) -> str:
+    if value not in choices:
+        raise ParameterError(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
 def check_architecture(arch: dict) -> None:
     """Validate every :class:`RNNConfig` field but ``vocab_size`` (all of them, defaults filled in).
 
     A recipe is checked with this before any text is read, when the
-    vocabulary size is not known yet; :class:`RNNConfig` runs it too.
+    vocabulary size is not known yet; :class:`RNNConfig` runs it too. A bad
+    value is a :class:`ParameterError` naming the field.
     """
     cell, hidden, embed = arch["cell"], arch["hidden"], arch["embed"]
-    if cell not in CELLS:
-        raise NgramkitError(f"--cell must be one of {', '.join(CELLS)}, got {cell!r}")
+    _choice(cell, "cell", CELLS)
     if arch["peephole"] and cell != "lstm":
-        raise NgramkitError(f"--peephole needs --cell lstm, got --cell {cell}")
-    if arch["softmax"] not in SOFTMAXES:
-        raise NgramkitError(f"--softmax must be full or class, got {arch['softmax']!r}")
-    if arch["class_binning"] not in CLASS_BINNINGS:
-        raise NgramkitError(f"--class-binning must be one of {', '.join(CLASS_BINNINGS)}, got {arch['class_binning']!r}")
+        raise ParameterError("peephole", f"needs the lstm cell, got cell {cell!r}")
+    _choice(arch["softmax"], "softmax", SOFTMAXES)
+    _choice(arch["class_binning"], "class_binning", CLASS_BINNINGS)
     for name in ("hidden", "layers", "classes"):
-        value = arch[name]
-        if not isinstance(value, int) or value < 1:
-            raise NgramkitError(f"--{name} must be an integer >= 1, got {value!r}")
-    if embed is not None and (not isinstance(embed, int) or embed < 1):
-        raise NgramkitError(f"--embed must be an integer >= 1, got {embed!r}")
+        _integer(arch[name], name, 1)
+    if embed is not None:
+        _integer(embed, "embed", 1)
     embed_size = hidden if embed is None else embed
     if arch["tie_weights"] and embed_size != hidden:
-        raise NgramkitError(
-            f"--tie-weights needs --embed equal to --hidden, got embed {embed_size} and hidden {hidden}"
-        )
-    if not 0.0 <= arch["dropout"] < 1.0:
-        raise NgramkitError(f"--dropout must be in [0, 1), got {arch['dropout']}")
-    if not arch["init_scale"] > 0:
-        raise NgramkitError(f"init_scale must be > 0, got {arch['init_scale']}")
+        raise ParameterError("tie_weights", f"needs the embedding size equal to the hidden size, got embed "
+                                            f"{embed_size} and hidden {hidden}")
+    _finite(arch["dropout"], "dropout", lambda x: 0 <= x < 1, "in [0, 1)")
+    _finite(arch["init_scale"], "init_scale", lambda x: x > 0, "a finite number > 0")
+    _integer(arch["seed"], "seed", 0)
 
 
 @dataclass(frozen=True)
@@ -85,8 +103,7 @@ class RNNConfig:
     seed: int = 0  # seeds the initial weights
 
     def __post_init__(self):
-        if not isinstance(self.vocab_size, int) or self.vocab_size < 2:
-            raise NgramkitError(f"vocab_size must be an integer >= 2, got {self.vocab_size!r}")
+        _integer(self.vocab_size, "vocab_size", 2)
         check_architecture({f.name: getattr(self, f.name) for f in fields(self) if f.name != "vocab_size"})
 
     @property
@@ -129,23 +146,20 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("batch", "bptt", "epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise NgramkitError(f"--{name} must be an integer >= 1, got {value!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise NgramkitError(f"--optimizer must be sgd or adam, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise NgramkitError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not self.lr > 0:
-            raise NgramkitError(f"--lr must be > 0, got {self.lr}")
-        if self.clip < 0:
-            raise NgramkitError(f"--clip must be >= 0 (0 disables clipping), got {self.clip}")
-        if not self.min_improvement >= 1.0:
-            raise NgramkitError(f"min_improvement must be >= 1, got {self.min_improvement}")
-        if not 0 < self.lr_decay <= 1:
-            raise NgramkitError(f"--lr-decay must be in (0, 1], got {self.lr_decay}")
-        if self.patience < 0 or self.decay_after < 0:
-            raise NgramkitError("patience and decay_after must be >= 0")
+            _integer(getattr(self, name), name, 1)
+        for name in ("patience", "decay_after", "seed"):
+            _integer(getattr(self, name), name, 0)
+        _choice(self.optimizer, "optimizer", OPTIMIZERS)
+        _choice(self.schedule, "schedule", SCHEDULES)
+        _finite(self.lr, "lr", lambda x: x > 0, "a finite number > 0")
+        _finite(self.clip, "clip", lambda x: x >= 0, "a finite number >= 0 (0 disables clipping)")
+        _finite(self.min_improvement, "min_improvement", lambda x: x >= 1, "a finite number >= 1")
+        _finite(self.lr_decay, "lr_decay", lambda x: 0 < x <= 1, "in (0, 1]")
+        _finite(self.adam_eps, "adam_eps", lambda x: x > 0, "a finite number > 0")
+        if not isinstance(self.adam_betas, (list, tuple)) or len(self.adam_betas) != 2:
+            raise ParameterError("adam_betas", f"must be two numbers in [0, 1), got {self.adam_betas!r}")
+        for beta in self.adam_betas:
+            _finite(beta, "adam_betas", lambda x: 0 <= x < 1, "two numbers in [0, 1)")
         object.__setattr__(self, "adam_betas", tuple(float(b) for b in self.adam_betas))
 
     def to_dict(self) -> dict:

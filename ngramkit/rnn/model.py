@@ -501,17 +501,30 @@ class RNNLM(LanguageModel):
         context is the whole history: after a generated ``</s>`` the state
         is carried on (as when scoring), not reset. ``temperature`` divides
         the log-probabilities; ``top_k`` keeps the k most probable tokens;
-        ``random_seed`` is an int or a ``numpy.random.Generator``.
+        ``random_seed`` is an int >= 0 or a ``numpy.random.Generator``.
+        """
+        return list(self.iter_generate(num_words, text_seed, random_seed, temperature=temperature, top_k=top_k,
+                                       stop_at_eos=stop_at_eos))
+
+    def iter_generate(self, num_words: int | None = None, text_seed=None, random_seed=None, *,
+                      temperature: float = 1.0, top_k: int | None = None, stop_at_eos: bool = False):
+        """:meth:`generate` as an iterator: each token as soon as it is drawn (``num_words=None``: no end).
+
+        The arguments are checked (and ``text_seed`` read) at the call.
         """
         rng = generation_rng(num_words, temperature, top_k, random_seed)
         seed_ids = self._context_ids(text_seed)
         inputs = np.concatenate(([self.to_kernel[EOS_ID]], self._input_ids(seed_ids))).astype(np.int32)
         h, state = self._advance(inputs, self.initial_state(1))
-        out: list[str] = []
-        for _ in range(int(num_words)):
+        return self._sample(h, state, num_words, rng, temperature, top_k, stop_at_eos)
+
+    def _sample(self, h, state, num_words, rng, temperature, top_k, stop_at_eos):
+        drawn = 0
+        while num_words is None or drawn < num_words:
             word_id = sample_next(self._output_log_probs(h[-1:])[0], rng, temperature, top_k)
-            out.append(self.vocab.words[word_id])
+            drawn += 1
+            yield self.vocab.words[word_id]
             if word_id == EOS_ID and stop_at_eos:
-                break
-            h, state = self._advance(np.array([self.to_kernel[word_id]], np.int32), state)
-        return out
+                return
+            if num_words is None or drawn < num_words:  # the state after the last token is never needed
+                h, state = self._advance(np.array([self.to_kernel[word_id]], np.int32), state)

@@ -39,8 +39,8 @@ def run(args):
     return CliRunner().invoke(cli, args, catch_exceptions=False)
 
 
-def one_line_error(result, *fragments):
-    assert result.exit_code == 1, result.output
+def one_line_error(result, *fragments, code=1):
+    assert result.exit_code == code, result.output
     lines = result.stderr.strip().splitlines()
     err = lines[-1]  # progress lines (if any) come before; the error is one last line
     assert err.startswith("Error: ") and not any(line.startswith("Error") for line in lines[:-1]), lines
@@ -149,7 +149,7 @@ def test_char_level(splits):
 
 def test_unknown_model_spec(splits):
     err = one_line_error(run(["compare", *split_args(splits), "--models", "laplace:1-3,foo:2"]), "'foo:2'",
-                         "valid models:", "mkn", "lstm")
+                         "valid models:", "mkn", "lstm", "Invalid value for '--models'", code=2)
     assert "reading" not in err
 
 
@@ -178,7 +178,7 @@ def test_no_overlap_with_vocabulary(splits, tmp_path):
 
 
 def test_epochs_zero(splits):
-    err = one_line_error(run(["compare", *split_args(splits), "--epochs", "0"]), "--epochs", ">= 1")
+    err = one_line_error(run(["compare", *split_args(splits), "--epochs", "0"]), "'--epochs'", ">=1", code=2)
     assert "reading" not in err
 
 

@@ -217,13 +217,13 @@ def test_generate_is_seeded_and_respects_top_k():
 
 
 def test_config_errors_are_one_line():
-    with pytest.raises(NgramkitError, match="--tie-weights needs --embed equal to --hidden"):
+    with pytest.raises(NgramkitError, match="tie_weights needs the embedding size equal to the hidden size"):
         RNNConfig(vocab_size=10, hidden=8, embed=4, tie_weights=True)
-    with pytest.raises(NgramkitError, match="--cell must be one of"):
+    with pytest.raises(NgramkitError, match="cell must be one of"):
         RNNConfig(vocab_size=10, cell="transformer")
-    with pytest.raises(NgramkitError, match="--dropout"):
+    with pytest.raises(NgramkitError, match="dropout must be in"):
         RNNConfig(vocab_size=10, dropout=1.0)
-    with pytest.raises(NgramkitError, match="--peephole needs --cell lstm, got --cell gru"):
+    with pytest.raises(NgramkitError, match="peephole needs the lstm cell, got cell 'gru'"):
         RNNConfig(vocab_size=10, cell="gru", peephole=True)
     model, stream = make()
     with pytest.raises(NgramkitError, match="expected float32"):

@@ -96,11 +96,11 @@ def test_merge_rule_defaults_then_preset_then_explicit_options():
 @pytest.mark.parametrize("name, options, fragment", [
     ("nope", {}, "--preset must be one of"),
     (None, {"hiddne": 3}, "unknown RNN option 'hiddne'"),
-    ("tm-word-class128", {"hidden": 0}, "--hidden must be an integer >= 1, got 0"),
-    (None, {"cell": "rnn", "peephole": True}, "--peephole needs --cell lstm"),
-    (None, {"tie_weights": True, "embed": 10}, "--tie-weights needs --embed equal to --hidden"),
-    (None, {"dropout": 1.0}, "--dropout must be in [0, 1)"),
-    (None, {"epochs": 0}, "--epochs must be an integer >= 1"),
+    ("tm-word-class128", {"hidden": 0}, "hidden must be an integer >= 1, got 0"),
+    (None, {"cell": "rnn", "peephole": True}, "peephole needs the lstm cell"),
+    (None, {"tie_weights": True, "embed": 10}, "tie_weights needs the embedding size equal to the hidden size"),
+    (None, {"dropout": 1.0}, "dropout must be in [0, 1)"),
+    (None, {"epochs": 0}, "epochs must be an integer >= 1"),
     (None, {"optimizer": "rmsprop"}, "--optimizer must be sgd or adam"),
 ])
 def test_bad_recipes_fail_with_one_line_before_any_vocabulary(name, options, fragment):

@@ -2,7 +2,8 @@
 
 Each case runs in a fresh output folder holding ``prev.ngk`` and ``prev.ngc`` (a previous
 output, which every writing command is pointed at). Checked for each case:
-the exit code (1: data/runtime error; 2: click's own usage errors), exactly
+the exit code (1: data/runtime error; 2: usage error, i.e. a bad option value or combination, whether
+click, the command or the library checks it), exactly
 one message line on stderr (progress lines, see test_signals.PROGRESS, and
 click's "Usage:"/"Try ..." lines of a usage error are not messages) that
 names the file or option, no traceback, no new file in the output folder
@@ -23,6 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -92,70 +94,119 @@ def xfail(reason):
     return pytest.mark.xfail(strict=True, reason=reason)
 
 
+# (id, argv, exit code, needle, marks). Exit codes: 2 for a bad option value or combination, wherever it is
+# checked (click's types and callbacks, or the library's ParameterError mapped to the option the user typed);
+# 1 for data, files and outputs. The needle is the option as the user typed it.
 OPTION_CASES = [
-    # (id, argv, exit code, needle, marks)
-    ("count-order-0", ["count", "{good}", "--order", "0"], 1, "--order", ()),
-    ("count-order-huge", ["count", "{good}", "--order", "1000"], 1, "--order", ()),
+    ("count-order-0", ["count", "{good}", "--order", "0"], 2, "--order", ()),
+    ("count-order-huge", ["count", "{good}", "--order", "1000"], 2, "--order", ()),
     ("count-top-negative", ["count", "{good}", "--top", "-1"], 2, "--top", ()),
     ("count-output-directory", ["count", "{good}", "--output", "{out}"], 1, "{out}", ()),
     ("count-output-missing-dir", ["count", "{good}", "--output", "{out}/no/such/c.ngc"], 1, "no/such", ()),
     ("count-output-dev-full", ["count", "{good}", "--output", "/dev/full"], 1, "/dev/full", ()),
-    ("count-bad-encoding", ["count", "{good}", "--encoding", "no-such-codec"], 1, "no-such-codec", ()),
-    ("zipf-orders-0", ["zipf", "{good}", "--orders", "0"], 1, "--orders", ()),
-    ("zipf-ranks-bad", ["zipf", "{good}", "--ranks", "9:3"], 1, "--ranks", ()),
+    ("count-bad-encoding", ["count", "{good}", "--encoding", "no-such-codec"], 2, "--encoding", ()),
+    ("count-bad-pattern", ["count", "{good}", "--tokenizer", "regex", "--pattern", "(a"], 2, "--pattern", ()),
+    ("zipf-orders-0", ["zipf", "{good}", "--orders", "0"], 2, "--orders", ()),
+    ("zipf-ranks-bad", ["zipf", "{good}", "--ranks", "9:3"], 2, "--ranks", ()),
+    ("zipf-ranks-with-mle", ["zipf", "{good}", "--method", "mle", "--ranks", "1:9"], 2, "--ranks", ()),
+    ("zipf-xmin-0", ["zipf", "{good}", "--method", "mle", "--xmin", "0"], 2, "--xmin", ()),
     ("zipf-plot-bad-suffix", ["zipf", "{good}", "--plot", "{out}/prev.ngk"], 1, "prev.ngk", ()),
     ("train-ngram-order-0", ["train", "ngram", "{good}", "--order", "0", "-o", "{out}/prev.ngk"], 2, "--order", ()),
-    ("train-ngram-k-nan", ["train", "ngram", "{good}", "-s", "additive", "--k", "nan", "-o", "{out}/prev.ngk"],
-     1, "--k", ()),
-    ("train-ngram-k-inf", ["train", "ngram", "{good}", "-s", "additive", "--k", "inf", "-o", "{out}/prev.ngk"],
-     1, "--k", ()),
+    ("train-ngram-k-nan", ["train", "ngram", "{good}", "-s", "lidstone", "--k", "nan", "-o", "{out}/prev.ngk"],
+     2, "--k", ()),
+    ("train-ngram-k-inf", ["train", "ngram", "{good}", "-s", "lidstone", "--k", "inf", "-o", "{out}/prev.ngk"],
+     2, "--k", ()),
+    ("train-ngram-k-negative", ["train", "ngram", "{good}", "-s", "lidstone", "--k", "-1", "-o",
+                                "{out}/prev.ngk"], 2, "--k", ()),  # the library's check (Lidstone)
+    ("train-ngram-k-not-applicable", ["train", "ngram", "{good}", "-s", "additive", "--k", "1", "-o",
+                                      "{out}/prev.ngk"], 2, "--k", ()),
     ("train-ngram-alpha-inf", ["train", "ngram", "{good}", "-s", "stupid-backoff", "--alpha", "inf", "-o",
-                               "{out}/prev.ngk"], 1, "--alpha",
-     (xfail("the message names the library parameter 'alpha', not --alpha; fix: cli/train_ngram.py "
-            "validates --alpha (finite, > 0) itself or maps the parameter name to the option"),)),
+                               "{out}/prev.ngk"], 2, "--alpha", ()),
+    ("train-ngram-alpha-0", ["train", "ngram", "{good}", "-s", "stupid-backoff", "--alpha", "0", "-o",
+                             "{out}/prev.ngk"], 2, "--alpha", ()),  # the library's check (StupidBackoff)
     ("train-ngram-discount-nan", ["train", "ngram", "{good}", "-s", "absolute", "--discount", "nan", "-o",
-                                  "{out}/prev.ngk"], 1, "--discount",
-     (xfail("the message names the library parameter 'discount', not --discount; fix: cli/train_ngram.py "
-            "checks --discount values (finite, in range) under the option's name"),)),
+                                  "{out}/prev.ngk"], 2, "--discount", ()),
+    ("train-ngram-discount-2", ["train", "ngram", "{good}", "-s", "absolute", "--discount", "2", "-o",
+                                "{out}/prev.ngk"], 2, "--discount", ()),  # the library's check (range [0, 1])
+    ("train-ngram-mkn-discount-d3", ["train", "ngram", "{good}", "-s", "mkn", "--discount", "0.5,1,9", "-o",
+                                     "{out}/prev.ngk"], 2, "--discount", ()),  # library name: discounts
+    ("train-ngram-epsilons-negative", ["train", "ngram", "{good}", "-s", "additive", "--epsilons", "-1", "-o",
+                                       "{out}/prev.ngk"], 2, "--epsilons", ()),
+    ("train-ngram-arpa-without-backoff-form", ["train", "ngram", "{good}", "-s", "laplace", "-o",
+                                               "{out}/prev.arpa"], 2, "--smoothing", ()),
     ("train-ngram-output-dev-full", ["train", "ngram", "{good}", "-o", "/dev/full"], 1, "/dev/full", ()),
+    ("train-ngram-corpus-bogus", ["train", "ngram", "--corpus", "bogus", "-o", "{out}/prev.ngk"], 2, "--corpus", ()),
     ("train-rnn-seed-negative", ["train", "rnn", "{good}", "--valid", "{good}", "--seed", "-1", "--epochs", "1",
-                                 "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--seed",
-     (xfail("--seed -1 reaches numpy: ValueError traceback; fix: cli/train_rnn.py --seed "
-            "type=click.IntRange(min=0)"),)),
+                                 "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--seed", ()),
     ("train-rnn-init-scale-inf", ["train", "rnn", "{good}", "--valid", "{good}", "--init-scale", "inf",
-                                  "--epochs", "1", "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--init-scale",
-     (xfail("--init-scale inf: OverflowError traceback from numpy's uniform; fix: cli/train_rnn.py refuses a "
-            "non-finite --init-scale (click.FloatRange does not reject inf/nan)"),)),
+                                  "--epochs", "1", "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--init-scale", ()),
     ("train-rnn-clip-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--clip", "nan", "--epochs", "1",
-                            "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--clip",
-     (xfail("--clip nan is accepted and silently turns clipping off (exit 0, a model is written); fix: "
-            "cli/train_rnn.py refuses non-finite --clip (FloatRange lets nan through)"),)),
+                            "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--clip", ()),
     ("train-rnn-lr-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--lr", "nan", "--epochs", "1",
-                          "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--lr", ()),
+                          "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--lr", ()),
+    ("train-rnn-lr-inf", ["train", "rnn", "{good}", "--valid", "{good}", "--lr", "inf", "--epochs", "1",
+                          "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--lr", ()),
+    ("train-rnn-lr-decay-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--lr-decay", "nan", "--epochs",
+                                "1", "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--lr-decay", ()),
+    ("train-rnn-min-improvement-inf", ["train", "rnn", "{good}", "--valid", "{good}", "--min-improvement", "inf",
+                                       "--epochs", "1", "--hidden", "8", "-o", "{out}/prev.ngk"], 2,
+     "--min-improvement", ()),
     ("train-rnn-dropout-nan", ["train", "rnn", "{good}", "--valid", "{good}", "--dropout", "nan", "--epochs", "1",
-                               "--hidden", "8", "-o", "{out}/prev.ngk"], 1, "--dropout", ()),
+                               "--hidden", "8", "-o", "{out}/prev.ngk"], 2, "--dropout", ()),
     ("train-rnn-hidden-0", ["train", "rnn", "{good}", "--valid", "{good}", "--hidden", "0", "-o",
                             "{out}/prev.ngk"], 2, "--hidden", ()),
+    ("train-rnn-tie-weights-embed", ["train", "rnn", "{good}", "--valid", "{good}", "--tie-weights", "--embed",
+                                     "4", "--hidden", "8", "--epochs", "1", "-o", "{out}/prev.ngk"], 2,
+     "--tie-weights", ()),  # the library's check (RNNConfig)
+    ("train-rnn-peephole-gru", ["train", "rnn", "{good}", "--valid", "{good}", "--cell", "gru", "--peephole",
+                                "--hidden", "8", "--epochs", "1", "-o", "{out}/prev.ngk"], 2, "--peephole", ()),
     ("ppl-split-bogus", ["ppl", "-m", "{model}", "--corpus", "timemachine", "--split", "bogus"], 2, "--split", ()),
-    ("generate-seed-negative", ["generate", "-m", "{model}", "--seed", "-1"], 2, "--seed",
-     (xfail("--seed -1 reaches numpy: ValueError traceback; fix: cli/generate.py --seed "
-            "type=click.IntRange(min=0)"),)),
+    ("ppl-corpus-bogus", ["ppl", "-m", "{model}", "--corpus", "bogus"], 2, "--corpus", ()),
+    ("ppl-bad-encoding", ["ppl", "-m", "{model}", "{good}", "--encoding", "no-such-codec"], 2, "--encoding", ()),
+    ("generate-seed-negative", ["generate", "-m", "{model}", "--seed", "-1"], 2, "--seed", ()),
     ("generate-words-negative", ["generate", "-m", "{model}", "-n", "-1"], 2, "--words", ()),
-    ("generate-temperature-nan", ["generate", "-m", "{model}", "--temperature", "nan"], 1, "temperature", ()),
-    ("generate-temperature-inf", ["generate", "-m", "{model}", "--temperature", "inf"], 1, "temperature", ()),
+    ("generate-words-json-huge", ["generate", "-m", "{model}", "-n", "1000000000000", "--json"], 2, "--words", ()),
+    ("generate-temperature-nan", ["generate", "-m", "{model}", "--temperature", "nan"], 2, "--temperature", ()),
+    ("generate-temperature-inf", ["generate", "-m", "{model}", "--temperature", "inf"], 2, "--temperature", ()),
+    ("generate-temperature-0", ["generate", "-m", "{model}", "--temperature", "0"], 2, "--temperature", ()),
     ("generate-top-k-0", ["generate", "-m", "{model}", "--top-k", "0"], 2, "--top-k", ()),
     ("compare-models-bogus", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
-                              "--models", "bogus"], 1, "--models", ()),
+                              "--models", "bogus"], 2, "--models", ()),
     ("compare-markdown-missing-dir", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
                                       "--models", "mle:1", "--markdown", "{out}/no/r.md"], 1, "no/r.md", ()),
     ("compare-rnn-lr-nan", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
-                            "--models", "mle:1,rnn", "--rnn-lr", "nan"], 1, "--rnn-lr",
-     (xfail("compare --rnn-lr nan: the message names --lr (or nan is accepted); fix: cli/compare.py "
-            "validates --rnn-* options under their own names"),)),
-    ("corpus-path-bogus", ["corpus", "path", "bogus"], 1, "bogus", ()),
-    ("corpus-download-bogus", ["corpus", "download", "bogus"], 1, "bogus", ()),
-    ("count-corpus-bogus", ["count", "--corpus", "bogus"], 1, "bogus", ()),
+                            "--models", "mle:1,rnn", "--rnn-lr", "nan"], 2, "--rnn-lr", ()),
+    ("compare-rnn-lr-negative", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                                 "--models", "mle:1,rnn", "--rnn-lr", "-1"], 2, "--rnn-lr", ()),  # TrainConfig's lr
+    ("compare-rnn-dropout-1", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                               "--models", "mle:1,rnn", "--rnn-dropout", "1"], 2, "--rnn-dropout", ()),
+    ("compare-rnn-hidden-0", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                              "--models", "mle:1,rnn", "--rnn-hidden", "0"], 2, "--rnn-hidden", ()),
+    ("compare-seed-negative", ["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}",
+                               "--models", "mle:1", "--seed", "-1"], 2, "--seed", ()),
+    ("compare-corpus-bogus", ["compare", "--corpus", "bogus"], 2, "--corpus", ()),
+    ("corpus-path-bogus", ["corpus", "path", "bogus"], 2, "bogus", ()),
+    ("corpus-download-bogus", ["corpus", "download", "bogus"], 2, "bogus", ()),
+    ("count-corpus-bogus", ["count", "--corpus", "bogus"], 2, "--corpus", ()),
 ]
+
+# The exit-code rule over every command: (a bad option value click rejects while parsing, one the command or
+# the library rejects after parsing, a data error): 2, 2, 1. A library check raises ngramkit.errors.ParameterError
+# with its own name for the value (k, dropout), which the command reports under the option the user typed
+# (--k, --rnn-dropout). None: the command has no such case (every option of ppl, generate and count is checked
+# by click; corpus's data errors are in tests/cli/test_corpus_cli.py).
+EXIT_CODE_TABLE = {
+    "count": ("count-order-0", None, "count-missing"),
+    "zipf": ("zipf-xmin-0", "zipf-orders-0", "zipf-corrupt-gzip"),
+    "train ngram": ("train-ngram-order-0", "train-ngram-k-negative", "train-ngram-missing"),
+    "train rnn": ("train-rnn-hidden-0", "train-rnn-tie-weights-embed", "train-rnn-truncated-gzip"),
+    "ppl": ("ppl-split-bogus", None, "ppl-model-binary"),
+    "generate": ("generate-top-k-0", None, "generate-model-missing"),
+    "compare": ("compare-rnn-hidden-0", "compare-rnn-dropout-1", "compare-train-missing"),
+    "corpus list": (None, None, None),
+    "corpus path": ("corpus-path-bogus", None, None),
+    "corpus download": ("corpus-download-bogus", None, None),
+}
 
 
 def _fill(argv, inputs, out, bad=None):
@@ -203,6 +254,24 @@ def test_bad_options_and_outputs(argv, code, needle, inputs, out):
     before = sorted(p.name for p in out.iterdir())
     rc, stderr = run_in_process(_fill(argv, inputs, out))
     check(rc, stderr, code, needle.format(out=out), out, before)
+
+
+def _leaf_commands(group, prefix=""):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaf_commands(command, f"{prefix}{name} ")
+        else:
+            yield prefix + name
+
+
+def test_exit_code_table_covers_every_command():
+    """Every command is in EXIT_CODE_TABLE, and its cases (run above) expect 2, 2 and 1."""
+    assert sorted(_leaf_commands(cli)) == sorted(EXIT_CODE_TABLE)
+    codes = {case_id: code for case_id, _, code, _, _ in OPTION_CASES}
+    codes.update({p.id: p.values[2] for p in _cases()})
+    for command, ids in EXIT_CODE_TABLE.items():
+        for case_id, expected in zip(ids, (2, 2, 1)):
+            assert case_id is None or codes[case_id] == expected, (command, case_id)
 
 
 def test_huge_line_is_counted(inputs, out, tmp_path_factory):
