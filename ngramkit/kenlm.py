@@ -145,7 +145,7 @@ class Model(_QueryModel):
         kernel = _need_kernel()
         from .modelio import load_model, read_metadata
 
-        self.path = os.path.abspath(_as_bytes(path))
+        self.path = os.path.abspath(os.fsencode(path) if isinstance(path, os.PathLike) else _as_bytes(path))
         name = os.fsdecode(self.path)
         try:
             meta = read_metadata(name)
@@ -154,7 +154,7 @@ class Model(_QueryModel):
                 raise NgramkitError(f"{name}: a {type(model).__name__} model has no n-gram tables to query")
             backoff = model.to_backoff()
         except (NgramkitError, OSError) as exc:
-            raise OSError(f"Cannot read model '{os.fsdecode(path) if not isinstance(path, str) else path}' "
+            raise OSError(f"Cannot read model '{os.fsdecode(path)}' "
                           f"({str(exc).replace(chr(10), ' ')})") from exc
         tables = backoff._probe_tables(kernel)
         present = tables[0][0::3] == 1
