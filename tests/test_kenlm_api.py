@@ -148,18 +148,17 @@ def test_load_errors(tmp_path):
         nk.Model(bad)
 
 
-def _score_line(args):
-    model, line = args
-    return model.score(line), list(model.full_scores(line))
-
-
 def test_models_pickle_and_work_in_a_pool(ptb3, data_dir):
     clone = pickle.loads(pickle.dumps(ptb3))
     assert clone.path == ptb3.path and type(clone) is nk.Model
+    assert clone.score("the company said") == ptb3.score("the company said")
     lines = ptb_test(data_dir, 40)
+    # spawn: the workers get the model only by pickling it (the tasks name functions of ngramkit.kenlm)
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        got = pool.map(_score_line, [(ptb3, line) for line in lines])
-    assert got == [_score_line((ptb3, line)) for line in lines]
+        scores = pool.starmap(nk.Model.score, [(ptb3, line) for line in lines], chunksize=5)
+        ppl = pool.starmap(nk.Model.perplexity, [(ptb3, line) for line in lines], chunksize=5)
+    assert scores == [ptb3.score(line) for line in lines]
+    assert ppl == [ptb3.perplexity(line) for line in lines]
 
 
 @pytest.fixture(scope="module")
