@@ -148,15 +148,16 @@ def test_load_errors(tmp_path):
         nk.Model(bad)
 
 
-def test_models_pickle_and_work_in_a_pool(ptb3, data_dir):
+def test_models_pickle_and_work_in_a_pool(ptb3, reference_dir):
     clone = pickle.loads(pickle.dumps(ptb3))
     assert clone.path == ptb3.path and type(clone) is nk.Model
     assert clone.score("the company said") == ptb3.score("the company said")
-    lines = ptb_test(data_dir, 40)
+    ptb3 = nk.Model(reference_dir / "timemachine.d2l.o3.arpa.gz")  # small: every task unpickles (reloads) it
+    lines = (reference_dir / "timemachine.d2l.txt").read_text(encoding="utf8").splitlines()[:40]
     # spawn: the workers get the model only by pickling it (the tasks name functions of ngramkit.kenlm)
     with multiprocessing.get_context("spawn").Pool(2) as pool:
-        scores = pool.starmap(nk.Model.score, [(ptb3, line) for line in lines], chunksize=5)
-        ppl = pool.starmap(nk.Model.perplexity, [(ptb3, line) for line in lines], chunksize=5)
+        scores = pool.starmap(nk.Model.score, [(ptb3, line) for line in lines], chunksize=20)
+        ppl = pool.starmap(nk.Model.perplexity, [(ptb3, line) for line in lines], chunksize=20)
     assert scores == [ptb3.score(line) for line in lines]
     assert ppl == [ptb3.perplexity(line) for line in lines]
 
