@@ -98,6 +98,14 @@ static inline int64_t as_bits(double d) {
     return bits;
 }
 
+/* KenLM's extension flag (score.h): a zero backoff starts as -0.0 ("not extended"); marking an
+ * n-gram as the context of a longer one turns it into +0.0. */
+static inline int64_t backoff_bits(double b) { return as_bits(b == 0.0 ? -0.0 : b); }
+
+static inline void mark_extended(int64_t *bo_word) {
+    if (*bo_word == as_bits(-0.0)) *bo_word = as_bits(0.0);
+}
+
 /* Slot of `key` in a probing table of `n` slots of `stride` words, or -1. */
 static inline int64_t probe_find(const int64_t *tab, int64_t n, int stride, int64_t key, int64_t s) {
     for (;;) {
@@ -126,7 +134,7 @@ int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64
         if (uni[3 * w] == 1) return -2;
         uni[3 * w] = 1;
         uni[3 * w + 1] = as_bits(logp10[0][r]);
-        uni[3 * w + 2] = as_bits(backoff10[0][r]);
+        uni[3 * w + 2] = backoff_bits(backoff10[0][r]);
     }
     int rc = 0, closure = check_suffixes;
     int64_t *prev_id = NULL, *prev_sfx = NULL, *id = NULL, *sfx = NULL, *qkey = NULL;
@@ -177,8 +185,16 @@ int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64
             }
             tab[s * stride] = key;
             tab[s * stride + 1] = as_bits(logp10[k - 1][r]);
-            if (stride == 3) tab[s * stride + 2] = as_bits(backoff10[k - 1][r]);
+            if (stride == 3) tab[s * stride + 2] = backoff_bits(backoff10[k - 1][r]);
             id[r] = s;
+        }
+        /* Every parent of an order-k row is extended (after all of order k-1 was written). */
+        for (int64_t r = 0; r < m; r++) {
+            int64_t p = keys[k - 1][r] / v;
+            if (k == 2)
+                mark_extended(uni + 3 * keys[0][p] + 2);
+            else
+                mark_extended(ix->table[k - 2] + prev_id[p] * 3 + 2);
         }
         if (closure && k == 2) {
             /* sfx[r]: id in order k-1 of the row's suffix (all words but the first), -1 if absent. */
@@ -367,4 +383,87 @@ int64_t ngk_probe_score(const ngk_probe_index *ix, const int32_t *padded, const 
         }
     }
     return total - n_sentences;
+}
+
+/* ---- One query at a time (score.h) ------------------------------------------------------ */
+
+static inline int extended(double backoff) { return as_bits(backoff) != as_bits(-0.0); }
+
+double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w, double context_only, double absent,
+                      ngk_state *out, int *ngram_length) {
+    const int n = ix->order;
+    const int64_t v = ix->vocab;
+    const int64_t *uni = ix->table[0] + 3 * (int64_t)w;
+    float p; /* KenLM's arithmetic: float32 values, summed in float32 */
+    int len = 1;
+    out->words[0] = w;
+    out->id[0] = w;
+    if (uni[0] == 1) {
+        p = (float)as_double(uni[1]);
+        if (isnan(p)) p = (float)context_only;
+        out->backoff[0] = as_double(uni[2]);
+        out->length = extended(out->backoff[0]) ? 1 : 0;
+    } else {
+        p = (float)absent;
+        out->backoff[0] = -0.0;
+        out->length = 0;
+    }
+    int ctx = in->length < n - 1 ? in->length : n - 1;
+    for (int j = 0; j < ctx; j++) {
+        const int k = j + 2; /* the order of words[j] .. words[0] w */
+        const int stride = NGK_PROBE_STRIDE(k, n);
+        const int64_t *tab = ix->table[k - 1];
+        const int64_t key = in->id[j] * v + w;
+        const int64_t s = probe_find(tab, ix->n_slots[k - 1], stride, key, probe_home(key, ix->n_slots[k - 1]));
+        if (s < 0) break;
+        const double q = as_double(tab[s * stride + 1]);
+        /* A context-only entry scores what the ARPA rule gives it (KenLM's "blank"). */
+        p = isnan(q) ? p + (float)in->backoff[j] : (float)q;
+        len = k;
+        if (k < n) {
+            const double bo = as_double(tab[s * stride + 2]);
+            out->words[j + 1] = in->words[j];
+            out->backoff[j + 1] = bo;
+            out->id[j + 1] = s;
+            if (extended(bo)) out->length = k;
+        }
+    }
+    /* Backoffs of the contexts longer than the matched n-gram's (KenLM's FullScore). */
+    for (int j = len - 1; j < in->length; j++) p += (float)in->backoff[j];
+    *ngram_length = len;
+    return p;
+}
+
+static inline uint64_t fnv1a(const char *s, int64_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int64_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t *table, int64_t slots) {
+    if (slots <= n || (slots & (slots - 1)) != 0 || n > INT32_MAX) return -1;
+    for (int64_t i = 0; i < slots; i++) table[i] = -1;
+    for (int64_t e = 0; e < n; e++) {
+        const char *s = blob + offsets[e];
+        int64_t len = offsets[e + 1] - offsets[e];
+        if (ngk_vocab_find(blob, offsets, table, slots, s, len) >= 0) return -2;
+        uint64_t h = fnv1a(s, len) & (uint64_t)(slots - 1);
+        while (table[h] != -1) h = (h + 1) & (uint64_t)(slots - 1);
+        table[h] = (int32_t)e;
+    }
+    return 0;
+}
+
+int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *table, int64_t slots, const char *s,
+                       int64_t len) {
+    uint64_t h = fnv1a(s, len) & (uint64_t)(slots - 1);
+    for (;;) {
+        int32_t e = table[h];
+        if (e < 0) return -1;
+        if (offsets[e + 1] - offsets[e] == len && memcmp(blob + offsets[e], s, (size_t)len) == 0) return e;
+        h = (h + 1) & (uint64_t)(slots - 1);
+    }
 }

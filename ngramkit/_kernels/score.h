@@ -79,4 +79,37 @@ int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64
 int64_t ngk_probe_score(const ngk_probe_index *ix, const int32_t *padded, const int64_t *offsets,
                         int64_t n_sentences, int suffix_closed, double *out);
 
+/* ---- One query at a time: KenLM's BaseFullScore over the probing index ------------------
+ *
+ * Extension flags (KenLM's lm/blank.hh): ngk_probe_build stores a zero backoff as -0.0 when the
+ * n-gram is not the context (prefix) of a longer n-gram, +0.0 when it is, so "this n-gram can
+ * be extended to the right" is (backoff bits != -0.0). Sums are unchanged by the sign of a zero.
+ *
+ * A state is KenLM's right state: the `length` most recent words that can still be extended
+ * (the longest matched n-gram ending at the last word whose backoff is not -0.0), their
+ * backoffs and their ids in the index, most recent first. */
+typedef struct {
+    int length;
+    int32_t words[NGK_SCORE_MAX_ORDER];  /* words[j]: the word j positions back (words[0]: the last) */
+    double backoff[NGK_SCORE_MAX_ORDER]; /* log10 backoff of the (j+1)-gram words[j] .. words[0] */
+    int64_t id[NGK_SCORE_MAX_ORDER];     /* its id in the probing index (order j + 1) */
+} ngk_state;
+
+/* log10 P(w | in) by the ARPA rule, KenLM's way: the n-grams words[j] .. words[0] w are looked up
+ * for j = 0, 1, .. until one is absent; *ngram_length receives the order of the longest found
+ * (1: the unigram), `out` the right state after w. A unigram stored as context-only (NaN, <s>)
+ * scores `context_only`; a word without a unigram scores `absent` (w must be in 0..V-1). The sum is
+ * KenLM's: float32 values added in float32 (so results agree with KenLM's to the bit but for rare
+ * double-rounded ARPA values). */
+double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w, double context_only, double absent,
+                      ngk_state *out, int *ngram_length);
+
+/* ---- Vocabulary hash: word bytes -> entry (FNV-1a, linear probing) ------------------------
+ * Entry i is blob[offsets[i] .. offsets[i+1]); table: `slots` int32 (a power of two > n),
+ * -1 = empty. Build returns 0, or -1 on bad sizes, -2 on a duplicate word. */
+int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t *table, int64_t slots);
+/* The entry of the word s[0 .. len), or -1. */
+int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *table, int64_t slots, const char *s,
+                       int64_t len);
+
 #endif

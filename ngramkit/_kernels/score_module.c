@@ -3,6 +3,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <structmember.h>
+#include <math.h>
 
 #include "score.h"
 
@@ -24,6 +26,12 @@ static Py_buffer *get_buf(Bufs *b, PyObject *obj, Py_ssize_t itemsize, const cha
         return NULL;
     }
     return view;
+}
+
+static inline double as_double_bits(int64_t bits) {
+    double d;
+    memcpy(&d, &bits, sizeof d);
+    return d;
 }
 
 #define INT32 "il"
@@ -306,6 +314,506 @@ static PyObject *py_hash_find(PyObject *self, PyObject *args) {
     return result;
 }
 
+
+/* ---- The query types behind ngramkit.kenlm: State, FullScoreReturn, QueryModel --------------
+ * KenLM's Python API in C, so a Python loop of BaseScore calls costs one C call each. */
+
+typedef struct {
+    PyObject_HEAD
+    ngk_state st;
+} StateObject;
+
+static PyTypeObject StateType;
+
+static PyObject *state_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
+        PyErr_SetString(PyExc_TypeError, "State() takes no arguments");
+        return NULL;
+    }
+    StateObject *self = (StateObject *)type->tp_alloc(type, 0);
+    if (self) memset(&self->st, 0, sizeof self->st);
+    return (PyObject *)self;
+}
+
+/* KenLM's State::Compare: length first, then the words (here by id). */
+static int state_compare(const ngk_state *a, const ngk_state *b) {
+    if (a->length != b->length) return a->length < b->length ? -1 : 1;
+    for (int j = 0; j < a->length; j++)
+        if (a->words[j] != b->words[j]) return a->words[j] < b->words[j] ? -1 : 1;
+    return 0;
+}
+
+static PyObject *state_richcompare(PyObject *a, PyObject *b, int op) {
+    if (!PyObject_TypeCheck(a, &StateType) || !PyObject_TypeCheck(b, &StateType)) Py_RETURN_NOTIMPLEMENTED;
+    int r = state_compare(&((StateObject *)a)->st, &((StateObject *)b)->st);
+    Py_RETURN_RICHCOMPARE(r, 0, op);
+}
+
+/* KenLM's hash_value(State): a hash of the words only (0 for the empty state). */
+static Py_hash_t state_hash(PyObject *o) {
+    const ngk_state *st = &((StateObject *)o)->st;
+    if (st->length == 0) return 0;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int j = 0; j < st->length; j++) {
+        h ^= (uint32_t)st->words[j];
+        h *= 0x100000001b3ULL;
+    }
+    Py_hash_t r = (Py_hash_t)(h ^ (h >> 31));
+    return r == -1 ? -2 : r;
+}
+
+static PyObject *state_copy(PyObject *self, PyObject *unused) {
+    StateObject *c = (StateObject *)StateType.tp_alloc(&StateType, 0);
+    if (c) c->st = ((StateObject *)self)->st;
+    return (PyObject *)c;
+}
+
+static PyObject *state_repr(PyObject *o) {
+    return PyUnicode_FromFormat("State(length=%d)", ((StateObject *)o)->st.length);
+}
+
+static PyObject *state_length(PyObject *o, void *unused) { return PyLong_FromLong(((StateObject *)o)->st.length); }
+
+static PyMethodDef state_methods[] = {
+    {"__copy__", state_copy, METH_NOARGS, NULL},
+    {"__deepcopy__", state_copy, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef state_getset[] = {
+    {"length", state_length, NULL, "number of context words the next word is scored with", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject StateType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ngramkit.kenlm.State",
+    .tp_basicsize = sizeof(StateObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A language model state (KenLM's right state): equal, ordered and hashed by its context words.",
+    .tp_new = state_new,
+    .tp_richcompare = state_richcompare,
+    .tp_hash = state_hash,
+    .tp_repr = state_repr,
+    .tp_methods = state_methods,
+    .tp_getset = state_getset,
+};
+
+typedef struct {
+    PyObject_HEAD
+    double log_prob;
+    int ngram_length;
+    char oov;
+} FullScoreObject;
+
+static PyTypeObject FullScoreType;
+
+static PyObject *full_score_make(double log_prob, int ngram_length, int oov) {
+    FullScoreObject *r = (FullScoreObject *)FullScoreType.tp_alloc(&FullScoreType, 0);
+    if (!r) return NULL;
+    r->log_prob = log_prob;
+    r->ngram_length = ngram_length;
+    r->oov = (char)(oov != 0);
+    return (PyObject *)r;
+}
+
+static PyObject *full_score_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    double lp;
+    int len, oov;
+    static char *names[] = {"log_prob", "ngram_length", "oov", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "dip:FullScoreReturn", names, &lp, &len, &oov)) return NULL;
+    return full_score_make(lp, len, oov);
+}
+
+static PyObject *full_score_repr(PyObject *o) {
+    FullScoreObject *r = (FullScoreObject *)o;
+    PyObject *lp = PyFloat_FromDouble(r->log_prob);
+    if (!lp) return NULL;
+    PyObject *s = PyUnicode_FromFormat("FullScoreReturn(%R, %d, %s)", lp, r->ngram_length, r->oov ? "True" : "False");
+    Py_DECREF(lp);
+    return s;
+}
+
+static PyMemberDef full_score_members[] = {
+    {"log_prob", T_DOUBLE, offsetof(FullScoreObject, log_prob), READONLY, "log10 probability"},
+    {"ngram_length", T_INT, offsetof(FullScoreObject, ngram_length), READONLY, "order of the longest matched n-gram"},
+    {"oov", T_BOOL, offsetof(FullScoreObject, oov), READONLY, "the word is not in the vocabulary"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject FullScoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ngramkit.kenlm.FullScoreReturn",
+    .tp_basicsize = sizeof(FullScoreObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FullScoreReturn(log_prob, ngram_length, oov): what BaseFullScore returns.",
+    .tp_new = full_score_new,
+    .tp_repr = full_score_repr,
+    .tp_members = full_score_members,
+};
+
+typedef struct {
+    PyObject_HEAD
+    int attached;
+    ngk_probe_index ix;
+    Bufs *bufs; /* the index tables, borrowed for the object's life */
+    char *blob;
+    int64_t *woff;
+    int32_t *wid, *wtab;
+    int64_t wslots;
+    int32_t unk_id, bos_id, eos_id;
+    double context_only, absent;
+} QueryObject;
+
+static void query_free(QueryObject *q) {
+    if (q->bufs) {
+        release(q->bufs);
+        PyMem_Free(q->bufs);
+    }
+    PyMem_Free(q->blob);
+    PyMem_Free(q->woff);
+    PyMem_Free(q->wid);
+    PyMem_Free(q->wtab);
+    q->bufs = NULL;
+    q->blob = NULL;
+    q->woff = NULL;
+    q->wid = q->wtab = NULL;
+    q->attached = 0;
+}
+
+static void query_dealloc(PyObject *o) {
+    query_free((QueryObject *)o);
+    Py_TYPE(o)->tp_free(o);
+}
+
+PyDoc_STRVAR(attach_doc,
+"_attach(tables, vocab, words, ids, unk_id, bos_id, eos_id, context_only, absent) -> None\n\n"
+"Set up the queries: tables from probe_build (kept borrowed), vocab V, words a list of\n"
+"UTF-8 bytes and ids their word ids (every other word is unk_id), context_only: the\n"
+"log10 a context-only unigram (<s>) scores, absent: the log10 of a word without a unigram.");
+
+static PyObject *query_attach(PyObject *o, PyObject *args) {
+    QueryObject *q = (QueryObject *)o;
+    PyObject *t_tab, *l_words, *l_ids;
+    long long vocab;
+    int unk, bos, eos;
+    double context_only, absent;
+    if (!PyArg_ParseTuple(args, "O!LO!O!iiidd:_attach", &PyTuple_Type, &t_tab, &vocab, &PyList_Type, &l_words,
+                          &PyList_Type, &l_ids, &unk, &bos, &eos, &context_only, &absent))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(t_tab), nw = PyList_GET_SIZE(l_words);
+    if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1 || PyList_GET_SIZE(l_ids) != nw || unk < 0 || unk >= vocab ||
+        bos < 0 || bos >= vocab || eos < 0 || eos >= vocab) {
+        PyErr_SetString(PyExc_ValueError, "_attach: bad orders, vocabulary size, word list or special ids");
+        return NULL;
+    }
+    query_free(q);
+    q->bufs = PyMem_Malloc(sizeof(Bufs));
+    if (!q->bufs) return PyErr_NoMemory();
+    q->bufs->n = 0;
+    if (get_index(t_tab, n, vocab, 0, q->bufs, &q->ix, "_attach")) goto fail;
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < nw; i++) {
+        PyObject *w = PyList_GET_ITEM(l_words, i);
+        if (!PyBytes_Check(w)) {
+            PyErr_SetString(PyExc_TypeError, "_attach: words must be bytes");
+            goto fail;
+        }
+        total += PyBytes_GET_SIZE(w);
+    }
+    int64_t slots = 16;
+    while (slots <= 2 * (int64_t)nw) slots <<= 1;
+    q->blob = PyMem_Malloc((size_t)total + 1);
+    q->woff = PyMem_Malloc(sizeof(int64_t) * (size_t)(nw + 1));
+    q->wid = PyMem_Malloc(sizeof(int32_t) * (size_t)(nw ? nw : 1));
+    q->wtab = PyMem_Malloc(sizeof(int32_t) * (size_t)slots);
+    if (!q->blob || !q->woff || !q->wid || !q->wtab) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    q->woff[0] = 0;
+    for (Py_ssize_t i = 0; i < nw; i++) {
+        PyObject *w = PyList_GET_ITEM(l_words, i);
+        memcpy(q->blob + q->woff[i], PyBytes_AS_STRING(w), (size_t)PyBytes_GET_SIZE(w));
+        q->woff[i + 1] = q->woff[i] + PyBytes_GET_SIZE(w);
+        long id = PyLong_AsLong(PyList_GET_ITEM(l_ids, i));
+        if (id == -1 && PyErr_Occurred()) goto fail;
+        if (id < 0 || id >= vocab) {
+            PyErr_SetString(PyExc_ValueError, "_attach: word id outside 0..vocab-1");
+            goto fail;
+        }
+        q->wid[i] = (int32_t)id;
+    }
+    if (ngk_vocab_build(q->blob, q->woff, nw, q->wtab, slots) != 0) {
+        PyErr_SetString(PyExc_ValueError, "_attach: duplicate word");
+        goto fail;
+    }
+    q->wslots = slots;
+    q->unk_id = unk;
+    q->bos_id = bos;
+    q->eos_id = eos;
+    q->context_only = context_only;
+    q->absent = absent;
+    q->attached = 1;
+    Py_RETURN_NONE;
+fail:
+    query_free(q);
+    return NULL;
+}
+
+static inline int query_ready(QueryObject *q) {
+    if (q->attached) return 1;
+    PyErr_SetString(PyExc_RuntimeError, "model is not loaded");
+    return 0;
+}
+
+static inline int32_t word_id(const QueryObject *q, const char *s, Py_ssize_t len) {
+    int64_t e = ngk_vocab_find(q->blob, q->woff, q->wtab, q->wslots, s, len);
+    return e < 0 ? q->unk_id : q->wid[e];
+}
+
+/* The id of a str word (KenLM's BaseScore takes str only); -1 with an exception set. */
+static inline int32_t str_word_id(const QueryObject *q, PyObject *word) {
+    if (!PyUnicode_Check(word)) {
+        PyErr_Format(PyExc_TypeError, "Argument 'word' has incorrect type (expected str, got %.200s)",
+                     Py_TYPE(word)->tp_name);
+        return -1;
+    }
+    Py_ssize_t len;
+    const char *s = PyUnicode_AsUTF8AndSize(word, &len);
+    if (!s) return -1;
+    return word_id(q, s, len);
+}
+
+static inline StateObject *state_arg(PyObject *o, const char *name) {
+    if (PyObject_TypeCheck(o, &StateType)) return (StateObject *)o;
+    PyErr_Format(PyExc_TypeError, "Argument '%s' has incorrect type (expected ngramkit.kenlm.State, got %.200s)", name,
+                 Py_TYPE(o)->tp_name);
+    return NULL;
+}
+
+static inline double query_word(const QueryObject *q, const ngk_state *in, int32_t w, ngk_state *out, int *len) {
+    return ngk_probe_word(&q->ix, in, w, q->context_only, q->absent, out, len);
+}
+
+static int base_args(QueryObject *q, PyObject *const *args, Py_ssize_t nargs, const char *fn, StateObject **in,
+                     int32_t *w, StateObject **out) {
+    if (!query_ready(q)) return -1;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 3 arguments (in_state, word, out_state), %zd given", fn,
+                     nargs);
+        return -1;
+    }
+    if (!(*in = state_arg(args[0], "in_state")) || !(*out = state_arg(args[2], "out_state"))) return -1;
+    *w = str_word_id(q, args[1]);
+    return *w < 0 ? -1 : 0;
+}
+
+static PyObject *query_base_score(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+    QueryObject *q = (QueryObject *)o;
+    StateObject *in, *out;
+    int32_t w;
+    int len;
+    if (base_args(q, args, nargs, "BaseScore", &in, &w, &out)) return NULL;
+    ngk_state tmp; /* in and out may be the same object */
+    double p = query_word(q, &in->st, w, &tmp, &len);
+    out->st = tmp;
+    return PyFloat_FromDouble(p);
+}
+
+static PyObject *query_base_full_score(PyObject *o, PyObject *const *args, Py_ssize_t nargs) {
+    QueryObject *q = (QueryObject *)o;
+    StateObject *in, *out;
+    int32_t w;
+    int len;
+    if (base_args(q, args, nargs, "BaseFullScore", &in, &w, &out)) return NULL;
+    ngk_state tmp;
+    double p = query_word(q, &in->st, w, &tmp, &len);
+    out->st = tmp;
+    return full_score_make(p, len, w == q->unk_id);
+}
+
+static void begin_sentence(const QueryObject *q, ngk_state *st) {
+    const int64_t *uni = q->ix.table[0] + 3 * (int64_t)q->bos_id;
+    st->length = q->ix.order > 1 ? 1 : 0;
+    st->words[0] = q->bos_id;
+    st->id[0] = q->bos_id;
+    st->backoff[0] = uni[0] == 1 ? as_double_bits(uni[2]) : 0.0;
+}
+
+static PyObject *query_begin(PyObject *o, PyObject *arg) {
+    QueryObject *q = (QueryObject *)o;
+    StateObject *st;
+    if (!query_ready(q) || !(st = state_arg(arg, "state"))) return NULL;
+    begin_sentence(q, &st->st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *query_null(PyObject *o, PyObject *arg) {
+    QueryObject *q = (QueryObject *)o;
+    StateObject *st;
+    if (!query_ready(q) || !(st = state_arg(arg, "state"))) return NULL;
+    st->st.length = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *query_contains(PyObject *o, PyObject *word) {
+    QueryObject *q = (QueryObject *)o;
+    if (!query_ready(q)) return NULL;
+    const char *s;
+    Py_ssize_t len;
+    if (PyBytes_Check(word)) {
+        s = PyBytes_AS_STRING(word);
+        len = PyBytes_GET_SIZE(word);
+    } else if (PyUnicode_Check(word)) {
+        if (!(s = PyUnicode_AsUTF8AndSize(word, &len))) return NULL;
+    } else {
+        PyErr_Format(PyExc_TypeError, "Cannot convert %.200s to string", Py_TYPE(word)->tp_name);
+        return NULL;
+    }
+    return PyBool_FromLong(word_id(q, s, len) != q->unk_id);
+}
+
+static int query_sq_contains(PyObject *o, PyObject *word) {
+    PyObject *r = query_contains(o, word);
+    if (!r) return -1;
+    int v = r == Py_True;
+    Py_DECREF(r);
+    return v;
+}
+
+/* The sentence as UTF-8 bytes (str or bytes, as KenLM's as_str); NULL with an exception set. */
+static const char *sentence_bytes(PyObject *o, Py_ssize_t *len) {
+    if (PyBytes_Check(o)) {
+        *len = PyBytes_GET_SIZE(o);
+        return PyBytes_AS_STRING(o);
+    }
+    if (PyUnicode_Check(o)) return PyUnicode_AsUTF8AndSize(o, len);
+    PyErr_Format(PyExc_TypeError, "Cannot convert %.200s to string", Py_TYPE(o)->tp_name);
+    return NULL;
+}
+
+static inline int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+
+static int sentence_args(QueryObject *q, PyObject *args, PyObject *kw, const char *fmt, const char **s, Py_ssize_t *len,
+                         int *bos, int *eos) {
+    static char *names[] = {"sentence", "bos", "eos", NULL};
+    PyObject *sentence;
+    *bos = *eos = 1;
+    if (!query_ready(q) || !PyArg_ParseTupleAndKeywords(args, kw, fmt, names, &sentence, bos, eos)) return -1;
+    *s = sentence_bytes(sentence, len);
+    return *s ? 0 : -1;
+}
+
+/* Score the words of s[0 .. len) (split at ASCII whitespace, as KenLM does); each result goes to
+ * emit (when not NULL, returning -1 on error). Returns the total, NaN on error. */
+typedef int (*emit_fn)(void *ctx, double p, int len, int oov);
+
+static double score_words(const QueryObject *q, const char *s, Py_ssize_t len, int bos, int eos, emit_fn emit,
+                          void *ctx) {
+    ngk_state st[2];
+    int cur = 0, nlen;
+    if (bos)
+        begin_sentence(q, &st[0]);
+    else
+        st[0].length = 0;
+    float total = 0.0f; /* KenLM sums in float32 */
+    Py_ssize_t i = 0;
+    for (;;) {
+        while (i < len && is_space(s[i])) i++;
+        if (i >= len) break;
+        Py_ssize_t a = i;
+        while (i < len && !is_space(s[i])) i++;
+        int32_t w = word_id(q, s + a, i - a);
+        double p = query_word(q, &st[cur], w, &st[1 - cur], &nlen);
+        total += (float)p;
+        cur = 1 - cur;
+        if (emit && emit(ctx, p, nlen, w == q->unk_id) < 0) return NAN;
+    }
+    if (eos) {
+        double p = query_word(q, &st[cur], q->eos_id, &st[1 - cur], &nlen);
+        total += (float)p;
+        if (emit && emit(ctx, p, nlen, 0) < 0) return NAN;
+    }
+    return total;
+}
+
+PyDoc_STRVAR(score_doc, "score(sentence, bos=True, eos=True) -> log10 p(sentence [</s>] | [<s>])");
+
+static PyObject *query_score(PyObject *o, PyObject *args, PyObject *kw) {
+    QueryObject *q = (QueryObject *)o;
+    const char *s;
+    Py_ssize_t len;
+    int bos, eos;
+    if (sentence_args(q, args, kw, "O|pp:score", &s, &len, &bos, &eos)) return NULL;
+    return PyFloat_FromDouble(score_words(q, s, len, bos, eos, NULL, NULL));
+}
+
+static int emit_tuple(void *ctx, double p, int len, int oov) {
+    PyObject *t = Py_BuildValue("(diO)", p, len, oov ? Py_True : Py_False);
+    if (!t) return -1;
+    int rc = PyList_Append((PyObject *)ctx, t);
+    Py_DECREF(t);
+    return rc;
+}
+
+PyDoc_STRVAR(full_list_doc, "_full_scores_list(sentence, bos=True, eos=True) -> [(log10 prob, ngram_length, oov)]");
+
+static PyObject *query_full_list(PyObject *o, PyObject *args, PyObject *kw) {
+    QueryObject *q = (QueryObject *)o;
+    const char *s;
+    Py_ssize_t len;
+    int bos, eos;
+    if (sentence_args(q, args, kw, "O|pp:full_scores", &s, &len, &bos, &eos)) return NULL;
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    double total = score_words(q, s, len, bos, eos, emit_tuple, list);
+    if (isnan(total) && PyErr_Occurred()) {
+        Py_DECREF(list);
+        return NULL;
+    }
+    return list;
+}
+
+static PyObject *query_order(PyObject *o, void *unused) {
+    QueryObject *q = (QueryObject *)o;
+    if (!query_ready(q)) return NULL;
+    return PyLong_FromLong(q->ix.order);
+}
+
+static PyMethodDef query_methods[] = {
+    {"_attach", query_attach, METH_VARARGS, attach_doc},
+    {"BaseScore", (PyCFunction)(void (*)(void))query_base_score, METH_FASTCALL,
+     "BaseScore(in_state, word, out_state) -> log10 p(word | in_state); out_state receives the state after word."},
+    {"BaseFullScore", (PyCFunction)(void (*)(void))query_base_full_score, METH_FASTCALL,
+     "BaseFullScore(in_state, word, out_state) -> FullScoreReturn(log_prob, ngram_length, oov)."},
+    {"BeginSentenceWrite", query_begin, METH_O, "BeginSentenceWrite(state): make state the sentence start (<s>)."},
+    {"NullContextWrite", query_null, METH_O, "NullContextWrite(state): make state the empty context."},
+    {"score", (PyCFunction)(void (*)(void))query_score, METH_VARARGS | METH_KEYWORDS, score_doc},
+    {"_full_scores_list", (PyCFunction)(void (*)(void))query_full_list, METH_VARARGS | METH_KEYWORDS, full_list_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef query_getset[] = {
+    {"order", query_order, NULL, "the model's order N", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods query_as_sequence = {.sq_contains = query_sq_contains};
+
+static PyTypeObject QueryType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "ngramkit._score.QueryModel",
+    .tp_basicsize = sizeof(QueryObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "KenLM-style queries over a backoff model's probing index (base of ngramkit.kenlm.Model).",
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = query_dealloc,
+    .tp_methods = query_methods,
+    .tp_getset = query_getset,
+    .tp_as_sequence = &query_as_sequence,
+};
+
 static PyMethodDef methods[] = {
     {"probe_build", py_probe_build, METH_VARARGS, probe_build_doc},
     {"probe_score", py_probe_score, METH_VARARGS, probe_score_doc},
@@ -317,4 +825,15 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_score", "Backoff n-gram scoring kernel.", -1, methods};
 
-PyMODINIT_FUNC PyInit__score(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__score(void) {
+    if (PyType_Ready(&StateType) < 0 || PyType_Ready(&FullScoreType) < 0 || PyType_Ready(&QueryType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (PyModule_AddObjectRef(m, "State", (PyObject *)&StateType) < 0 ||
+        PyModule_AddObjectRef(m, "FullScoreReturn", (PyObject *)&FullScoreType) < 0 ||
+        PyModule_AddObjectRef(m, "QueryModel", (PyObject *)&QueryType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,202 @@
+"""KenLM's Python API (``import kenlm``) on ngramkit's models: a drop-in for scoring code.
+
+Input: a model file, ARPA (``.arpa``, ``.arpa.gz``, as written by KenLM's
+``lmplz``, SRILM or ``ngramkit train ngram -o x.arpa``) or ngramkit's native
+format (``.ngk``, any n-gram model). Output: the objects of KenLM's module,
+same names, same arguments, same numbers (log10, KenLM's conventions):
+
+>>> import ngramkit.kenlm as kenlm                        # doctest: +SKIP
+>>> m = kenlm.Model("ptb.UNK.o3.arpa.gz")                 # doctest: +SKIP
+>>> m.score("the company said it expects a loss")         # doctest: +SKIP
+-9.826276...
+
+- ``score(sentence, bos=True, eos=True)``: log10 p(words [</s>] | [<s>]);
+  words are split at ASCII whitespace, never pass ``<s>``.
+- ``full_scores(...)`` yields ``(log10 prob, ngram_length, oov)`` per word
+  (and ``</s>``): ``ngram_length`` is the order of the longest n-gram that
+  matched (1 for a unigram, also for an out-of-vocabulary word, scored as
+  ``<unk>``), ``oov`` whether the word maps to ``<unk>`` (a literal
+  ``<unk>`` counts, as in KenLM). ``perplexity(sentence)``.
+- ``State``, ``BeginSentenceWrite``, ``NullContextWrite``, ``BaseScore``,
+  ``BaseFullScore`` (a :class:`FullScoreReturn` with ``log_prob``,
+  ``ngram_length``, ``oov``): incremental scoring, as beam-search decoders use
+  it. A state is KenLM's "right state": the most recent words that can still
+  be extended (a context without any longer n-gram and with a zero backoff is
+  dropped), so two hypotheses that the model can no longer tell apart have
+  equal states. States compare, order and hash by their length and context
+  words, as KenLM's do (the order among states of one length follows word ids,
+  which are ngramkit's own, so it differs from KenLM's; it is arbitrary there
+  too).
+- ``'word' in model``: the word has a unigram (``<unk>`` itself is not in the
+  model, ``<s>`` and ``</s>`` are). ``order``, ``path`` (absolute, bytes).
+- Models pickle by path (reopened when unpickled), so ``multiprocessing``
+  pools can take them.
+
+Where KenLM's numbers are float32, these are float64 (equal within 1e-6
+per word). A context-only ``<s>`` unigram scores the value in the ARPA file
+(KenLM's ``lmplz`` writes 0, SRILM and ngramkit -99; -99 for native files).
+``Config`` is accepted and ignored (there is one loading method).
+
+Clients that ``import kenlm`` themselves (pyctcdecode, ...) get this module
+from :func:`install`, called before they are imported. The queries run in
+the compiled ``ngramkit._score`` extension (one C call per ``BaseScore``);
+this module needs it whatever ``NGRAMKIT_IMPL`` says.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import os
+import sys
+
+from .errors import NgramkitError
+from .vocab import BOS, BOS_ID, EOS_ID, UNK_ID
+
+try:
+    _score = importlib.import_module("ngramkit._score")
+except ImportError as exc:  # pragma: no cover - builds without a C compiler
+    _score = None
+    _WHY = str(exc)
+
+__all__ = ["Model", "LanguageModel", "State", "FullScoreReturn", "Config", "LoadMethod", "ARPALoadComplain",
+           "install"]
+
+
+def _need_kernel():
+    if _score is None:  # pragma: no cover
+        from .native import REBUILD
+
+        raise NgramkitError(f"ngramkit.kenlm needs the compiled extension ngramkit._score ({_WHY}); {REBUILD}")
+    return _score
+
+
+if _score is not None:
+    State = _score.State
+    FullScoreReturn = _score.FullScoreReturn
+    _QueryModel = _score.QueryModel
+else:  # pragma: no cover
+    class State:  # noqa: D101 - placeholder type so the module imports; Model() raises
+        pass
+
+    FullScoreReturn = State
+    _QueryModel = object
+
+
+def _as_bytes(data) -> bytes:
+    """KenLM's as_str: str -> UTF-8 bytes; bytes as they are."""
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf8")
+    raise TypeError(f"Cannot convert {type(data)} to string")
+
+
+class LoadMethod:
+    """KenLM's load methods; accepted for compatibility, ngramkit has one way to load."""
+
+    LAZY, POPULATE_OR_LAZY, POPULATE_OR_READ, READ, PARALLEL_READ = range(5)
+
+
+class ARPALoadComplain:
+    """KenLM's ARPA complaint levels; accepted for compatibility (ngramkit refuses malformed files)."""
+
+    ALL, EXPENSIVE, NONE = range(3)
+
+
+class Config:
+    """KenLM's ``Config``: accepted by :class:`Model` and ignored."""
+
+    def __init__(self):
+        self.load_method = LoadMethod.LAZY
+        self.show_progress = True
+        self.arpa_complain = ARPALoadComplain.ALL
+
+
+NATIVE_BOS_LOG10 = -99.0  # what ngramkit writes for <s> in ARPA (arpa.NEVER)
+ABSENT_LOG10 = -100.0  # a word without a unigram (arpa.UNK_MISSING, KenLM's default <unk>)
+
+
+def _arpa_bos_log10(path: str) -> float:
+    """The log10 probability the ARPA file gives the ``<s>`` unigram (KenLM scores ``<s>`` as a word with it)."""
+    opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
+    with opener(path, "rt", encoding="utf8", errors="replace") as f:
+        section = False
+        for line in f:
+            if not section:
+                section = line.strip() == "\\1-grams:"
+                continue
+            parts = line.split()
+            if not parts or parts[0].startswith("\\"):
+                break
+            if len(parts) >= 2 and parts[1] == BOS:
+                return float(parts[0])
+    return NATIVE_BOS_LOG10
+
+
+class Model(_QueryModel):
+    """A language model with KenLM's query API (see the module docstring).
+
+    ``path``: an ARPA file (plain or gzip) or an ngramkit native n-gram model
+    file. Raises ``OSError`` (KenLM's ``IOError``) when it cannot be read.
+    """
+
+    def __init__(self, path, config: Config | None = None):
+        kernel = _need_kernel()
+        from .modelio import load_model, read_metadata
+
+        self.path = os.path.abspath(os.fsencode(path) if isinstance(path, os.PathLike) else _as_bytes(path))
+        name = os.fsdecode(self.path)
+        try:
+            meta = read_metadata(name)
+            model = load_model(name)
+            if not hasattr(model, "to_backoff"):
+                raise NgramkitError(f"{name}: a {type(model).__name__} model has no n-gram tables to query")
+            backoff = model.to_backoff()
+        except (NgramkitError, OSError) as exc:
+            raise OSError(f"Cannot read model '{os.fsdecode(path)}' "
+                          f"({str(exc).replace(chr(10), ' ')})") from exc
+        tables = backoff._probe_tables(kernel)
+        present = tables[0][0::3] == 1
+        words, ids = [], []
+        for i, w in enumerate(backoff.vocab.words):
+            if present[i] and i != UNK_ID:
+                words.append(w.encode("utf8"))
+                ids.append(i)
+        bos = _arpa_bos_log10(name) if meta.get("format") == "arpa" else NATIVE_BOS_LOG10
+        self._attach(tables, len(backoff.vocab), words, ids, UNK_ID, BOS_ID, EOS_ID, bos, ABSENT_LOG10)
+        self._tables = tables  # the C object borrows them; keep them alive with it
+        self._backoff = backoff
+
+    def perplexity(self, sentence) -> float:
+        """10 ** (-score(sentence) / (words + 1)): the sentence's perplexity, ``</s>`` included."""
+        words = len(_as_bytes(sentence).split()) + 1
+        return 10.0 ** (-self.score(sentence) / words)
+
+    def full_scores(self, sentence, bos: bool = True, eos: bool = True):
+        """Yield ``(log10 prob, ngram_length, oov)`` for every word of ``sentence`` (and ``</s>`` when ``eos``)."""
+        yield from self._full_scores_list(sentence, bos, eos)
+
+    def __repr__(self) -> str:
+        return f"<Model from {os.path.basename(self.path)}>"
+
+    def __reduce__(self):
+        return (type(self), (self.path,))
+
+
+class LanguageModel(Model):
+    """Backwards compatibility alias (KenLM's). Use :class:`Model`."""
+
+
+def install():
+    """Make ``import kenlm`` give this module, for clients written against KenLM (call before importing them).
+
+    >>> import ngramkit.kenlm; ngramkit.kenlm.install()      # doctest: +SKIP
+    >>> from pyctcdecode import build_ctcdecoder             # doctest: +SKIP
+
+    Returns this module. A client module that already imported another
+    ``kenlm`` keeps that one.
+    """
+    module = sys.modules[__name__]
+    sys.modules["kenlm"] = module
+    return module
