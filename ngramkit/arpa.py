@@ -194,7 +194,7 @@ def write_arpa(model, path: str | os.PathLike, *, compresslevel: int = 1) -> Pat
 
 # ---- reading --------------------------------------------------------------------------------------
 
-_KENLM_BINARY = b"mmap lm "
+KENLM_BINARY_MAGIC = b"mmap lm "  # the first bytes of a KenLM build_binary file
 _MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip (an ngramkit native model?)",
           b"\x28\xb5\x2f\xfd": "zstd"}
 _NGRAM_LINE = re.compile(r"^ngram\s+(\d+)\s*=\s*(\d+)\s*$", re.ASCII)
@@ -223,9 +223,9 @@ def _read_text(path: Path) -> str:
                 data = fh.read()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if data.startswith(_KENLM_BINARY):
-        raise InputError(f"{path}: this is a KenLM binary model, not ARPA text; "
-                         "convert it back to ARPA or load the .arpa file it was built from")
+    if data.startswith(KENLM_BINARY_MAGIC):
+        raise InputError(f"{path}: a KenLM binary model (made by build_binary), which ngramkit does not read; "
+                         "load the ARPA file it was built from")
     for magic, kind in _MAGIC.items():
         if data.startswith(magic):
             raise InputError(f"{path}: {kind} compressed/binary data, not ARPA text; decompress it first")

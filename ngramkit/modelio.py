@@ -133,8 +133,8 @@ def _sniff(path: Path) -> str:
     head = npzfile.peek(path, npzfile.MODEL)
     if npzfile.is_container(head):
         return "native"
-    if head.startswith(_GZIP_MAGIC):
-        return "arpa"
+    if head.startswith(_GZIP_MAGIC) or head.startswith(arpa.KENLM_BINARY_MAGIC):
+        return "arpa"  # the ARPA reader decompresses gzip and names a KenLM binary for what it is
     text = head.lstrip(b"\xef\xbb\xbf")
     for line in text.splitlines():
         line = line.strip()

@@ -77,7 +77,8 @@ class FileKind:
 
 
 KINDS = {
-    MODEL: FileKind("model", ".ngk", "train one with `ngramkit train` (library: ngramkit.modelio.save_model)"),
+    MODEL: FileKind("model", ".ngk", "train one with `ngramkit train` (from a counts file: "
+                                     "`ngramkit train ngram FILE.ngc -o model.ngk`; library: ngramkit.modelio.save_model)"),
     COUNTS: FileKind("counts", ".ngc", "write one with `ngramkit count --output FILE.ngc` (library: NGramCounts.save)"),
 }
 

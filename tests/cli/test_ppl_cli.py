@@ -197,3 +197,22 @@ def test_kenlm_reference_perplexity_end_to_end(reference_dir, tmp_path):
     assert run("train", "ngram", text, "-n", 3, "-s", "mkn", "-o", out, "-q").exit_code == 0
     got = json.loads(run("ppl", "--model", out, text, "--json").stdout)
     assert got["tokens"] == tokens and got["ppl"] == pytest.approx(kenlm_ppl, rel=1e-6)
+
+
+@pytest.mark.parametrize("kind, make, expected", [
+    # KenLM's build_binary files start with this header (lm/binary_format.cc); gzip-wrapped too.
+    ("kenlm-binary", lambda d: (d / "m.bin").write_bytes(b"mmap lm http://kheafield.com/code format version 5\n\0\0\1\2"),
+     "a KenLM binary model (made by build_binary), which ngramkit does not read; load the ARPA file"),
+    ("counts-file", None, "an ngramkit counts file, not a model file; train one with `ngramkit train` "
+                          "(from a counts file: `ngramkit train ngram FILE.ngc -o model.ngk`"),
+])
+def test_a_file_that_is_not_a_model_is_named_for_what_it_is(texts, tmp_path, kind, make, expected):
+    if make is None:
+        path = tmp_path / "c.ngc"
+        assert CliRunner().invoke(cli, ["count", str(texts[0]), "-q", "--output", str(path)]).exit_code == 0
+    else:
+        path = make(tmp_path) and tmp_path / "m.bin"
+    result = CliRunner().invoke(cli, ["ppl", "-q", "--model", str(path), str(texts[1])])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {path}: ") and expected in lines[0], lines
