@@ -7,7 +7,10 @@ Layers (dependencies point down): ``text`` -> ``vocab`` -> ``stream`` ->
 
 from importlib import import_module
 
+from . import native
 from .errors import NgramkitError
+
+native.warn_missing()  # a kernel that was not built is a loud warning now, not a silent slowdown later
 
 # The public names load on first use (PEP 562): `import ngramkit.cli.main` must not import numpy before the
 # command-line program has installed its signal handlers (a Ctrl-C at start-up gave an import traceback).

@@ -10,8 +10,9 @@ same maths; the tests require the two to agree).
 The rule, the same for every extension:
 
 - unset, empty or ``auto``: the compiled module if it imports; if it does
-  not, a ``RuntimeWarning`` (once per extension) says what runs slower and how
-  to build the kernels, and None (never a silent slowdown);
+  not, a ``RuntimeWarning`` (once per extension, already at ``import
+  ngramkit`` when the file is absent: :func:`warn_missing`) says what runs
+  slower and how to build the kernels, and None (never a silent slowdown);
 - ``c``: the compiled module is required; a missing one is an
   :class:`~ngramkit.errors.NgramkitError`;
 - ``numpy``: None everywhere (the reference);
@@ -21,6 +22,7 @@ The rule, the same for every extension:
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import warnings
@@ -73,12 +75,37 @@ def extension(name: str):
             why = _missing[name] = str(exc) or type(exc).__name__
     if want == "c":
         raise NgramkitError(f"NGRAMKIT_IMPL=c but the compiled extension {full} is missing ({why}); {REBUILD}")
+    _warn(name, why, stacklevel=4)
+    return None
+
+
+def _warn(name: str, why: str, stacklevel: int) -> None:
     if name not in _warned:
         _warned.add(name)
-        warnings.warn(f"{full} (compiled kernel) is missing ({why}): {EXTENSIONS[name]}. To get the compiled "
-                      f"build, {REBUILD}; NGRAMKIT_IMPL=numpy chooses the reference without this warning.",
-                      RuntimeWarning, stacklevel=3)
-    return None
+        warnings.warn(f"ngramkit.{name} (compiled kernel) is missing ({why}): {EXTENSIONS[name]}. To get the "
+                      f"compiled build, {REBUILD}; NGRAMKIT_IMPL=numpy chooses the reference without this warning.",
+                      RuntimeWarning, stacklevel=stacklevel)
+
+
+def warn_missing() -> None:
+    """At ``import ngramkit``: the warning of :func:`extension` for every extension that was not built.
+
+    Cheap (one file-system lookup per extension; nothing is imported). Only
+    under ``auto``: with ``NGRAMKIT_IMPL=numpy`` nothing is missed, with
+    ``c`` (or an unknown value) the first use fails with one line instead.
+    """
+    if os.environ.get("NGRAMKIT_IMPL", "").strip().lower() not in ("", "auto"):
+        return
+    for name in EXTENSIONS:
+        if f"ngramkit.{name}" in sys.modules or name in _warned:
+            continue
+        try:
+            found = importlib.util.find_spec(f"ngramkit.{name}") is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            _missing[name] = "not built"
+            _warn(name, "not built", stacklevel=3)
 
 
 def implementation(name: str) -> str:

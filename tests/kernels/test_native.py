@@ -9,8 +9,12 @@ gives through the public API on the same inputs.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,3 +192,29 @@ def test_missing_optim_extension_trains_the_same(monkeypatch, tm):
         assert g.keys() == w.keys()
         for key in w:
             np.testing.assert_allclose(g[key], w[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("impl, warned", [("", True), ("auto", True), ("numpy", False), ("c", False)])
+def test_a_kernel_that_was_not_built_is_a_warning_at_import(tmp_path, impl, warned):
+    """A copy of the installed package without its compiled _rnn: `import ngramkit` warns (auto only)."""
+    import ngramkit
+
+    installed = Path(ngramkit.__file__).parent
+    if not list(installed.glob("_rnn*.so")) + list(installed.glob("_rnn*.pyd")):
+        pytest.skip("the compiled kernels are not built here")
+    shutil.copytree(installed, tmp_path / "ngramkit",
+                    ignore=lambda folder, names: [n for n in names if n.startswith("_rnn.") or n == "__pycache__"])
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "NGRAMKIT_IMPL": impl}
+    code = "import ngramkit, sys; sys.stdout.write(ngramkit.__file__)"
+    # -S: no site-packages, so no editable-install finder can supply the original _rnn (`import ngramkit`
+    # needs only the standard library: numpy and the kernels load on first use).
+    run = subprocess.run([sys.executable, "-S", "-W", "default", "-c", code], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == str(tmp_path / "ngramkit" / "__init__.py")  # the copy, not the installed package
+    lines = [ln for ln in run.stderr.splitlines() if "RuntimeWarning" in ln]
+    if warned:
+        assert len(lines) == 1 and "ngramkit._rnn (compiled kernel) is missing" in lines[0], run.stderr
+        assert native.EXTENSIONS["_rnn"] in lines[0] and "pip install" in lines[0]
+    else:
+        assert lines == [], run.stderr
