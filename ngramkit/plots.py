@@ -19,6 +19,7 @@ Structure: ``check_figure_path`` (validate a destination before any work),
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 
 from .errors import NgramkitError
 from .fileio import PLOT_SUFFIXES, atomic_path, check_output_path
+from .zipf import HeapsFit, ZipfFit, fit_heaps, fit_zipf
 
 __all__ = ["FORMATS", "check_figure_path", "new_figure", "plot_compare", "plot_heaps", "plot_zipf", "row_kind",
            "fit_line_ranks",
@@ -221,7 +223,6 @@ def plot_zipf(
     Lines carry ``gid`` ``"zipf-data-<order>"`` and
     ``"zipf-fit-<order>-<method>"`` so callers and tests can find them.
     """
-    from .zipf import ZipfFit, fit_zipf
 
     if path is not None:
         check_figure_path(path)
@@ -295,7 +296,6 @@ def plot_heaps(
     ``title`` replaces the default title. Returns the Figure; saves it when ``path`` is given (checked first).
     Lines carry ``gid`` ``"heaps-data"`` and ``"heaps-fit"``.
     """
-    from .zipf import HeapsFit, fit_heaps
 
     if path is not None:
         check_figure_path(path)
@@ -342,7 +342,6 @@ def _ppl_text(value: float) -> str:
 
 def _tick_below(x: float) -> float:
     """The largest 1, 2 or 5 times a power of ten that is <= x (x > 0)."""
-    import math
 
     power = 10.0 ** math.floor(math.log10(x))
     return max(m * power for m in (1.0, 2.0, 5.0) if m * power <= x * (1 + 1e-12))
@@ -394,7 +393,6 @@ def plot_compare(
     ``"compare-train-<label>"`` and ``"compare-ref-<label>"`` so callers and
     tests can find them.
     """
-    import math
 
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D

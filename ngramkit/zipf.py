@@ -76,7 +76,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .counts import NGramCounts, check_order
 from .errors import NgramkitError
+from .stream import Stream
+from .vocab import BOS_ID, EOS_ID
 
 __all__ = [
     "HeapsFit",
@@ -218,14 +221,11 @@ def frequencies(counts, order: int = 1, *, exclude_boundaries: bool = True) -> n
     positive frequencies, used as given (zeros are dropped: unseen items have
     no rank).
     """
-    from .counts import NGramCounts, check_order
 
     order = check_order(order)
     if isinstance(counts, NGramCounts):
         freq = counts.counts(order)  # raises "order k not counted" for orders it lacks
         if exclude_boundaries:
-            from .vocab import BOS_ID, EOS_ID
-
             grams = counts.ngrams(order)  # (M, k)
             drop = np.zeros(freq.size, bool)
             for j in range(order):  # column by column: no (M, k) temporaries
@@ -410,7 +410,6 @@ def check_zipf_options(orders, methods="ols", *, rank_min: int | None = None, ra
     two (returned in the order ols, mle). Option cross-checks: a rank window
     needs ``ols``, ``xmin`` needs ``mle``. Raises :class:`NgramkitError`.
     """
-    from .counts import check_order
 
     if isinstance(orders, (int, np.integer)):
         orders = [orders]
@@ -697,13 +696,10 @@ def fit_heaps(data, *, n_min: int = 100, points: int = 200, exclude_boundaries: 
     >>> round(fit.k, 6), round(fit.beta, 6)
     (1.0, 1.0)
     """
-    from .stream import Stream
 
     if isinstance(data, Stream):
         tokens = data.ids
         if exclude_boundaries:
-            from .vocab import BOS_ID, EOS_ID
-
             tokens = tokens[(tokens != EOS_ID) & (tokens != BOS_ID)]
     else:
         tokens = np.asarray(data)
