@@ -5,16 +5,23 @@ Input: a preset name (or None) and explicit options (any
 :class:`~ngramkit.rnn.config.TrainConfig` field; ``seed`` sets both).
 Output: a validated :class:`Recipe`: the architecture fields and the
 :class:`TrainConfig`, and ``Recipe.config(vocab_size)`` once the vocabulary
-exists. ``ngramkit train rnn --preset NAME`` and ``ngramkit compare`` both go
-through :func:`resolve`.
+exists. ``ngramkit train rnn`` and ``ngramkit compare`` both go through
+:func:`resolve`, and both pick the recipe from the data with :func:`pick`
+when none is named.
 
 The merge rule: dataclass defaults, then the preset's fields, then the
 explicit options; the learning rate, when neither the preset nor the options
 give one, is :data:`DEFAULT_LR` of the optimizer (1 for SGD, 0.002 for Adam).
 
-``ngramkit compare`` picks its preset by corpus and level
-(:func:`compare_preset`); a corpus outside the table gets the small
-Time Machine recipe below 300,000 training tokens and the PTB one above.
+The recipe picked from the data (:func:`pick`): a registry corpus in
+:data:`COMPARE_PRESETS` gets its own; any other text, by level and size of
+its training split: at the word level the Time Machine recipe (dropout 0.5,
+early stopping) below :data:`SMALL_CORPUS_TOKENS` (3,000,000 tokens) and
+PTB's (no dropout) from there; at the character level the Time Machine
+recipe below 300,000 characters. (The word threshold was 300,000: War and
+Peace, 570k tokens, then got the no-dropout recipe and overfitted, train
+ppl 151 vs valid 416; on PTB's 930k tokens given as files the dropout
+recipe gives valid/test ppl 0000 vs 0000, see README.)
 
 >>> r = resolve("tm-word-full64", {"epochs": 2})
 >>> r.model["hidden"], r.train.epochs, r.train.lr
@@ -117,7 +124,8 @@ COMPARE_PRESETS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("ptb", "word"): "ptb-rnnlm",
     ("ptb", "char"): "ptb-char-full256",
 })
-SMALL_CORPUS_TOKENS = 300_000  # below: the Time Machine recipe for a corpus outside the table; above: PTB's
+# Training tokens below which a corpus outside the table gets the Time Machine recipe of its level (above: PTB's).
+SMALL_CORPUS_TOKENS: Mapping[str, int] = MappingProxyType({"word": 3_000_000, "char": 300_000})
 
 
 def names() -> list[str]:
@@ -139,20 +147,37 @@ def preset(name: str) -> tuple[dict, dict]:
     return dict(p.model), dict(p.train)
 
 
-def compare_preset(corpus: str | None, level: str, train_tokens: int | None = None) -> str:
-    """The preset ``ngramkit compare`` trains for a registry corpus, else by level and training size."""
+def pick(corpus: str | None, level: str, train_tokens: int | None = None) -> tuple[str, str]:
+    """(preset, why) for training on ``corpus`` (a registry name, or None for files) at ``level``.
+
+    The one rule of ``ngramkit compare`` and of ``ngramkit train rnn``
+    without ``--preset``: the corpus's own recipe, else by training size.
+
+    >>> pick(None, "word", 570_000)
+    ('tm-word-class128', 'word level, 570,000 training tokens < 3,000,000: the small-corpus recipe with dropout')
+    """
     name = COMPARE_PRESETS.get((corpus, level))
-    if name is None:
-        small = train_tokens is None or train_tokens < SMALL_CORPUS_TOKENS
-        name = COMPARE_PRESETS[("timemachine" if small else "ptb", level)]
-    return name
+    if name is not None:
+        return name, f"the {corpus} {level}-level recipe"
+    threshold = SMALL_CORPUS_TOKENS[level]
+    unit = "characters" if level == "char" else "tokens"
+    if train_tokens is None or train_tokens < threshold:
+        return (COMPARE_PRESETS[("timemachine", level)],
+                f"{level} level, {train_tokens or 0:,} training {unit} < {threshold:,}: the small-corpus recipe"
+                + (" with dropout" if level == "word" else ""))
+    return COMPARE_PRESETS[("ptb", level)], f"{level} level, {train_tokens:,} training {unit} >= {threshold:,}"
+
+
+def compare_preset(corpus: str | None, level: str, train_tokens: int | None = None) -> str:
+    """The preset :func:`pick` picks (``ngramkit compare``'s RNN recipe)."""
+    return pick(corpus, level, train_tokens)[0]
 
 
 def compare_preset_choices(corpus: str | None, level: str) -> list[str]:
-    """Every preset :func:`compare_preset` may pick before the training size is known."""
+    """Every preset :func:`pick` may pick before the training size is known."""
     if (corpus, level) in COMPARE_PRESETS:
         return [COMPARE_PRESETS[(corpus, level)]]
-    return [compare_preset(None, level, 0), compare_preset(None, level, SMALL_CORPUS_TOKENS)]
+    return [compare_preset(None, level, 0), compare_preset(None, level, SMALL_CORPUS_TOKENS[level])]
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ def trained(texts):
     result = CliRunner().invoke(cli, ["train", "rnn", str(texts / "train.txt"), "--valid", str(texts / "valid.txt"),
                                       "--normalize", "d2l", "--softmax", "class", "--classes", "20", "--epochs", "3",
                                       "--schedule", "step", "--decay-after", "1", "--patience", "0",
-                                      "--log", str(texts / "log.json"), "--json", "-o", str(model), *OPTS])
+                                      "--log", str(texts / "log.json"), "--keep-checkpoints", "--json", "-o", str(model),
+                                      *OPTS])
     assert result.exit_code == 0, result.output
     return model, json.loads(result.stdout)
 
