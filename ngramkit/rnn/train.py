@@ -517,8 +517,8 @@ def diagnose(result: TrainResult, vocab_size: int, cfg: TrainConfig) -> str | No
 
     A uniform model has perplexity ``vocab_size``; a trained one above that
     learnt nothing useful. The cause is read from the log: a training
-    perplexity that grew, or ended above uniform, means the optimisation
-    diverged (learning rate too high); a validation perplexity still falling
+    perplexity that grew, or went far above uniform (10x), means the
+    optimisation diverged (learning rate too high); a validation perplexity still falling
     at the last epoch means too few epochs; otherwise it overfitted.
     Returns None for a sensible model or one without validation.
     """
@@ -528,7 +528,7 @@ def diagnose(result: TrainResult, vocab_size: int, cfg: TrainConfig) -> str | No
     history = result.history
     train_ppls = [e["train_ppl"] for e in history]
     valid_ppls = [e["valid_ppl"] for e in history]
-    if train_ppls[-1] > vocab_size or train_ppls[-1] > train_ppls[0]:
+    if train_ppls[-1] > train_ppls[0] or max(train_ppls) > 10 * vocab_size:
         cause = (f"training diverged: the learning rate ({cfg.optimizer} lr {cfg.lr:g}) is too high for this "
                  f"recipe; try --lr {cfg.lr / 10:g}" + (" or --optimizer adam" if cfg.optimizer == "sgd" else "")
                  + (f", or a lower --clip (now {cfg.clip:g})" if cfg.clip > 1 else ""))
@@ -536,7 +536,8 @@ def diagnose(result: TrainResult, vocab_size: int, cfg: TrainConfig) -> str | No
         cause = f"too few epochs: validation perplexity was still falling after {len(history)}; raise --epochs"
     else:
         cause = "overfitting: validation perplexity rose while training perplexity fell; raise --dropout or lower --hidden"
-    return (f"the best model has validation perplexity {ppl:,.1f}, worse than a uniform guess over the "
+    shown = f"{ppl:,.1f}" if ppl < 1e6 else f"{ppl:.3e}"
+    return (f"the best model has validation perplexity {shown}, worse than a uniform guess over the "
             f"{vocab_size:,}-word vocabulary ({vocab_size:,}); likely cause: {cause}")
 
 
