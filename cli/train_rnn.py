@@ -265,4 +265,5 @@ def _save(result, output, info: dict, ckpt: Path, failed, cleanup) -> None:
             kept = ""
             cleanup()
         first = f"{failed}; " if failed is not None else ""
-        raise NgramkitError(f"{first}cannot write the model {output} ({write_error_reason(exc, output)}){kept}") from None
+        reason = write_error_reason(exc, output)
+        raise NgramkitError(f"{first}cannot write the model {output} ({reason}){kept}") from None

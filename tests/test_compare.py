@@ -512,8 +512,7 @@ def test_library_runs_under_the_command_lines_thread_limit(slice_files, two_blas
 
 def test_the_rnn_recipe_and_its_rule_are_in_the_footer_and_markdown(slice_report):
     tokens = slice_report.tokens["train"]
-    line = (f"rnn: recipe tm-word-class128 (word level, {tokens:,} training tokens < 3,000,000: "
-            "the small-corpus recipe with dropout)")
+    line = f"rnn: recipe tm-word-class128 (word level, {tokens:,} training tokens < 300,000)"
     assert line in slice_report.footer()
     assert f"- {line}" in slice_report.to_markdown() and line in slice_report.to_text()
     assert slice_report.rnn["rnn"]["preset"] == "tm-word-class128"

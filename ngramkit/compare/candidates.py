@@ -160,7 +160,8 @@ class RNNCandidate:
         size += f", {config.softmax} softmax" + (f" ({config.classes})" if config.softmax == "class" else "")
         history = result.history
         details = {
-            "preset": name, "recipe_rule": why, "config": config.to_dict(), "train": tconfig.to_dict(), "stop_reason": result.stop_reason,
+            "preset": name, "recipe_rule": why, "config": config.to_dict(), "train": tconfig.to_dict(),
+            "stop_reason": result.stop_reason,
             "history": [{k: e.get(k) for k in ("epoch", "lr", "train_ppl", "valid_ppl")} for e in history],
             "seconds": [e.get("seconds") for e in history],
         }

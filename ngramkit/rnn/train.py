@@ -535,7 +535,8 @@ def diagnose(result: TrainResult, vocab_size: int, cfg: TrainConfig) -> str | No
     elif len(valid_ppls) < 2 or valid_ppls[-1] < valid_ppls[-2]:
         cause = f"too few epochs: validation perplexity was still falling after {len(history)}; raise --epochs"
     else:
-        cause = "overfitting: validation perplexity rose while training perplexity fell; raise --dropout or lower --hidden"
+        cause = ("overfitting: validation perplexity rose while training perplexity fell; "
+                 "raise --dropout or lower --hidden")
     shown = f"{ppl:,.1f}" if ppl < 1e6 else f"{ppl:.3e}"
     return (f"the best model has validation perplexity {shown}, worse than a uniform guess over the "
             f"{vocab_size:,}-word vocabulary ({vocab_size:,}); likely cause: {cause}")

@@ -252,7 +252,7 @@ def test_defaults_pick_a_recipe_that_learns_where_the_former_defaults_diverged(t
     vocab = summary["vocab_size"]
     # picked from the data as compare picks it, and said
     assert summary["preset"] == "tm-word-class128"
-    assert "recipe tm-word-class128 (word level, 3,581 training tokens < 3,000,000" in new.stderr
+    assert "recipe tm-word-class128 (word level, 3,581 training tokens < 300,000)" in new.stderr
     assert summary["best_valid_ppl"] < vocab / 2 and "Warning" not in new.stderr  # better than a uniform guess
     old = _defaults(texts, tmp_path / "o.ngk", *FORMER_DEFAULTS)
     assert old.exit_code == 0, old.output
