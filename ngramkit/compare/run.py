@@ -237,8 +237,10 @@ def check_out_dir(directory, what: str = "--out") -> Path:
 
 
 def save_report(report: Report, directory, **kwargs) -> dict:
-    """:meth:`Report.save` into ``directory`` (``kwargs`` go to it), all or nothing: on any failure (a full disk, an interrupt) the
-    files it added and the folders it created are removed before the exception goes on. Returns {what: path}.
+    """:meth:`Report.save` into ``directory`` (``kwargs`` go to it), all or nothing. Returns {what: path}.
+
+    On any failure (a full disk, an interrupt) the files it added and the
+    folders it created are removed before the exception goes on.
 
     (A file that was already there and got replaced before the failure keeps its new content.)
     """
