@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from ngramkit.compare import compare as run_compare
-from ngramkit.fileio import PLOT_SUFFIXES, check_output_path, prepare_out_dir
+from ngramkit.compare.run import check_out_dir, save_report
+from ngramkit.fileio import PLOT_SUFFIXES, check_output_path
 
 from .common import (command_errors, FiniteFloat, json_option, known_corpus, progress_output, text_options,
                      threads_option)
@@ -102,7 +103,7 @@ def compare(corpus_name, train_files, valid_files, test_files, models_spec, leve
     if plot_path:
         check_output_path(plot_path, "--plot", PLOT_SUFFIXES, kind="figure")
     if out_dir:
-        prepare_out_dir(out_dir, "--out")
+        check_out_dir(out_dir, "--out")  # created only when the results are saved
 
     text = {name: kwargs.pop(name, None) for name in _TEXT_OPTION_NAMES}
     if text["encoding"] == "utf-8":
@@ -139,7 +140,7 @@ def compare(corpus_name, train_files, valid_files, test_files, models_spec, leve
         report.plot(plot_path, title=title)
         echo_err(f"wrote {plot_path}")
     if out_dir:
-        written = report.save(out_dir, title=title)
+        written = save_report(report, out_dir, title=title)
         echo_err(f"wrote {len(written)} files to {out_dir}")
     if as_json:
         click.echo(report.to_json())

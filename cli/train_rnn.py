@@ -27,7 +27,8 @@ from .common import (command_errors, corpus_option, echo_json, FiniteFloat, json
 @click.option("--preset", "preset_name", type=click.Choice(presets.names()), default=None,
               help="Start from a named recipe ("
                    + "; ".join(f"{p.name}: {p.summary}" for p in presets.PRESETS.values())
-                   + "); explicit options override it.")
+                   + "); explicit options override it. Default: picked from the data as `compare` does "
+                     "(the corpus's recipe; for files, by level and size: see README).")
 @click.option("--valid", "valid_file", type=click.Path(dir_okay=False), default=None,
               help="Validation text for FILES [default with --corpus: its valid split].")
 @click.option("--cell", type=click.Choice(["rnn", "gru", "lstm"]), default="rnn", show_default=True,
@@ -78,6 +79,8 @@ from .common import (command_errors, corpus_option, echo_json, FiniteFloat, json
 @click.option("--checkpoint", "checkpoint_dir", type=click.Path(file_okay=False), default=None,
               help="Checkpoint directory (last.ngk, best.ngk) [default: MODEL.ckpt].")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run saved in the checkpoint directory.")
+@click.option("--keep-checkpoints", is_flag=True,
+              help="Keep the checkpoint directory after a successful run (default: removed once MODEL is written).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), default=None,
               help="Write the per-epoch training log as JSON.")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
@@ -90,8 +93,8 @@ from .common import (command_errors, corpus_option, echo_json, FiniteFloat, json
                        "vocabulary (--min-count, --max-vocab)")
 def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers, tie_weights, peephole, softmax, classes,
         class_binning, batch, bptt, random_bptt, epochs, optimizer, lr, schedule, lr_decay, decay_after, min_improvement, patience,
-        clip, dropout, init_scale, seed, min_count, max_vocab, checkpoint_dir, resume, log_path, output, quiet,
-        as_json, **kwargs):
+        clip, dropout, init_scale, seed, min_count, max_vocab, checkpoint_dir, resume, keep_checkpoints, log_path, output,
+        quiet, as_json, **kwargs):
     """Train an RNN language model (tanh RNN, GRU or LSTM) and write it to a model file.
 
     Reads FILES (or a registry corpus's train split; default: the default
@@ -99,41 +102,46 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     with stateful truncated BPTT on --batch parallel sub-streams, clipping
     the gradient norm. Validation text (--valid, or the corpus's valid
     split) drives the learning-rate schedule, early stopping and the choice
-    of the best epoch, which is the model written to MODEL. Checkpoints are
-    written after every epoch; --resume continues an interrupted run.
+    of the best epoch, which is the model written to MODEL. Without --preset
+    the recipe is picked from the data, as `compare` does, and named; the
+    options below override it (their defaults are the values with no recipe).
+    Checkpoints are written after every epoch and removed once MODEL is
+    written (unless --keep-checkpoints); --resume continues an interrupted
+    run with the same options and text. If a checkpoint or the log cannot be
+    written, training stops, the best model so far is written to MODEL and
+    the exit code is 1.
     """
-    from ngramkit import modelio
     from ngramkit import rnn as R
     from ngramkit.fileio import check_writable
+    from ngramkit.rnn.train import check_checkpoint_dir, check_resume_config, diagnose, remove_checkpoints
 
     check_writable(output)
     if log_path:
         check_writable(log_path)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else Path(f"{output}.ckpt")
+    created = check_checkpoint_dir(ckpt)  # the outermost folder this run will create, None if ckpt exists
     options = dict(cell=cell, hidden=hidden, embed=embed, layers=layers, tie_weights=tie_weights, peephole=peephole,
                    softmax=softmax, classes=classes, class_binning=class_binning, dropout=dropout,
                    init_scale=init_scale, seed=seed, batch=batch, bptt=bptt, random_bptt=random_bptt, epochs=epochs,
                    optimizer=optimizer, lr=lr, schedule=schedule, min_improvement=min_improvement, lr_decay=lr_decay,
                    decay_after=decay_after, clip=clip, patience=patience)
-    if preset_name:  # the preset's fields win over the options' defaults, explicit options over the preset
-        ctx = click.get_current_context()
-        options = {name: value for name, value in options.items()
-                   if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
-    recipe = presets.resolve(preset_name, options)
-    train_cfg = recipe.train
+    # the recipe's fields win over the options' defaults, explicit options over the recipe
+    ctx = click.get_current_context()
+    options = {name: value for name, value in options.items()
+               if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP)}
     say = progress_output(quiet)  # messages, and the epoch lines below: one discipline for stderr
     t0 = time.perf_counter()
     source = sources.resolve(files, corpus_name, "train", kwargs)
+    level = "char" if source.options.tokenizer == "char" else "word"
+    for name in [preset_name] if preset_name else presets.compare_preset_choices(source.corpus, level):
+        presets.resolve(name, options)  # bad options fail now, before any text is read
     if valid_file:
         valid_source = sources.resolve([valid_file], base=source.options)
     elif source.corpus is not None:
         valid_source = source.with_split("valid")
     else:
         valid_source = None
-    if valid_source is None and train_cfg.schedule == "mikolov":
-        raise NgramkitError("--schedule mikolov needs validation text: give --valid FILE (or use --corpus), "
-                            "or choose --schedule step/none")
-    label, options = source.label, source.options
+    label, text = source.label, source.options
 
     say("reading text ...")
     vocab = None
@@ -145,6 +153,16 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         vocab = model.vocab
     stream = source.stream(vocab, min_count=min_count, max_size=max_vocab)
     vocab = stream.vocab
+    if preset_name:
+        why = "--preset"
+    else:
+        preset_name, why = presets.pick(source.corpus, level, stream.n_tokens)
+    recipe = presets.resolve(preset_name, options)
+    train_cfg = recipe.train
+    say(f"recipe {recipe.preset} ({why}); explicit options override it")
+    if valid_source is None and train_cfg.schedule == "mikolov":
+        raise NgramkitError(f"--schedule mikolov (recipe {recipe.preset}) needs validation text: give --valid FILE "
+                            "(or use --corpus), or choose --schedule step/none")
     valid = None if valid_source is None else valid_source.stream(vocab)
     if valid is not None and valid.n_tokens == 0:
         raise NgramkitError(f"{valid_file or 'valid split'}: the validation text is empty")
@@ -153,15 +171,21 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         if config.softmax == "class" and config.class_binning == "exchange":
             say(f"exchange word classes ({config.classes} classes) ...")
         model = R.RNNLM.create(config, vocab, train_ids=stream.ids)
+    else:
+        check_resume_config(ckpt, model.config, recipe.config(len(vocab)))
     say(f"{model!r}; {stream.n_tokens:,} training tokens"
         + (f", {valid.n_tokens:,} validation tokens" if valid is not None else ""))
-    result = R.train(model, stream, valid, train_cfg, checkpoint_dir=ckpt, resume=resume, log_path=log_path,
-                     progress=None if quiet else EpochProgress(say, unit=token_unit(options.tokenizer)))
+    try:
+        progress = None if quiet else EpochProgress(say, unit=token_unit(text.tokenizer))
+        result, failed = R.train(model, stream, valid, train_cfg, checkpoint_dir=ckpt, resume=resume,
+                                 log_path=log_path, progress=progress), None
+    except R.WriteFailed as exc:  # a checkpoint or the log could not be written: keep the model all the same
+        result, failed = exc.result, exc
     info = {
         "corpus": source.corpus,
         "files": list(source.files),
         "valid_file": valid_file,
-        "text_options": options.to_dict(),
+        "text_options": text.to_dict(),
         "min_count": min_count,
         "max_vocab": max_vocab,
         "train_tokens": stream.n_tokens,
@@ -172,7 +196,19 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         "epochs_run": len(result.history),
         "stop_reason": result.stop_reason,
     }
-    modelio.save_model(result.model, output, info=info)
+    def cleanup():  # the checkpoints were for resuming; the model is written (or nothing is left to keep)
+        remove_checkpoints(ckpt, created if created is not None or not resume else ckpt)
+
+    _save(result, output, info, ckpt, failed, cleanup)
+    if not keep_checkpoints:
+        cleanup()
+    if failed is not None:
+        best = (f"epoch {result.history[-1]['epoch']}" if result.best_valid_ppl is None else
+                f"valid ppl {result.best_valid_ppl:.2f}")
+        raise NgramkitError(f"{failed}; the best model so far ({best}) was written to {output}")
+    warning = diagnose(result, len(vocab), train_cfg)
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
     seconds = time.perf_counter() - t0
     train_seconds = sum(e["seconds"] for e in result.history)
     train_tokens = sum(e["tokens"] for e in result.history)
@@ -184,7 +220,8 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         "classes": result.model.n_classes,
         "train": train_cfg.to_dict(),
         **jsonout.source_fields(source),
-        "text_options": options.to_dict(),
+        "text_options": text.to_dict(),
+        "preset": recipe.preset,
         "vocab_size": len(vocab),
         "train_tokens": stream.n_tokens,
         "train_sentences": stream.n_sentences,
@@ -203,11 +240,30 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
         echo_json(summary, "train rnn")
         return
     click.echo(f"model      {output} ({result.model!r})")
+    click.echo(f"recipe     {recipe.preset} ({why})")
     click.echo(f"source     {label}: {stream.n_sentences:,} sentences, {stream.n_tokens:,} tokens, "
                f"vocabulary {len(vocab):,}")
     click.echo(f"epochs     {len(result.history)} ({result.stop_reason})")
     if result.best_valid_ppl is not None:
         click.echo(f"valid ppl  {result.best_valid_ppl:.2f} (best epoch)")
     if summary["tokens_per_second"]:
-        click.echo(f"speed      {summary['tokens_per_second']:,.0f} {token_unit(options.tokenizer)}/s")
+        click.echo(f"speed      {summary['tokens_per_second']:,.0f} {token_unit(text.tokenizer)}/s")
     click.echo(f"time       {seconds:.1f} s")
+
+
+def _save(result, output, info: dict, ckpt: Path, failed, cleanup) -> None:
+    """Write the model; if that fails, say in one line where the last good state is (checkpoints kept, if any)."""
+    from ngramkit import modelio
+    from ngramkit.rnn.train import BEST, write_error_reason
+
+    try:
+        modelio.save_model(result.model, output, info=info)
+    except (OSError, NgramkitError) as exc:
+        if (ckpt / BEST).is_file():
+            kept = f"; the best model so far is kept in {ckpt / BEST}"
+        else:
+            kept = ""
+            cleanup()
+        first = f"{failed}; " if failed is not None else ""
+        reason = write_error_reason(exc, output)
+        raise NgramkitError(f"{first}cannot write the model {output} ({reason}){kept}") from None

@@ -508,3 +508,42 @@ def test_library_runs_under_the_command_lines_thread_limit(slice_files, two_blas
         _run(slice_files, **run)
     with pytest.raises(NgramkitError, match="threads must be an integer >= 1, got 0"):
         _run(slice_files, threads=0, **run)
+
+
+def test_the_rnn_recipe_and_its_rule_are_in_the_footer_and_markdown(slice_report):
+    tokens = slice_report.tokens["train"]
+    line = f"rnn: recipe tm-word-class128 (word level, {tokens:,} training tokens < 300,000)"
+    assert line in slice_report.footer()
+    assert f"- {line}" in slice_report.to_markdown() and line in slice_report.to_text()
+    assert slice_report.rnn["rnn"]["preset"] == "tm-word-class128"
+
+
+def test_a_failed_out_dir_save_leaves_nothing(slice_report, tmp_path):
+    from tmpfs import small_tmpfs
+
+    from ngramkit.compare.run import save_report
+
+    with small_tmpfs(tmp_path / "disk", 64 * 1024) as disk:  # too small for the models
+        with pytest.raises(NgramkitError, match="No space left on device"):
+            save_report(slice_report, disk / "a" / "run", plot=False)
+        assert list(disk.iterdir()) == []  # neither run/ nor a/, no partial file
+        (disk / "mine").mkdir()
+        (disk / "mine" / "keep.txt").write_text("x")
+        with pytest.raises(NgramkitError, match="No space left on device"):
+            save_report(slice_report, disk / "mine", plot=False)
+        assert [p.name for p in (disk / "mine").iterdir()] == ["keep.txt"]  # only what the save added is gone
+
+
+def test_a_failed_compare_creates_no_out_dir(slice_files, tmp_path):
+    from click.testing import CliRunner
+
+    from ngramkit.cli.main import cli
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    out = tmp_path / "runs" / "x"
+    result = CliRunner().invoke(cli, ["compare", "--train", str(slice_files["train"]), "--valid", str(empty),
+                                      "--test", str(slice_files["test"]), "--models", "mkn:2", "-q", "--out", str(out)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert "--valid" in result.stderr and "no tokens" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt"]

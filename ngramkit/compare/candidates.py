@@ -24,7 +24,7 @@ from ..models import MODELS
 from ..lm import LanguageModel
 from ..rnn import presets
 from ..rnn.model import RNNLM
-from ..rnn.train import train
+from ..rnn.train import diagnose, train
 from ..stream import Stream
 from .data import SplitStreams
 from .specs import ModelSpec
@@ -147,7 +147,7 @@ class RNNCandidate:
             presets.resolve(name, self.options)
 
     def fit(self, splits: SplitStreams, say: Say) -> Fitted:
-        name = presets.compare_preset(splits.source.get("corpus"), self.level, splits.train.n_tokens)
+        name, why = presets.pick(splits.source.get("corpus"), self.level, splits.train.n_tokens)
         recipe = presets.resolve(name, self.options)
         config, tconfig = recipe.config(len(splits.vocab)), recipe.train
         say(f"[{self.spec.label}] training {config.cell} H={config.hidden} {config.softmax} softmax, "
@@ -160,11 +160,13 @@ class RNNCandidate:
         size += f", {config.softmax} softmax" + (f" ({config.classes})" if config.softmax == "class" else "")
         history = result.history
         details = {
-            "preset": name, "config": config.to_dict(), "train": tconfig.to_dict(), "stop_reason": result.stop_reason,
+            "preset": name, "recipe_rule": why, "config": config.to_dict(), "train": tconfig.to_dict(),
+            "stop_reason": result.stop_reason,
             "history": [{k: e.get(k) for k in ("epoch", "lr", "train_ppl", "valid_ppl")} for e in history],
             "seconds": [e.get("seconds") for e in history],
         }
-        return Fitted(result.model, size, int(result.model.n_params), seconds,
+        warning = diagnose(result, len(splits.vocab), tconfig)
+        return Fitted(result.model, size, int(result.model.n_params), seconds, note=warning or "",
                       done=f" after {len(history)} epochs ({result.stop_reason})",
                       row={"hidden": config.hidden, "epochs": len(history)},
                       curve=[e["valid_ppl"] for e in history], train_curve=[e["train_ppl"] for e in history],

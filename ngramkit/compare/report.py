@@ -182,6 +182,10 @@ class Report:
                 f"interpolation: p = {i['weight']:.3f} * p({i['rnn']}) + {1 - i['weight']:.3f} * p({i['ngram']}), "
                 "weight tuned on valid"
             )
+        for label, run in self.rnn.items():
+            if run.get("preset"):
+                rule = f" ({run['recipe_rule']})" if run.get("recipe_rule") else ""
+                lines.append(f"{label}: recipe {run['preset']}{rule}")
         for label, note in self.notes.items():
             lines.append(f"{label}: {note}")
         lines.append("versions: " + ", ".join(f"{k} {v}" for k, v in self.versions.items()))

@@ -8,6 +8,10 @@ splits once (:func:`~ngramkit.compare.data.load_splits`) -> for each row's
 adapter (:mod:`~ngramkit.compare.candidates`): ``fit``, then score valid
 and test through ``log_probs`` and :func:`ngramkit.evaluate.summarize` ->
 mix the best RNN with the best n-gram model -> Report.
+
+``--out DIR``: :func:`check_out_dir` before the run (nothing is created),
+:func:`save_report` after it; a failed save removes what it wrote and the
+folders it created, so a failure leaves no empty or partial ``DIR``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import os
 import platform
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -210,6 +215,49 @@ def _interpolate(rows: list[Row], families: dict, scored: dict, splits: SplitStr
         f"test ppl {format_ppl(row.test_ppl)}")
     rows.append(row)
     return {"rnn": a.label, "ngram": b.label, "weight": weight, "valid_ppl": row.valid_ppl, "test_ppl": row.test_ppl}
+
+
+def check_out_dir(directory, what: str = "--out") -> Path:
+    """Fail now, with one line, if ``directory`` could not be created or written; create nothing."""
+    directory = Path(directory)
+    if directory.exists():
+        if not directory.is_dir():
+            raise NgramkitError(f"{what} {directory}: exists and is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise NgramkitError(f"{what} {directory}: directory is not writable")
+        return directory
+    ancestor = directory.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NgramkitError(f"{what} {directory}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise NgramkitError(f"{what} {directory}: cannot create it, directory {ancestor} is not writable")
+    return directory
+
+
+def save_report(report: Report, directory, **kwargs) -> dict:
+    """:meth:`Report.save` into ``directory`` (``kwargs`` go to it), all or nothing. Returns {what: path}.
+
+    On any failure (a full disk, an interrupt) the files it added and the
+    folders it created are removed before the exception goes on.
+
+    (A file that was already there and got replaced before the failure keeps its new content.)
+    """
+    directory = Path(directory).absolute()
+    created = [d for d in (directory, *directory.parents) if not d.exists()]  # innermost first
+    before = set(os.listdir(directory)) if not created else set()
+    try:
+        return report.save(directory, **kwargs)
+    except BaseException:
+        if directory.is_dir():
+            for name in set(os.listdir(directory)) - before:
+                with contextlib.suppress(OSError):
+                    (directory / name).unlink()
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def _versions() -> dict:

@@ -15,7 +15,7 @@ its :class:`TrainerState` and :class:`TrainingCheckpoint`).
 
 from .config import RNNConfig, TrainConfig
 from .model import RNNLM, class_layout
-from .train import TrainerState, TrainingCheckpoint, TrainResult, train
+from .train import TrainerState, TrainingCheckpoint, TrainResult, WriteFailed, train
 
 __all__ = ["RNNConfig", "RNNLM", "TrainConfig", "TrainResult", "TrainerState", "TrainingCheckpoint",
-           "class_layout", "train"]
+           "WriteFailed", "class_layout", "train"]

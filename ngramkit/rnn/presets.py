@@ -5,16 +5,23 @@ Input: a preset name (or None) and explicit options (any
 :class:`~ngramkit.rnn.config.TrainConfig` field; ``seed`` sets both).
 Output: a validated :class:`Recipe`: the architecture fields and the
 :class:`TrainConfig`, and ``Recipe.config(vocab_size)`` once the vocabulary
-exists. ``ngramkit train rnn --preset NAME`` and ``ngramkit compare`` both go
-through :func:`resolve`.
+exists. ``ngramkit train rnn`` and ``ngramkit compare`` both go through
+:func:`resolve`, and both pick the recipe from the data with :func:`pick`
+when none is named.
 
 The merge rule: dataclass defaults, then the preset's fields, then the
 explicit options; the learning rate, when neither the preset nor the options
 give one, is :data:`DEFAULT_LR` of the optimizer (1 for SGD, 0.002 for Adam).
 
-``ngramkit compare`` picks its preset by corpus and level
-(:func:`compare_preset`); a corpus outside the table gets the small
-Time Machine recipe below 300,000 training tokens and the PTB one above.
+The recipe picked from the data (:func:`pick`): a registry corpus in
+:data:`COMPARE_PRESETS` gets its own; any other text goes by level and the
+size of its training split (:data:`SIZE_RULES`): at the word level the Time
+Machine recipe (dropout 0.5) below 300,000 tokens, ``ptb-rnnlm-dropout``
+(PTB's recipe with dropout 0.25) below 3,000,000 and ``ptb-rnnlm`` (no
+dropout) from there; at the character level the Time Machine recipe below
+300,000 characters, PTB's above. (Before, every word-level text from
+300,000 tokens got ``ptb-rnnlm``: War and Peace, 570k tokens, overfitted,
+train ppl 151 vs valid 416. The measurements are in the README.)
 
 >>> r = resolve("tm-word-full64", {"epochs": 2})
 >>> r.model["hidden"], r.train.epochs, r.train.lr
@@ -78,6 +85,15 @@ _TABLE = (
             {"cell": "lstm", "hidden": 200, "layers": 2, "softmax": "class", "classes": 100, "init_scale": 0.1},
             {"batch": 20, "bptt": 20, "optimizer": "sgd", "lr": 1.0, "clip": 5.0, "schedule": "step",
              "decay_after": 4, "lr_decay": 0.5, "epochs": 13, "patience": 0}),
+    # ptb-rnnlm with dropout 0.25: the word-level recipe for text outside the registry of 300k-3M tokens, where
+    # ptb-rnnlm overfits (War and Peace, 570k tokens: train ppl 151, valid 416). Measured on PTB given as files
+    # (930k tokens), seed 1: valid/test ppl 154.86 / 146.78 after 10 epochs (training ppl 118.7, measured with
+    # dropout on) vs ptb-rnnlm's 155.83 / 147.85 after 8 (training ppl 84.9); tm-word-class128 there: 180.64 /
+    # 169.93 (dropout 0.5 underfits: training ppl 179.8 after 12 epochs, still falling).
+    _preset("ptb-rnnlm-dropout", "ptb-rnnlm with dropout 0.25 (word-level files of 300k-3M tokens)",
+            {"cell": "rnn", "hidden": 100, "softmax": "class", "classes": 100, "dropout": 0.25},
+            {"batch": 64, "bptt": 35, "optimizer": "adam", "lr": 0.003, "clip": 5.0, "schedule": "mikolov",
+             "epochs": 13}),
     # PTB characters (~50 symbols, 5M training characters): a full softmax is cheap; few epochs.
     _preset("ptb-char-full256", "character-level tanh RNN, H=256, full softmax, Adam",
             {"cell": "rnn", "hidden": 256, "softmax": "full"},
@@ -117,7 +133,11 @@ COMPARE_PRESETS: Mapping[tuple[str, str], str] = MappingProxyType({
     ("ptb", "word"): "ptb-rnnlm",
     ("ptb", "char"): "ptb-char-full256",
 })
-SMALL_CORPUS_TOKENS = 300_000  # below: the Time Machine recipe for a corpus outside the table; above: PTB's
+# Text outside COMPARE_PRESETS, by level: (training tokens below which, preset), the last one for any size.
+SIZE_RULES: Mapping[str, tuple] = MappingProxyType({
+    "word": ((300_000, "tm-word-class128"), (3_000_000, "ptb-rnnlm-dropout"), (None, "ptb-rnnlm")),
+    "char": ((300_000, "tm-char-full128"), (None, "ptb-char-full256")),
+})
 
 
 def names() -> list[str]:
@@ -139,20 +159,41 @@ def preset(name: str) -> tuple[dict, dict]:
     return dict(p.model), dict(p.train)
 
 
-def compare_preset(corpus: str | None, level: str, train_tokens: int | None = None) -> str:
-    """The preset ``ngramkit compare`` trains for a registry corpus, else by level and training size."""
+def pick(corpus: str | None, level: str, train_tokens: int | None = None) -> tuple[str, str]:
+    """(preset, why) for training on ``corpus`` (a registry name, or None for files) at ``level``.
+
+    The one rule of ``ngramkit compare`` and of ``ngramkit train rnn``
+    without ``--preset``: the corpus's own recipe, else by training size.
+
+    >>> pick(None, "word", 570_000)
+    ('ptb-rnnlm-dropout', 'word level, 570,000 training tokens in [300,000, 3,000,000)')
+    """
     name = COMPARE_PRESETS.get((corpus, level))
-    if name is None:
-        small = train_tokens is None or train_tokens < SMALL_CORPUS_TOKENS
-        name = COMPARE_PRESETS[("timemachine" if small else "ptb", level)]
-    return name
+    if name is not None:
+        return name, f"the {corpus} {level}-level recipe"
+    tokens = train_tokens or 0
+    unit = "characters" if level == "char" else "tokens"
+    low = 0
+    for limit, name in SIZE_RULES[level]:
+        if limit is None:
+            return name, f"{level} level, {tokens:,} training {unit} >= {low:,}"
+        if tokens < limit:
+            span = f"< {limit:,}" if low == 0 else f"in [{low:,}, {limit:,})"
+            return name, f"{level} level, {tokens:,} training {unit} {span}"
+        low = limit
+    raise AssertionError("SIZE_RULES ends with a rule for any size")
+
+
+def compare_preset(corpus: str | None, level: str, train_tokens: int | None = None) -> str:
+    """The preset :func:`pick` picks (``ngramkit compare``'s RNN recipe)."""
+    return pick(corpus, level, train_tokens)[0]
 
 
 def compare_preset_choices(corpus: str | None, level: str) -> list[str]:
-    """Every preset :func:`compare_preset` may pick before the training size is known."""
+    """Every preset :func:`pick` may pick before the training size is known."""
     if (corpus, level) in COMPARE_PRESETS:
         return [COMPARE_PRESETS[(corpus, level)]]
-    return [compare_preset(None, level, 0), compare_preset(None, level, SMALL_CORPUS_TOKENS)]
+    return [name for _, name in SIZE_RULES[level]]
 
 
 @dataclass(frozen=True)

@@ -41,15 +41,27 @@ atomically, checksummed; :func:`ngramkit.modelio.load_model` reads either as
 an RNN model). ``resume=True`` continues from the model in ``last.ngk`` and
 reproduces the uninterrupted run exactly (same seeds, same order of
 operations; the hidden state is reset at every epoch start, so nothing else
-is needed).
+is needed). The checkpoint also stores a fingerprint of the training and
+validation streams (:func:`fingerprint`: SHA-256 of the id array and the
+vocabulary), and resuming with a different model configuration, training
+settings or text is refused, naming what differs.
+
+Write failures: a checkpoint or log that cannot be written (full disk,
+unwritable folder) stops training at the end of that epoch with
+:class:`WriteFailed`, which carries the :class:`TrainResult` so far: a failing
+auxiliary write never costs the model. :func:`diagnose` names a trained
+model that is worse than a uniform guess and the likely cause.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +78,7 @@ from .model import RNNLM, SparseRows, compiled_optim as _fused
 
 LAST, BEST = "last.ngk", "best.ngk"
 OPT_PREFIX = "adam."  # names of the optimiser's arrays in a checkpoint
-CHECKPOINT_VERSION = 2  # 2: TrainerState.lr is the rate of the next epoch for every schedule
+CHECKPOINT_VERSION = 3  # 2: TrainerState.lr is the rate of the next epoch for every schedule; 3: data fingerprints
 
 
 @dataclass
@@ -75,6 +87,14 @@ class TrainResult:
     history: list = field(default_factory=list)  # one dict per epoch (see train())
     best_valid_ppl: float | None = None
     stop_reason: str = ""
+
+
+class WriteFailed(NgramkitError):
+    """A checkpoint or log could not be written; training stopped. ``result`` holds the model so far."""
+
+    def __init__(self, message: str, result: TrainResult):
+        super().__init__(message)
+        self.result = result
 
 
 def partition(ids: np.ndarray, eos: int, batch: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -387,23 +407,139 @@ def load_checkpoint(directory) -> TrainingCheckpoint:
     return TrainingCheckpoint.load(last)
 
 
-def _resume(ckpt: Path, model: RNNLM, cfg: TrainConfig):
+def fingerprint(stream) -> str:
+    """SHA-256 (hex) of a stream's token ids (int32 little-endian) and its vocabulary's words, in order.
+
+    Two streams have the same fingerprint when they hold the same tokens under
+    the same vocabulary: what ``--resume`` needs to continue the same run.
+    """
+    digest = hashlib.sha256(np.ascontiguousarray(stream.ids, dtype="<i4").tobytes())
+    digest.update(b"\0" + "\n".join(stream.vocab.words).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _fingerprints(train_stream, valid_stream) -> dict:
+    return {"train": fingerprint(train_stream), "valid": None if valid_stream is None else fingerprint(valid_stream)}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def check_resume_config(ckpt, saved, wanted) -> None:
+    """Refuse to resume the checkpoint in ``ckpt`` (model config ``saved``) with a different one, naming the fields."""
+    if saved == wanted:
+        return
+    a, b = saved.to_dict(), wanted.to_dict()
+    diff = [f"{_option(k)} {a[k]} in the checkpoint, {b[k]} now" for k in a if a[k] != b.get(k)]
+    raise NgramkitError(f"--resume: the checkpoint in {ckpt} holds a different model ({'; '.join(diff)}); "
+                        "resume with the same options, or start a new run without --resume")
+
+
+def _resume(ckpt: Path, model: RNNLM, cfg: TrainConfig, data: dict):
     """(model, trainer dict, optimiser arrays, state) of the checkpoint in ``ckpt``, checked against this run."""
     checkpoint = load_checkpoint(ckpt)
     saved = checkpoint.trainer
     saved_cfg = TrainConfig.from_dict(saved["config"])
     if saved_cfg.to_dict() | {"epochs": cfg.epochs} != cfg.to_dict():
-        diff = sorted(k for k, v in saved_cfg.to_dict().items() if k != "epochs" and cfg.to_dict()[k] != v)
+        a, b = saved_cfg.to_dict(), cfg.to_dict()
+        diff = [f"{_option(k)} {a[k]} in the checkpoint, {b[k]} now" for k in a if k != "epochs" and a[k] != b[k]]
         raise NgramkitError(f"--resume: the checkpoint in {ckpt} was trained with different settings "
-                            f"({', '.join(diff)}); resume with the same options (only --epochs may change)")
-    if checkpoint.model.config != model.config:
-        raise NgramkitError(f"--resume: the checkpoint in {ckpt} holds a different model configuration")
+                            f"({'; '.join(diff)}); resume with the same options (only --epochs may change)")
+    check_resume_config(ckpt, checkpoint.model.config, model.config)
+    for split, what in (("train", "training"), ("valid", "validation")):
+        before = saved.get("data", {}).get(split, data[split])  # checkpoints before version 3 have no fingerprint
+        if before != data[split]:
+            now = "none" if data[split] is None else "different text"
+            raise NgramkitError(f"--resume: the {what} text differs from the one the checkpoint in {ckpt} was trained "
+                                f"on ({now}; checked by a SHA-256 of its tokens and vocabulary); resume with the "
+                                "same text and text options, or start a new run without --resume")
     state = checkpoint.state
     if saved.get("version", 1) < 2 and cfg.schedule == "step":
         state.lr = next_lr(state, cfg)  # version 1 kept the rate of the finished epoch for this schedule
     if state.stopped == "max epochs":  # --epochs raised: go on
         state.stopped = ""
     return checkpoint.model, saved, checkpoint.optimizer_arrays, state
+
+
+def check_checkpoint_dir(directory) -> Path | None:
+    """Fail now, with one line, if ``directory`` cannot hold checkpoints.
+
+    It need not exist (it is created after the first epoch), but its nearest
+    existing ancestor must be a writable directory. Returns the outermost
+    folder that does not exist yet (what :func:`remove_checkpoints` may remove
+    after the run), None when ``directory`` exists.
+    """
+    directory = Path(directory)
+    if directory.exists():
+        if not directory.is_dir():
+            raise NgramkitError(f"--checkpoint {directory}: exists and is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise NgramkitError(f"--checkpoint {directory}: directory is not writable")
+        return None
+    missing = directory.absolute()
+    ancestor = missing.parent
+    while not ancestor.exists():
+        missing, ancestor = ancestor, ancestor.parent
+    if not ancestor.is_dir():
+        raise NgramkitError(f"--checkpoint {directory}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise NgramkitError(f"--checkpoint {directory}: directory {ancestor} is not writable")
+    return missing
+
+
+def remove_checkpoints(directory, created: Path | None = None) -> None:
+    """Delete ``last.ngk`` and ``best.ngk`` in ``directory``; then the folders from it up to ``created``, if empty.
+
+    ``created``: the outermost folder the run created (from
+    :func:`check_checkpoint_dir`; :func:`train` creates missing parents too),
+    or ``directory`` itself when it held only this run's checkpoints; None
+    keeps every folder. Nothing else is touched.
+    """
+    directory = Path(directory).absolute()
+    for name in (LAST, BEST):
+        with contextlib.suppress(FileNotFoundError):
+            (directory / name).unlink()
+    if created is None:
+        return
+    created = Path(created).absolute()
+    for folder in (directory, *directory.parents):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else's files) or gone: stop there
+            return
+        if folder == created:
+            return
+
+
+def diagnose(result: TrainResult, vocab_size: int, cfg: TrainConfig) -> str | None:
+    """A one-line warning when the model is worse than a uniform guess over the vocabulary, with the likely cause.
+
+    A uniform model has perplexity ``vocab_size``; a trained one above that
+    learnt nothing useful. The cause is read from the log: a training
+    perplexity that grew, or went far above uniform (10x), means the
+    optimisation diverged (learning rate too high); a validation perplexity still falling
+    at the last epoch means too few epochs; otherwise it overfitted.
+    Returns None for a sensible model or one without validation.
+    """
+    ppl = result.best_valid_ppl
+    if ppl is None or ppl <= vocab_size:
+        return None
+    history = result.history
+    train_ppls = [e["train_ppl"] for e in history]
+    valid_ppls = [e["valid_ppl"] for e in history]
+    if train_ppls[-1] > train_ppls[0] or max(train_ppls) > 10 * vocab_size:
+        cause = (f"training diverged: the learning rate ({cfg.optimizer} lr {cfg.lr:g}) is too high for this "
+                 f"recipe; try --lr {cfg.lr / 10:g}" + (" or --optimizer adam" if cfg.optimizer == "sgd" else "")
+                 + (f", or a lower --clip (now {cfg.clip:g})" if cfg.clip > 1 else ""))
+    elif len(valid_ppls) < 2 or valid_ppls[-1] < valid_ppls[-2]:
+        cause = f"too few epochs: validation perplexity was still falling after {len(history)}; raise --epochs"
+    else:
+        cause = ("overfitting: validation perplexity rose while training perplexity fell; "
+                 "raise --dropout or lower --hidden")
+    shown = f"{ppl:,.1f}" if ppl < 1e6 else f"{ppl:.3e}"
+    return (f"the best model has validation perplexity {shown}, worse than a uniform guess over the "
+            f"{vocab_size:,}-word vocabulary ({vocab_size:,}); likely cause: {cause}")
 
 
 # ---- the training loop ------------------------------------------------------------------------
@@ -438,8 +574,9 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
     opt = Optimizer(cfg, model.params)
     history: list = []
     state = TrainerState.start(cfg)
+    data = _fingerprints(train_stream, valid_stream) if ckpt is not None else None
     if resume:
-        model, saved, opt_arrays, state = _resume(ckpt, model, cfg)
+        model, saved, opt_arrays, state = _resume(ckpt, model, cfg, data)
         opt = Optimizer(cfg, model.params)
         opt.load(opt_arrays, saved["opt_step"])
         rng.bit_generator.state = saved["rng"]
@@ -505,16 +642,41 @@ def train(model, train_stream, valid_stream=None, config: TrainConfig | None = N
             progress({"epoch": epoch, "epochs": cfg.epochs, "done": done, "total": total, "lr": lr,
                       "words_per_second": entry["words_per_second"], "train_ppl": train_ppl,
                       "valid_ppl": entry["valid_ppl"] if entry["valid_ppl"] is not None else float("nan")})
-        if ckpt is not None:
-            ckpt.mkdir(parents=True, exist_ok=True)
-            if entry["best"]:
-                _write_rnn(ckpt / BEST, model, info={"epoch": epoch, "valid_ppl": entry["valid_ppl"]})
-            trainer = {"config": cfg.to_dict(), "opt_step": opt.step, "rng": rng.bit_generator.state,
-                       "history": history, "state": state.to_dict(), "version": CHECKPOINT_VERSION}
-            TrainingCheckpoint(model, trainer, opt.arrays()).save(ckpt / LAST)
-        if log_path is not None:
-            _write_log(log_path, history, {"model": model.config.to_dict(), "train": cfg.to_dict(),
-                                           "stop_reason": state.stopped})
+        target = None
+        try:  # a failed auxiliary write stops training but never loses the model (WriteFailed carries it)
+            if ckpt is not None:
+                target = ("checkpoint folder", ckpt)
+                ckpt.mkdir(parents=True, exist_ok=True)
+                if entry["best"]:
+                    target = ("checkpoint", ckpt / BEST)
+                    _write_rnn(ckpt / BEST, model, info={"epoch": epoch, "valid_ppl": entry["valid_ppl"]})
+                trainer = {"config": cfg.to_dict(), "opt_step": opt.step, "rng": rng.bit_generator.state,
+                           "history": history, "state": state.to_dict(), "version": CHECKPOINT_VERSION,
+                           "data": data}
+                target = ("checkpoint", ckpt / LAST)
+                TrainingCheckpoint(model, trainer, opt.arrays()).save(ckpt / LAST)
+            if log_path is not None:
+                target = ("training log", Path(log_path))
+                _write_log(log_path, history, {"model": model.config.to_dict(), "train": cfg.to_dict(),
+                                               "stop_reason": state.stopped})
+        except (OSError, NgramkitError) as exc:
+            stopped = f"cannot write the {target[0]} {target[1]} ({write_error_reason(exc, target[1])})"
+            more = "" if state.stopped else f" of {cfg.epochs}"
+            raise WriteFailed(f"{stopped}; training stopped after epoch {epoch}{more}",
+                              _result(model, best_params, history, state, stopped)) from None
 
+    return _result(model, best_params, history, state, state.stopped or "max epochs")
+
+
+def write_error_reason(exc: Exception, path) -> str:
+    """The cause of a failed write, without the path the caller names: ``No space left on device``."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    text = str(exc).removeprefix(f"{path}: ")
+    inner = re.search(r"\(([^()]*)\)$", text)  # npzfile's "cannot write the model file (<strerror>)"
+    return inner.group(1) if inner else text
+
+
+def _result(model, best_params: dict, history: list, state: TrainerState, stop_reason: str) -> TrainResult:
     best = model.__class__(model.config, model.vocab, best_params, model.to_kernel, model.class_bounds)
-    return TrainResult(best, history, state.best_valid_ppl, state.stopped or "max epochs")
+    return TrainResult(best, history, state.best_valid_ppl, stop_reason)

@@ -73,11 +73,20 @@ def test_the_two_timemachine_networks_have_distinct_names_and_the_old_name_is_an
 
 def test_compare_picks_by_corpus_then_by_training_size():
     assert presets.compare_preset("ptb", "word") == "ptb-rnnlm"
+    # user files, word level: a dropout recipe below 3M tokens (War and Peace's 570k overfitted without it)
     assert presets.compare_preset(None, "word", 299_999) == "tm-word-class128"
-    assert presets.compare_preset(None, "word", 300_000) == "ptb-rnnlm"
+    assert presets.compare_preset(None, "word", 300_000) == "ptb-rnnlm-dropout"
+    assert presets.compare_preset(None, "word", 570_000) == "ptb-rnnlm-dropout"
+    assert presets.compare_preset(None, "word", 2_999_999) == "ptb-rnnlm-dropout"
+    assert presets.compare_preset(None, "word", 3_000_000) == "ptb-rnnlm"
+    assert presets.get("ptb-rnnlm-dropout").model["dropout"] == 0.25
+    assert presets.compare_preset(None, "char", 299_999) == "tm-char-full128"
     assert presets.compare_preset("wikitext", "char", 10**7) == "ptb-char-full256"
     assert presets.compare_preset_choices("ptb", "char") == ["ptb-char-full256"]
-    assert presets.compare_preset_choices(None, "word") == ["tm-word-class128", "ptb-rnnlm"]
+    assert presets.compare_preset_choices(None, "word") == ["tm-word-class128", "ptb-rnnlm-dropout", "ptb-rnnlm"]
+    # the reason names the rule
+    assert presets.pick("ptb", "word")[1] == "the ptb word-level recipe"
+    assert presets.pick(None, "word", 929_589)[1] == "word level, 929,589 training tokens in [300,000, 3,000,000)"
 
 
 def test_merge_rule_defaults_then_preset_then_explicit_options():

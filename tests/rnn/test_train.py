@@ -281,3 +281,70 @@ def test_every_preset_is_a_valid_configuration(name):
     assert cfg.to_dict()["cell"] == model_kw["cell"] and tcfg.to_dict()["optimizer"] == train_kw["optimizer"]
     model_kw["hidden"] = -1  # preset() hands out copies: the table itself is untouched
     assert preset(name)[0]["hidden"] != -1
+
+
+def test_a_failed_checkpoint_write_stops_training_and_carries_the_model(tmp_path):
+    from ngramkit.rnn import WriteFailed
+
+    _, vocab, stream = periodic(30)
+    model = tiny_model(vocab, stream)
+    cfg = TrainConfig(batch=3, bptt=5, epochs=4, optimizer="adam", lr=0.01, schedule="none")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the checkpoint folder should be")
+    seen = []
+    with pytest.raises(WriteFailed) as err:
+        train(model, stream, stream, cfg, checkpoint_dir=blocker / "ck", progress=seen.append)
+    assert "cannot write the checkpoint folder" in str(err.value) and "after epoch 1 of 4" in str(err.value)
+    result = err.value.result
+    assert len(result.history) == 1 and result.best_valid_ppl == result.history[0]["valid_ppl"]
+    # the carried model is the trained one: its valid ppl is the logged one
+    assert float(np.exp(-result.model.log_probs(stream).mean())) == pytest.approx(result.best_valid_ppl, rel=1e-9)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_fingerprint_tells_streams_apart():
+    from ngramkit.rnn.train import fingerprint
+
+    sents, vocab, stream = periodic(10)
+    assert fingerprint(stream) == fingerprint(Stream.from_sentences([list(s) for s in sents], vocab))
+    changed = [list(s) for s in sents]
+    changed[3][2] = "a"
+    assert fingerprint(Stream.from_sentences(changed, vocab)) != fingerprint(stream)
+    other_vocab = Vocabulary.build(sents + [["f"]])  # same words in the text, another vocabulary
+    assert fingerprint(Stream.from_sentences(sents, other_vocab)) != fingerprint(stream)
+
+
+def test_resume_refuses_another_text_or_model(tmp_path):
+    sents, vocab, stream = periodic(30)
+    cfg = TrainConfig(batch=3, bptt=5, epochs=1, optimizer="adam", lr=0.01, schedule="none")
+    train(tiny_model(vocab, stream), stream, stream, cfg, checkpoint_dir=tmp_path)
+    more = TrainConfig(**{**cfg.to_dict(), "epochs": 2})
+    other = Stream.from_sentences(sents[:-1], vocab)
+    with pytest.raises(NgramkitError, match="the training text differs"):
+        train(tiny_model(vocab, stream), other, stream, more, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(NgramkitError, match="the validation text differs"):
+        train(tiny_model(vocab, stream), stream, other, more, checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(NgramkitError, match="--hidden 12 in the checkpoint, 10 now"):
+        train(tiny_model(vocab, stream, hidden=10), stream, stream, more, checkpoint_dir=tmp_path, resume=True)
+    assert len(train(tiny_model(vocab, stream), stream, stream, more, checkpoint_dir=tmp_path,
+                     resume=True).history) == 2
+
+
+def _history(train_ppls, valid_ppls):
+    return [{"epoch": i + 1, "train_ppl": t, "valid_ppl": v} for i, (t, v) in enumerate(zip(train_ppls, valid_ppls))]
+
+
+@pytest.mark.parametrize("train_ppls, valid_ppls, cause", [
+    ([900, 5e4], [1.2e3, 9e4], "training diverged: the learning rate (sgd lr 1) is too high"),  # train ppl grew
+    ([2e3, 1.5e3], [3e3, 1.2e3], "too few epochs: validation perplexity was still falling after 2"),
+    ([500, 100], [1.5e3, 2e3], "overfitting"),
+])
+def test_diagnose_names_the_likely_cause(train_ppls, valid_ppls, cause):
+    from ngramkit.rnn import TrainResult
+    from ngramkit.rnn.train import diagnose
+
+    result = TrainResult(None, _history(train_ppls, valid_ppls), min(valid_ppls))
+    message = diagnose(result, 1000, TrainConfig())
+    assert "worse than a uniform guess over the 1,000-word vocabulary" in message and cause in message
+    assert diagnose(TrainResult(None, _history([50], [999]), 999), 1000, TrainConfig()) is None  # better than uniform
+    assert diagnose(TrainResult(None, _history([50], [None]), None), 1000, TrainConfig()) is None  # no validation
