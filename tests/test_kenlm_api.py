@@ -103,6 +103,57 @@ def test_documented_score_and_conventions(ptb3, reference_dir):
     assert ptb3.score(" the\tcompany \n said ") == ptb3.score(s)  # split at whitespace
 
 
+def chain_scores(model, words, bos, eos):
+    """[(log10, ngram_length, oov)] of a BaseFullScore chain (one query at a time) and their float32 sum."""
+    import numpy as np
+
+    state = nk.State()
+    (model.BeginSentenceWrite if bos else model.NullContextWrite)(state)
+    out, total = [], np.float32(0)
+    for w in words + (["</s>"] if eos else []):
+        nxt = nk.State()
+        r = model.BaseFullScore(state, w, nxt)
+        out.append((r.log_prob, r.ngram_length, r.oov))
+        total += np.float32(r.log_prob)
+        state = nxt
+    return out, float(total)
+
+
+_KENLM_MODELS = {}
+
+
+def kenlm_ptb3(kenlm, model):
+    """The kenlm module's model of the same file (loaded once)."""
+    if model.path not in _KENLM_MODELS:
+        _KENLM_MODELS[model.path] = kenlm.Model(os.fsdecode(model.path))
+    return _KENLM_MODELS[model.path]
+
+
+@pytest.mark.parametrize("n_words", [255, 256, 257, 700])
+def test_sentence_scores_equal_a_base_score_chain(ptb3, data_dir, n_words):
+    """score()/full_scores() look words up and score them in chunks of 256 with prefetching: bit for bit
+    the one-at-a-time chain (KenLM's score is the float32 sum of its BaseScore values), across chunk edges."""
+    try:
+        import kenlm
+    except ImportError:
+        kenlm = None
+    words = " ".join(ptb_test(data_dir, 60) + ["xyzzy <unk> </s> <s>"]).split()
+    words = (words[-4:] + words)[:n_words]
+    line = "  ".join(words)
+    for bos in (True, False):
+        for eos in (True, False):
+            expect, total = chain_scores(ptb3, words, bos, eos)
+            got = list(ptb3.full_scores(line, bos, eos))
+            assert got == expect
+            assert ptb3.score(line, bos, eos) == total
+            assert ptb3.score(line.encode(), bos, eos) == total
+            if kenlm is not None:
+                k = kenlm_ptb3(kenlm, ptb3)
+                assert [x[1:] for x in k.full_scores(line, bos, eos)] == [x[1:] for x in got]
+                assert max(abs(x[0] - y[0]) for x, y in zip(k.full_scores(line, bos, eos), got)) <= 1e-5
+                assert abs(k.score(line, bos, eos) - total) <= 1e-5
+
+
 def test_base_score_chain_and_states(ptb3):
     words = "the company said it expects a loss".split()
     a, b = nk.State(), nk.State()

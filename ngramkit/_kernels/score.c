@@ -389,11 +389,20 @@ int64_t ngk_probe_score(const ngk_probe_index *ix, const int32_t *padded, const 
 
 static inline int extended(double backoff) { return as_bits(backoff) != as_bits(-0.0); }
 
-double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w, double context_only, double absent,
-                      ngk_state *out, int *ngram_length) {
+static inline void prefetch_slot(const ngk_probe_index *ix, int k, int64_t key) {
+    const int n = ix->order;
+    __builtin_prefetch(ix->table[k - 1] + probe_home(key, ix->n_slots[k - 1]) * NGK_PROBE_STRIDE(k, n), 0, 1);
+}
+
+/* ngk_probe_word; when next >= 0 (the word that will follow w), the slots its query will probe
+ * are prefetched as soon as their keys are known: the bigram (w, next) first, then for every
+ * n-gram found for w the one that extends it by next (a slot id of the state after w). */
+static inline double probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w, int32_t next,
+                                double context_only, double absent, ngk_state *out, int *ngram_length) {
     const int n = ix->order;
     const int64_t v = ix->vocab;
     const int64_t *uni = ix->table[0] + 3 * (int64_t)w;
+    if (next >= 0 && n > 1) prefetch_slot(ix, 2, (int64_t)w * v + next);
     float p; /* KenLM's arithmetic: float32 values, summed in float32 */
     int len = 1;
     out->words[0] = w;
@@ -422,6 +431,7 @@ double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w,
         len = k;
         if (k < n) {
             const double bo = as_double(tab[s * stride + 2]);
+            if (next >= 0) prefetch_slot(ix, k + 1, s * v + next);
             out->words[j + 1] = in->words[j];
             out->backoff[j + 1] = bo;
             out->id[j + 1] = s;
@@ -432,6 +442,30 @@ double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w,
     for (int j = len - 1; j < in->length; j++) p += (float)in->backoff[j];
     *ngram_length = len;
     return p;
+}
+
+double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w, double context_only, double absent,
+                      ngk_state *out, int *ngram_length) {
+    return probe_word(ix, in, w, -1, context_only, absent, out, ngram_length);
+}
+
+float ngk_probe_words(const ngk_probe_index *ix, ngk_state *st, const int32_t *ids, int64_t n_ids, int32_t after,
+                      double context_only, double absent, float total, double *logp, int *ngram_length) {
+    ngk_state tmp[2];
+    int cur = 0, len;
+    tmp[0] = *st;
+    for (int64_t i = 0; i < n_ids; i++) {
+        const int32_t next = i + 1 < n_ids ? ids[i + 1] : after;
+        const double p = probe_word(ix, &tmp[cur], ids[i], next, context_only, absent, &tmp[1 - cur], &len);
+        total += (float)p;
+        cur = 1 - cur;
+        if (logp) {
+            logp[i] = p;
+            ngram_length[i] = len;
+        }
+    }
+    *st = tmp[cur];
+    return total;
 }
 
 static inline uint64_t fnv1a(const char *s, int64_t len) {

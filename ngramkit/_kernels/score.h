@@ -104,6 +104,14 @@ typedef struct {
 double ngk_probe_word(const ngk_probe_index *ix, const ngk_state *in, int32_t w, double context_only, double absent,
                       ngk_state *out, int *ngram_length);
 
+/* ngk_probe_word over the words ids[0 .. n_ids) in turn, from *st (which receives the state after
+ * the last), prefetching each word's slots while the previous one is scored; `after`: the word
+ * that will follow them (-1: none or unknown), prefetched too. Returns total plus the log10
+ * probabilities added in float32 one by one (KenLM's sum); when logp is not NULL, logp[i] and
+ * ngram_length[i] receive each word's result. */
+float ngk_probe_words(const ngk_probe_index *ix, ngk_state *st, const int32_t *ids, int64_t n_ids, int32_t after,
+                      double context_only, double absent, float total, double *logp, int *ngram_length);
+
 /* ---- Vocabulary hash: word bytes -> entry (FNV-1a, linear probing) ------------------------
  * Entry i is blob[offsets[i] .. offsets[i+1]); table: `slots` int32 (a power of two > n),
  * -1 = empty. Build returns 0, or -1 on bad sizes, -2 on a duplicate word. */

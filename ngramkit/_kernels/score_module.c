@@ -705,37 +705,63 @@ static int sentence_args(QueryObject *q, PyObject *args, PyObject *kw, const cha
     return *s ? 0 : -1;
 }
 
-/* Score the words of s[0 .. len) (split at ASCII whitespace, as KenLM does); each result goes to
- * emit (when not NULL, returning -1 on error). Returns the total, NaN on error. */
-typedef int (*emit_fn)(void *ctx, double p, int len, int oov);
+#define NGK_CHUNK 256 /* words looked up, then scored, at a time */
 
-static double score_words(const QueryObject *q, const char *s, Py_ssize_t len, int bos, int eos, emit_fn emit,
-                          void *ctx) {
-    ngk_state st[2];
-    int cur = 0, nlen;
+/* One (log10 prob, ngram_length, oov) triple. */
+static PyObject *triple(double p, int len, int oov) {
+    PyObject *t = PyTuple_New(3), *f = PyFloat_FromDouble(p), *n = PyLong_FromLong(len);
+    if (!t || !f || !n) {
+        Py_XDECREF(t);
+        Py_XDECREF(f);
+        Py_XDECREF(n);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, f);
+    PyTuple_SET_ITEM(t, 1, n);
+    PyTuple_SET_ITEM(t, 2, Py_NewRef(oov ? Py_True : Py_False));
+    return t;
+}
+
+/* Score the words of s[0 .. len) (split at ASCII whitespace, as KenLM does), in chunks of
+ * NGK_CHUNK words: ids looked up first, then scored with the probes of each word prefetched
+ * while the previous one is scored. When list is not NULL, each word's triple is appended to it.
+ * Returns the total (float32 sum, KenLM's), NaN with an exception set on error. */
+static double score_words(const QueryObject *q, const char *s, Py_ssize_t len, int bos, int eos, PyObject *list) {
+    ngk_state st;
     if (bos)
-        begin_sentence(q, &st[0]);
+        begin_sentence(q, &st);
     else
-        st[0].length = 0;
+        st.length = 0;
     float total = 0.0f; /* KenLM sums in float32 */
+    int32_t ids[NGK_CHUNK + 1];
+    double logp[NGK_CHUNK + 1];
+    int nlen[NGK_CHUNK + 1];
     Py_ssize_t i = 0;
     for (;;) {
+        int64_t m = 0;
         while (i < len && is_space(s[i])) i++;
-        if (i >= len) break;
-        Py_ssize_t a = i;
-        while (i < len && !is_space(s[i])) i++;
-        int32_t w = word_id(q, s + a, i - a);
-        double p = query_word(q, &st[cur], w, &st[1 - cur], &nlen);
-        total += (float)p;
-        cur = 1 - cur;
-        if (emit && emit(ctx, p, nlen, w == q->unk_id) < 0) return NAN;
+        while (m < NGK_CHUNK && i < len) {
+            Py_ssize_t a = i;
+            while (i < len && !is_space(s[i])) i++;
+            ids[m++] = word_id(q, s + a, i - a);
+            while (i < len && is_space(s[i])) i++;
+        }
+        const int last = i >= len;
+        if (last && eos) ids[m++] = q->eos_id;
+        total = ngk_probe_words(&q->ix, &st, ids, m, -1, q->context_only, q->absent, total, list ? logp : NULL,
+                                nlen);
+        if (list) {
+            for (int64_t j = 0; j < m; j++) {
+                PyObject *t = triple(logp[j], nlen[j], ids[j] == q->unk_id);
+                if (!t || PyList_Append(list, t) < 0) {
+                    Py_XDECREF(t);
+                    return NAN;
+                }
+                Py_DECREF(t);
+            }
+        }
+        if (last) return total;
     }
-    if (eos) {
-        double p = query_word(q, &st[cur], q->eos_id, &st[1 - cur], &nlen);
-        total += (float)p;
-        if (emit && emit(ctx, p, nlen, 0) < 0) return NAN;
-    }
-    return total;
 }
 
 PyDoc_STRVAR(score_doc, "score(sentence, bos=True, eos=True) -> log10 p(sentence [</s>] | [<s>])");
@@ -746,15 +772,7 @@ static PyObject *query_score(PyObject *o, PyObject *args, PyObject *kw) {
     Py_ssize_t len;
     int bos, eos;
     if (sentence_args(q, args, kw, "O|pp:score", &s, &len, &bos, &eos)) return NULL;
-    return PyFloat_FromDouble(score_words(q, s, len, bos, eos, NULL, NULL));
-}
-
-static int emit_tuple(void *ctx, double p, int len, int oov) {
-    PyObject *t = Py_BuildValue("(diO)", p, len, oov ? Py_True : Py_False);
-    if (!t) return -1;
-    int rc = PyList_Append((PyObject *)ctx, t);
-    Py_DECREF(t);
-    return rc;
+    return PyFloat_FromDouble(score_words(q, s, len, bos, eos, NULL));
 }
 
 PyDoc_STRVAR(full_list_doc, "_full_scores_list(sentence, bos=True, eos=True) -> [(log10 prob, ngram_length, oov)]");
@@ -767,7 +785,7 @@ static PyObject *query_full_list(PyObject *o, PyObject *args, PyObject *kw) {
     if (sentence_args(q, args, kw, "O|pp:full_scores", &s, &len, &bos, &eos)) return NULL;
     PyObject *list = PyList_New(0);
     if (!list) return NULL;
-    double total = score_words(q, s, len, bos, eos, emit_tuple, list);
+    double total = score_words(q, s, len, bos, eos, list);
     if (isnan(total) && PyErr_Occurred()) {
         Py_DECREF(list);
         return NULL;
