@@ -42,11 +42,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import lzma
 import mmap as _mmap
 import os
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,11 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # zip local file header, 30 bytes
 _PAD_EXTRA_ID = 0xD935  # the extra-field id Android's zipalign uses for padding
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: equal inputs give equal files
+# What zipfile and numpy raise for a damaged file: a bad "version needed" field gives NotImplementedError,
+# an "encrypted" flag RuntimeError, a flipped compression method zlib/lzma errors, a bad name encoding
+# UnicodeDecodeError (a ValueError), a size field pointing past the end EOFError or struct.error.
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
+            ValueError, struct.error, zlib.error, lzma.LZMAError, OverflowError, IndexError, KeyError)
 
 
 @dataclass(frozen=True)
@@ -221,8 +228,10 @@ def read_meta(path: str | os.PathLike, fmt: str, version: int) -> dict:
     try:
         with zipfile.ZipFile(path) as zf:
             return _read_meta(zf, path, fmt, version)
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"{path}: corrupt or truncated {KINDS[fmt].noun} file ({exc})") from None
+    except InputError:
+        raise
+    except _CORRUPT as exc:
+        raise _corrupt(path, KINDS[fmt].noun, exc) from None
 
 
 def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
@@ -240,10 +249,7 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             buf = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
-            raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+        zf = zipfile.ZipFile(path)
         with zf:
             meta = _read_meta(zf, path, fmt, version)
             view = memoryview(buf)
@@ -265,11 +271,19 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
             view.release()
     except InputError:
         raise
-    except (OSError, ValueError, struct.error, EOFError) as exc:
-        raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+    except _CORRUPT as exc:
+        raise _corrupt(path, noun, exc) from None
     if not mmap:
         buf.close()
     return meta, arrays
+
+
+def _corrupt(path: Path, noun: str, exc: BaseException) -> InputError:
+    """The one-line error for a file zipfile/numpy could not parse (``exc``: what they raised)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return InputError(f"{path}: cannot read ({exc.strerror or exc})")
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return InputError(f"{path}: corrupt or truncated {noun} file ({detail})")
 
 
 def _check_head(path: Path, fmt: str) -> None:
@@ -288,11 +302,11 @@ def _read_meta(zf: zipfile.ZipFile, path: Path, fmt: str, version: int) -> dict:
         data = zf.read(META_MEMBER)
     except KeyError:
         raise InputError(f"{path}: a zip file without {META_MEMBER}, not an ngramkit {noun} file") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+    except _CORRUPT as exc:
+        raise _corrupt(path, noun, exc) from None
     try:
         meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer too long, nesting too deep
         raise InputError(f"{path}: corrupt {noun} metadata ({exc})") from None
     found = meta.get("format") if isinstance(meta, dict) else None
     if found != fmt:
@@ -348,6 +362,60 @@ def _array_from(buf, start: int, length: int, name: str, path: Path, copy: bool)
     return arr.copy(order="K") if copy else arr
 
 
+# ---- checking values (once per array, vectorised) -----------------------------------------------
+
+
+def dtype_problem(name: str, arr: np.ndarray, dtype: str, ndim: int | None = None) -> str | None:
+    """Why ``arr`` is not what the writer stores as ``name`` (exact ``dtype`` such as ``"<i4"``, ``ndim``), or None."""
+    want = np.dtype(dtype)
+    if arr.dtype != want:
+        return f"array {name!r} is {arr.dtype.str}, expected {want.str}"
+    if ndim is not None and arr.ndim != ndim:
+        return f"array {name!r} has shape {arr.shape}, expected {ndim} dimensions"
+    return None
+
+
+def check_dtype(path, noun: str, name: str, arr: np.ndarray, dtype: str, ndim: int | None = None) -> np.ndarray:
+    """``arr`` if :func:`dtype_problem` finds nothing, else a one-line :class:`InputError` naming ``path``."""
+    why = dtype_problem(name, arr, dtype, ndim)
+    if why:
+        raise InputError(f"{path}: corrupt {noun} file ({why})")
+    return arr
+
+
+def check_ngram_tables(path, noun: str, vocab_size: int, ngrams: list, parents: list, names: list) -> None:
+    """Refuse n-gram tables that are inconsistent: per order k, ``ngrams[k-1]`` (M_k, k) ``<i4`` word ids
+    in ``0..vocab_size-1``, ``parents[k-1]`` (M_k,) int64 rows of the (k-1)-word prefix (zeros for k = 1),
+    every row's prefix equal to its parent's n-gram, rows strictly increasing (unique, sorted).
+
+    Vectorised, one pass per array: what a crafted file with recomputed checksums would otherwise slip
+    past the loader into lookups and C kernels that trust these invariants.
+    """
+    v = int(vocab_size)
+    prev = None
+    for k, (g, par, name) in enumerate(zip(ngrams, parents, names), 1):
+        def bad(why, name=name):
+            return InputError(f"{path}: corrupt {noun} file (order-{k} table {name!r}: {why})")
+        if g.ndim != 2 or g.shape[1] != k:
+            raise bad(f"shape {g.shape}, expected (M, {k})")
+        if par.shape != (g.shape[0],):
+            raise bad(f"{g.shape[0]} n-grams but {par.shape} parent rows")
+        if g.size and (int(g.min()) < 0 or int(g.max()) >= v):
+            raise bad(f"word ids outside the vocabulary of {v} words")
+        if k == 1:
+            if par.size and (par != 0).any():
+                raise bad("unigrams have no parent row")
+        else:
+            if par.size and (int(par.min()) < 0 or int(par.max()) >= prev.shape[0]):
+                raise bad(f"parent rows outside the {prev.shape[0]} rows of order {k - 1}")
+            if not np.array_equal(prev[par], g[:, :-1]):
+                raise bad("an n-gram's prefix differs from its parent row")
+        keys = par.astype(np.int64) * v + g[:, -1]
+        if keys.size > 1 and not (np.diff(keys) > 0).all():
+            raise bad("n-grams not unique and sorted")
+        prev = g
+
+
 # ---- the vocabulary, as both records store it ----------------------------------------------
 
 
@@ -360,6 +428,8 @@ def vocab_from(meta: dict, arrays: dict, path: str | os.PathLike) -> Vocabulary:
     Removes ``vocab.counts`` from ``arrays`` (it is not a state array).
     """
     counts = arrays.pop(VOCAB_COUNTS, None)
+    if counts is not None:
+        check_dtype(path, "vocabulary", VOCAB_COUNTS, counts, "<i8", 1)
     try:
         return Vocabulary(meta["vocab"], None if counts is None else np.asarray(counts))
     except (NgramkitError, KeyError, TypeError, ValueError) as exc:
