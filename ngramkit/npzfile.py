@@ -383,12 +383,15 @@ def check_dtype(path, noun: str, name: str, arr: np.ndarray, dtype: str, ndim: i
     return arr
 
 
-def check_ngram_tables(path, noun: str, vocab_size: int, ngrams: list, parents: list, names: list) -> None:
+def check_ngram_tables(path, noun: str, vocab_size: int, ngrams: list, parents: list, names: list,
+                       keys: list | None = None) -> None:
     """Refuse n-gram tables that are inconsistent: per order k, ``ngrams[k-1]`` (M_k, k) ``<i4`` word ids
     in ``0..vocab_size-1``, ``parents[k-1]`` (M_k,) int64 rows of the (k-1)-word prefix (zeros for k = 1),
     every row's prefix equal to its parent's n-gram, rows strictly increasing (unique, sorted).
 
-    Vectorised, one pass per array: what a crafted file with recomputed checksums would otherwise slip
+    ``keys``: the rows' sort keys ``parent * vocab_size + last word`` when the
+    caller has them (models store them), else computed here. Vectorised, one
+    pass per array: what a crafted file with recomputed checksums would otherwise slip
     past the loader into lookups and C kernels that trust these invariants.
     """
     v = int(vocab_size)
@@ -408,10 +411,10 @@ def check_ngram_tables(path, noun: str, vocab_size: int, ngrams: list, parents: 
         else:
             if par.size and (int(par.min()) < 0 or int(par.max()) >= prev.shape[0]):
                 raise bad(f"parent rows outside the {prev.shape[0]} rows of order {k - 1}")
-            if not np.array_equal(prev[par], g[:, :-1]):
+            if not all(np.array_equal(prev[:, j][par], g[:, j]) for j in range(k - 1)):
                 raise bad("an n-gram's prefix differs from its parent row")
-        keys = par.astype(np.int64) * v + g[:, -1]
-        if keys.size > 1 and not (np.diff(keys) > 0).all():
+        key = par.astype(np.int64) * v + g[:, -1] if keys is None else keys[k - 1]
+        if key.size > 1 and not (key[1:] > key[:-1]).all():
             raise bad("n-grams not unique and sorted")
         prev = g
 

@@ -416,3 +416,15 @@ def test_random_bytes_and_unicode_read_like_python_or_fail_cleanly(data, lower, 
 def test_text_edge_cases(data, lower, tmp_path):
     for chunk in (1, 3, 7, 64, 1 << 16):
         check_text(data, lower, chunk, tmp_path)
+
+
+@pytest.mark.parametrize("case", ["mkn-logp-float32", "mle-counts-float", "rnn-weights-float64", "counts-ngrams-int16"])
+def test_unverified_load_still_checks_dtypes(case, tmp_path):
+    """verify=False trusts the values (the load stays a memory mapping) but never the dtypes."""
+    kind, change, needle = CRAFTED[case]
+    path = _rewrite(kind, tmp_path, change)
+    with pytest.raises(NgramkitError, match=needle.replace(".", r"\.")):
+        if kind == "counts":
+            NGramCounts.load(path, verify=False)
+        else:
+            load_model(path, verify=False)
