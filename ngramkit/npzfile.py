@@ -144,6 +144,20 @@ def check_arrays(arrays: dict) -> None:
             raise NgramkitError(f"cannot save state array {name!r}: object dtype would need pickle")
 
 
+class _ZipWriter(zipfile.ZipFile):
+    """A writing ZipFile that is closed by its ``with`` block only, never by the garbage collector.
+
+    A signal can interrupt a write at any bytecode (even inside ``ZipFile.close``
+    before it marks itself closed); the temporary file is then removed, and a
+    ``ZipFile.__del__`` finishing the half-built zip afterwards printed
+    "Exception ignored ... ValueError: seek of closed file" under the one-line
+    "Interrupted by SIGINT".
+    """
+
+    def __del__(self):
+        pass
+
+
 def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
     """Write ``arrays`` and ``meta`` (plus its ``"arrays"`` table) to ``path`` atomically. Returns the path.
 
@@ -160,7 +174,7 @@ def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as raw:
-                with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                with _ZipWriter(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
                     for name, arr in arrays.items():
                         meta["arrays"][name] = _write_member(zf, raw, name, arr)
                     zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
