@@ -144,15 +144,49 @@ def check_arrays(arrays: dict) -> None:
             raise NgramkitError(f"cannot save state array {name!r}: object dtype would need pickle")
 
 
-class _ZipWriter(zipfile.ZipFile):
-    """A writing ZipFile that is closed by its ``with`` block only, never by the garbage collector.
+class _Sink:
+    """The temporary file as the zip writer sees it; once ``abandoned``, every write and seek is a no-op.
 
-    A signal can interrupt a write at any bytecode (even inside ``ZipFile.close``
-    before it marks itself closed); the temporary file is then removed, and a
-    ``ZipFile.__del__`` finishing the half-built zip afterwards printed
-    "Exception ignored ... ValueError: seek of closed file" under the one-line
-    "Interrupted by SIGINT".
+    A signal can interrupt a write at any bytecode, even inside zipfile's own
+    ``close`` before it marks itself closed. The temporary file is removed,
+    but the half-built ``ZipFile`` and member writer live on in the
+    traceback and would finish themselves when collected, writing into the
+    closed file ("Exception ignored ... ValueError: seek of closed file"
+    under the one-line "Interrupted by SIGINT"). Abandoned, they write nowhere.
     """
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.abandoned = False
+
+    def write(self, data):
+        return len(data) if self.abandoned else self._fh.write(data)
+
+    def tell(self):
+        return 0 if self.abandoned else self._fh.tell()
+
+    def seek(self, *args):
+        return 0 if self.abandoned else self._fh.seek(*args)
+
+    def flush(self):
+        if not self.abandoned:
+            self._fh.flush()
+
+    def seekable(self):
+        return True
+
+
+class _ZipWriter(zipfile.ZipFile):
+    """A writing ZipFile finished by a successful ``with`` block only: never on an error, never by ``__del__``.
+
+    (``ZipFile.__exit__`` closes on an error too, and its "Can't close the ZIP
+    file while there is an open writing handle" replaced the
+    KeyboardInterrupt of a signal that arrived while a member was written.)
+    """
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
 
     def __del__(self):
         pass
@@ -174,12 +208,17 @@ def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as raw:
-                with _ZipWriter(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                    for name, arr in arrays.items():
-                        meta["arrays"][name] = _write_member(zf, raw, name, arr)
-                    zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
-                    zinfo.compress_type = zipfile.ZIP_STORED
-                    zf.writestr(zinfo, _to_json(meta, path).encode("utf-8"))
+                sink = _Sink(raw)
+                try:
+                    with _ZipWriter(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                        for name, arr in arrays.items():
+                            meta["arrays"][name] = _write_member(zf, sink, name, arr)
+                        zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
+                        zinfo.compress_type = zipfile.ZIP_STORED
+                        zf.writestr(zinfo, _to_json(meta, path).encode("utf-8"))
+                except BaseException:
+                    sink.abandoned = True  # whatever of the zip is left unfinished stays so
+                    raise
                 raw.flush()
                 os.fsync(raw.fileno())
     except OSError as exc:
@@ -207,9 +246,10 @@ def _write_member(zf: zipfile.ZipFile, raw, name: str, arr: np.ndarray) -> dict:
         pad += _ALIGN
     if pad:
         zinfo.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + bytes(pad - 4)
-    with zf.open(zinfo, "w", force_zip64=True) as fh:
-        writer = _HashingWriter(fh)
-        np.lib.format.write_array(writer, np.asarray(arr), allow_pickle=False)
+    fh = zf.open(zinfo, "w", force_zip64=True)  # closed on success only: a failed write is abandoned whole
+    writer = _HashingWriter(fh)
+    np.lib.format.write_array(writer, np.asarray(arr), allow_pickle=False)
+    fh.close()
     return {"file": member, "dtype": arr.dtype.str, "shape": list(arr.shape), "sha256": writer.sha256.hexdigest()}
 
 

@@ -453,3 +453,34 @@ def test_write_interrupted_inside_zip_close_prints_nothing_later(tmp_path, monke
         original_objects()["counts"].save(tmp_path / "c.ngc")
     gc.collect()
     assert not unraisable and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("where", ["member-close", "array"])
+def test_write_interrupted_while_a_member_is_open_raises_the_interrupt(where, tmp_path, monkeypatch):
+    """Also found by bench_robustness: a signal while a member was being written or finished made
+    ZipFile.__exit__ raise "Can't close the ZIP file while there is an open writing handle" (a traceback)
+    instead of the KeyboardInterrupt."""
+    import gc
+    import sys
+    import zipfile
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    if where == "array":
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt
+        monkeypatch.setattr(np.lib.format, "write_array", interrupted)
+    else:
+        real = zipfile._ZipWriteFile.close
+        calls = []
+
+        def interrupted(self):
+            if not calls:
+                calls.append(1)
+                raise KeyboardInterrupt  # before the writer marks itself closed
+            return real(self)
+        monkeypatch.setattr(zipfile._ZipWriteFile, "close", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        original_objects()["counts"].save(tmp_path / "c.ngc")
+    gc.collect()
+    assert not unraisable and not list(tmp_path.iterdir())
