@@ -44,6 +44,7 @@ import gzip
 import math
 import os
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -217,7 +218,7 @@ def _read_text(path: Path) -> str:
             if head[:2] == b"\x1f\x8b":
                 try:
                     data = gzip.decompress(fh.read())
-                except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib: a corrupt deflate stream
                     raise InputError(f"{path}: corrupt gzip data ({exc})") from None
             else:
                 data = fh.read()

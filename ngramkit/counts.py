@@ -501,7 +501,8 @@ class NGramCounts:
     def load(cls, path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> NGramCounts:
         """Read a counts file; ``mmap`` maps the arrays read-only instead of reading them.
 
-        ``verify`` checks the SHA-256 sums (reads every byte once). A missing,
+        ``verify`` checks the SHA-256 sums (reads every byte once) and the
+        values (ids in the vocabulary, prefixes, sort order, counts >= 1). A missing,
         foreign, truncated or corrupt file, or a model file, raises a one-line
         :class:`InputError` naming it.
         """
@@ -516,13 +517,26 @@ class NGramCounts:
             grams = [arrays[f"ngrams{k}"] for k in range(1, order + 1)]
             counts = [arrays[f"counts{k}"] for k in range(1, order + 1)]
             parents = [arrays[f"parent{k}"] for k in range(1, order + 1)]
-            out = cls(vocab, grams, counts, parents, n_sentences=int(meta["n_sentences"]),
-                      n_tokens=int(meta["n_tokens"]))
+            totals = [meta["n_sentences"], meta["n_tokens"]]
             info = meta.get("info", {})
-            out.info = dict(info) if isinstance(info, dict) else {}
-            return out
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path}: corrupt counts file ({type(exc).__name__}: {exc})") from None
+        # The values, once per array: what a file with recomputed checksums could still get wrong.
+        if any(isinstance(t, bool) or not isinstance(t, int) or t < 0 for t in totals):
+            raise InputError(f"{path}: corrupt counts file (n_sentences/n_tokens {totals} are not counts)")
+        for k in range(1, order + 1):
+            npzfile.check_dtype(path, "counts", f"ngrams{k}", grams[k - 1], "<i4")
+            npzfile.check_dtype(path, "counts", f"parent{k}", parents[k - 1], "<i8")
+            c = npzfile.check_dtype(path, "counts", f"counts{k}", counts[k - 1], "<i8", 1)
+            if c.shape != (grams[k - 1].shape[0],) or (verify and c.size and int(c.min()) < 1):
+                raise InputError(f"{path}: corrupt counts file (array 'counts{k}': {c.shape} counts for "
+                                 f"{grams[k - 1].shape[0]} n-grams, or a count below 1)")
+        if verify:  # the values too (verify=False trusts the file: dtypes only, the load stays a mapping)
+            npzfile.check_ngram_tables(path, "counts", len(vocab), grams, parents,
+                                       [f"ngrams{k}" for k in range(1, order + 1)])
+        out = cls(vocab, grams, counts, parents, n_sentences=totals[0], n_tokens=totals[1])
+        out.info = dict(info) if isinstance(info, dict) else {}
+        return out
 
     def __repr__(self) -> str:
         per = ", ".join(f"{k}: {self.distinct(k)}" for k in range(1, self.order + 1))

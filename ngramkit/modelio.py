@@ -38,11 +38,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import arpa, npzfile
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path, check_writable
-from .models import CLASSES, MODELS
+from .models import CLASSES, MODELS, BackoffModel, CountModel
 from .rnn import RNNLM, TrainingCheckpoint
+from .vocab import BOS_ID
 
 ARPA_SUFFIXES = (".arpa", ".arpa.gz")
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -180,7 +183,9 @@ def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = Tru
     """Load a model saved by :func:`save_model` (native) or any ARPA file.
 
     ``mmap``: memory-map the native file's arrays instead of reading them.
-    ``verify``: check the SHA-256 of every array (native format only).
+    ``verify``: check the SHA-256 of every array and the values of the
+    arrays (:func:`check_state`; native format only). Dtypes and shapes are
+    checked either way.
     Raises :class:`~ngramkit.errors.InputError` (one line) for a missing,
     corrupt, truncated or foreign file, or a counts file.
     """
@@ -189,9 +194,103 @@ def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = Tru
         return arpa.read_arpa(path)
     meta, arrays, vocab = npzfile.read_model(path, mmap=mmap, verify=verify)
     entry = _entry(meta, path)
+    check_state(entry, meta["state"], arrays, len(vocab), path, values=verify)
     try:
         return entry.from_state(meta["state"], arrays, vocab)
     except NgramkitError as exc:
         raise InputError(f"{path}: cannot rebuild the {meta['class']} model ({exc})") from None
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, NotImplementedError) as exc:
         raise InputError(f"{path}: corrupt model state for {meta['class']} ({type(exc).__name__}: {exc})") from None
+
+
+def check_state(entry: ModelClass, state: dict, arrays: dict, vocab_size: int, path: str | os.PathLike, *,
+                values: bool = True) -> None:
+    """Refuse a model file whose arrays have other dtypes or invalid values (once per array, vectorised).
+
+    The checksums only say the file is as written; a crafted file with
+    recomputed checksums must not reach the scorers (C kernels index with
+    these ids) or print nonsense perplexities. N-gram tables: ``<i4`` word
+    ids in the vocabulary, ``<i8`` keys consistent with them (parent row x V
+    + last word, rows sorted), log10 probabilities ``<f8`` <= 0 (NaN only
+    for a context-only entry: ``<s>`` or a row some longer n-gram uses as its
+    context; -inf: probability 0), backoffs finite, counts >= 1.
+    RNN: ``<f4`` weights, all finite (optimiser state included),
+    ``to_kernel`` a permutation of the vocabulary ids, ``class_bounds``
+    increasing from 0 to V.
+
+    ``values=False`` (``load_model(verify=False)``: the file is trusted)
+    checks the dtypes and shapes only, not one value: that keeps an unverified
+    load at the cost of mapping the file.
+    """
+    v = int(vocab_size)
+
+    def bad(why):
+        return InputError(f"{path}: corrupt model state for {entry.cls.__name__} ({why})")
+
+    def dtype(name, want, ndim=None):
+        if name not in arrays:
+            raise bad(f"array {name!r} missing")
+        why = npzfile.dtype_problem(name, arrays[name], want, ndim)
+        if why:
+            raise bad(why)
+        return arrays[name]
+
+    if entry.kind == "rnn":
+        for name, arr in arrays.items():
+            if name in ("to_kernel", "class_bounds"):
+                continue
+            dtype(name, "<f4")
+            if values and not np.isfinite(arr).all():
+                raise bad(f"array {name!r} holds NaN or infinite weights")
+        perm = dtype("to_kernel", "<i4", 1)
+        if perm.shape != (v,) or values and not np.array_equal(np.sort(perm), np.arange(v, dtype=np.int32)):
+            raise bad(f"array 'to_kernel' is not a permutation of the {v} vocabulary ids")
+        if "class_bounds" in arrays:
+            b = dtype("class_bounds", "<i4", 1)
+            if b.size < 2 or b[0] != 0 or b[-1] != v or values and not (np.diff(b) > 0).all():
+                raise bad(f"array 'class_bounds' does not rise from 0 to {v}")
+        return
+    order = state.get("order")
+    if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= 64:
+        raise bad(f"order {order!r}")
+    orders = range(1, order + 1)
+    grams = [dtype(f"ngrams{k}", "<i4") for k in orders]
+    keys = [dtype(f"keys{k}", "<i8", 1) for k in orders]
+    for k, g, key in zip(orders, grams, keys):
+        if g.ndim != 2 or g.shape[1] != k or key.shape != (g.shape[0],):
+            raise bad(f"order-{k} arrays have shapes {g.shape} and {key.shape}")
+    if values:
+        parents = [key // v for key in keys]  # keys = parent row x V + last word
+        for k, g, key, parent in zip(orders, grams, keys, parents):
+            if key.size and int(key.min()) < 0:
+                raise bad(f"negative key in 'keys{k}'")
+            if not np.array_equal(key - parent * v, g[:, -1]):
+                raise bad(f"'keys{k}' do not match the n-grams' last words")
+        # the parents must be the rows of the n-grams' prefixes, the keys strictly increasing
+        npzfile.check_ngram_tables(path, "model", v, grams, parents, [f"ngrams{k}" for k in orders], keys=keys)
+    if issubclass(entry.cls, BackoffModel):
+        for k in orders:
+            p = dtype(f"logp10_{k}", "<f8", 1)
+            b = dtype(f"backoff10_{k}", "<f8", 1)
+            if p.shape != keys[k - 1].shape or b.shape != keys[k - 1].shape:
+                raise bad(f"order-{k} probabilities/backoffs do not match its {keys[k - 1].size} n-grams")
+            if not values:
+                continue
+            if (p > 0).any():  # +inf included
+                raise bad(f"array 'logp10_{k}' holds log10 probabilities above 0")
+            nan = np.isnan(p)
+            if nan.any():  # NaN marks a context-only entry: a row some (k+1)-gram uses as its context
+                context = np.zeros(p.size, bool)
+                if k < order:
+                    context[parents[k]] = True
+                if k == 1:
+                    context[grams[0][:, 0] == BOS_ID] = True  # <s>: context only, whatever the order
+                if (nan & ~context).any():
+                    raise bad(f"array 'logp10_{k}' holds NaN for an n-gram that is no context")
+            if not np.isfinite(b).all():
+                raise bad(f"array 'backoff10_{k}' holds NaN or infinite backoffs")
+    elif issubclass(entry.cls, CountModel):
+        for k in orders:
+            c = dtype(f"counts{k}", "<i8", 1)
+            if c.shape != keys[k - 1].shape or (values and c.size and int(c.min()) < 1):
+                raise bad(f"array 'counts{k}' does not hold one count >= 1 per n-gram")

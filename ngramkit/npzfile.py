@@ -42,11 +42,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import lzma
 import mmap as _mmap
 import os
 import re
 import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,11 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # zip local file header, 30 bytes
 _PAD_EXTRA_ID = 0xD935  # the extra-field id Android's zipalign uses for padding
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 _DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: equal inputs give equal files
+# What zipfile and numpy raise for a damaged file: a bad "version needed" field gives NotImplementedError,
+# an "encrypted" flag RuntimeError, a flipped compression method zlib/lzma errors, a bad name encoding
+# UnicodeDecodeError (a ValueError), a size field pointing past the end EOFError or struct.error.
+_CORRUPT = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, OSError, EOFError,
+            ValueError, struct.error, zlib.error, lzma.LZMAError, OverflowError, IndexError, KeyError)
 
 
 @dataclass(frozen=True)
@@ -137,6 +144,54 @@ def check_arrays(arrays: dict) -> None:
             raise NgramkitError(f"cannot save state array {name!r}: object dtype would need pickle")
 
 
+class _Sink:
+    """The temporary file as the zip writer sees it; once ``abandoned``, every write and seek is a no-op.
+
+    A signal can interrupt a write at any bytecode, even inside zipfile's own
+    ``close`` before it marks itself closed. The temporary file is removed,
+    but the half-built ``ZipFile`` and member writer live on in the
+    traceback and would finish themselves when collected, writing into the
+    closed file ("Exception ignored ... ValueError: seek of closed file"
+    under the one-line "Interrupted by SIGINT"). Abandoned, they write nowhere.
+    """
+
+    def __init__(self, fh):
+        self._fh = fh
+        self.abandoned = False
+
+    def write(self, data):
+        return len(data) if self.abandoned else self._fh.write(data)
+
+    def tell(self):
+        return 0 if self.abandoned else self._fh.tell()
+
+    def seek(self, *args):
+        return 0 if self.abandoned else self._fh.seek(*args)
+
+    def flush(self):
+        if not self.abandoned:
+            self._fh.flush()
+
+    def seekable(self):
+        return True
+
+
+class _ZipWriter(zipfile.ZipFile):
+    """A writing ZipFile finished by a successful ``with`` block only: never on an error, never by ``__del__``.
+
+    (``ZipFile.__exit__`` closes on an error too, and its "Can't close the ZIP
+    file while there is an open writing handle" replaced the
+    KeyboardInterrupt of a signal that arrived while a member was written.)
+    """
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+
+    def __del__(self):
+        pass
+
+
 def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
     """Write ``arrays`` and ``meta`` (plus its ``"arrays"`` table) to ``path`` atomically. Returns the path.
 
@@ -153,12 +208,17 @@ def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as raw:
-                with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-                    for name, arr in arrays.items():
-                        meta["arrays"][name] = _write_member(zf, raw, name, arr)
-                    zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
-                    zinfo.compress_type = zipfile.ZIP_STORED
-                    zf.writestr(zinfo, _to_json(meta, path).encode("utf-8"))
+                sink = _Sink(raw)
+                try:
+                    with _ZipWriter(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                        for name, arr in arrays.items():
+                            meta["arrays"][name] = _write_member(zf, sink, name, arr)
+                        zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
+                        zinfo.compress_type = zipfile.ZIP_STORED
+                        zf.writestr(zinfo, _to_json(meta, path).encode("utf-8"))
+                except BaseException:
+                    sink.abandoned = True  # whatever of the zip is left unfinished stays so
+                    raise
                 raw.flush()
                 os.fsync(raw.fileno())
     except OSError as exc:
@@ -186,9 +246,10 @@ def _write_member(zf: zipfile.ZipFile, raw, name: str, arr: np.ndarray) -> dict:
         pad += _ALIGN
     if pad:
         zinfo.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + bytes(pad - 4)
-    with zf.open(zinfo, "w", force_zip64=True) as fh:
-        writer = _HashingWriter(fh)
-        np.lib.format.write_array(writer, np.asarray(arr), allow_pickle=False)
+    fh = zf.open(zinfo, "w", force_zip64=True)  # closed on success only: a failed write is abandoned whole
+    writer = _HashingWriter(fh)
+    np.lib.format.write_array(writer, np.asarray(arr), allow_pickle=False)
+    fh.close()
     return {"file": member, "dtype": arr.dtype.str, "shape": list(arr.shape), "sha256": writer.sha256.hexdigest()}
 
 
@@ -221,8 +282,10 @@ def read_meta(path: str | os.PathLike, fmt: str, version: int) -> dict:
     try:
         with zipfile.ZipFile(path) as zf:
             return _read_meta(zf, path, fmt, version)
-    except zipfile.BadZipFile as exc:
-        raise InputError(f"{path}: corrupt or truncated {KINDS[fmt].noun} file ({exc})") from None
+    except InputError:
+        raise
+    except _CORRUPT as exc:
+        raise _corrupt(path, KINDS[fmt].noun, exc) from None
 
 
 def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
@@ -240,10 +303,7 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             buf = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
-            raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+        zf = zipfile.ZipFile(path)
         with zf:
             meta = _read_meta(zf, path, fmt, version)
             view = memoryview(buf)
@@ -265,11 +325,19 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
             view.release()
     except InputError:
         raise
-    except (OSError, ValueError, struct.error, EOFError) as exc:
-        raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+    except _CORRUPT as exc:
+        raise _corrupt(path, noun, exc) from None
     if not mmap:
         buf.close()
     return meta, arrays
+
+
+def _corrupt(path: Path, noun: str, exc: BaseException) -> InputError:
+    """The one-line error for a file zipfile/numpy could not parse (``exc``: what they raised)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return InputError(f"{path}: cannot read ({exc.strerror or exc})")
+    detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return InputError(f"{path}: corrupt or truncated {noun} file ({detail})")
 
 
 def _check_head(path: Path, fmt: str) -> None:
@@ -288,11 +356,11 @@ def _read_meta(zf: zipfile.ZipFile, path: Path, fmt: str, version: int) -> dict:
         data = zf.read(META_MEMBER)
     except KeyError:
         raise InputError(f"{path}: a zip file without {META_MEMBER}, not an ngramkit {noun} file") from None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise InputError(f"{path}: corrupt or truncated {noun} file ({exc})") from None
+    except _CORRUPT as exc:
+        raise _corrupt(path, noun, exc) from None
     try:
         meta = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer too long, nesting too deep
         raise InputError(f"{path}: corrupt {noun} metadata ({exc})") from None
     found = meta.get("format") if isinstance(meta, dict) else None
     if found != fmt:
@@ -348,6 +416,63 @@ def _array_from(buf, start: int, length: int, name: str, path: Path, copy: bool)
     return arr.copy(order="K") if copy else arr
 
 
+# ---- checking values (once per array, vectorised) -----------------------------------------------
+
+
+def dtype_problem(name: str, arr: np.ndarray, dtype: str, ndim: int | None = None) -> str | None:
+    """Why ``arr`` is not what the writer stores as ``name`` (exact ``dtype`` such as ``"<i4"``, ``ndim``), or None."""
+    want = np.dtype(dtype)
+    if arr.dtype != want:
+        return f"array {name!r} is {arr.dtype.str}, expected {want.str}"
+    if ndim is not None and arr.ndim != ndim:
+        return f"array {name!r} has shape {arr.shape}, expected {ndim} dimensions"
+    return None
+
+
+def check_dtype(path, noun: str, name: str, arr: np.ndarray, dtype: str, ndim: int | None = None) -> np.ndarray:
+    """``arr`` if :func:`dtype_problem` finds nothing, else a one-line :class:`InputError` naming ``path``."""
+    why = dtype_problem(name, arr, dtype, ndim)
+    if why:
+        raise InputError(f"{path}: corrupt {noun} file ({why})")
+    return arr
+
+
+def check_ngram_tables(path, noun: str, vocab_size: int, ngrams: list, parents: list, names: list,
+                       keys: list | None = None) -> None:
+    """Refuse n-gram tables that are inconsistent: per order k, ``ngrams[k-1]`` (M_k, k) ``<i4`` word ids
+    in ``0..vocab_size-1``, ``parents[k-1]`` (M_k,) int64 rows of the (k-1)-word prefix (zeros for k = 1),
+    every row's prefix equal to its parent's n-gram, rows strictly increasing (unique, sorted).
+
+    ``keys``: the rows' sort keys ``parent * vocab_size + last word`` when the
+    caller has them (models store them), else computed here. Vectorised, one
+    pass per array: what a crafted file with recomputed checksums would otherwise slip
+    past the loader into lookups and C kernels that trust these invariants.
+    """
+    v = int(vocab_size)
+    prev = None
+    for k, (g, par, name) in enumerate(zip(ngrams, parents, names), 1):
+        def bad(why, name=name):
+            return InputError(f"{path}: corrupt {noun} file (order-{k} table {name!r}: {why})")
+        if g.ndim != 2 or g.shape[1] != k:
+            raise bad(f"shape {g.shape}, expected (M, {k})")
+        if par.shape != (g.shape[0],):
+            raise bad(f"{g.shape[0]} n-grams but {par.shape} parent rows")
+        if g.size and (int(g.min()) < 0 or int(g.max()) >= v):
+            raise bad(f"word ids outside the vocabulary of {v} words")
+        if k == 1:
+            if par.size and (par != 0).any():
+                raise bad("unigrams have no parent row")
+        else:
+            if par.size and (int(par.min()) < 0 or int(par.max()) >= prev.shape[0]):
+                raise bad(f"parent rows outside the {prev.shape[0]} rows of order {k - 1}")
+            if not all(np.array_equal(prev[:, j][par], g[:, j]) for j in range(k - 1)):
+                raise bad("an n-gram's prefix differs from its parent row")
+        key = par.astype(np.int64) * v + g[:, -1] if keys is None else keys[k - 1]
+        if key.size > 1 and not (key[1:] > key[:-1]).all():
+            raise bad("n-grams not unique and sorted")
+        prev = g
+
+
 # ---- the vocabulary, as both records store it ----------------------------------------------
 
 
@@ -360,6 +485,8 @@ def vocab_from(meta: dict, arrays: dict, path: str | os.PathLike) -> Vocabulary:
     Removes ``vocab.counts`` from ``arrays`` (it is not a state array).
     """
     counts = arrays.pop(VOCAB_COUNTS, None)
+    if counts is not None:
+        check_dtype(path, "vocabulary", VOCAB_COUNTS, counts, "<i8", 1)
     try:
         return Vocabulary(meta["vocab"], None if counts is None else np.asarray(counts))
     except (NgramkitError, KeyError, TypeError, ValueError) as exc:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .text import TextOptions, check_bytes, decode, read_bytes, read_text, source_name, tokenize
+from .text import _BINARY_SNIFF, TextOptions, check_bytes, decode, read_bytes, read_text, source_name, tokenize
 from .vocab import EOS_ID, UNK_ID, Vocabulary
 
 # Compressed data is decompressed at once by read_bytes (gzip, bzip2, xz magic bytes and suffixes).
@@ -159,8 +159,14 @@ def scan_blocks(k, source, options: TextOptions, block_bytes: int):
     """Scans of one file's blocks (:func:`file_blocks`); errors name the file and whole-file offsets."""
     name = source_name(source)
     got = False
+    offset = 0
     for i, block in enumerate(file_blocks(source, block_bytes)):
+        if 0 < offset < _BINARY_SNIFF:
+            # decode() sniffs the first 8 kB of the whole file for NUL bytes; blocks shorter than that
+            # must be sniffed on, or a NUL in the second block would pass here and fail the Python path.
+            check_bytes(b"x" + bytes(memoryview(block)[:_BINARY_SNIFF - offset]), name, encoding=options.encoding)
         scan = scan_bytes(k, block, name, options, first=i == 0, source=source)
+        offset += len(block)
         got = got or scan.ids.size > 0
         yield scan
     if not got:
