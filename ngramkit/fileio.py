@@ -20,6 +20,7 @@ repeated signals while the stack unwinds.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import signal
@@ -79,6 +80,10 @@ def prepare_out_dir(directory: str | os.PathLike, what: str = "--out") -> Path:
     return directory
 
 
+# Write errors that mean "no room or no device": reported under the destination's name.
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path next to ``path``; rename it over ``path`` on success.
@@ -105,6 +110,12 @@ def atomic_path(path: str | os.PathLike):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if exc.errno in _DISK_FULL:  # the block was writing this file: name it, not the hidden temporary one
+            raise NgramkitError(f"{path}: cannot write ({exc.strerror or exc}); nothing was written") from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -8,9 +8,7 @@ that leaves either nothing or 48 kB free (the write then fails part-way).
 
 The checks are test_bad_inputs.check: exit code, exactly one message line
 naming the file, no traceback, no new (or temporary) file in the output
-folder, the previous outputs unchanged. Cases whose fix belongs to code
-being changed elsewhere (RNN training's auxiliary writes) are
-``xfail(strict=True)`` with the reason.
+folder, the previous outputs unchanged.
 """
 
 from __future__ import annotations
@@ -33,41 +31,26 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tm
 RNN = ["--valid", "{good}", "--epochs", "2", "--hidden", "8", "-q"]
 
 
-def xfail(reason):
-    return pytest.mark.xfail(strict=True, reason=reason)
 
-
-_AUX = ("rnn/train.py / cli/train_rnn.py (being fixed elsewhere): a failing auxiliary write (log, checkpoint) "
-        "must print one line naming the file, keep the model and exit 1")
-
-_NAMELESS = ("compare --markdown/--csv on a full disk: 'Error: cannot write output: No space left on device' "
-             "does not name the file; fix: cli/compare.py (or compare/report.py) names the path it was writing")
 
 # id -> (argv writing into {out}, the name the message must contain, marks)
 DISK_CASES = {
     "count-output": (["count", "{good}", "--output", "{out}/prev.ngc"], "prev.ngc", ()),
     "train-ngram-output": (["train", "ngram", "{good}", "-o", "{out}/prev.ngk"], "prev.ngk", ()),
     "train-ngram-arpa-output": (["train", "ngram", "{good}", "-o", "{out}/new.arpa"], "new.arpa", ()),
-    "train-rnn-output": (["train", "rnn", "{good}", *RNN, "-o", "{out}/prev.ngk"], "prev.ngk",
-                         (xfail("the checkpoint folder prev.ngk.ckpt (best.ngk) is left on the full disk after the "
-                                "failed run (issue 14 item 7); fix: cli/train_rnn.py / rnn/train.py"),)),
+    "train-rnn-output": (["train", "rnn", "{good}", *RNN, "-o", "{out}/prev.ngk"], "prev.ngk", ()),
     "train-rnn-log": (["train", "rnn", "{good}", *RNN, "-o", "{elsewhere}/m.ngk", "--log", "{out}/log.json"],
-                      "log.json",
-                      (xfail("--log on a full disk: 'Error: cannot write output: No space left on device' does not "
-                             "name log.json (and the model's fate is unsaid); " + _AUX),)),
+                      "log.json", ()),
     "train-rnn-checkpoint": (["train", "rnn", "{good}", *RNN, "-o", "{elsewhere}/m.ngk", "--checkpoint",
-                              "{out}/ckpt"], "ckpt",
-                             (xfail("--checkpoint on a full disk leaves the checkpoint folder behind; " + _AUX),)),
+                              "{out}/ckpt"], "ckpt", ()),
     "compare-markdown": (["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}", "--models",
-                          "mle:1", "-q", "--markdown", "{out}/r.md"], "r.md", (xfail(_NAMELESS),)),
+                          "mle:1", "-q", "--markdown", "{out}/r.md"], "r.md", ()),
     "compare-csv": (["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}", "--models", "mle:1",
-                     "-q", "--csv", "{out}/r.csv"], "r.csv", (xfail(_NAMELESS),)),
+                     "-q", "--csv", "{out}/r.csv"], "r.csv", ()),
     "compare-plot": (["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}", "--models", "mle:1",
                       "-q", "--plot", "{out}/r.png"], "r.png", ()),
     "compare-out": (["compare", "--train", "{good}", "--valid", "{good}", "--test", "{good}", "--models",
-                     "mle:1,kn:2", "-q", "--out", "{out}/models"], "models",
-                    (xfail("compare --out DIR on a full disk leaves the (empty) DIR behind (issue 14 item 7); fix: "
-                           "cli/compare.py removes the folder it created when the run fails"),)),
+                     "mle:1,kn:2", "-q", "--out", "{out}/models"], "models", ()),
     "zipf-plot": (["zipf", "{good}", "--plot", "{out}/z.png"], "z.png", ()),
 }
 
