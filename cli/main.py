@@ -121,6 +121,7 @@ def _register():
     for command in (count.count, corpus.corpus, zipf.zipf, train.train, ppl.ppl,
                     generate.generate, compare.compare):
         cli.add_command(command)
+    cli.add_command(__import__(f"{__package__}.convert", fromlist=["convert"]).convert)  # ngramkit convert
 
 
 _register()

@@ -77,10 +77,11 @@ TEXT_COMMANDS = {  # command -> argv with {bad} for the bad text file
 MODEL_COMMANDS = {
     "ppl-model": ["ppl", "-m", "{bad}", "{good}"],
     "generate-model": ["generate", "-m", "{bad}"],
+    "convert-model": ["convert", "{bad}", "{out}/converted.ngk"],
 }
 # click.Path(dir_okay=False) refuses a directory itself: a usage error (2).
 USAGE_DIRECTORY = {(c, "directory") for c in ("zipf", "train-ngram", "train-rnn", "ppl-text", "ppl-model",
-                                             "generate-model")}
+                                             "generate-model", "convert-model")}
 
 
 def _cases():
@@ -202,6 +203,7 @@ EXIT_CODE_TABLE = {
     "train rnn": ("train-rnn-hidden-0", "train-rnn-tie-weights-embed", "train-rnn-truncated-gzip"),
     "ppl": ("ppl-split-bogus", None, "ppl-model-binary"),
     "generate": ("generate-top-k-0", None, "generate-model-missing"),
+    "convert": (None, None, "convert-model-missing"),
     "compare": ("compare-rnn-hidden-0", "compare-rnn-dropout-1", "compare-train-missing"),
     "corpus list": (None, None, None),
     "corpus path": ("corpus-path-bogus", None, None),
