@@ -130,8 +130,8 @@ def _query_model(model_path, allow_scores):
     if meta.get("format") == "arpa":
         ids = _arpa_unigram_ids(model_path)
     else:
-        words = model._backoff.vocab.words
-        ids = _kenlm_ids(words[i] for i in model._backoff.ngrams(1)[:, 0].tolist())
+        backoff = model.backoff_model
+        ids = _kenlm_ids(backoff.vocab.words[i] for i in backoff.ngrams(1)[:, 0].tolist())
     return model, meta, ids
 
 

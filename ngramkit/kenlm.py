@@ -168,6 +168,11 @@ class Model(_QueryModel):
         self._tables = tables  # the C object borrows them; keep them alive with it
         self._backoff = backoff
 
+    @property
+    def backoff_model(self):
+        """The :class:`~ngramkit.models.BackoffModel` this engine queries (vocabulary, n-gram tables)."""
+        return self._backoff
+
     def perplexity(self, sentence) -> float:
         """10 ** (-score(sentence) / (words + 1)): the sentence's perplexity, ``</s>`` included."""
         words = len(_as_bytes(sentence).split()) + 1

@@ -137,3 +137,15 @@ def test_other_bad_inputs(tm_models, tmp_path):
     assert both.exit_code == 2 and "--per-sentence" in both.stderr
     missing = run("ppl", "-m", tmp_path / "nope.ngk", tm_models["test"], "--per-word")
     assert missing.exit_code == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_an_rnn_model_is_a_usage_error(tm_models, tmp_path):
+    """Per-word output reports n-gram lengths, which an RNN has not: exit 2, one line, the fix named."""
+    rnn = tmp_path / "rnn.ngk"
+    trained = run("train", "rnn", tm_models["test"], "--epochs", 1, "--hidden", 8, "--schedule", "none", "-q",
+                  "-o", rnn)
+    assert trained.exit_code == 0, trained.stderr
+    result = run("ppl", "-m", rnn, tm_models["test"], "--per-word")
+    lines = result.stderr.strip().splitlines()
+    assert result.exit_code == 2 and "--per-word is for n-gram models" in result.stderr, result.stderr
+    assert "drop --per-word" in lines[-1] and "Traceback" not in result.stderr
