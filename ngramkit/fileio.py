@@ -113,8 +113,10 @@ def atomic_path(path: str | os.PathLike):
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        if exc.errno in _DISK_FULL:  # the block was writing this file: name it, not the hidden temporary one
-            raise NgramkitError(f"{path}: cannot write ({exc.strerror or exc}); nothing was written") from None
+        if exc.errno in _DISK_FULL and exc.filename != os.fspath(path):
+            # The block was writing this file: the error names it, not the hidden temporary one, so the
+            # callers' handlers (and the CLI's) report the file the user asked for.
+            raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
         raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

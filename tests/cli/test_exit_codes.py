@@ -14,7 +14,6 @@ import itertools
 import math
 import resource
 import subprocess
-import sys
 
 import click
 import numpy as np
@@ -29,6 +28,7 @@ from ngramkit.cli.main import cli
 from ngramkit.errors import NgramkitError, ParameterError
 from ngramkit.models import MLE, KneserNey
 from ngramkit.rnn import RNNLM, RNNConfig
+from process import NGRAMKIT
 
 SENTS = [["the", "cat", "sat"], ["the", "dog", "sat", "down"], ["a", "cat"]]
 
@@ -97,7 +97,7 @@ def test_out_of_memory_in_train_rnn_names_its_own_options(tmp_path, data_dir):
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 
-    proc = subprocess.run([sys.executable, "-m", "ngramkit.cli.main", "train", "rnn", str(text), "--valid", str(text),
+    proc = subprocess.run([*NGRAMKIT, "train", "rnn", str(text), "--valid", str(text),
                            "--hidden", "100000", "--epochs", "1", "-q", "-o", str(tmp_path / "m.ngk")],
                           capture_output=True, text=True, preexec_fn=limit, timeout=300)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
@@ -141,7 +141,7 @@ def test_generate_streams_its_text(kind, tmp_path):
     result = CliRunner().invoke(cli, ["generate", "-m", str(path), "-n", "60", "--seed", "3", "--prefix", "the"])
     assert result.exit_code == 0, result.output
     assert result.stdout == render(["the", *model.generate(60, text_seed=["the"], random_seed=3)], False) + "\n"
-    proc = subprocess.Popen([sys.executable, "-m", "ngramkit.cli.main", "generate", "-m", str(path),
+    proc = subprocess.Popen([*NGRAMKIT, "generate", "-m", str(path),
                              "-n", "1000000000000", "--seed", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         first = proc.stdout.read(200)  # would block forever if nothing were written before the end

@@ -29,6 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 from ngramkit.cli.main import cli
+from process import NGRAMKIT
 
 PROGRESS = re.compile(r"^(counting: .*|downloading .*|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
 USAGE = re.compile(r"^(Usage: .*|Try '.*' for help\.|)$")
@@ -317,7 +318,7 @@ def test_real_process_cases(argv, impl, code, needle, inputs, out):
         env["NGRAMKIT_IMPL"] = impl
     stdout = open("/dev/full", "w") if impl is None else subprocess.DEVNULL  # noqa: SIM115
     try:
-        proc = subprocess.run([sys.executable, "-m", "ngramkit.cli.main", *_fill(argv, inputs, out)],
+        proc = subprocess.run([*NGRAMKIT, *_fill(argv, inputs, out)],
                               stdout=stdout, stderr=subprocess.PIPE, env=env, timeout=300)
     finally:
         if stdout is not subprocess.DEVNULL:

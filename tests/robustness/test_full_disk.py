@@ -25,6 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # test_bad_inputs: the table's helpers and fixture
 from test_bad_inputs import OLD, _fill, check, inputs, run_in_process  # noqa: E402, F401 - inputs: a fixture
+from process import NGRAMKIT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs and /dev/full are Linux's")
 
@@ -176,6 +177,6 @@ def test_dev_full_as_standard_output(argv, inputs, tmp_path):  # noqa: F811
     (tmp_path / "prev.ngc").write_bytes(OLD)
     before = sorted(p.name for p in tmp_path.iterdir())
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "ngramkit.cli.main", *_fill(argv, inputs, tmp_path)],
+        proc = subprocess.run([*NGRAMKIT, *_fill(argv, inputs, tmp_path)],
                               stdout=full, stderr=subprocess.PIPE, timeout=300)
     check(proc.returncode, proc.stderr.decode("utf-8", "replace"), 1, "standard output", tmp_path, before)

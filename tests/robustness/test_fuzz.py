@@ -17,8 +17,6 @@ examples in all; ``benchmarks/bench_robustness.py`` runs the same mutators
 from __future__ import annotations
 
 import functools
-import gzip
-import itertools
 import struct
 import tempfile
 from pathlib import Path
@@ -28,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ngramkit import NGramCounts, Stream, TextOptions, Vocabulary, npzfile, read_sentences
+from ngramkit import NGramCounts, Stream, TextOptions, npzfile, read_sentences
 from ngramkit.arpa import write_arpa
 from ngramkit.errors import NgramkitError
 from ngramkit.modelio import load_model, save_model

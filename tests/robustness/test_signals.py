@@ -30,12 +30,12 @@ import pytest
 
 from ngramkit.errors import Interrupted
 from ngramkit.fileio import atomic_path, unwind_on_signals
+from process import NGRAMKIT
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux") or not Path("/proc/self/status").exists(),
                                 reason="needs POSIX signals and /proc (Linux)")
 
-_SCRIPT = Path(sys.executable).with_name("ngramkit")
-COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ngramkit.cli.main"]
+COMMAND = NGRAMKIT
 PROGRESS = re.compile(r"^(counting: .*|downloading .*|.*\.\.\.|epoch \d+/\d+ .*|RNNLM\(.*)$")
 OLD = b"previous output, must survive\n"
 WAIT = 120  # seconds: only a bound against a hung test, never a timing assertion
