@@ -29,8 +29,9 @@ native PTB 3-gram (trained into a temporary folder unless ``--native`` is
 given) and with the ARPA (its time is mostly ARPA parsing); ``import
 ngramkit.kenlm`` + ``Model(path)`` + one ``score``, and the same with KenLM's
 ``kenlm`` module on the ARPA (skipped with a note when it is not installed);
-``python -c pass`` as the floor. Each child also reports its own import and
-load time (``perf_counter``). Writes ``benchmarks/results/bench_query_startup.json``::
+``python -c pass`` as the floor. One untimed warm-up run each (bytecode
+written, files cached). Each child also reports its own import and
+load time (``perf_counter``, last run). Writes ``benchmarks/results/bench_query_startup.json``::
 
     python benchmarks/bench_query.py --startup [--native ptb3.ngk] [--repeat 5]
 """
@@ -125,9 +126,14 @@ print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "score": score}}))
 """
 
 
+# The children may write bytecode (an installed package has its .pyc files; with PYTHONDONTWRITEBYTECODE set,
+# as on the development machines, every run would compile ngramkit's and click's sources: ~0.1 s CPU).
+_CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _popen_usage(cmd):
     """(returncode, stdout, stderr, rusage): ``cmd`` run to the end, with its own resource usage."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_CHILD_ENV)
     # communicate() reaps the child itself (its rusage is then lost): read the pipes, then wait4.
     out = proc.stdout.read()
     err = proc.stderr.read()
@@ -140,6 +146,7 @@ def run_processes(cmd, repeat):
     """``cmd`` run ``repeat`` times: wall, CPU (user + sys of the child) and max RSS, best and median, and the
     child's last stdout line (its own JSON report, if it prints one)."""
     walls, cpus, rss, last = [], [], [], ""
+    _popen_usage(cmd)  # warm-up, untimed: bytecode written, files in the page cache
     for _ in range(repeat):
         t = time.perf_counter()
         code, out, err, usage = _popen_usage(cmd)
