@@ -21,6 +21,19 @@ Usage::
     python benchmarks/bench_query.py [--model ARPA] [--repeat 5] [--sentences N]
 
 Writes ``benchmarks/results/bench_query.json`` and prints it.
+
+``--startup`` measures the fixed cost instead (issue 16, section 2), as whole
+processes, best and median of ``--repeat`` runs (wall, CPU = user + sys of
+the child, max RSS from ``wait4``): ``ngramkit ppl`` on a 1-line text with a
+native PTB 3-gram (trained into a temporary folder unless ``--native`` is
+given) and with the ARPA (its time is mostly ARPA parsing); ``import
+ngramkit.kenlm`` + ``Model(path)`` + one ``score``, and the same with KenLM's
+``kenlm`` module on the ARPA (skipped with a note when it is not installed);
+``python -c pass`` as the floor. One untimed warm-up run each (bytecode
+written, files cached). Each child also reports its own import and
+load time (``perf_counter``, last run). Writes ``benchmarks/results/bench_query_startup.json``::
+
+    python benchmarks/bench_query.py --startup [--native ptb3.ngk] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -30,6 +43,11 @@ import gc
 import json
 import os
 import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -91,14 +109,117 @@ def measure(module, path, lines, repeat):
     return out, totals
 
 
+# ---- --startup: the fixed cost of a scoring process -------------------------------------------------------
+
+STARTUP_LINE = "the company said it expects a loss"
+
+# Children that time their own phases (perf_counter) and print them as the last line of stdout.
+_MODULE_CHILD = """
+import time, json, sys
+t0 = time.perf_counter()
+import {module} as lm
+t1 = time.perf_counter()
+model = lm.Model(sys.argv[1])
+t2 = time.perf_counter()
+score = model.score(sys.argv[2])
+print(json.dumps({{"import_s": t1 - t0, "load_s": t2 - t1, "score": score}}))
+"""
+
+
+# The children may write bytecode (an installed package has its .pyc files; with PYTHONDONTWRITEBYTECODE set,
+# as on the development machines, every run would compile ngramkit's and click's sources: ~0.1 s CPU).
+_CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def _popen_usage(cmd):
+    """(returncode, stdout, stderr, rusage): ``cmd`` run to the end, with its own resource usage."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_CHILD_ENV)
+    # communicate() reaps the child itself (its rusage is then lost): read the pipes, then wait4.
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out, err, usage
+
+
+def run_processes(cmd, repeat):
+    """``cmd`` run ``repeat`` times: wall, CPU (user + sys of the child) and max RSS, best and median, and the
+    child's last stdout line (its own JSON report, if it prints one)."""
+    walls, cpus, rss, last = [], [], [], ""
+    _popen_usage(cmd)  # warm-up, untimed: bytecode written, files in the page cache
+    for _ in range(repeat):
+        t = time.perf_counter()
+        code, out, err, usage = _popen_usage(cmd)
+        walls.append(time.perf_counter() - t)
+        if code:
+            raise SystemExit(f"bench_query --startup: {' '.join(map(str, cmd))} failed: {err.decode()[-500:]}")
+        cpus.append(usage.ru_utime + usage.ru_stime)
+        rss.append(usage.ru_maxrss)  # KiB on Linux
+        last = out.decode().strip().splitlines()[-1] if out.strip() else ""
+    return {"wall_s_best": round(min(walls), 4), "wall_s_median": round(statistics.median(walls), 4),
+            "cpu_s_best": round(min(cpus), 4), "cpu_s_median": round(statistics.median(cpus), 4),
+            "max_rss_mib": round(max(rss) / 1024, 1)}, last
+
+
+def startup(arpa: Path, native: Path | None, repeat: int) -> dict:
+    """The fixed cost of scoring one line, whole processes (see the module's docstring)."""
+    ngramkit_cmd = shutil.which("ngramkit") or None
+    ppl = [ngramkit_cmd] if ngramkit_cmd else [sys.executable, "-m", "ngramkit"]
+    result = {"benchmark": "bench_query --startup", "line": STARTUP_LINE, "repeat": repeat,
+              "arpa": arpa.name, "machine": platform.machine(), "python": platform.python_version(),
+              "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
+    with tempfile.TemporaryDirectory() as tmp:
+        text = Path(tmp) / "one_line.txt"
+        text.write_text(STARTUP_LINE + "\n")
+        if native is None:
+            native = Path(tmp) / "ptb.o3.ngk"
+            subprocess.run([*ppl, "train", "ngram", "--corpus", "ptb", "--order", "3", "-q", "-o", str(native)],
+                           check=True, capture_output=True)
+        result["native"] = native.name
+        result["python_floor"], _ = run_processes([sys.executable, "-c", "pass"], repeat)
+        for key, model in (("ppl_native", native), ("ppl_arpa", arpa)):
+            result[key], _ = run_processes([*ppl, "ppl", "--model", str(model), str(text), "-q"], repeat)
+        for key, module, model in (("ngramkit_kenlm_native", "ngramkit.kenlm", native),
+                                   ("ngramkit_kenlm_arpa", "ngramkit.kenlm", arpa),
+                                   ("kenlm_module_arpa", "kenlm", arpa)):
+            if module == "kenlm" and subprocess.run([sys.executable, "-c", "import kenlm"],
+                                                    capture_output=True).returncode:
+                result[key] = "kenlm module not installed (pip install -e '.[kenlm-oracle]'): column skipped"
+                continue
+            code = _MODULE_CHILD.format(module=module)
+            row, last = run_processes([sys.executable, "-c", code, str(model), STARTUP_LINE], repeat)
+            phases = json.loads(last)
+            row.update(import_s=round(phases["import_s"], 4), load_s=round(phases["load_s"], 4),
+                       score=round(phases["score"], 4))
+            result[key] = row
+    return result
+
+
+def write_result(result: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out, "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    print(json.dumps(result, indent=2))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", type=Path, default=SHARED / "reference" / "ptb.UNK.o3.arpa.gz")
     ap.add_argument("--text", type=Path, default=DATA / "ptb" / "ptb.test.txt")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--sentences", type=int, default=None, help="only the first N sentences (smoke runs)")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_query.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="[default: results/bench_query.json, with --startup results/bench_query_startup.json]")
+    ap.add_argument("--startup", action="store_true", help="measure the fixed cost of a scoring process instead")
+    ap.add_argument("--native", type=Path, default=None,
+                    help="--startup: native PTB 3-gram [default: trained into a temporary folder]")
     args = ap.parse_args(argv)
+    if args.startup:
+        result = startup(args.model, args.native, args.repeat)
+        write_result(result, args.out or HERE / "results" / "bench_query_startup.json")
+        return
+    args.out = args.out or HERE / "results" / "bench_query.json"
 
     import ngramkit.kenlm as nk
 

@@ -13,9 +13,10 @@ import click
 
 from ngramkit import jsonout, modelio, sources
 from ngramkit.errors import NgramkitError, ParameterError
+from ngramkit.models import BackoffModel, CountModel
 from ngramkit.progress import Progress
 from ngramkit.text import NORMALIZERS, TOKENIZERS, TextOptions
-from ngramkit.threads import KERNEL_THREADS_VAR, limit_threads
+from ngramkit.threads import KERNEL_THREADS_VAR, limit_blas_threads, limit_threads
 
 SPLITS = sources.SPLITS  # train, valid, test, all
 DEFAULT_THREADS = 1
@@ -171,7 +172,12 @@ def load_model(model_path, *, quiet: bool = True):
     if not quiet:
         click.echo(f"loading {model_path} ...", err=True)
     meta = modelio.read_metadata(model_path)
-    return modelio.load_model(model_path), meta.get("info") or {}
+    model = modelio.load_model(model_path)
+    if not isinstance(model, (BackoffModel, CountModel)):  # an RNN scores with BLAS products: --threads limits them
+        apply_blas_limit = click.get_current_context().meta.get(_BLAS_LIMIT)
+        if apply_blas_limit is not None:
+            apply_blas_limit()
+    return model, meta.get("info") or {}
 
 
 def json_option(func):
@@ -194,11 +200,25 @@ def echo_json(obj: dict, command: str) -> None:
     click.echo(jsonout.dumps(obj, command=command))
 
 
+_BLAS_LIMIT = "ngramkit.blas_limit"  # click context meta: applies the pending --threads BLAS limit
+
+
 def threads_option(func):
-    """``--threads N``: the command's work runs with at most N BLAS and kernel threads (ngramkit.threads)."""
+    """``--threads N``: the command's work runs with at most N BLAS and kernel threads (ngramkit.threads).
+
+    A command that scores a saved model (it has ``--model``, loaded by :func:`load_model`) sets the BLAS
+    limit only once the model turns out to run BLAS products (an RNN): n-gram scoring runs none, and
+    threadpoolctl's scan of the loaded libraries is then start-up time for nothing.
+    """
     @functools.wraps(func)
     def wrapper(*args, threads, **kwargs):
-        with limit_threads(threads):
+        ctx = click.get_current_context()
+        with contextlib.ExitStack() as stack:
+            loads_model = any(param.name == "model_path" for param in ctx.command.params)
+            stack.enter_context(limit_threads(threads, blas=not loads_model))
+            if loads_model:
+                ctx.meta[_BLAS_LIMIT] = lambda: stack.enter_context(limit_blas_threads(threads))
+                stack.callback(ctx.meta.pop, _BLAS_LIMIT, None)
             return func(*args, **kwargs)
 
     return click.option("--threads", type=click.IntRange(min=1), default=DEFAULT_THREADS, show_default=True,

@@ -39,9 +39,10 @@ def _install_startup_handlers() -> None:
 if __name__ == "__main__" or os.path.basename(sys.argv[0]) in ("ngramkit", "ngramkit.exe"):
     _install_startup_handlers()
 
+import importlib  # noqa: E402
+
 import click  # noqa: E402
 
-from ngramkit import __version__  # noqa: E402
 from ngramkit.errors import NgramkitError  # noqa: E402
 from ngramkit.fileio import unwind_on_signals  # noqa: E402
 
@@ -109,22 +110,42 @@ class Group(click.Group):
                 ctx.exit(1)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="ngramkit")
+# Each command's module is imported only when that command runs (or --help lists them): `ngramkit ppl` must not
+# import compare's, zipf's or the RNN trainer's dependencies (matplotlib, the corpus registry, ...) first.
+# command name -> its module in ngramkit.cli
+COMMANDS = {"count": "count", "corpus": "corpus", "zipf": "zipf", "train": "train", "ppl": "ppl",
+            "generate": "generate", "compare": "compare", "convert": "convert"}
+
+
+class LazyGroup(Group):
+    """A :class:`Group` whose commands are the functions of the same name in the modules of :data:`COMMANDS`."""
+
+    def list_commands(self, ctx):
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx, name):
+        if name not in self.commands and name in COMMANDS:
+            module = importlib.import_module(f".{COMMANDS[name]}", __package__)
+            self.add_command(getattr(module, name), name)
+        return self.commands.get(name)
+
+
+def _print_version(ctx, param, value):
+    """``--version``: ``ngramkit, version X`` (ngramkit.__version__ is read from the installed metadata only
+    here, not at every start)."""
+    if not value or ctx.resilient_parsing:
+        return
+    import ngramkit
+
+    click.echo(f"ngramkit, version {ngramkit.__version__}")
+    ctx.exit()
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def cli():
     """Count, smooth, fit, measure and compare language models."""
-
-
-def _register():
-    from . import compare, corpus, count, generate, ppl, train, zipf
-
-    for command in (count.count, corpus.corpus, zipf.zipf, train.train, ppl.ppl,
-                    generate.generate, compare.compare):
-        cli.add_command(command)
-    cli.add_command(__import__(f"{__package__}.convert", fromlist=["convert"]).convert)  # ngramkit convert
-
-
-_register()
 
 
 def main():

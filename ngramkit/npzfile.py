@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+import ngramkit  # its __version__ (installed metadata) is looked up when a file is written, not at import
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path, check_writable
 from .vocab import Vocabulary
@@ -508,7 +508,7 @@ def write_model(path: str | os.PathLike, *, kind: str, cls: str, name: str | Non
     if VOCAB_COUNTS not in arrays:
         arrays[VOCAB_COUNTS] = np.asarray(vocab.counts, np.int64)
     meta = {"format": MODEL, "version": MODEL_VERSION, "kind": kind, "class": cls, "name": name, "state": state,
-            "vocab": list(vocab.words), "info": info or {}, "ngramkit_version": __version__}
+            "vocab": list(vocab.words), "info": info or {}, "ngramkit_version": ngramkit.__version__}
     return write(path, meta, arrays)
 
 

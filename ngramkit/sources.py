@@ -33,7 +33,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from . import corpora
 from .errors import InputError, NgramkitError
 from .scan import source_size
 from .stream import Stream
@@ -42,8 +41,16 @@ from .vocab import Vocabulary
 
 TEXT_OPTIONS = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
 LEVELS = ("word", "char")
-SPLITS = corpora.SPLITS  # train, valid, test, all
 SPLIT_NAMES = ("train", "valid", "test")  # what read_splits reads
+SPLITS = (*SPLIT_NAMES, "all")  # the registry's splits (ngramkit.corpora.SPLITS; tests/test_startup.py pins them)
+
+
+def _registry():
+    """:mod:`ngramkit.corpora`, imported on first use: reading FILES (``ngramkit ppl text.txt``) needs no
+    registry, and it brings the download machinery (http.client, ssl, urllib)."""
+    from . import corpora  # local: heavy, and optional on the FILES path
+
+    return corpora
 
 
 def merge_options(base: TextOptions | None = None, overrides=None, *, level: str | None = None) -> TextOptions:
@@ -111,14 +118,14 @@ class Source:
         """
         if self.corpus is None:
             return list(self.files)
-        spec = corpora.get(self.corpus)
+        spec = _registry().get(self.corpus)
         if self.split == "all":
             rels = list(spec.files)
         elif spec.split_files is not None:
             rels = list(spec.split_files[self.split])
         else:
             return None
-        return [corpora.path(self.corpus, rel) for rel in rels]
+        return [_registry().path(self.corpus, rel) for rel in rels]
 
     def nbytes(self) -> int:
         """Bytes on disk of :meth:`paths` (0 for stdin, a ratio split, or when unknown)."""
@@ -128,7 +135,7 @@ class Source:
         """The text as sentences of tokens (one list when ``options.sentences`` is False)."""
         if self.corpus is None:
             return read_sentences(list(self.files), self.options)
-        return corpora.load_split(self.corpus, self.split, self.options)
+        return _registry().load_split(self.corpus, self.split, self.options)
 
     def stream(self, vocab: Vocabulary | None = None, *, min_count: int = 1, max_size: int | None = None,
                progress=None) -> Stream:
@@ -175,8 +182,8 @@ def resolve(files=(), corpus: str | None = None, split: str = "train", overrides
         raise NgramkitError("give FILES or --corpus, not both")
     if paths:
         return Source(", ".join(paths), merge_options(base, overrides, level=level), files=tuple(paths))
-    name = corpus or corpora.DEFAULT_CORPUS
-    spec = corpora.get(name)
+    name = corpus or _registry().DEFAULT_CORPUS
+    spec = _registry().get(name)
     _check_split(split)
     options = merge_options(spec.text_options if base is None else base, overrides, level=level)
     return Source(name, options, corpus=name, split=split)

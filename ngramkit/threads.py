@@ -24,22 +24,42 @@ KERNEL_THREADS_VAR = "NGRAMKIT_THREADS"
 
 
 @contextlib.contextmanager
-def limit_threads(n: int | None) -> Iterator[None]:
-    """Run the body with at most ``n`` BLAS threads and ``n`` kernel threads (``None``: no limit)."""
+def limit_threads(n: int | None, *, blas: bool = True) -> Iterator[None]:
+    """Run the body with at most ``n`` BLAS threads and ``n`` kernel threads (``None``: no limit).
+
+    ``blas=False`` sets only the kernel threads: the BLAS limit (threadpoolctl) is then the caller's, with
+    :func:`limit_blas_threads` when the work turns out to need BLAS (``ngramkit ppl`` on an RNN).
+    """
+    _check(n)
     if n is None:
         yield
         return
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise NgramkitError(f"threads must be an integer >= 1, got {n!r}")
-    from threadpoolctl import threadpool_limits
-
     previous = os.environ.get(KERNEL_THREADS_VAR)
     os.environ[KERNEL_THREADS_VAR] = str(n)  # the kernel reads it at every call
     try:
-        with threadpool_limits(limits=n, user_api="blas"):
+        with limit_blas_threads(n if blas else None):
             yield
     finally:
         if previous is None:
             os.environ.pop(KERNEL_THREADS_VAR, None)
         else:
             os.environ[KERNEL_THREADS_VAR] = previous
+
+
+@contextlib.contextmanager
+def limit_blas_threads(n: int | None) -> Iterator[None]:
+    """Run the body with numpy's BLAS on at most ``n`` threads (``None``: unchanged), restored on exit."""
+    _check(n)
+    if n is None:
+        yield
+        return
+    # Local: threadpoolctl inspects every loaded library; only work that runs BLAS products pays for it.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def _check(n) -> None:
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise NgramkitError(f"threads must be an integer >= 1, got {n!r}")
