@@ -6,6 +6,8 @@ import click
 
 from ngramkit.compare import compare as run_compare
 from ngramkit.compare.run import check_out_dir, save_report
+from ngramkit.compare.specs import parse_models
+from ngramkit.errors import NgramkitError
 from ngramkit.fileio import PLOT_SUFFIXES, check_output_path
 
 from .common import (command_errors, FiniteFloat, json_option, known_corpus, progress_output, text_options,
@@ -20,9 +22,6 @@ _RNN_OPTIONS = ("hidden", "embed", "layers", "softmax", "classes", "optimizer", 
 def _check_models(ctx, param, value):
     """--models is parsed now, so a bad spec is a usage error before any text is read."""
     if value is not None:
-        from ngramkit.compare.specs import parse_models
-        from ngramkit.errors import NgramkitError
-
         try:
             parse_models(value)
         except NgramkitError as exc:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gzip
 import math
 
 import click
+import numpy as np
 
-from ngramkit import jsonout, modelio, sources
+from ngramkit import jsonout, kenlm, modelio, sources
 from ngramkit.errors import InputError, NgramkitError
 from ngramkit.evaluate import evaluate
+from ngramkit.kenlm import State
 
 from .common import (command_errors, corpus_option, echo_json, info, json_option, load_model, model_text_options,
                      SPLITS, text_options, threads_option)
@@ -120,7 +123,6 @@ def _query_model(model_path, allow_scores):
     if entry is not None and not getattr(entry.cls, "is_probabilistic", True) and not allow_scores:
         raise NgramkitError(f"{entry.cls.__name__} gives scores, not probabilities: perplexity is meaningless; "
                             "pass --allow-scores to compute it anyway")
-    from ngramkit import kenlm
 
     try:
         model = kenlm.Model(model_path)
@@ -148,8 +150,6 @@ def _kenlm_ids(unigrams) -> dict:
 
 def _arpa_unigram_ids(path) -> dict:
     """KenLM's ids for the words of an ARPA file: numbered in the order of its 1-gram section."""
-    import gzip
-
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
     with (gzip.open if gz else open)(path, "rt", encoding="utf-8", errors="replace") as fh:
@@ -172,7 +172,6 @@ def _sentence_scores(model, words):
     """[(log10, ngram_length, oov)] of ``words`` and ``</s>``, after ``<s>`` (KenLM's ``full_scores``)."""
     if not any(any(c in " \t\n\r\f\v" for c in w) for w in words):
         return list(model.full_scores(" ".join(words)))
-    from ngramkit.kenlm import State  # a token with a space in it (regex tokenizer): one word at a time
 
     state, out, scores = State(), State(), []
     model.BeginSentenceWrite(state)
@@ -185,8 +184,6 @@ def _sentence_scores(model, words):
 
 def _float32(x) -> str:
     """``x`` as KenLM prints its float32 numbers: the shortest text that reads back as the same float32."""
-    import numpy as np
-
     x = np.float32(x)
     return np.format_float_positional(x, trim="-") if np.isfinite(x) else str(float(x))
 
@@ -196,8 +193,6 @@ class _KenLMSums:
     sentence (``Total:``), sentence totals and OOV values summed in double for the perplexities."""
 
     def __init__(self):
-        import numpy as np
-
         self.f32 = np.float32
         self.total = self.oov_total = 0.0
 

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import click
 
-from ngramkit import jsonout, sources
+from ngramkit import jsonout, modelio, sources
+from ngramkit.counts import NGramCounts
 from ngramkit.errors import NgramkitError
+from ngramkit.fileio import check_writable
+from ngramkit.lm import LanguageModel
+from ngramkit.models import MODELS
 
 from .common import command_errors, corpus_option, echo_json, info as info_lines, json_option, text_options
 
@@ -37,8 +41,6 @@ def _floats(option: str):
 
 
 def model_class(smoothing: str):
-    from ngramkit.models import MODELS
-
     try:
         return MODELS[smoothing]
     except KeyError:
@@ -81,8 +83,6 @@ def build_model(smoothing: str, order: int, given: dict):
 
 def has_arpa_form(cls) -> bool:
     """Whether models of ``cls`` convert to backoff (ARPA) form."""
-    from ngramkit.lm import LanguageModel
-
     return cls.to_backoff is not LanguageModel.to_backoff
 
 
@@ -138,8 +138,6 @@ def counts_file(files, corpus_name) -> Path | None:
 
 def read_counts(path: Path, order: int):
     """(counts, info): a counts file of order >= ``order`` and how its text was read (for the model's info)."""
-    from ngramkit.counts import NGramCounts
-
     counts = NGramCounts.load(path)
     if counts.order < order:
         raise NgramkitError(f"{path}: holds counts of orders 1..{counts.order}, below --order {order}; count "
@@ -204,10 +202,6 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     texts: those orders use KenLM's fallback discounts, and the warning, the
     summary and the JSON name them (--no-discount-fallback refuses instead).
     """
-    from ngramkit import modelio
-    from ngramkit.counts import NGramCounts
-    from ngramkit.fileio import check_writable
-
     # Fail before any heavy work on bad options or an unwritable output path.
     check_writable(output)
     fallback = discount_fallback_setting(smoothing, discount, discount_fallback)

@@ -9,9 +9,14 @@ import click
 from click.core import ParameterSource
 
 from ngramkit import jsonout, sources
+from ngramkit import modelio
+from ngramkit import rnn as R
 from ngramkit.errors import NgramkitError
+from ngramkit.fileio import check_writable
 from ngramkit.progress import EpochProgress, token_unit
 from ngramkit.rnn import presets
+from ngramkit.rnn.train import (BEST, LAST, check_checkpoint_dir, check_resume_config, diagnose, load_checkpoint,
+                                 remove_checkpoints, write_error_reason)
 
 from .common import (command_errors, corpus_option, echo_json, FiniteFloat, json_option, progress_output,
                      text_options, threads_option)
@@ -111,10 +116,6 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     written, training stops, the best model so far is written to MODEL and
     the exit code is 1.
     """
-    from ngramkit import rnn as R
-    from ngramkit.fileio import check_writable
-    from ngramkit.rnn.train import check_checkpoint_dir, check_resume_config, diagnose, remove_checkpoints
-
     check_writable(output)
     if log_path:
         check_writable(log_path)
@@ -146,8 +147,6 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
     say("reading text ...")
     vocab = None
     if resume:
-        from ngramkit.rnn.train import LAST, load_checkpoint
-
         say(f"resuming from {ckpt / LAST} ...")
         model = load_checkpoint(ckpt).model
         vocab = model.vocab
@@ -253,9 +252,6 @@ def rnn(files, corpus_name, preset_name, valid_file, cell, hidden, embed, layers
 
 def _save(result, output, info: dict, ckpt: Path, failed, cleanup) -> None:
     """Write the model; if that fails, say in one line where the last good state is (checkpoints kept, if any)."""
-    from ngramkit import modelio
-    from ngramkit.rnn.train import BEST, write_error_reason
-
     try:
         modelio.save_model(result.model, output, info=info)
     except (OSError, NgramkitError) as exc:

@@ -9,7 +9,7 @@ import click
 from ngramkit import jsonout, sources
 from ngramkit.counts import MAX_ORDER, NGramCounts
 from ngramkit.errors import NgramkitError
-from ngramkit.plots import check_figure_path
+from ngramkit.plots import check_figure_path, plot_heaps, plot_zipf, save_figure
 from ngramkit.zipf import check_zipf_options, fit_heaps, fit_zipf_orders
 
 from .common import (SPLITS, command_errors, corpus_option, echo_json, info, json_option, one_line_errors,
@@ -163,16 +163,10 @@ def _run(files, corpus_name, split, orders, method, ranks, xmin, min_tail, bound
     # Draw every figure first, then write them (atomically): a failure leaves no partial set of files.
     figures = []
     if plot_path is not None:
-        from ngramkit.plots import plot_zipf
-
         figures.append((plot_zipf(fits, corpus=label, title=title), plot_path))
     if heaps is not None:
-        from ngramkit.plots import plot_heaps
-
         figures.append((plot_heaps(heaps, corpus=label, title=title), heaps_path))
     if figures:
-        from ngramkit.plots import save_figure
-
         for fig, path in figures:
             save_figure(fig, path)
     if plot_path is not None:
