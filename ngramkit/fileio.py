@@ -80,6 +80,31 @@ def prepare_out_dir(directory: str | os.PathLike, what: str = "--out") -> Path:
     return directory
 
 
+def check_dir_creatable(directory, what: str) -> Path | None:
+    """Fail now, with one line, if ``directory`` could not be created or written; create nothing.
+
+    ``what`` names it in the message (the option, e.g. ``--out``). Returns the
+    outermost folder that does not exist yet (what a failed run may remove
+    again), None when ``directory`` exists.
+    """
+    directory = Path(directory)
+    if directory.exists():
+        if not directory.is_dir():
+            raise NgramkitError(f"{what} {directory}: exists and is not a directory")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise NgramkitError(f"{what} {directory}: directory is not writable")
+        return None
+    missing = directory.absolute()
+    ancestor = missing.parent
+    while not ancestor.exists():
+        missing, ancestor = ancestor, ancestor.parent
+    if not ancestor.is_dir():
+        raise NgramkitError(f"{what} {directory}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise NgramkitError(f"{what} {directory}: cannot create it, directory {ancestor} is not writable")
+    return missing
+
+
 # Write errors that mean "no room or no device": reported under the destination's name.
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
 

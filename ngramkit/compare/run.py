@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import __version__, corpora
 from ..errors import NgramkitError
+from ..fileio import check_dir_creatable
 from ..evaluate import summarize
 from ..progress import EpochProgress, Progress, token_unit
 from ..rnn import kernels
@@ -219,21 +220,8 @@ def _interpolate(rows: list[Row], families: dict, scored: dict, splits: SplitStr
 
 def check_out_dir(directory, what: str = "--out") -> Path:
     """Fail now, with one line, if ``directory`` could not be created or written; create nothing."""
-    directory = Path(directory)
-    if directory.exists():
-        if not directory.is_dir():
-            raise NgramkitError(f"{what} {directory}: exists and is not a directory")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise NgramkitError(f"{what} {directory}: directory is not writable")
-        return directory
-    ancestor = directory.absolute().parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise NgramkitError(f"{what} {directory}: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise NgramkitError(f"{what} {directory}: cannot create it, directory {ancestor} is not writable")
-    return directory
+    check_dir_creatable(directory, what)
+    return Path(directory)
 
 
 def save_report(report: Report, directory, **kwargs) -> dict:

@@ -71,7 +71,7 @@ import numpy as np
 from .. import npzfile
 from ..errors import InputError, NgramkitError
 from ..evaluate import perplexity_of
-from ..fileio import atomic_open
+from ..fileio import atomic_open, check_dir_creatable
 from ..vocab import EOS_ID
 from .config import TrainConfig
 from .model import RNNLM, SparseRows, compiled_optim as _fused
@@ -463,29 +463,12 @@ def _resume(ckpt: Path, model: RNNLM, cfg: TrainConfig, data: dict):
 
 
 def check_checkpoint_dir(directory) -> Path | None:
-    """Fail now, with one line, if ``directory`` cannot hold checkpoints.
+    """Fail now, with one line, if ``directory`` cannot hold checkpoints (it is created after the first epoch).
 
-    It need not exist (it is created after the first epoch), but its nearest
-    existing ancestor must be a writable directory. Returns the outermost
-    folder that does not exist yet (what :func:`remove_checkpoints` may remove
-    after the run), None when ``directory`` exists.
+    Returns the outermost folder that does not exist yet (what
+    :func:`remove_checkpoints` may remove after the run), None when it exists.
     """
-    directory = Path(directory)
-    if directory.exists():
-        if not directory.is_dir():
-            raise NgramkitError(f"--checkpoint {directory}: exists and is not a directory")
-        if not os.access(directory, os.W_OK | os.X_OK):
-            raise NgramkitError(f"--checkpoint {directory}: directory is not writable")
-        return None
-    missing = directory.absolute()
-    ancestor = missing.parent
-    while not ancestor.exists():
-        missing, ancestor = ancestor, ancestor.parent
-    if not ancestor.is_dir():
-        raise NgramkitError(f"--checkpoint {directory}: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise NgramkitError(f"--checkpoint {directory}: directory {ancestor} is not writable")
-    return missing
+    return check_dir_creatable(directory, "--checkpoint")
 
 
 def remove_checkpoints(directory, created: Path | None = None) -> None:
