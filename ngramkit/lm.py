@@ -202,7 +202,8 @@ class LanguageModel(abc.ABC):
             raise NgramkitError(
                 f"score/logscore take one word, got {shown} (it contains whitespace); to score a sentence use "
                 "ngramkit.evaluate.evaluate(model, model.as_stream([sentence.split()])) or "
-                "model.perplexity([sentence.split()]) (a kenlm-style score(sentence, bos, eos) is not there yet)"
+                "model.perplexity([sentence.split()]); KenLM's score(sentence, bos, eos) is "
+                "ngramkit.kenlm.Model(path).score(sentence) on a saved model"
             )
         lp = self.next_log_probs(self._context_ids(context))
         wid = self.vocab.id(word) if isinstance(word, str) else int(word)

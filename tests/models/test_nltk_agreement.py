@@ -245,6 +245,7 @@ def test_score_of_a_sentence_is_an_error(corpus):
         msg = str(info.value)
         assert msg.startswith("score/logscore take one word, got 'the company said it expects a loss' (it contains")
         assert "model.perplexity([sentence.split()])" in msg and "ngramkit.evaluate" in msg and "\n" not in msg
+        assert "ngramkit.kenlm.Model(path).score(sentence)" in msg  # KenLM's sentence-level call, now there
     assert 0 < model.score("zzz") == model.score("<unk>")  # an unknown word is still P(<unk>)
     # A word with whitespace that the vocabulary holds (character level: the space) is a word.
     chars = Laplace(2).fit_sentences([list("the time machine"), list("a time")])
