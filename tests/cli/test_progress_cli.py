@@ -18,7 +18,7 @@ from click.testing import CliRunner
 import ngramkit.progress
 from ngramkit.cli import count as count_cli
 from ngramkit.cli.main import cli
-from oracles import http_server
+from oracles import http_server, write_slices
 
 train_module = importlib.import_module("ngramkit.rnn.train")  # (ngramkit.rnn.train is also the function)
 RNN = ["--hidden", "8", "--batch", "4", "--bptt", "10", "--optimizer", "adam", "--lr", "0.01",
@@ -46,9 +46,7 @@ def terminal(monkeypatch):
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory, timemachine_path):
     d = tmp_path_factory.mktemp("progress")
-    lines = [ln for ln in timemachine_path.read_text().splitlines() if ln.strip()]
-    (d / "train.txt").write_text("\n".join(lines[100:300]) + "\n")
-    (d / "valid.txt").write_text("\n".join(lines[300:340]) + "\n")
+    write_slices(timemachine_path, d, train=(100, 300), valid=(300, 340))
     return d
 
 

@@ -12,6 +12,7 @@ from ngramkit import Stream, modelio
 from ngramkit.cli.main import cli
 from ngramkit.rnn import RNNLM
 from ngramkit.text import TextOptions, read_sentences
+from oracles import write_slices
 from clierrors import error_line
 
 OPTS = ["--hidden", "16", "--batch", "4", "--bptt", "10", "--optimizer", "adam", "--lr", "0.01", "-q"]
@@ -20,9 +21,7 @@ OPTS = ["--hidden", "16", "--batch", "4", "--bptt", "10", "--optimizer", "adam",
 @pytest.fixture(scope="module")
 def texts(tmp_path_factory, timemachine_path):
     d = tmp_path_factory.mktemp("tm")
-    lines = [ln for ln in timemachine_path.read_text().splitlines() if ln.strip()]
-    (d / "train.txt").write_text("\n".join(lines[100:400]) + "\n")
-    (d / "valid.txt").write_text("\n".join(lines[400:450]) + "\n")
+    write_slices(timemachine_path, d, train=(100, 400), valid=(400, 450))
     return d
 
 
