@@ -167,12 +167,15 @@ def model_text_options(model_path, info) -> TextOptions | None:
         raise NgramkitError(f"{model_path}: stored text options are not understood: {stored}") from None
 
 
-def load_model(model_path, *, quiet: bool = True):
-    """(model, info): load a model file, with the training context stored in it (empty for ARPA)."""
+def load_model(model_path, *, quiet: bool = True, verify=True):
+    """(model, info): load a model file, with the training context stored in it (empty for ARPA).
+
+    ``verify``: as for :func:`ngramkit.modelio.load_model` (``"auto"`` on the query path of ``ppl``).
+    """
     if not quiet:
         click.echo(f"loading {model_path} ...", err=True)
     meta = modelio.read_metadata(model_path)
-    model = modelio.load_model(model_path)
+    model = modelio.load_model(model_path, verify=verify)
     if not isinstance(model, (BackoffModel, CountModel)):  # an RNN scores with BLAS products: --threads limits them
         apply_blas_limit = click.get_current_context().meta.get(_BLAS_LIMIT)
         if apply_blas_limit is not None:

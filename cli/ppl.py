@@ -50,12 +50,16 @@ def text_to_score(model_path, info: dict, files, corpus_name, split: str, overri
                    "total, the summary (n-gram models).")
 @click.option("--allow-scores", is_flag=True,
               help="Evaluate a model whose scores are not probabilities (stupid-backoff).")
+@click.option("--verify", is_flag=True,
+              help="Check the whole native model file first (checksums, values, the stored scoring index); "
+                   "by default a file that stores its scoring index is only mapped.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @threads_option
 @json_option
 @text_options
 @command_errors(memory="the model or the text is too large for this machine's memory (split the text)")
-def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_scores, quiet, as_json, **kwargs):
+def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_scores, verify, quiet, as_json,
+        **kwargs):
     """Print a model's perplexity on text (KenLM query's summary).
 
     Every word and every </s> is a token, <s> is context only; OOV words are
@@ -73,8 +77,8 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
     if per_word:
         if per_sentence:
             raise click.UsageError("--per-word already gives every sentence's total; drop --per-sentence")
-        return _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json, kwargs)
-    model, stored = load_model(model_path, quiet=quiet)
+        return _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json, kwargs, verify)
+    model, stored = load_model(model_path, quiet=quiet, verify=True if verify else modelio.AUTO)
     say("reading text ...")
     source = text_to_score(model_path, stored, files, corpus_name, split, kwargs)
     label, options = source.title, source.options
@@ -109,7 +113,7 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
 # ---- --per-word: KenLM query's output ------------------------------------------------------------
 
 
-def _query_model(model_path, allow_scores):
+def _query_model(model_path, allow_scores, verify=False):
     """(ngramkit.kenlm.Model, file metadata, KenLM word ids): the model as KenLM's API scores it.
 
     An RNN model is a usage error: per-word output gives n-gram lengths,
@@ -124,6 +128,8 @@ def _query_model(model_path, allow_scores):
         raise NgramkitError(f"{entry.cls.__name__} gives scores, not probabilities: perplexity is meaningless; "
                             "pass --allow-scores to compute it anyway")
 
+    if verify:
+        modelio.load_model(model_path, verify=True)  # kenlm.Model maps the file; --verify checks it all first
     try:
         model = kenlm.Model(model_path)
     except OSError as exc:  # kenlm.Model raises KenLM's IOError; the cause is our one-line error
@@ -216,9 +222,9 @@ def _ppl10(total10: float, n: int) -> float:
         return math.inf
 
 
-def _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json, overrides):
+def _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json, overrides, verify=False):
     """``ppl --per-word``: every token's KenLM triple from :meth:`ngramkit.kenlm.Model.full_scores`."""
-    model, meta, ids = _query_model(model_path, allow_scores)
+    model, meta, ids = _query_model(model_path, allow_scores, verify)
     say("reading text ...")
     source = text_to_score(model_path, meta.get("info") or {}, files, corpus_name, split, overrides)
     sentences = source.sentences()

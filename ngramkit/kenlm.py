@@ -143,13 +143,13 @@ class Model(_QueryModel):
 
     def __init__(self, path, config: Config | None = None):
         kernel = _need_kernel()
-        from .modelio import load_model, read_metadata
+        from .modelio import AUTO, file_format, load_model
 
         self.path = os.path.abspath(os.fsencode(path) if isinstance(path, os.PathLike) else _as_bytes(path))
         name = os.fsdecode(self.path)
         try:
-            meta = read_metadata(name)
-            model = load_model(name)
+            fmt = file_format(name)
+            model = load_model(name, verify=AUTO)
             if not hasattr(model, "to_backoff"):
                 raise NgramkitError(f"{name}: a {type(model).__name__} model has no n-gram tables to query")
             backoff = model.to_backoff()
@@ -163,7 +163,7 @@ class Model(_QueryModel):
             if present[i] and i != UNK_ID:
                 words.append(w.encode("utf8"))
                 ids.append(i)
-        bos = _arpa_bos_log10(name) if meta.get("format") == "arpa" else NATIVE_BOS_LOG10
+        bos = _arpa_bos_log10(name) if fmt == "arpa" else NATIVE_BOS_LOG10
         self._attach(tables, len(backoff.vocab), words, ids, UNK_ID, BOS_ID, EOS_ID, bos, ABSENT_LOG10)
         self._tables = tables  # the C object borrows them; keep them alive with it
         self._backoff = backoff

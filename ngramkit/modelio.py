@@ -44,6 +44,8 @@ from . import arpa, npzfile
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path, check_writable
 from .models import CLASSES, MODELS, BackoffModel, CountModel
+from .models.backoff import PROBE_PREFIX, compiled_kernel, stored_index
+from .models.lookup import PROBE_LAYOUT, probe_index
 from .rnn import RNNLM, TrainingCheckpoint
 from .vocab import BOS_ID
 
@@ -156,6 +158,11 @@ def _sniff(path: Path) -> str:
     )
 
 
+def file_format(path: str | os.PathLike) -> str:
+    """``"native"`` or ``"arpa"``, from the file's first bytes (a one-line error for anything else)."""
+    return _sniff(Path(path))
+
+
 def read_metadata(path: str | os.PathLike) -> dict:
     """The metadata of a model file without loading its arrays.
 
@@ -179,20 +186,53 @@ def _entry(meta: dict, path: Path) -> ModelClass:
     return entry
 
 
-def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True):
+AUTO = "auto"  # load_model(verify=AUTO): what the query paths (ppl, ngramkit.kenlm) use
+
+
+def query_safe(meta: dict) -> bool:
+    """True when a native model file's metadata says it stores the probing index of a backoff model
+    (:data:`~ngramkit.models.lookup.PROBE_LAYOUT`): then scoring reads nothing but that index and the
+    vocabulary, and the C scorer bounds every lookup, so no bytes of the file can crash it or make it
+    read outside the mapping (a corrupt file gives wrong numbers, never a fault)."""
+    state, name = meta.get("state"), meta.get("class")
+    entry = MODEL_CLASSES.get(name) if isinstance(name, str) else None
+    probe = state.get("probe") if isinstance(state, dict) else None
+    return (entry is not None and entry.kind == meta.get("kind") == "ngram" and issubclass(entry.cls, BackoffModel)
+            and isinstance(probe, dict) and probe.get("layout") == PROBE_LAYOUT)
+
+
+def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool | str = True):
     """Load a model saved by :func:`save_model` (native) or any ARPA file.
 
     ``mmap``: memory-map the native file's arrays instead of reading them.
-    ``verify``: check the SHA-256 of every array and the values of the
-    arrays (:func:`check_state`; native format only). Dtypes and shapes are
-    checked either way.
+    What is checked (native format; dtypes, shapes, the zip structure and
+    the metadata's CRC always):
+
+    - ``verify=True``: the SHA-256 of every array, the values of the arrays
+      (:func:`check_state`), and a stored probing index against one built
+      from the n-gram tables (full verification: training paths, ``convert``,
+      ``ppl --verify``);
+    - ``verify=False``: nothing more (the file is trusted); a stored probing
+      index's geometry is still checked;
+    - ``verify="auto"`` (:data:`AUTO`, the query path: ``ngramkit ppl``,
+      ``ngramkit.kenlm.Model``): ``False`` for a file that stores the probing
+      index of a backoff model (:func:`query_safe`: opening it maps the file
+      and reads its header, nothing else), ``True`` for any other file.
+
     Raises :class:`~ngramkit.errors.InputError` (one line) for a missing,
     corrupt, truncated or foreign file, or a counts file.
     """
     path = Path(path)
     if _sniff(path) == "arpa":
         return arpa.read_arpa(path)
-    meta, arrays, vocab = npzfile.read_model(path, mmap=mmap, verify=verify)
+    if verify == AUTO:
+        check = lambda meta: not query_safe(meta)  # noqa: E731 - decided once the metadata is read
+    elif isinstance(verify, bool):
+        check = verify
+    else:
+        raise ValueError(f"verify must be True, False or {AUTO!r}, got {verify!r}")
+    meta, arrays, vocab = npzfile.read_model(path, mmap=mmap, verify=check)
+    verify = check(meta) if callable(check) else check
     entry = _entry(meta, path)
     check_state(entry, meta["state"], arrays, len(vocab), path, values=verify)
     try:
@@ -217,6 +257,11 @@ def check_state(entry: ModelClass, state: dict, arrays: dict, vocab_size: int, p
     RNN: ``<f4`` weights, all finite (optimiser state included),
     ``to_kernel`` a permutation of the vocabulary ids, ``class_bounds``
     increasing from 0 to V.
+
+    A stored probing index (arrays ``probe1 .. probeN``) must have the
+    geometry its n-gram tables give it; with ``values`` it must equal the
+    index built from the (checked) tables, bit for bit, and a stored
+    ``suffix_closed`` must be true of them.
 
     ``values=False`` (``load_model(verify=False)``: the file is trusted)
     checks the dtypes and shapes only, not one value: that keeps an unverified
@@ -289,6 +334,20 @@ def check_state(entry: ModelClass, state: dict, arrays: dict, vocab_size: int, p
                     raise bad(f"array 'logp10_{k}' holds NaN for an n-gram that is no context")
             if not np.isfinite(b).all():
                 raise bad(f"array 'backoff10_{k}' holds NaN or infinite backoffs")
+        try:
+            index = stored_index(state, arrays, [key.size for key in keys], v)
+        except NgramkitError as exc:
+            raise bad(str(exc)) from None
+        kernel = compiled_kernel()
+        if values and index is not None and kernel is not None:
+            logp = [arrays[f"logp10_{k}"] for k in orders]
+            backoff = [arrays[f"backoff10_{k}"] for k in orders]
+            rebuilt, closed = probe_index(keys, logp, backoff, v, kernel, check_suffixes=True)
+            for k, (got, want) in enumerate(zip(index, rebuilt), 1):
+                if not np.array_equal(got, want):
+                    raise bad(f"array '{PROBE_PREFIX}{k}' is not the probing index of the n-gram tables")
+            if state.get("suffix_closed") is True and not closed:
+                raise bad("'suffix_closed' is true but some n-gram's suffix is not in the model")
     elif issubclass(entry.cls, CountModel):
         for k in orders:
             c = dtype(f"counts{k}", "<i8", 1)

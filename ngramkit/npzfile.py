@@ -289,12 +289,13 @@ def read_meta(path: str | os.PathLike, fmt: str, version: int) -> dict:
 
 
 def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
-         verify: bool = True) -> tuple[dict, dict]:
+         verify=True) -> tuple[dict, dict]:
     """Read a container file of kind ``fmt`` (at most ``version``): ``(meta, arrays)``.
 
     With ``mmap=True`` the arrays are read-only views of the memory-mapped
     file (64-byte aligned); otherwise private, writable copies. ``verify``
-    checks every array's SHA-256.
+    (a bool, or a function of the metadata returning one) checks every
+    array's SHA-256.
     """
     path = Path(path)
     noun = KINDS[fmt].noun
@@ -306,6 +307,8 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
         zf = zipfile.ZipFile(path)
         with zf:
             meta = _read_meta(zf, path, fmt, version)
+            if callable(verify):
+                verify = verify(meta)
             view = memoryview(buf)
             arrays = {}
             for name, entry in meta["arrays"].items():
@@ -517,7 +520,7 @@ def read_model_meta(path: str | os.PathLike) -> dict:
     return _check_model_meta(read_meta(path, MODEL, MODEL_VERSION), Path(path))
 
 
-def read_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool = True) -> tuple[dict, dict, Vocabulary]:
+def read_model(path: str | os.PathLike, *, mmap: bool = True, verify=True) -> tuple[dict, dict, Vocabulary]:
     """Read a model record: ``(meta, state arrays, vocabulary)`` (see :func:`read` for ``mmap``/``verify``)."""
     meta, arrays = read(path, MODEL, MODEL_VERSION, mmap=mmap, verify=verify)
     _check_model_meta(meta, Path(path))

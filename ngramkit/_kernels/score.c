@@ -106,14 +106,17 @@ static inline void mark_extended(int64_t *bo_word) {
     if (*bo_word == as_bits(-0.0)) *bo_word = as_bits(0.0);
 }
 
-/* Slot of `key` in a probing table of `n` slots of `stride` words, or -1. */
+/* Slot of `key` in a probing table of `n` slots of `stride` words, or -1. At most n slots are
+ * looked at: a table read from a file may be corrupt (no empty slot left), and a lookup must
+ * still end; every slot it returns is in 0..n-1 whatever the table holds. */
 static inline int64_t probe_find(const int64_t *tab, int64_t n, int stride, int64_t key, int64_t s) {
-    for (;;) {
+    for (int64_t left = n; left > 0; left--) {
         int64_t k = tab[s * stride];
         if (k == key) return s;
         if (k == -1) return -1;
         if (++s == n) s = 0;
     }
+    return -1;
 }
 
 int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64_t *n_rows,
@@ -154,6 +157,9 @@ int ngk_probe_build(ngk_probe_index *ix, const int64_t *const *keys, const int64
             rc = -3;
             goto done;
         }
+        /* Empty slots: key -1, the other words 0 (a stored index has no uninitialised bytes: equal models give
+         * equal files). */
+        memset(tab, 0, (size_t)(slots * stride) * sizeof *tab);
         for (int64_t s = 0; s < slots; s++) tab[s * stride] = -1;
         /* Our keys from the row keys: the parent's row becomes the parent's id. */
         for (int64_t r = 0; r < m; r++) {
@@ -422,7 +428,8 @@ static inline double probe_word(const ngk_probe_index *ix, const ngk_state *in, 
         const int k = j + 2; /* the order of words[j] .. words[0] w */
         const int stride = NGK_PROBE_STRIDE(k, n);
         const int64_t *tab = ix->table[k - 1];
-        const int64_t key = in->id[j] * v + w;
+        /* unsigned: a state made by another (larger) model must not overflow; the key then misses */
+        const int64_t key = (int64_t)((uint64_t)in->id[j] * (uint64_t)v + (uint64_t)w);
         const int64_t s = probe_find(tab, ix->n_slots[k - 1], stride, key, probe_home(key, ix->n_slots[k - 1]));
         if (s < 0) break;
         const double q = as_double(tab[s * stride + 1]);

@@ -96,6 +96,13 @@ static int get_index(PyObject *t_tab, Py_ssize_t n, long long vocab, int writabl
                          (long long)stride);
             return -1;
         }
+        /* An id (a slot) times V plus a word must fit in int64: then no key overflows, whatever the
+         * tables hold (they may come from a file: every lookup stays in bounds, see probe_find). */
+        if (words / stride > INT64_MAX / vocab - 1) {
+            PyErr_Format(PyExc_ValueError, "%s: tables[%zd] has too many slots for a vocabulary of %lld", fn, k - 1,
+                         vocab);
+            return -1;
+        }
         ix->table[k - 1] = (int64_t *)tb->buf;
         ix->n_slots[k - 1] = words / stride;
     }

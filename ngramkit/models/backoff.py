@@ -19,8 +19,9 @@ Lookup (:mod:`ngramkit.models.lookup`): rows of order k are keyed
 ``parent * V + last`` (int64), ``parent`` being the row of the (k-1)-word
 prefix. The C kernel ``ngramkit._score`` walks the stream once, one hash
 probe per order and token, carrying the context from token to token, in
-KenLM's "probing" index (built once per model, on first use, see
-:func:`~ngramkit.models.lookup.probe_index`). Sentences are scored in
+KenLM's "probing" index (see :func:`~ngramkit.models.lookup.probe_index`):
+stored in the model's state (arrays ``probe1 .. probeN``, so a memory-mapped
+native file scores without building it), else built once, on first use. Sentences are scored in
 interleaved groups with the next token's slots prefetched, so misses
 overlap. The numpy reference (``NGRAMKIT_IMPL=numpy``) does one
 ``np.searchsorted`` per order over the whole stream. No Python loop per
@@ -32,6 +33,8 @@ context never reaches past ``<s>``. Unigram ``<s>`` is never predicted.
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
 from .. import native
@@ -40,7 +43,18 @@ from ..evaluate import LN10
 from ..lm import LanguageModel
 from ..stream import Stream
 from ..vocab import BOS_ID, PAD_ID, Vocabulary
-from .lookup import find_rows, probe_index, sentence_positions, state_tables, stream_rows, tables_state
+from .lookup import (PROBE_LAYOUT, find_rows, probe_index, probe_sizes, sentence_positions, state_tables,
+                     stream_rows, tables_state)
+
+PROBE_PREFIX = "probe"  # the saved state's probing index: arrays probe1 .. probeN (lookup.probe_index's tables)
+
+
+def compiled_kernel():
+    """``ngramkit._score`` if it was built, whatever ``NGRAMKIT_IMPL`` says (what a file holds must not depend on it)."""
+    try:
+        return importlib.import_module("ngramkit._score")
+    except ImportError:  # pragma: no cover - builds without a C compiler: files are written without the index
+        return None
 
 
 def backoff_score10(rows: list[np.ndarray], logp10: list[np.ndarray], backoff10: list[np.ndarray],
@@ -152,10 +166,15 @@ class BackoffModel(LanguageModel):
         return k - 1
 
     def to_backoff(self) -> BackoffModel:
+        """This model as a plain :class:`BackoffModel`: the same tables (shared, not copied or re-checked:
+        a mapped file's pages stay untouched) and the same probing index."""
         self._check_fitted()
         if type(self) is BackoffModel:
             return self
-        return BackoffModel.from_tables(self.vocab, self._ngrams, self._logp10, self._backoff10, keys=self._keys)
+        model = BackoffModel(self.order)
+        model._set_tables(self.vocab, self._ngrams, self._logp10, self._backoff10, keys=self._keys, validate=False)
+        model._probe, model._suffix_closed = self._probe, self._suffix_closed
+        return model
 
     # ---- scoring ----------------------------------------------------------------------------
     def _probe_tables(self, kernel) -> tuple[np.ndarray, ...]:
@@ -220,13 +239,21 @@ class BackoffModel(LanguageModel):
         return {}
 
     def get_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(metadata, arrays): the n-gram tables and, when the C kernel is built, the probing index
+        (``probe1 .. probeN``, ``meta["probe"]`` its layout version; built here if the model has none yet)."""
         self._check_fitted()
         meta = {"class": type(self).__name__, "name": self.name, "order": self.order,
                 "hparams": self.hparams(), "tables": "backoff"}
+        kernel = compiled_kernel()
+        index = self._probe_tables(kernel) if kernel is not None else None
         if self._suffix_closed is not None:  # saves the check when the loaded model is first scored
             meta["suffix_closed"] = self._suffix_closed
-        return meta, tables_state({"ngrams": self._ngrams, "keys": self._keys, "logp10_": self._logp10,
-                                   "backoff10_": self._backoff10})
+        arrays = tables_state({"ngrams": self._ngrams, "keys": self._keys, "logp10_": self._logp10,
+                               "backoff10_": self._backoff10})
+        if index is not None:
+            meta["probe"] = {"layout": PROBE_LAYOUT}
+            arrays.update({f"{PROBE_PREFIX}{k}": table for k, table in enumerate(index, 1)})
+        return meta, arrays
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], vocab: Vocabulary) -> BackoffModel:
@@ -240,4 +267,28 @@ class BackoffModel(LanguageModel):
         model._set_tables(vocab, ngrams, logp10, backoff10, keys=keys, validate=False)
         if isinstance(meta.get("suffix_closed"), bool):
             model._suffix_closed = meta["suffix_closed"]
+        model._probe = stored_index(meta, arrays, [k_.size for k_ in keys], len(vocab))
         return model
+
+
+def stored_index(meta: dict, arrays: dict[str, np.ndarray], n_rows: list[int], v: int) -> tuple | None:
+    """The probing index a saved state holds (``probe1 .. probeN``), or None when it holds none or one of
+    another layout version (older or newer files: the index is then built on first use).
+
+    Raises :class:`~ngramkit.errors.NgramkitError` when the arrays of this layout have the wrong dtype or
+    size: the tables' geometry is all the C scorer trusts (it bounds every probe, so any content is safe).
+    """
+    probe = meta.get("probe")
+    if not isinstance(probe, dict) or probe.get("layout") != PROBE_LAYOUT or isinstance(probe.get("layout"), bool):
+        return None
+    tables = []
+    for k, size in enumerate(probe_sizes(n_rows, v), 1):
+        name = f"{PROBE_PREFIX}{k}"
+        table = arrays.get(name)
+        if table is None:
+            raise NgramkitError(f"array {name!r} missing")
+        if table.dtype != np.dtype("<i8") or table.shape != (size,):
+            raise NgramkitError(f"array {name!r} is {table.dtype.str} {table.shape}, expected <i8 ({size},) "
+                                f"for {n_rows[k - 1]} n-grams")
+        tables.append(table)
+    return tuple(tables)

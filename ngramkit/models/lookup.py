@@ -16,7 +16,9 @@ of an n-gram (-1 when absent), found three ways that agree:
   per order an open-addressing table whose slot holds the key, the log10
   probability and the log10 backoff, so a probe is one cache miss and
   nothing else; an n-gram's id in it is its slot, and the key of an order-k
-  n-gram is ``id(prefix) * V + last``.
+  n-gram is ``id(prefix) * V + last``. Native model files store it
+  (:data:`PROBE_LAYOUT`, :func:`probe_sizes`), so a mapped file scores
+  without building it.
 
 The kernel functions take the compiled module ``ngramkit._score``
 (``native.extension("_score")``, None under ``NGRAMKIT_IMPL=numpy``). The
@@ -94,6 +96,16 @@ def hash_table(keys: np.ndarray, kernel) -> np.ndarray:
 
 
 PROBE_LOAD = 0.5  # filled fraction of each probing table: probes of absent keys stay short
+# The version of the probing index as files store it: the slot layout (score.h), the hash (probe_home in
+# score.c) and PROBE_LOAD. Change it with any of them: stored tables of another version are rebuilt, never misread.
+PROBE_LAYOUT = 1
+
+
+def probe_sizes(n_rows: list[int], v: int) -> list[int]:
+    """The int64 words of each order's probing table for ``n_rows[k-1]`` n-grams of order k (what
+    :func:`probe_index` allocates: order 1 ``3 V``; order k: stride x (M_k / PROBE_LOAD + 1) slots)."""
+    n = len(n_rows)
+    return [3 * int(v)] + [(3 if k < n else 2) * (int(int(n_rows[k - 1]) / PROBE_LOAD) + 1) for k in range(2, n + 1)]
 
 
 def probe_index(keys: list[np.ndarray], logp10: list[np.ndarray], backoff10: list[np.ndarray], v: int, kernel, *,
@@ -106,11 +118,7 @@ def probe_index(keys: list[np.ndarray], logp10: list[np.ndarray], backoff10: lis
     about 100 MB for a PTB 5-gram model. ``suffix_closed``: the suffix of
     every n-gram is an n-gram of the model (None unless ``check_suffixes``).
     """
-    n = len(keys)
-    tables = [np.empty(3 * v, np.int64)]
-    for k in range(2, n + 1):
-        stride = 3 if k < n else 2
-        tables.append(np.empty(stride * (int(keys[k - 1].size / PROBE_LOAD) + 1), np.int64))
+    tables = [np.empty(size, np.int64) for size in probe_sizes([k_.size for k_ in keys], v)]
     c = np.ascontiguousarray
     closed = kernel.probe_build(tuple(c(k_, np.int64) for k_ in keys), tuple(c(p, np.float64) for p in logp10),
                                 tuple(c(b, np.float64) for b in backoff10), v, tuple(tables), check_suffixes)

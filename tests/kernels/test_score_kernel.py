@@ -113,20 +113,21 @@ def test_memory_mapped_model_scores_like_the_fitted_one(tm_counts, tmp_path, mon
     assert_bits_equal(c, model.log_probs(stream))
 
 
-def test_arpa_model_closure_is_checked_on_first_score_and_then_saved(tm_counts, tmp_path, monkeypatch):
-    """A model read from ARPA has no known suffix closure: not saved until the C scorer has checked it."""
+def test_arpa_model_closure_is_checked_when_its_index_is_built_and_then_saved(tm_counts, tmp_path, monkeypatch):
+    """A model read from ARPA has no known suffix closure until its probing index is built (on first score, or
+    when it is saved: the index goes into the file, the closure with it)."""
     from ngramkit import modelio
     from ngramkit.arpa import read_arpa, write_arpa
 
     fitted = ModifiedKneserNey(2).fit(tm_counts)
     from_arpa = read_arpa(write_arpa(fitted, tmp_path / "m.arpa"))
-    assert "suffix_closed" not in from_arpa.get_state()[0]
+    meta, arrays = from_arpa.get_state()
+    assert meta["suffix_closed"] is True and {"probe1", "probe2"} <= arrays.keys()  # a fitted model's ARPA is closed
     loaded = modelio.load_model(modelio.save_model(from_arpa, tmp_path / "m.ngk"))
-    assert "suffix_closed" not in loaded.get_state()[0]
+    assert loaded.get_state()[0]["suffix_closed"] is True
     stream = Stream.from_sentences([["the", "time", "machine"]], loaded.vocab)
     c, ref = both(loaded, stream, monkeypatch)
     assert_bits_equal(c, ref)
-    assert loaded.get_state()[0]["suffix_closed"] is True  # a fitted model's ARPA is suffix-closed
     np.testing.assert_allclose(c, fitted.log_probs(stream), rtol=0, atol=1e-5)  # ARPA keeps 6-7 digits
 
 
