@@ -301,11 +301,12 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
     noun = KINDS[fmt].noun
     _check_head(path, fmt)
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            buf = _mmap.mmap(fh.fileno(), 0, access=_mmap.ACCESS_READ)
-        zf = zipfile.ZipFile(path)
-        with zf:
+        # The headers are read through the file, not the mapping: a mapped file's pages are touched only
+        # by what uses the arrays (an unverified load of a large model maps it and touches nothing).
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            fd = fh.fileno()
+            size = os.fstat(fd).st_size
+            buf = _mmap.mmap(fd, 0, access=_mmap.ACCESS_READ)
             meta = _read_meta(zf, path, fmt, version)
             if callable(verify):
                 verify = verify(meta)
@@ -318,13 +319,13 @@ def read(path: str | os.PathLike, fmt: str, version: int, *, mmap: bool = True,
                     zinfo = zf.getinfo(entry["file"])
                 except KeyError:
                     raise InputError(f"{path}: corrupt {noun} file (array member {entry['file']} missing)") from None
-                start, length = _member_span(buf, zinfo, size, path, noun)
+                start, length = _member_span(fd, zinfo, size, path, noun)
                 if verify:
                     digest = hashlib.sha256(view[start: start + length]).hexdigest()
                     if digest != entry.get("sha256"):
                         raise InputError(f"{path}: checksum mismatch in array {name!r}: the file is corrupt; "
                                          f"write the {noun} file again")
-                arrays[name] = _array_from(buf, start, length, name, path, copy=not mmap)
+                arrays[name] = _array_from(buf, fd, start, length, name, path, copy=not mmap)
             view.release()
     except InputError:
         raise
@@ -379,14 +380,14 @@ def _read_meta(zf: zipfile.ZipFile, path: Path, fmt: str, version: int) -> dict:
     return meta
 
 
-def _member_span(buf, zinfo: zipfile.ZipInfo, size: int, path: Path, noun: str) -> tuple[int, int]:
-    """(start, length) in the file of a stored member's bytes."""
+def _member_span(fd: int, zinfo: zipfile.ZipInfo, size: int, path: Path, noun: str) -> tuple[int, int]:
+    """(start, length) in the file (open as ``fd``) of a stored member's bytes."""
     if zinfo.compress_type != zipfile.ZIP_STORED:
         raise InputError(f"{path}: member {zinfo.filename} is compressed; the native format stores arrays uncompressed")
     off = zinfo.header_offset
     if off + _LOCAL_HEADER.size > size:
         raise InputError(f"{path}: truncated {noun} file (member {zinfo.filename} is cut off)")
-    fields = _LOCAL_HEADER.unpack_from(buf, off)
+    fields = _LOCAL_HEADER.unpack(os.pread(fd, _LOCAL_HEADER.size, off))
     if fields[0] != ZIP_MAGIC:
         raise InputError(f"{path}: corrupt {noun} file (bad zip header of {zinfo.filename})")
     start = off + _LOCAL_HEADER.size + fields[9] + fields[10]
@@ -396,8 +397,14 @@ def _member_span(buf, zinfo: zipfile.ZipInfo, size: int, path: Path, noun: str) 
     return start, length
 
 
-def _array_from(buf, start: int, length: int, name: str, path: Path, copy: bool) -> np.ndarray:
-    header = io.BytesIO(bytes(buf[start: start + min(length, 65536)]))
+def _array_from(buf, fd: int, start: int, length: int, name: str, path: Path, copy: bool) -> np.ndarray:
+    """The array stored in ``buf[start: start + length]`` (its ``.npy`` header read through ``fd``)."""
+    head = os.pread(fd, min(length, 12), start)  # magic, version, header length: read just the header
+    wide = len(head) >= 7 and head[6] >= 2
+    fmt = "<I" if wide else "<H"
+    at = 8 + struct.calcsize(fmt)
+    extra = struct.unpack_from(fmt, head, 8)[0] if len(head) >= at else 0
+    header = io.BytesIO(os.pread(fd, min(length, at + extra), start))
     try:
         major, minor = np.lib.format.read_magic(header)
         if (major, minor) == (1, 0):

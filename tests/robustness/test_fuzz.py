@@ -234,13 +234,23 @@ def test_corrupt_version_needed_is_one_line(tmp_path):
 # ---- crafted files: values changed, checksums recomputed by npzfile's own writer ------------------------
 
 def _rewrite(kind: str, folder: Path, change) -> Path:
-    """The original file of ``kind`` rewritten by npzfile.write after ``change(meta, arrays)``."""
+    """The original file of ``kind`` rewritten by npzfile.write after ``change(meta, arrays)``.
+
+    A change that leaves the stored probing index (``probe1 ..``) alone drops it: an index left stale by a
+    change to the n-gram tables would be refused first (full verification compares it with a rebuild),
+    hiding what the case checks. The ``mkn-probe-*`` cases change the index itself.
+    """
     src = folder / "src.bin"
     src.write_bytes(originals()[kind][0])
     fmt = npzfile.COUNTS if kind == "counts" else npzfile.MODEL
     meta, arrays = npzfile.read(src, fmt, 99, mmap=False)
     meta.pop("arrays")
+    index = {name: arr for name, arr in arrays.items() if name.startswith("probe")}
     change(meta, arrays)
+    if index and all(arrays.get(name) is arr for name, arr in index.items()):
+        for name in index:
+            del arrays[name]
+        meta["state"].pop("probe", None)
     return npzfile.write(folder / ("crafted.ngc" if kind == "counts" else "crafted.ngk"), meta, arrays)
 
 
@@ -301,6 +311,10 @@ CRAFTED = {  # id -> (kind, change, what the message names)
     "rnn-to-kernel-out-of-range": ("rnn", _set("to_kernel", 0, 10**6), "to_kernel"),
     "rnn-class-bounds-past-vocab": ("rnn", _set("class_bounds", -1, 10**6), "class_bounds"),
     "vocab-counts-float": ("mkn", _astype("vocab.counts", np.float64), "vocab.counts"),
+    "mkn-probe-tampered": ("mkn", _set("probe2", 1, 12345), "probe2"),  # the index differs from a rebuild
+    "mkn-probe-short": ("mkn", lambda m, a: a.update(probe3=a["probe3"][:-2]), "probe3"),  # geometry
+    "mkn-probe-float": ("mkn", _astype("probe1", np.float64), "probe1"),
+    "mkn-probe-missing": ("mkn", lambda m, a: a.update(probe2=a["probe2"].copy()) or a.pop("probe3"), "probe3"),
     "counts-count-zero": ("counts", _set("counts3", 4, 0), "counts3"),
     "counts-count-float": ("counts", _astype("counts2", np.float64), "counts2"),
     "counts-parent-out-of-range": ("counts", _set("parent2", 0, 10**9), "ngrams2"),
@@ -416,9 +430,11 @@ def test_text_edge_cases(data, lower, tmp_path):
         check_text(data, lower, chunk, tmp_path)
 
 
-@pytest.mark.parametrize("case", ["mkn-logp-float32", "mle-counts-float", "rnn-weights-float64", "counts-ngrams-int16"])
+@pytest.mark.parametrize("case", ["mkn-logp-float32", "mle-counts-float", "rnn-weights-float64", "counts-ngrams-int16",
+                                  "mkn-probe-short", "mkn-probe-float", "mkn-probe-missing"])
 def test_unverified_load_still_checks_dtypes(case, tmp_path):
-    """verify=False trusts the values (the load stays a memory mapping) but never the dtypes."""
+    """verify=False trusts the values (the load stays a memory mapping) but never the dtypes, nor the
+    geometry of a stored probing index."""
     kind, change, needle = CRAFTED[case]
     path = _rewrite(kind, tmp_path, change)
     with pytest.raises(NgramkitError, match=needle.replace(".", r"\.")):
