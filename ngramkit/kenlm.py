@@ -50,6 +50,8 @@ import importlib
 import os
 import sys
 
+import numpy as np
+
 from .errors import NgramkitError
 from .vocab import BOS, BOS_ID, EOS_ID, UNK_ID
 
@@ -157,12 +159,9 @@ class Model(_QueryModel):
             raise OSError(f"Cannot read model '{os.fsdecode(path)}' "
                           f"({str(exc).replace(chr(10), ' ')})") from exc
         tables = backoff._probe_tables(kernel)
-        present = tables[0][0::3] == 1
-        words, ids = [], []
-        for i, w in enumerate(backoff.vocab.words):
-            if present[i] and i != UNK_ID:
-                words.append(w.encode("utf8"))
-                ids.append(i)
+        ids = [i for i in np.flatnonzero(tables[0][0::3] == 1).tolist() if i != UNK_ID]  # the words with a unigram
+        vocab_words = backoff.vocab.words
+        words = [vocab_words[i].encode("utf8") for i in ids]
         bos = _arpa_bos_log10(name) if fmt == "arpa" else NATIVE_BOS_LOG10
         self._attach(tables, len(backoff.vocab), words, ids, UNK_ID, BOS_ID, EOS_ID, bos, ABSENT_LOG10)
         self._tables = tables  # the C object borrows them; keep them alive with it

@@ -168,7 +168,8 @@ def test_bad_inputs(texts, models, tmp_path):
     junk.write_text("not a model\n")
     for args, message in [
         (["--model", tmp_path / "missing.ngk", texts[1]], "no such model file"),
-        (["--model", corrupt, texts[1]], "corrupt"),
+        # the query path maps a file that stores its scoring index without hashing it: --verify checks it all
+        (["--model", corrupt, texts[1], "--verify"], "corrupt"),
         (["--model", junk, texts[1]], "not a model file"),
         (["--model", models["mkn"]], "give FILES or --corpus"),
         (["--model", models["mkn"], tmp_path / "missing.txt"], "no such file"),
