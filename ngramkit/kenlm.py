@@ -35,7 +35,13 @@ same names, same arguments, same numbers (log10, KenLM's conventions):
 Where KenLM's numbers are float32, these are float64 (equal within 1e-6
 per word). A context-only ``<s>`` unigram scores the value in the ARPA file
 (KenLM's ``lmplz`` writes 0, SRILM and ngramkit -99; -99 for native files).
-``Config`` is accepted and ignored (there is one loading method).
+``Config`` is accepted and ignored (there is one loading method). A native
+file that stores its probing index (every ``.ngk`` n-gram file written since
+the index is stored) opens by mapping: nothing is built, read or hashed but
+the headers and the vocabulary, pages are read as lookups touch them and
+processes share them through the page cache (``ngramkit.modelio.load_model``
+with ``verify="auto"``; run ``ngramkit ppl --verify`` to check a file whole).
+Older native files and ARPA files are read and the index built.
 
 Clients that ``import kenlm`` themselves (pyctcdecode, ...) get this module
 from :func:`install`, called before they are imported. The queries run in

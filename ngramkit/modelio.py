@@ -12,9 +12,13 @@ Which format:
   (:mod:`ngramkit.arpa`; n-gram models only);
 - any other path is written in the native format: a model record in
   ngramkit's container (:mod:`ngramkit.npzfile`: an uncompressed, aligned zip
-  of ``.npy`` arrays plus ``meta.json``, every array SHA-256-checked,
+  of ``.npy`` arrays plus ``meta.json``, every array SHA-256-summed,
   memory-mapped on load), conventionally named ``.ngk``. ``.ngc`` is refused:
-  it is the extension of n-gram counts files.
+  it is the extension of n-gram counts files. Backoff models store the C
+  scorer's probing index too (``probe1 .. probeN``), so the query path
+  (``load_model(verify="auto")``: ``ngramkit ppl``, ``ngramkit.kenlm``) maps
+  the file and scores without building or hashing anything (see
+  :func:`load_model` for what is checked when).
 
 :func:`load_model` recognises the format by the file's first bytes (a zip
 signature is the native format; gzip data or text starting with ``\\data\\``

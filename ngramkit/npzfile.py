@@ -20,8 +20,11 @@ it) holding
   "sha256": "..."}}``.
 
 Integrity: the SHA-256 of every ``.npy`` member (header and data) is checked
-on read unless ``verify=False`` (about 1 GB/s); ``meta.json`` is covered by
-the zip CRC-32. A missing, corrupt, truncated or foreign file, or a file of
+on read unless ``verify=False`` (about 1 GB/s; ``verify`` may also be a
+function of the metadata, so :mod:`ngramkit.modelio` decides per file once
+``meta.json`` is read); ``meta.json`` is covered by the zip CRC-32. The zip
+and ``.npy`` headers are read through the file, not the mapping: an
+unverified read maps the arrays and touches none of their pages. A missing, corrupt, truncated or foreign file, or a file of
 the other kind (counts where a model is expected), raises a one-line
 :class:`~ngramkit.errors.InputError` naming it. Files are written to a
 temporary name and renamed (:mod:`ngramkit.fileio`); equal inputs give equal
