@@ -31,6 +31,22 @@ from .backoff import BackoffModel
 from .lookup import hash_table, lookup
 
 
+def unigram_rows(counts: NGramCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order 1 of the estimate: every vocabulary id but ``<pad>`` (counted or not).
+
+    Returns ``uni`` (M_1,) int64 sorted ids, ``seen_row`` (counts' order-1
+    rows,) int64 their rows in ``uni``, ``raw1`` (M_1,) int64 counts (0 if unseen).
+    """
+    uni = np.setdiff1d(np.arange(len(counts.vocab), dtype=np.int64), [PAD_ID])  # (M_1,) sorted ids
+    seen = np.asarray(counts.ngrams(1)[:, 0], np.int64)
+    seen_row = np.searchsorted(uni, seen)  # counts' order-1 row -> our row
+    if seen.size and (uni[np.minimum(seen_row, uni.size - 1)] != seen).any():
+        raise NgramkitError("counts hold <pad>, which is never a word of the text")
+    raw1 = np.zeros(uni.size, np.int64)
+    raw1[seen_row] = counts.counts(1)
+    return uni, seen_row, raw1
+
+
 class CountTables:
     """Count tables of orders 1..N re-indexed for estimation (computed once per fit).
 
@@ -47,13 +63,7 @@ class CountTables:
         v = len(vocab)
         self.v = v
         self.order = order
-        uni = np.setdiff1d(np.arange(v, dtype=np.int64), [PAD_ID])  # (M_1,) sorted ids
-        seen = counts.ngrams(1)[:, 0].astype(np.int64)
-        seen_row = np.searchsorted(uni, seen)  # counts' order-1 row -> our row
-        if seen.size and (uni[np.minimum(seen_row, uni.size - 1)] != seen).any():
-            raise NgramkitError("counts hold <pad>, which is never a word of the text")
-        raw1 = np.zeros(uni.size, np.int64)
-        raw1[seen_row] = counts.counts(1)
+        uni, seen_row, raw1 = unigram_rows(counts)
         self.ngrams = [uni.astype(np.int32)[:, None]]
         self.raw = [raw1]
         self.parent = [np.zeros(uni.size, np.int64)]
