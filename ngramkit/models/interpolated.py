@@ -8,9 +8,14 @@ counted n-gram, the interpolated probability
     p_1(w)     = u_1(w)   + gamma_0 / |V|                           (uniform floor)
 
 and, for every context c, the backoff weight gamma(c). Each smoothing method
-supplies only ``u`` and ``gamma`` (nltk.lm's ``alpha_gamma``), computed for
-all rows of an order at once with numpy (``bincount`` over parent rows);
-nothing is rescanned per query.
+supplies only ``u`` and ``gamma`` (nltk.lm's ``alpha_gamma``), order by order,
+from the counts of the order's rows and integer aggregates of each context
+(:func:`context_aggregates`: sum, n1, n2, n3+, types), computed for all rows
+of an order at once with numpy (``bincount`` over parent rows); nothing is
+rescanned per query. The same method code runs in memory
+(:meth:`InterpolatedModel._estimate` on :class:`CountTables`) and chunk by
+chunk in a fixed memory budget (``fit(counts, memory=..., workdir=...)``,
+:mod:`ngramkit.outofcore.estimate`), with bit-identical results.
 
 |V| is the number of predictable tokens: every vocabulary word (``<unk>``
 included) and ``</s>``, but not ``<s>`` or ``<pad>``. The unigram table holds
