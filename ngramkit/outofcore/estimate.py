@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from ..counts import NGramCounts, count_of_counts
+from ..errors import NgramkitError
 from ..models.interpolated import InterpolatedModel, RowContext, context_aggregates, unigram_rows
 from ..vocab import BOS_ID
 from . import arrays
@@ -65,9 +66,11 @@ def fit_out_of_core(model: InterpolatedModel, counts: NGramCounts, memory: int,
                     workdir: str | os.PathLike | None = None) -> InterpolatedModel:
     """Fit ``model`` on ``counts`` chunk by chunk within ``memory`` bytes, writing its tables in ``workdir``.
 
-    ``workdir``: an existing folder the caller owns (and removes once the
-    model is written or no longer used); None: a temporary folder removed
-    when the model is garbage-collected.
+    ``workdir``: a folder the caller owns (created if missing; one fit at a
+    time; the caller removes it once the model is written or no longer
+    used); None: a temporary folder removed when the model is
+    garbage-collected. A write error there (a full disk) is an
+    :class:`~ngramkit.errors.NgramkitError` naming the folder.
     """
     model._check_counts(counts)
     if workdir is None:
@@ -75,8 +78,12 @@ def fit_out_of_core(model: InterpolatedModel, counts: NGramCounts, memory: int,
         model._workdir = holder  # the folder lives as long as the model's mapped tables
         workdir = holder.name
     folder = Path(workdir)
-    folder.mkdir(parents=True, exist_ok=True)
-    return _Estimator(model, counts, rows_for(memory), folder).run()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return _Estimator(model, counts, rows_for(memory), folder).run()
+    except OSError as exc:  # a full or unwritable temporary disk: one line naming the folder
+        raise NgramkitError(f"{folder}: cannot write the estimate's temporary files "
+                            f"({exc.strerror or exc}); free space there or choose another folder") from None
 
 
 def window(arr: np.ndarray, lo: int, hi: int) -> np.ndarray:

@@ -152,3 +152,14 @@ def test_random_corpora_and_budgets_equal_the_in_memory_model(tmp_path_factory, 
         return
     got = fit_out_of_core(_method(name, order), counts, rows * ROW_BYTES, tmp_path_factory.mktemp("w"))
     _assert_same_model(want, got)
+
+
+def test_a_full_temporary_disk_is_a_one_line_error_naming_the_folder(tm_counts, tmp_path):
+    from tmpfs import small_tmpfs
+
+    with small_tmpfs(tmp_path / "small", 64 * 1024) as folder:
+        with pytest.raises(NgramkitError) as err:
+            fit_out_of_core(ModifiedKneserNey(3), tm_counts, 300 * ROW_BYTES, folder / "work")
+    message = str(err.value)
+    assert message.startswith(f"{folder / 'work'}: cannot write") and "No space left on device" in message
+    assert "\n" not in message
