@@ -52,9 +52,9 @@ def ptb5(ptb_dir, tmp_path_factory):
 
 
 def test_ptb_mkn5_in_a_tiny_budget_equals_the_in_memory_model(ptb5, tmp_path):
-    memory = 1 << 20
+    memory = 2 << 20
     rows = memory // ROW_BYTES
-    assert ptb5.ngrams(5).shape[0] > 80 * rows  # many buckets and chunks at every order >= 3
+    assert ptb5.ngrams(5).shape[0] > 60 * rows  # many buckets and chunks at every order >= 3
     assert _mapping(ptb5.ngrams(5)) is not None
     want = ModifiedKneserNey(5).fit(ptb5)
     work = tmp_path / "work"
