@@ -60,6 +60,7 @@ import numpy as np
 import ngramkit  # its __version__ (installed metadata) is looked up when a file is written, not at import
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path, check_writable
+from .outofcore.chunks import iter_chunks
 from .vocab import Vocabulary
 
 MODEL = "ngramkit-model"  # the "format" of a model file
@@ -251,9 +252,29 @@ def _write_member(zf: zipfile.ZipFile, raw, name: str, arr: np.ndarray) -> dict:
         zinfo.extra = struct.pack("<HH", _PAD_EXTRA_ID, pad - 4) + bytes(pad - 4)
     fh = zf.open(zinfo, "w", force_zip64=True)  # closed on success only: a failed write is abandoned whole
     writer = _HashingWriter(fh)
-    np.lib.format.write_array(writer, np.asarray(arr), allow_pickle=False)
+    _write_npy(writer, np.asarray(arr))
     fh.close()
     return {"file": member, "dtype": arr.dtype.str, "shape": list(arr.shape), "sha256": writer.sha256.hexdigest()}
+
+
+_CHUNK_BYTES = 16 << 20
+
+
+def _write_npy(writer, arr: np.ndarray) -> None:
+    """``np.lib.format.write_array``'s bytes; a C-contiguous array goes in 16 MiB chunks whose mapped pages are
+    released behind (:func:`~ngramkit.outofcore.chunks.iter_chunks`): writing a memory-mapped table larger
+    than memory keeps one chunk resident."""
+    if arr.ndim == 0 or not arr.flags.c_contiguous:
+        np.lib.format.write_array(writer, arr, allow_pickle=False)
+        return
+    header = np.lib.format.header_data_from_array_1_0(arr)
+    try:
+        np.lib.format.write_array_header_1_0(writer, header)
+    except ValueError:  # a header too long for format 1.0, as write_array decides
+        np.lib.format.write_array_header_2_0(writer, header)
+    row = max(1, arr.itemsize * (arr.size // max(arr.shape[0], 1)))
+    for _, chunk in iter_chunks(arr, max(1, _CHUNK_BYTES // row)):
+        writer.write(np.ascontiguousarray(chunk).tobytes())
 
 
 # ---- reading -----------------------------------------------------------------------------

@@ -338,7 +338,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(fitted, tmp_path, mo
     modelio.save_model(fitted["laplace"], target)
     before = target.read_bytes()
     calls = {"n": 0}
-    real = np.lib.format.write_array
+    real = npzfile._write_npy  # writes each array's .npy bytes
 
     def failing(fh, arr, **kw):
         calls["n"] += 1
@@ -346,7 +346,7 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(fitted, tmp_path, mo
             raise OSError(28, "No space left on device")
         return real(fh, arr, **kw)
 
-    monkeypatch.setattr(np.lib.format, "write_array", failing)
+    monkeypatch.setattr(npzfile, "_write_npy", failing)
     with pytest.raises(NgramkitError, match="m.ngk: cannot write the model file .No space left on device"):
         modelio.save_model(fitted["mkn"], target)
     with pytest.raises(NgramkitError, match="No space left"):

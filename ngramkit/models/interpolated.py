@@ -8,9 +8,14 @@ counted n-gram, the interpolated probability
     p_1(w)     = u_1(w)   + gamma_0 / |V|                           (uniform floor)
 
 and, for every context c, the backoff weight gamma(c). Each smoothing method
-supplies only ``u`` and ``gamma`` (nltk.lm's ``alpha_gamma``), computed for
-all rows of an order at once with numpy (``bincount`` over parent rows);
-nothing is rescanned per query.
+supplies only ``u`` and ``gamma`` (nltk.lm's ``alpha_gamma``), order by order,
+from the counts of the order's rows and integer aggregates of each context
+(:func:`context_aggregates`: sum, n1, n2, n3+, types), computed for all rows
+of an order at once with numpy (``bincount`` over parent rows); nothing is
+rescanned per query. The same method code runs in memory
+(:meth:`InterpolatedModel._estimate` on :class:`CountTables`) and chunk by
+chunk in a fixed memory budget (``fit(counts, memory=..., workdir=...)``,
+:mod:`ngramkit.outofcore.estimate`), with bit-identical results.
 
 |V| is the number of predictable tokens: every vocabulary word (``<unk>``
 included) and ``</s>``, but not ``<s>`` or ``<pad>``. The unigram table holds
@@ -31,6 +36,22 @@ from .backoff import BackoffModel
 from .lookup import hash_table, lookup
 
 
+def unigram_rows(counts: NGramCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Order 1 of the estimate: every vocabulary id but ``<pad>`` (counted or not).
+
+    Returns ``uni`` (M_1,) int64 sorted ids, ``seen_row`` (counts' order-1
+    rows,) int64 their rows in ``uni``, ``raw1`` (M_1,) int64 counts (0 if unseen).
+    """
+    uni = np.setdiff1d(np.arange(len(counts.vocab), dtype=np.int64), [PAD_ID])  # (M_1,) sorted ids
+    seen = np.asarray(counts.ngrams(1)[:, 0], np.int64)
+    seen_row = np.searchsorted(uni, seen)  # counts' order-1 row -> our row
+    if seen.size and (uni[np.minimum(seen_row, uni.size - 1)] != seen).any():
+        raise NgramkitError("counts hold <pad>, which is never a word of the text")
+    raw1 = np.zeros(uni.size, np.int64)
+    raw1[seen_row] = counts.counts(1)
+    return uni, seen_row, raw1
+
+
 class CountTables:
     """Count tables of orders 1..N re-indexed for estimation (computed once per fit).
 
@@ -47,13 +68,7 @@ class CountTables:
         v = len(vocab)
         self.v = v
         self.order = order
-        uni = np.setdiff1d(np.arange(v, dtype=np.int64), [PAD_ID])  # (M_1,) sorted ids
-        seen = counts.ngrams(1)[:, 0].astype(np.int64)
-        seen_row = np.searchsorted(uni, seen)  # counts' order-1 row -> our row
-        if seen.size and (uni[np.minimum(seen_row, uni.size - 1)] != seen).any():
-            raise NgramkitError("counts hold <pad>, which is never a word of the text")
-        raw1 = np.zeros(uni.size, np.int64)
-        raw1[seen_row] = counts.counts(1)
+        uni, seen_row, raw1 = unigram_rows(counts)
         self.ngrams = [uni.astype(np.int32)[:, None]]
         self.raw = [raw1]
         self.parent = [np.zeros(uni.size, np.int64)]
@@ -109,6 +124,10 @@ class CountTables:
             return self.raw[k - 1]
         return np.where(self.starts_with_bos(k), self.raw[k - 1], self.continuation(k))
 
+    def counts_for(self, k: int, adjusted: bool) -> np.ndarray:
+        """(M_k,) int64 counts a method estimates order k from: raw or KenLM-adjusted, ``<s>`` zeroed at k = 1."""
+        return self.predictable(k, self.kenlm_adjusted(k) if adjusted else self.raw[k - 1])
+
     def predictable(self, k: int, a: np.ndarray) -> np.ndarray:
         """``a`` with the ``<s>`` unigram zeroed (it is context only) when k == 1."""
         if k == 1:
@@ -134,19 +153,119 @@ def _safe_div(num, den):
     return out
 
 
+CONTEXT_AGGREGATES = ("total", "n1", "n2", "n3p", "types")
+
+
+def context_aggregates(a: np.ndarray, parent: np.ndarray, n_contexts: int, names) -> dict[str, np.ndarray]:
+    """Per context row, (n_contexts,) float64 sums over its children (rows with that ``parent``) of counts ``a``.
+
+    ``total``: sum of ``a``; ``n1``, ``n2``, ``n3p``: number of children with
+    a == 1, a == 2, a >= 3; ``types``: number with a > 0. Every one is a sum
+    of integers (exact in float64 below 2**53), so sums over any split of the
+    rows into chunks give the same bits: the out-of-core estimator relies on it.
+    """
+    out = {}
+    for name in names:
+        if name == "total":
+            out[name] = np.bincount(parent, weights=a.astype(np.float64), minlength=n_contexts)
+            continue
+        mask = {"n1": lambda: a == 1, "n2": lambda: a == 2, "n3p": lambda: a >= 3, "types": lambda: a > 0}[name]()
+        out[name] = np.bincount(parent[mask], minlength=n_contexts).astype(np.float64)
+    return out
+
+
+class RowContext:
+    """The aggregates of each row's context, gathered on first use: ``ctx["total"]`` -> (m,) float64."""
+
+    def __init__(self, gather):
+        self._gather = gather
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._cache:
+            self._cache[name] = self._gather(name)
+        return self._cache[name]
+
+
 class InterpolatedModel(BackoffModel):
-    """Base of the interpolated models: subclasses implement :meth:`_estimate`."""
+    """Base of the interpolated models: a method supplies u and gamma, order by order.
+
+    Per order k = 1..N, from the counts ``a`` (M_k,) int64 of the order
+    (raw, or KenLM's adjusted counts when ``adjusted``; ``<s>`` zeroed at
+    k = 1) and the aggregates of :func:`context_aggregates` listed in
+    ``aggregates`` (the single empty context at k = 1):
+
+    - :meth:`_level` (k, count-of-counts n1..n4 of a > 0 if
+      ``needs_count_of_counts``) -> the order's parameters (discounts...);
+    - :meth:`_gamma` (k, aggregates of the order-(k-1) contexts, params) ->
+      gamma of those contexts (k = 1: (1,) gamma_0 of the uniform floor);
+    - :meth:`_u` (k, a, ``ctx``: the aggregates of each row's context, params) -> u.
+
+    Both estimators run exactly this code: :meth:`_estimate` in memory
+    (:class:`CountTables`) and :mod:`ngramkit.outofcore.estimate` chunk by
+    chunk, so a method written once works in a fixed memory budget too.
+    """
+
+    adjusted = False  # estimate lower orders from KenLM's adjusted (continuation) counts
+    aggregates: tuple[str, ...] = ("total",)  # context aggregates _u and _gamma read
+    needs_count_of_counts = False  # _level gets the order's count-of-counts (else None)
 
     def __init__(self, order: int):
         super().__init__(order)
         self.fitted_: dict = {}  # statistics estimated at fit time (discounts...), saved with the model
 
-    def _estimate(self, tab: CountTables) -> tuple[list[np.ndarray], list[np.ndarray], float]:
-        """(u, gamma, gamma0): u[k-1] (M_k,) and gamma[k-1] (M_k,) (weight of row as context), gamma_0."""
+    # ---- what a method supplies ---------------------------------------------------------------
+    def _begin_fit(self) -> None:
+        """Reset what :meth:`_level` records in ``fitted_``."""
+
+    def _end_fit(self) -> None:
+        """Called after the last order."""
+
+    def _level(self, k: int, coc: np.ndarray | None):
+        """Parameters of order k (passed to :meth:`_u` and :meth:`_gamma`)."""
+        return None
+
+    def _u(self, k: int, a: np.ndarray, ctx: RowContext, params) -> np.ndarray:
+        """(M_k,) float64 discounted probability mass of each row."""
         raise NotImplementedError
 
-    def fit(self, counts: NGramCounts) -> InterpolatedModel:
+    def _gamma(self, k: int, agg: dict[str, np.ndarray], params) -> np.ndarray:
+        """(M_{k-1},) float64 interpolation weight of each order-(k-1) context (k = 1: (1,) gamma_0)."""
+        raise NotImplementedError
+
+    # ---- estimation ---------------------------------------------------------------------------
+    def _estimate(self, tab: CountTables) -> tuple[list[np.ndarray], list[np.ndarray], float]:
+        """(u, gamma, gamma0): u[k-1] (M_k,) and gamma[k-1] (M_k,) (weight of row as context), gamma_0."""
+        self._begin_fit()
+        u, gamma = [], []
+        for k in range(1, self.order + 1):
+            a = tab.counts_for(k, self.adjusted)
+            coc = count_of_counts(a[a > 0]) if self.needs_count_of_counts else None
+            params = self._level(k, coc)
+            parent = tab.parent[k - 1]
+            agg = context_aggregates(a, parent, tab.size(k - 1) if k > 1 else 1, self.aggregates)
+            gamma.append(self._gamma(k, agg, params))
+            u.append(self._u(k, a, RowContext(lambda name: agg[name][parent]), params))
+        self._end_fit()
+        gamma0 = float(gamma[0][0])
+        return u, gamma[1:] + [np.zeros(tab.size(self.order))], gamma0
+
+    def fit(self, counts: NGramCounts, memory: int | None = None, workdir=None) -> InterpolatedModel:
+        """Estimate from ``counts``; with ``memory`` (bytes), in that budget.
+
+        When the in-memory estimate would not fit ``memory`` (see
+        :func:`ngramkit.outofcore.estimate.needs_out_of_core`), the model is
+        estimated chunk by chunk in ``workdir`` (a folder the caller owns and
+        removes after the model is written; None: a temporary folder removed
+        when the model is garbage-collected) and its tables are memory-mapped
+        ``.npy`` files there. The result is the same either way, bit for bit.
+        """
         self._check_counts(counts)
+        if memory is not None:
+            from ..outofcore import estimate  # noqa: PLC0415 (outofcore imports this module)
+
+            if estimate.needs_out_of_core(counts, self.order, memory):
+                return estimate.fit_out_of_core(self, counts, memory, workdir)
         tab = CountTables(counts, self.order)
         u, gamma, gamma0 = self._estimate(tab)
         ln = self.order
@@ -280,55 +399,40 @@ def _per_order(value, order: int, name: str, hi: float) -> list[float] | None:
 
 # ---- the discounting family ------------------------------------------------------------------
 
-def _discounted(tab: CountTables, k: int, a: np.ndarray, d3: tuple[float, float, float]):
-    """u for order-k rows and gamma for their contexts, discounting count a by D(a) = d3[min(a,3)-1]."""
-    dvec = np.array([0.0, d3[0], d3[1], d3[2]])
-    d = dvec[np.minimum(a, 3)]
-    num = np.maximum(a - d, 0.0)
-    if k == 1:
-        total = float(a.sum())
-        if total <= 0:
-            raise NgramkitError("cannot fit: no word was counted")
-        hold = d3[0] * (a == 1).sum() + d3[1] * (a == 2).sum() + d3[2] * (a >= 3).sum()
-        return num / total, hold / total
-    total = tab.context_sum(k, a.astype(np.float64))  # (M_{k-1},)
-    hold = (d3[0] * tab.context_count(k, a == 1) + d3[1] * tab.context_count(k, a == 2)
-            + d3[2] * tab.context_count(k, a >= 3))
-    u = num / total[tab.parent[k - 1]]
-    return u, _safe_div(hold, total)
-
-
 class _DiscountModel(InterpolatedModel):
-    """Shared machinery: counts per order (raw or adjusted) and three discounts per order."""
+    """Shared machinery: counts per order (raw or adjusted) and three discounts per order.
+
+    u = max(a - D(a), 0) / c(ctx), gamma = (D1 n1 + D2 n2 + D3+ n3+)(ctx) / c(ctx),
+    with D(a) = (D1, D2, D3+)[min(a, 3) - 1] (Chen & Goodman 1998, eq. 17-19).
+    """
 
     adjusted = True  # use KenLM's adjusted (continuation) counts below the top order
+    aggregates = ("total", "n1", "n2", "n3p")
+    needs_count_of_counts = True
 
-    def _counts_for(self, tab: CountTables, k: int) -> np.ndarray:
-        a = tab.kenlm_adjusted(k) if self.adjusted else tab.raw[k - 1]
-        return tab.predictable(k, a)
-
-    def _discounts(self, tab: CountTables, k: int, a: np.ndarray) -> tuple[float, float, float]:
+    def _discounts(self, k: int, t: np.ndarray) -> tuple[float, float, float]:
         raise NotImplementedError
 
-    def _estimate(self, tab):
-        u, gamma = [], [None] * self.order
-        gamma0 = 0.0
-        used, coc = [], []
-        for k in range(1, self.order + 1):
-            a = self._counts_for(tab, k)
-            t = count_of_counts(a[a > 0])
-            coc.append(t.tolist())
-            d3 = self._discounts(tab, k, t)
-            used.append(list(d3))
-            uk, g = _discounted(tab, k, a, d3)
-            u.append(uk)
-            if k == 1:
-                gamma0 = g
-            else:
-                gamma[k - 2] = g
-        gamma[self.order - 1] = np.zeros(tab.size(self.order))
-        self.fitted_ = {"discounts": used, "count_of_counts": coc}
-        return u, gamma, gamma0
+    def _begin_fit(self):
+        self.fitted_ = {"discounts": [], "count_of_counts": []}
+
+    def _level(self, k, coc):
+        self.fitted_["count_of_counts"].append(coc.tolist())
+        d3 = self._discounts(k, coc)
+        self.fitted_["discounts"].append(list(d3))
+        return d3
+
+    def _gamma(self, k, agg, d3):
+        total = agg["total"]
+        if k == 1 and total[0] <= 0:
+            raise NgramkitError("cannot fit: no word was counted")
+        hold = d3[0] * agg["n1"] + d3[1] * agg["n2"] + d3[2] * agg["n3p"]
+        return _safe_div(hold, total)
+
+    def _u(self, k, a, ctx, d3):
+        dvec = np.array([0.0, d3[0], d3[1], d3[2]])
+        num = np.maximum(a - dvec[np.minimum(a, 3)], 0.0)
+        return num / ctx["total"]
 
 
 class ModifiedKneserNey(_DiscountModel):
@@ -417,7 +521,7 @@ class ModifiedKneserNey(_DiscountModel):
         "" when every order was estimated."""
         return fallback_note(self.fallback_orders_, self.discount_fallback or FALLBACK_DISCOUNTS)
 
-    def _discounts(self, tab, k, t):
+    def _discounts(self, k, t):
         if self.discounts is not None:
             return self.discounts[k - 1]
         d, why = chen_goodman(t)
@@ -428,11 +532,12 @@ class ModifiedKneserNey(_DiscountModel):
         self._fell_back.append(k)
         return self.discount_fallback
 
-    def _estimate(self, tab):
+    def _begin_fit(self):
+        super()._begin_fit()
         self._fell_back = []
-        out = super()._estimate(tab)
+
+    def _end_fit(self):
         self.fitted_["fallback_orders"] = list(self._fell_back)
-        return out
 
 
 class KneserNey(_DiscountModel):
@@ -453,7 +558,7 @@ class KneserNey(_DiscountModel):
     def hparams(self):
         return {"discount": self.discount}
 
-    def _discounts(self, tab, k, t):
+    def _discounts(self, k, t):
         d = self.discount[k - 1] if self.discount is not None else single_discount(t, k)
         return (d, d, d)
 
@@ -475,7 +580,7 @@ class AbsoluteDiscounting(_DiscountModel):
     def hparams(self):
         return {"discount": self.discount}
 
-    def _discounts(self, tab, k, t):
+    def _discounts(self, k, t):
         d = self.discount[k - 1]
         return (d, d, d)
 
@@ -492,20 +597,16 @@ class WittenBell(InterpolatedModel):
     def __init__(self, order: int):
         super().__init__(order)
 
-    def _estimate(self, tab):
-        u, gamma = [], [None] * self.order
-        a = tab.predictable(1, tab.raw[0]).astype(np.float64)
-        total, types = float(a.sum()), float((a > 0).sum())
-        u.append(a / (total + types))
-        gamma0 = types / (total + types)
-        for k in range(2, self.order + 1):
-            c = tab.raw[k - 1].astype(np.float64)
-            s = tab.context_sum(k, c)
-            t = tab.n_children[k - 2].astype(np.float64)
-            u.append(c / (s + t)[tab.parent[k - 1]])
-            gamma[k - 2] = _safe_div(t, s + t)
-        gamma[self.order - 1] = np.zeros(tab.size(self.order))
-        return u, gamma, gamma0
+    aggregates = ("total", "types")
+
+    def _gamma(self, k, agg, params):
+        s, t = agg["total"], agg["types"]
+        if k == 1:
+            return t / (s + t)
+        return _safe_div(t, s + t)
+
+    def _u(self, k, a, ctx, params):
+        return a.astype(np.float64) / (ctx["total"] + ctx["types"])
 
 
 class Additive(InterpolatedModel):
@@ -532,17 +633,14 @@ class Additive(InterpolatedModel):
     def hparams(self):
         return {"epsilons": self.epsilons}
 
-    def _estimate(self, tab):
-        e = self.epsilons
-        u, gamma = [], [None] * self.order
-        a = tab.predictable(1, tab.raw[0]).astype(np.float64)
-        total = float(a.sum())
-        u.append(a / (total + e[0]))
-        gamma0 = e[0] / (total + e[0])
-        for k in range(2, self.order + 1):
-            c = tab.raw[k - 1].astype(np.float64)
-            s = tab.context_sum(k, c)
-            u.append(_safe_div(c, (s + e[k - 1])[tab.parent[k - 1]]))
-            gamma[k - 2] = np.where(s + e[k - 1] > 0, _safe_div(e[k - 1], s + e[k - 1]), 1.0)
-        gamma[self.order - 1] = np.zeros(tab.size(self.order))
-        return u, gamma, gamma0
+    def _gamma(self, k, agg, params):
+        e, s = self.epsilons[k - 1], agg["total"]
+        if k == 1:
+            return e / (s + e)
+        return np.where(s + e > 0, _safe_div(e, s + e), 1.0)
+
+    def _u(self, k, a, ctx, params):
+        e, s = self.epsilons[k - 1], ctx["total"]
+        if k == 1:
+            return a.astype(np.float64) / (s + e)
+        return _safe_div(a.astype(np.float64), s + e)

@@ -6,4 +6,8 @@ folder and processed in chunks that fit the budget:
 
 - :mod:`.chunks`: reading memory-mapped arrays chunk by chunk without their
   pages staying resident (peak RSS stays within the budget).
+- :mod:`.arrays`: bucketed lookup, gather and scatter-count, and streaming
+  segment sums, on ``.npy`` files larger than memory.
+- :mod:`.estimate`: every interpolated smoothing estimated chunk by chunk,
+  identical to the in-memory fit (``model.fit(counts, memory=, workdir=)``).
 """

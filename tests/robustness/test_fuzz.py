@@ -483,7 +483,7 @@ def test_write_interrupted_while_a_member_is_open_raises_the_interrupt(where, tm
     if where == "array":
         def interrupted(*args, **kwargs):
             raise KeyboardInterrupt
-        monkeypatch.setattr(np.lib.format, "write_array", interrupted)
+        monkeypatch.setattr("ngramkit.npzfile._write_npy", interrupted)
     else:
         real = zipfile._ZipWriteFile.close
         calls = []

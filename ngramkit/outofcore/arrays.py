@@ -1,0 +1,313 @@
+"""Array operations on ``.npy`` files larger than memory, ``rows`` elements at a time.
+
+Input: arrays that may be memory-mapped ``.npy`` files (read with
+:func:`~ngramkit.outofcore.chunks.iter_chunks`, pages released behind), index
+or query arrays given as a sequence of ``(start, chunk)`` pairs, a work folder
+and ``rows``, the number of elements a step may hold. Output: ``.npy`` files
+written sequentially (:class:`NpyWriter`), opened memory-mapped read-only.
+
+- Non-decreasing indexes (parent rows) stream: :func:`gather_sorted` and
+  :class:`SegmentSums` read or write one window of the target at a time.
+- Arbitrary indexes go through two bucketing passes (records appended to
+  per-bucket files, each bucket resolved in memory, results bucketed again
+  by query position and written in order): :func:`lookup` (``np.searchsorted``
+  in sorted keys), :func:`gather` (``values[idx]``) and :func:`scatter_count`
+  (``np.bincount(idx, minlength=n)``, a scatter-add of 1).
+
+Every result equals numpy's in-memory operation exactly (integers, copies).
+
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as d:
+...     out = scatter_count(5, [(0, np.array([4, 1, 4]))], d, "c", rows=2)
+...     out.tolist()
+[0, 1, 0, 0, 2]
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .chunks import iter_chunks, release
+
+
+class NpyWriter:
+    """A ``.npy`` file of ``n`` elements of ``dtype`` written chunk after chunk (never resident).
+
+    :meth:`close` checks that exactly ``n`` elements were written and returns the
+    file memory-mapped read-only.
+    """
+
+    def __init__(self, path: str | os.PathLike, dtype, n: int):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.n = int(n)
+        self.done = 0
+        self._fh = open(self.path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.n,)}
+        np.lib.format.write_array_header_1_0(self._fh, header)
+
+    def write(self, chunk: np.ndarray) -> None:
+        chunk = np.ascontiguousarray(chunk, self.dtype)
+        self.done += chunk.size
+        if self.done > self.n:
+            raise ValueError(f"{self.path}: more than {self.n} elements written")
+        self._fh.write(memoryview(chunk).cast("B"))
+
+    def fill(self, value, count: int, rows: int) -> None:
+        """Write ``count`` copies of ``value``, ``rows`` at a time."""
+        for lo in range(0, int(count), rows):
+            self.write(np.full(min(rows, count - lo), value, self.dtype))
+
+    def close(self) -> np.ndarray:
+        self._fh.close()
+        if self.done != self.n:
+            raise ValueError(f"{self.path}: {self.done} elements written, expected {self.n}")
+        return open_npy(self.path)
+
+
+def open_npy(path) -> np.ndarray:
+    """A ``.npy`` file memory-mapped read-only (an empty one as an empty array: no zero-length mapping)."""
+    try:
+        return np.load(path, mmap_mode="r")
+    except ValueError:  # numpy cannot map a file holding no elements
+        return np.load(path)
+
+
+def sorted_pieces(idx: np.ndarray, rows: int):
+    """Yield ``(i0, i1)`` splitting non-decreasing ``idx`` into runs whose values span fewer than ``rows``."""
+    i0 = 0
+    while i0 < idx.size:
+        i1 = int(np.searchsorted(idx, idx[i0] + rows, side="left"))
+        yield i0, i1
+        i0 = i1
+
+
+def gather_sorted(values: np.ndarray, idx: np.ndarray, rows: int) -> np.ndarray:
+    """``values[idx]`` for non-decreasing ``idx``, reading windows of at most ``rows`` elements of ``values``."""
+    out = np.empty(idx.shape, values.dtype)
+    for i0, i1 in sorted_pieces(idx, rows):
+        lo, hi = int(idx[i0]), int(idx[i1 - 1]) + 1
+        window = np.array(values[lo:hi])
+        release(values, lo, hi)
+        out[i0:i1] = window[idx[i0:i1] - lo]
+    return out
+
+
+class SegmentSums:
+    """Per-target sums over runs of a non-decreasing index, written in order to (n,) float64 ``.npy`` files.
+
+    ``add(idx, a, sums)`` with ``sums(a_piece, local_idx, length) -> {name: (length,) float64}``
+    (e.g. :func:`~ngramkit.models.interpolated.context_aggregates`); the sums
+    must be of integers so that splitting does not change them.
+    """
+
+    def __init__(self, paths: dict[str, Path], n: int, rows: int):
+        self.writers = {name: NpyWriter(path, np.float64, n) for name, path in paths.items()}
+        self.n, self.rows = int(n), int(rows)
+        self.pos = 0  # next target to write
+        self.carry: tuple[int, dict[str, float]] | None = None  # last target of the last piece, still open
+
+    def _flush_to(self, target: int) -> None:
+        """Write the carry and zeros so that every target before ``target`` is written."""
+        if self.carry is not None:
+            at, vals = self.carry
+            for name, w in self.writers.items():
+                w.fill(0.0, at - self.pos, self.rows)
+                w.write(np.array([vals[name]]))
+            self.pos = at + 1
+            self.carry = None
+        for w in self.writers.values():
+            w.fill(0.0, target - self.pos, self.rows)
+        self.pos = max(self.pos, target)
+
+    def add(self, idx: np.ndarray, a: np.ndarray, sums) -> None:
+        names = list(self.writers)
+        for i0, i1 in sorted_pieces(idx, self.rows):
+            lo, hi = int(idx[i0]), int(idx[i1 - 1])
+            part = sums(a[i0:i1], idx[i0:i1] - lo, hi - lo + 1)
+            if self.carry is not None and self.carry[0] == lo:
+                for name in names:
+                    part[name][0] += self.carry[1][name]
+                self.carry = None
+            self._flush_to(lo)
+            for name in names:
+                self.writers[name].write(part[name][:-1])
+            self.pos = hi
+            self.carry = (hi, {name: float(part[name][-1]) for name in names})
+
+    def close(self) -> dict[str, np.ndarray]:
+        self._flush_to(self.n)
+        return {name: w.close() for name, w in self.writers.items()}
+
+
+class _Buckets:
+    """Records appended to one raw file per bucket (few handles open at a time)."""
+
+    MAX_OPEN = 128
+
+    def __init__(self, folder: Path, dtype: np.dtype, n_buckets: int):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=False)
+        self.dtype = dtype
+        self.n_buckets = n_buckets
+        self._open: dict[int, object] = {}
+
+    def path(self, b: int) -> Path:
+        return self.folder / f"{b}.bin"
+
+    def add(self, bucket: np.ndarray, records: np.ndarray) -> None:
+        order = np.argsort(bucket, kind="stable")
+        bucket, records = bucket[order], records[order]
+        cuts = np.flatnonzero(np.diff(bucket)) + 1
+        for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, bucket.size]):
+            b = int(bucket[lo])
+            fh = self._open.get(b)
+            if fh is None:
+                if len(self._open) >= self.MAX_OPEN:
+                    self.close()
+                fh = self._open[b] = open(self.path(b), "ab")
+            fh.write(memoryview(np.ascontiguousarray(records[lo:hi])).cast("B"))
+
+    def close(self) -> None:
+        for fh in self._open.values():
+            fh.close()
+        self._open.clear()
+
+    def read(self, b: int, rows: int):
+        """Yield chunks of at most ``rows`` records of bucket ``b`` (none if it is empty)."""
+        path = self.path(b)
+        if not path.exists():
+            return
+        size = self.dtype.itemsize
+        with open(path, "rb") as fh:
+            while True:
+                buf = fh.read(rows * size)
+                if not buf:
+                    return
+                yield np.frombuffer(buf, self.dtype)
+
+
+_QUERY = np.dtype([("pos", "<i8"), ("q", "<i8")])
+
+
+def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder: Path, out_path, out_dtype,
+             rows: int) -> np.ndarray:
+    """Route queries to buckets, answer each bucket in memory, write the answers in query order."""
+    folder = Path(folder)
+    work = folder / f".{Path(out_path).stem}.buckets"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        first = _Buckets(work / "q", _QUERY, n_buckets)
+        for start, q in queries:
+            q = np.asarray(q, np.int64)
+            rec = np.empty(q.size, _QUERY)
+            rec["pos"] = np.arange(start, start + q.size)
+            rec["q"] = q
+            first.add(bucket_of(q), rec)
+        first.close()
+        n_back = -(-n_queries // rows)
+        back = _Buckets(work / "a", np.dtype([("pos", "<i8"), ("v", out_dtype)]), n_back)
+        for b in range(n_buckets):
+            ctx = None
+            for rec in first.read(b, rows):
+                vals, ctx = answer(b, rec["q"], ctx)
+                res = np.empty(rec.size, back.dtype)
+                res["pos"] = rec["pos"]
+                res["v"] = vals
+                back.add(rec["pos"] // rows, res)
+            first.path(b).unlink(missing_ok=True)
+        back.close()
+        out = NpyWriter(out_path, out_dtype, n_queries)
+        for j in range(n_back):
+            lo = j * rows
+            buf = np.zeros(min(rows, n_queries - lo), out_dtype)
+            seen = 0
+            for rec in back.read(j, rows):
+                buf[rec["pos"] - lo] = rec["v"]
+                seen += rec.size
+            if seen != buf.size:
+                raise ValueError(f"{out_path}: {seen} answers for {buf.size} queries of block {j}")
+            out.write(buf)
+            back.path(j).unlink(missing_ok=True)
+        return out.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: int) -> np.ndarray:
+    """Rows of the queries in sorted int64 ``keys`` (-1 where absent), as ``folder/name.npy``.
+
+    ``queries``: ``(start, chunk)`` pairs covering positions 0..n_queries-1.
+    Keys are split into buckets of ``rows`` consecutive keys; a query goes to
+    the last bucket whose first key is <= it.
+    """
+    m = int(keys.shape[0])
+    n_buckets = max(1, -(-m // rows))
+    bounds = np.array(keys[::rows], np.int64) if m else np.zeros(1, np.int64)  # (n_buckets,) first key of each
+
+    def bucket_of(q):
+        return np.maximum(np.searchsorted(bounds, q, side="right") - 1, 0)
+
+    def answer(b, q, window):
+        if window is None:
+            lo = b * rows
+            window = np.array(keys[lo:lo + rows], np.int64)
+            release(keys, lo, min(lo + rows, m))
+        if window.size == 0:
+            return np.full(q.size, -1, np.int64), window
+        pos = np.minimum(np.searchsorted(window, q), window.size - 1)
+        return np.where(window[pos] == q, pos + b * rows, -1), window
+
+    return _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
+                    np.int64, rows)
+
+
+def gather(values: np.ndarray, idx, n_queries: int, folder, name: str, rows: int) -> np.ndarray:
+    """``values[idx]`` (idx in 0..len(values)-1, given as ``(start, chunk)`` pairs) as ``folder/name.npy``."""
+    m = int(values.shape[0])
+    n_buckets = max(1, -(-m // rows))
+
+    def answer(b, q, window):
+        if window is None:
+            lo = b * rows
+            window = np.array(values[lo:lo + rows])
+            release(values, lo, min(lo + rows, m))
+        return window[q - b * rows], window
+
+    return _resolve(n_queries, idx, n_buckets, lambda q: q // rows, answer, folder, Path(folder) / f"{name}.npy",
+                    values.dtype, rows)
+
+
+def scatter_count(n: int, idx, folder, name: str, rows: int) -> np.ndarray:
+    """``np.bincount(idx, minlength=n)`` (int64; idx in 0..n-1 as ``(start, chunk)`` pairs) as ``folder/name.npy``."""
+    folder = Path(folder)
+    n_buckets = max(1, -(-n // rows))
+    work = folder / f".{name}.buckets"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        parts = _Buckets(work, np.dtype("<i8"), n_buckets)
+        for _, q in idx:
+            q = np.asarray(q, np.int64)
+            parts.add(q // rows, q)
+        parts.close()
+        out = NpyWriter(folder / f"{name}.npy", np.int64, n)
+        for b in range(n_buckets):
+            lo = b * rows
+            size = min(rows, n - lo)
+            acc = np.zeros(size, np.int64)
+            for q in parts.read(b, rows):
+                acc += np.bincount(q - lo, minlength=size)
+            out.write(acc)
+            parts.path(b).unlink(missing_ok=True)
+        return out.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def chunks_of(arr: np.ndarray, rows: int):
+    """``(start, chunk)`` pairs of ``arr`` (:func:`iter_chunks`), the query form the functions above take."""
+    return iter_chunks(arr, rows)
