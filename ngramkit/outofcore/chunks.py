@@ -20,18 +20,23 @@ import numpy as np
 
 
 def _mapping(arr: np.ndarray):
-    """(mmap object, byte offset of ``arr``'s data in it), or None if ``arr`` is not a view of a mapping."""
+    """(mmap object, byte offset of ``arr``'s data in it), or None if ``arr`` is not a view of a mapping.
+
+    Follows the chain of bases: numpy views, ``np.memmap`` (``_mmap``), memoryviews (``obj``, as in arrays
+    ``np.frombuffer`` made from a mapping, e.g. :func:`ngramkit.npzfile.read`'s) down to the ``mmap.mmap``.
+    """
     base = arr
-    while base is not None:
-        mm = getattr(base, "_mmap", None)
+    for _ in range(64):  # bases chains are short; a bound instead of trusting every object's attributes
+        if base is None:
+            return None
+        mm = base if isinstance(base, mmap.mmap) else getattr(base, "_mmap", None)
         if isinstance(mm, mmap.mmap):
-            start = np.asarray(arr).__array_interface__["data"][0]
-            origin = np.frombuffer(mm, np.uint8, count=0).__array_interface__["data"][0] if len(mm) else start
-            return mm, start - origin
-        base = getattr(base, "base", None)
-        if isinstance(base, mmap.mmap):
+            if mm.closed or len(mm) == 0:
+                return None
             start = arr.__array_interface__["data"][0]
-            return base, start - np.frombuffer(base, np.uint8, count=0).__array_interface__["data"][0]
+            origin = np.frombuffer(mm, np.uint8, count=1).__array_interface__["data"][0]
+            return mm, start - origin
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
     return None
 
 

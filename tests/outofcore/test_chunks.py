@@ -40,3 +40,22 @@ def test_pass_over_mapping_stays_small(tmp_path):
     # Control: touching the whole mapping does make it resident (so the check above can fail).
     assert int(np.asarray(mapped).sum()) == 3 * n
     assert _rss_mib() - before > 96
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/statm"), reason="needs /proc")
+def test_counts_file_arrays_are_released(tmp_path):
+    """Arrays of NGramCounts.load(mmap=True) are frombuffer views of a mapping: iter_chunks releases them too."""
+    from ngramkit.counts import NGramCounts
+    from ngramkit.outofcore.chunks import _mapping
+
+    rng = np.random.default_rng(0)
+    sentences = [[f"w{i}" for i in rng.integers(0, 50_000, 40)] for _ in range(20_000)]
+    NGramCounts.from_sentences(sentences, order=3).save(tmp_path / "c.ngc")
+    counts = NGramCounts.load(tmp_path / "c.ngc", mmap=True, verify=False)
+    grams = counts.ngrams(3)
+    assert _mapping(grams) is not None
+    before = _rss_mib()
+    rows = sum(c.shape[0] for _, c in iter_chunks(grams, 4096))
+    grew = _rss_mib() - before
+    assert rows == grams.shape[0] and grams.nbytes > 8 * 2**20
+    assert grew < grams.nbytes / 2**20 / 2, f"RSS grew {grew:.1f} MiB over {grams.nbytes / 2**20:.1f} MiB of mapped rows"
