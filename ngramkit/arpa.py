@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import mmap
 import os
 import re
 import zlib
@@ -206,7 +207,9 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
 _NOT_NUMERIC = re.compile(r"[^-+.0-9eE\n]")
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path):
+    """The file's bytes (bytes, or a read-only mmap of a large plain file), gunzipped; a missing file, corrupt
+    gzip or a binary format is an InputError."""
     if path.is_dir():
         raise InputError(f"{path}: is a directory, expected an ARPA file")
     if not path.is_file():
@@ -220,18 +223,26 @@ def _read_text(path: Path) -> str:
                     data = gzip.decompress(fh.read())
                 except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:  # zlib: a corrupt deflate stream
                     raise InputError(f"{path}: corrupt gzip data ({exc})") from None
+            elif os.fstat(fh.fileno()).st_size > (1 << 20):
+                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)  # no copy of a large file
             else:
                 data = fh.read()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    if data.startswith(KENLM_BINARY_MAGIC):
+    if data[: len(KENLM_BINARY_MAGIC)] == KENLM_BINARY_MAGIC:
         raise InputError(f"{path}: a KenLM binary model (made by build_binary), which ngramkit does not read; "
                          "load the ARPA file it was built from")
     for magic, kind in _MAGIC.items():
-        if data.startswith(magic):
+        if data[: len(magic)] == magic:
             raise InputError(f"{path}: {kind} compressed/binary data, not ARPA text; decompress it first")
     if b"\0" in data[:4096]:
         raise InputError(f"{path}: binary data (NUL bytes), not an ARPA text file")
+    return data
+
+
+def _decode(path: Path, data) -> str:
+    if isinstance(data, mmap.mmap):
+        data = data[:]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -355,9 +366,93 @@ class _Cursor:
 
 
 def read_arpa(path: str | os.PathLike):
-    """Read a plain or gzipped ARPA file into a :class:`~ngramkit.models.BackoffModel`."""
+    """Read a plain or gzipped ARPA file into a :class:`~ngramkit.models.BackoffModel`.
+
+    The C reader (``ngramkit._arpa``) reads files of the usual layout; on
+    anything else it steps aside and the Python parser reads the file or
+    raises its error, so both give the same models and the same errors.
+    """
     path = Path(path)
-    text = _read_text(path)
+    data = _read_bytes(path)
+    try:
+        kernel = native.extension("_arpa")
+        if kernel is not None:
+            model = _read_arpa_c(kernel, data)
+            if model is not None:
+                return model
+        text = _decode(path, data)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+    del data
+    return _read_arpa_python(path, text)
+
+
+def _read_arpa_c(kernel, data: bytes):
+    """The model of ARPA text ``data`` read by the C kernel, or None where the Python parser must decide.
+
+    The kernel gives each section in file order, words as file-order unigram
+    indexes and each n-gram's prefix row in the section below; the rows are
+    then put in the model's order with two counting sorts per order
+    (``_count.sort_rows``) and their keys come from those sorts, so no
+    prefix search is needed.
+    """
+    count = native.extension("_count")
+    head = kernel.header(data)
+    if count is None or head is None:
+        return None
+    pos, sizes = head
+    order = len(sizes)
+    probs = tuple(np.empty(m) for m in sizes)
+    backs = tuple(np.empty(m) for m in sizes)
+    ids = tuple(np.empty(m * k, np.int32) for k, m in enumerate(sizes, 1))
+    parents = tuple(np.empty(m if k > 1 else 0, np.int32) for k, m in enumerate(sizes, 1))
+    uni_words = kernel.parse(data, pos, sizes, probs, backs, ids, parents)
+    if uni_words is None:
+        return None
+    vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+    v = len(vocab)
+    index = vocab.index
+    remap = np.fromiter(map(index.__getitem__, uni_words), np.int32, count=len(uni_words))  # file index -> id
+    m1 = sizes[0]
+    perm = np.argsort(remap, kind="stable")
+    g = remap[perm][:, None]
+    p, b = probs[0][perm], backs[0][perm]
+    p[g[:, 0] == BOS_ID] = np.nan  # context only, never predicted
+    shift = 0
+    if UNK not in uni_words:
+        g = np.concatenate([np.zeros((1, 1), np.int32), g])
+        p = np.concatenate([[UNK_MISSING], p])
+        b = np.concatenate([[0.0], b])
+        shift = 1
+    rank = np.zeros(m1 + 1, np.int64)  # file row -> row in the model's table (one spare for the sort's bound)
+    rank[perm] = np.arange(shift, m1 + shift)
+    ngrams, logp10, backoff10, keys = [g], [p], [b], [g[:, 0].astype(np.int64)]
+    for k in range(2, order + 1):
+        m = sizes[k - 1]
+        rows = ids[k - 1].reshape(m, k)
+        last = remap[rows[:, -1]]
+        perm = np.empty(m, np.int32)
+        sparent = np.empty(m, np.int64)
+        slast = np.empty(m, np.int32)
+        count.sort_rows(parents[k - 1], last, rank, v, perm, sparent, slast)
+        key = sparent * v + slast
+        if m > 1 and not (key[1:] > key[:-1]).all():
+            return None  # an n-gram listed twice (the kernel finds those of lower orders itself)
+        ngrams.append(remap[rows[perm]])
+        logp10.append(probs[k - 1][perm])
+        backoff10.append(backs[k - 1][perm])
+        keys.append(key)
+        rank = np.empty(m, np.int64)
+        rank[perm] = np.arange(m)
+    try:
+        return BackoffModel.from_tables(vocab, ngrams, logp10, backoff10, keys=keys)
+    except NgramkitError:
+        return None
+
+
+def _read_arpa_python(path: Path, text: str):
+    """The Python parser (``NGRAMKIT_IMPL=numpy``, and whatever the C reader steps aside from)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
     cur = _Cursor(text)
