@@ -54,6 +54,7 @@ from . import native
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
 from .models.backoff import BackoffModel
+from .outofcore.chunks import iter_chunks
 from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
@@ -124,8 +125,18 @@ def _segments_to_bytes(src: np.ndarray, starts: np.ndarray, lens: np.ndarray) ->
     return src[idx].tobytes()
 
 
+_CHUNK_ROWS = 200_000  # n-grams formatted at a time
+
+
 def arpa_bytes_iter(model):
-    """Yield the ARPA text of ``model`` as byte chunks (see :func:`write_arpa`)."""
+    """Yield the ARPA text of ``model`` as byte chunks (see :func:`write_arpa`).
+
+    The tables are read in chunks of ``_CHUNK_ROWS`` rows
+    (:func:`ngramkit.outofcore.chunks.iter_chunks`), never copied whole, so
+    a model whose arrays are memory-mapped files larger than RAM is written
+    in the memory of one chunk. The C kernel (``ngramkit._arpa.format``)
+    writes each chunk's lines; the numpy reference assembles the same bytes.
+    """
     bm = model.to_backoff()
     n = bm.order
     sizes = [bm.ngrams(k).shape[0] for k in range(1, n + 1)]
@@ -136,42 +147,66 @@ def arpa_bytes_iter(model):
     wstart = np.zeros(len(enc), np.int64)
     np.cumsum(wlen[:-1], out=wstart[1:])
     plain = np.frombuffer(b"".join(enc), np.uint8)
+    kernel = native.extension("_arpa")
+    lines = _lines_c if kernel is not None else _lines_numpy(plain, wstart, wlen, enc)
+    for k in range(1, n + 1):
+        yield f"\n\\{k}-grams:\n".encode()
+        g = bm.ngrams(k)
+        parts = [iter_chunks(g, _CHUNK_ROWS), iter_chunks(bm.logp10(k), _CHUNK_ROWS)]
+        if k < n:
+            parts.append(iter_chunks(bm.backoff10(k), _CHUNK_ROWS))
+        for chunk in zip(*parts):
+            (_, gc), (_, pc) = chunk[:2]
+            bc = chunk[2][1] if k < n else None
+            if gc.size:
+                yield lines(kernel, gc, pc, bc, k, plain, wstart, wlen)
+    yield b"\n\\end\\\n"
+
+
+def _lines_c(kernel, g, p, b, k, plain, wstart, wlen) -> bytes:
+    """The lines of one chunk (rows g, probabilities p, backoffs b or None) by the C formatter."""
+    try:
+        return kernel.format(np.ascontiguousarray(p, np.float64), None if b is None else np.ascontiguousarray(b, np.float64),
+                             np.ascontiguousarray(g, np.int32).reshape(-1), k, plain, wstart, wlen,
+                             BOS_ID if k == 1 else -1)
+    except ValueError as exc:
+        raise NgramkitError(str(exc)) from None
+
+
+def _lines_numpy(plain, wstart, wlen, enc):
+    """The numpy reference of :func:`_lines_c`: vectorised byte assembly of the lines' segments."""
     spaced = np.frombuffer(b"".join(b" " + e for e in enc), np.uint8)  # " word": words after the first
     wstart_sp = plain.size + wstart + np.arange(len(enc))
     base = np.concatenate([plain, spaced, np.frombuffer(b"\n", np.uint8)])
     newline = base.size - 1
-    for k in range(1, n + 1):
-        yield f"\n\\{k}-grams:\n".encode()
-        g = bm.ngrams(k)
-        p = bm.logp10(k).copy()
+
+    def lines(kernel, g, p, b, k, plain_, wstart_, wlen_) -> bytes:
         if k == 1:
+            p = p.copy()
             p[g[:, 0] == BOS_ID] = NEVER
-        b = bm.backoff10(k) if k < n else None
-        step = 200_000
-        for lo in range(0, g.shape[0], step):
-            hi = min(lo + step, g.shape[0])
-            c = hi - lo
-            # Segments of a line: "prob<TAB>", "w1", " w2" .. " wk", then "<TAB>backoff\n" or "\n".
-            seg_s = np.empty((c, k + 2), np.int32)
-            seg_l = np.empty((c, k + 2), np.int32)
-            pbuf, pst, pln = _float_text(p[lo:hi], trail=b"\t")
-            off = base.size
-            seg_s[:, 0], seg_l[:, 0] = pst + off, pln
-            off += pbuf.size
-            parts = [pbuf]
-            for j in range(k):
-                ids = g[lo:hi, j]
-                seg_s[:, j + 1] = wstart[ids] if j == 0 else wstart_sp[ids]
-                seg_l[:, j + 1] = wlen[ids] + (j > 0)
-            if b is not None:
-                bbuf, bst, bln = _float_text(b[lo:hi], lead=b"\t", trail=b"\n")
-                parts.append(bbuf)
-                seg_s[:, -1], seg_l[:, -1] = bst + off, bln
-            else:
-                seg_s[:, -1], seg_l[:, -1] = newline, 1
-            src = np.concatenate([base] + parts)
-            yield _segments_to_bytes(src, seg_s, seg_l)
-    yield b"\n\\end\\\n"
+        c = g.shape[0]
+        # Segments of a line: "prob<TAB>", "w1", " w2" .. " wk", then "<TAB>backoff\n" or "\n".
+        seg_s = np.empty((c, k + 2), np.int32)
+        seg_l = np.empty((c, k + 2), np.int32)
+        pbuf, pst, pln = _float_text(p, trail=b"\t")
+        off = base.size
+        seg_s[:, 0], seg_l[:, 0] = pst + off, pln
+        off += pbuf.size
+        parts = [pbuf]
+        for j in range(k):
+            ids = g[:, j]
+            seg_s[:, j + 1] = wstart[ids] if j == 0 else wstart_sp[ids]
+            seg_l[:, j + 1] = wlen[ids] + (j > 0)
+        if b is not None:
+            bbuf, bst, bln = _float_text(b, lead=b"\t", trail=b"\n")
+            parts.append(bbuf)
+            seg_s[:, -1], seg_l[:, -1] = bst + off, bln
+        else:
+            seg_s[:, -1], seg_l[:, -1] = newline, 1
+        src = np.concatenate([base] + parts)
+        return _segments_to_bytes(src, seg_s, seg_l)
+
+    return lines
 
 
 def write_arpa(model, path: str | os.PathLike, *, compresslevel: int = 1) -> Path:

@@ -522,7 +522,7 @@ int64_t ngk_arpa_format(const double *prob, const double *back, const int32_t *i
     for (int64_t r = 0; r < m; r++) {
         const int32_t *row = ids + r * k;
         double p = prob[r];
-        if (p >= 1000.0 || (back && back[r] >= 1000.0)) return -3;
+        if ((isfinite(p) && p >= 1000.0) || (back && isfinite(back[r]) && back[r] >= 1000.0)) return -3;
         if (k == 1 && row[0] == bos) p = -99.0;
         int64_t need = 2 * 14 + 2 + k;
         for (int j = 0; j < k; j++) {

@@ -196,7 +196,8 @@ def test_failed_write_keeps_the_old_file(tm_counts, tmp_path, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(arpa, "_segments_to_bytes", boom)
+    monkeypatch.setattr(arpa, "_segments_to_bytes", boom)  # the numpy writer
+    monkeypatch.setattr(arpa, "_lines_c", boom)  # the C writer
     with pytest.raises(RuntimeError):
         write_arpa(model, target)
     assert target.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
