@@ -426,10 +426,11 @@ def read_arpa(path: str | os.PathLike):
 def _read_arpa_c(kernel, data: bytes):
     """The model of ARPA text ``data`` read by the C kernel, or None where the Python parser must decide.
 
-    The kernel gives each section in file order, words as file-order unigram
-    indexes and each n-gram's prefix row in the section below; the rows are
+    The kernel gives each section in file order, words as vocabulary ids
+    and each n-gram's prefix row in the section below; the rows are
     then put in the model's order with two counting sorts per order
-    (``_count.sort_rows``) and their keys come from those sorts, so no
+    (``_count.sort_rows``; skipped when a section is in that order already,
+    as ngramkit writes it) and their keys come from those sorts, so no
     prefix search is needed.
     """
     count = native.extension("_count")
@@ -442,13 +443,13 @@ def _read_arpa_c(kernel, data: bytes):
     backs = tuple(np.empty(m) for m in sizes)
     ids = tuple(np.empty(m * k, np.int32) for k, m in enumerate(sizes, 1))
     parents = tuple(np.empty(m if k > 1 else 0, np.int32) for k, m in enumerate(sizes, 1))
-    uni_words = kernel.parse(data, pos, sizes, probs, backs, ids, parents)
+    specials = tuple(w.encode() for w in SPECIALS)
+    uni_words = kernel.parse(data, pos, sizes, probs, backs, ids, parents, specials)
     if uni_words is None:
         return None
     vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
     v = len(vocab)
-    index = vocab.index
-    remap = np.fromiter(map(index.__getitem__, uni_words), np.int32, count=len(uni_words))  # file index -> id
+    remap = ids[0]  # the vocabulary id of each unigram, in file order
     m1 = sizes[0]
     perm = np.argsort(remap, kind="stable")
     g = remap[perm][:, None]
@@ -466,7 +467,18 @@ def _read_arpa_c(kernel, data: bytes):
     for k in range(2, order + 1):
         m = sizes[k - 1]
         rows = ids[k - 1].reshape(m, k)
-        last = remap[rows[:, -1]]
+        last = np.ascontiguousarray(rows[:, -1])
+        head = min(m, 1000)  # files ngramkit wrote are in the model's order already: no sort then
+        key = rank[parents[k - 1][:head]] * v + last[:head]
+        if (key[1:] > key[:-1]).all():
+            key = rank[parents[k - 1]] * v + last
+            if (key[1:] > key[:-1]).all():
+                ngrams.append(rows)
+                logp10.append(probs[k - 1])
+                backoff10.append(backs[k - 1])
+                keys.append(key)
+                rank = np.arange(m, dtype=np.int64)
+                continue
         perm = np.empty(m, np.int32)
         sparent = np.empty(m, np.int64)
         slast = np.empty(m, np.int32)
@@ -474,9 +486,9 @@ def _read_arpa_c(kernel, data: bytes):
         key = sparent * v + slast
         if m > 1 and not (key[1:] > key[:-1]).all():
             return None  # an n-gram listed twice (the kernel finds those of lower orders itself)
-        ngrams.append(remap[rows[perm]])
-        logp10.append(probs[k - 1][perm])
-        backoff10.append(backs[k - 1][perm])
+        ngrams.append(np.take(rows, perm, axis=0))
+        logp10.append(np.take(probs[k - 1], perm))
+        backoff10.append(np.take(backs[k - 1], perm))
         keys.append(key)
         rank = np.empty(m, np.int64)
         rank[perm] = np.arange(m)

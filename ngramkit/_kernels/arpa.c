@@ -27,7 +27,12 @@ int ngk_arpa_precheck(const uint8_t *s, size_t n) {
             uint64_t w;
             memcpy(&w, s + i, 8);
             if (!(w & hi)) {
-                if ((w - 0x2020202020202020ULL) & ~w & hi) /* some byte < 0x20: tab, LF or a bad one */
+                /* exact per-byte tests (no carries between bytes: every byte is < 0x80 here) */
+                const uint64_t lo7 = 0x7f7f7f7f7f7f7f7fULL;
+                const uint64_t lt20 = ~((w + 0x6060606060606060ULL) | w) & hi; /* bytes < 0x20 */
+                const uint64_t t = w ^ 0x0909090909090909ULL, l = w ^ 0x0a0a0a0a0a0a0a0aULL;
+                const uint64_t tab = ~(((t & lo7) + lo7) | t) & hi, lf = ~(((l & lo7) + lo7) | l) & hi;
+                if (lt20 & ~tab & ~lf) /* another control byte: NUL, CR, ... refused; the others are words' */
                     for (int j = 0; j < 8; j++)
                         if (bad_ascii(s[i + j])) return 1;
                 i += 8;
@@ -245,7 +250,9 @@ static inline uint64_t mix(uint64_t h) {
     return h;
 }
 
-static uint64_t word_hash(const uint8_t *p, size_t len) {
+/* A hash of the word [p, p + len); end: the end of the text (the last 1..7 bytes are read as one 8-byte load
+ * when that stays inside the text, without a round trip through memory). */
+static inline uint64_t word_hash(const uint8_t *p, size_t len, const uint8_t *end) {
     uint64_t h = 0x9e3779b97f4a7c15ULL ^ len;
     while (len >= 8) {
         uint64_t w;
@@ -255,9 +262,17 @@ static uint64_t word_hash(const uint8_t *p, size_t len) {
         p += 8;
         len -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, p, len);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    if (len) {
+        uint64_t w = 0;
+        if (end - p >= 8) {
+            memcpy(&w, p, 8);
+            w &= ~0ULL >> (64 - 8 * len); /* little-endian: the first len bytes */
+        } else {
+            for (size_t i = 0; i < len; i++) w |= (uint64_t)p[i] << (8 * i);
+        }
+        h ^= w;
+    }
+    h *= 0xc4ceb9fe1a85ec53ULL;
     return mix(h);
 }
 
@@ -284,8 +299,7 @@ static size_t table_size(int64_t m) {
 }
 
 typedef struct {
-    uint32_t *slot; /* file index + 1, 0 empty */
-    uint32_t *tag;  /* 32 hash bits of the entry */
+    uint64_t *slot; /* (32 hash bits << 32) | (file index + 1); 0 empty */
     size_t mask;
 } word_table;
 
@@ -341,19 +355,20 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
     cursor c = {s, n, h->pos};
     const int order = h->order;
     int rc = 1;
-    word_table wt = {NULL, NULL, 0};
+    word_table wt = {NULL, 0};
     row_table rt[NGK_ARPA_MAX_ORDER + 1]; /* rt[k]: section k's rows by their ids' hash, 2 <= k < N */
     memset(rt, 0, sizeof rt);
     size_t fb[NGK_ARPA_MAX_ORDER + 2], fe[NGK_ARPA_MAX_ORDER + 2];
     uint64_t hprefix[BATCH], hown[BATCH];
+    int32_t first[BATCH]; /* file row of each line's first word */
+    int32_t n_plain = 0;  /* unigrams that are not specials so far */
     const int64_t m1 = h->count[0];
     if (m1 >= INT32_MAX) return 1;
     {
         size_t ts = table_size(m1);
         wt.slot = calloc(ts, sizeof *wt.slot);
-        wt.tag = malloc(ts * sizeof *wt.tag);
         wt.mask = ts - 1;
-        if (!wt.slot || !wt.tag) {
+        if (!wt.slot) {
             rc = -1;
             BAIL_DONE;
         }
@@ -398,34 +413,43 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
                 for (int j = 0; j < k; j++) {
                     const uint8_t *w = s + fb[j + 1];
                     size_t len = fe[j + 1] - fb[j + 1];
-                    uint64_t hv = word_hash(w, len);
-                    uint32_t tag = (uint32_t)(hv >> 32);
+                    uint64_t hv = word_hash(w, len, s + n);
+                    const uint64_t tag = hv & 0xffffffff00000000ULL;
                     size_t i = hv & wt.mask;
                     int32_t found = -1;
                     for (;; i = (i + 1) & wt.mask) {
-                        uint32_t sl = wt.slot[i];
+                        const uint64_t sl = wt.slot[i];
                         if (!sl) break;
-                        if (wt.tag[i] == tag) {
-                            const int64_t *wd = o->word + 2 * (int64_t)(sl - 1);
+                        if ((sl & 0xffffffff00000000ULL) == tag) {
+                            const int64_t *wd = o->word + 2 * (int64_t)((uint32_t)sl - 1);
                             if ((size_t)wd[1] == len && same(s + wd[0], w, len)) {
-                                found = (int32_t)(sl - 1);
+                                found = (int32_t)((uint32_t)sl - 1);
                                 break;
                             }
                         }
                     }
                     if (k == 1) {
                         if (found >= 0) BAIL_DONE; /* listed twice */
-                        wt.slot[i] = (uint32_t)r + 1;
-                        wt.tag[i] = tag;
+                        wt.slot[i] = tag | ((uint64_t)r + 1);
                         o->word[2 * r] = (int64_t)fb[1];
                         o->word[2 * r + 1] = (int64_t)len;
                         found = (int32_t)r;
                     } else if (found < 0) {
                         BAIL_DONE; /* not a unigram */
                     }
-                    row_ids[j] = found;
+                    if (k == 1) {
+                        /* the vocabulary id: a special's own, else the next after the specials */
+                        int32_t id = -1;
+                        for (int q = 0; q < o->n_specials; q++)
+                            if ((size_t)o->special_len[q] == len && same(o->special[q], w, len)) id = q;
+                        if (id < 0) id = o->n_specials + n_plain++;
+                        o->vocab_id[r] = id;
+                    }
+                    if (j == 0) first[r - r0] = found;
+                    const int32_t id = o->vocab_id[found];
+                    row_ids[j] = id;
                     if (j == k - 1) hprefix[r - r0] = hv_ids;
-                    hv_ids = ids_hash(hv_ids, found);
+                    hv_ids = ids_hash(hv_ids, id);
                 }
                 hown[r - r0] = hv_ids;
                 if (k >= 3) __builtin_prefetch(&below->slot[hprefix[r - r0] & below->mask]);
@@ -436,7 +460,7 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
             /* pass 2: each line's prefix row in section k-1, and its own row in section k's table */
             for (int64_t r = r0; r < r1; r++) {
                 if (k == 2) {
-                    par[r] = ids[r * 2];
+                    par[r] = first[r - r0];
                 } else {
                     const uint64_t key = hprefix[r - r0];
                     size_t i = key & below->mask;
@@ -481,7 +505,6 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
     rc = 0;
 done:
     free(wt.slot);
-    free(wt.tag);
     for (int i = 0; i <= NGK_ARPA_MAX_ORDER; i++) free(rt[i].slot);
     return rc;
 }

@@ -11,7 +11,7 @@
  *      U+2028, U+2029, U+202F, U+205F, U+3000: Python's str.split() would split on them).
  *   2. ngk_arpa_header: the `\data\` block: order and counts (the `ngram K=COUNT` lines in sequence).
  *   3. ngk_arpa_parse: the sections, for every line the probability, the backoff (0 when absent), the words as
- *      file-order unigram indexes, and for k >= 2 the file row of the (k-1)-gram prefix in section k-1 (found
+ *      vocabulary ids (the given specials first, then the other unigrams in file order), and for k >= 2 the file row of the (k-1)-gram prefix in section k-1 (found
  *      in a hash of that section's rows). A word that is not a unigram, a missing prefix, a duplicate unigram or
  *      (k-1)-gram, a count that does not match, a number that is not an ASCII decimal, a non-finite value or a
  *      positive probability: 1. Duplicates of the top order are left to the caller (adjacent after sorting).
@@ -39,9 +39,13 @@ typedef struct {
 typedef struct {
     double *prob[NGK_ARPA_MAX_ORDER];   /* (M_k,) */
     double *back[NGK_ARPA_MAX_ORDER];   /* (M_k,), 0 where the line has no backoff */
-    int32_t *ids[NGK_ARPA_MAX_ORDER];   /* (M_k, k) file-order unigram indexes */
+    int32_t *ids[NGK_ARPA_MAX_ORDER];   /* (M_k, k) vocabulary ids */
     int32_t *parent[NGK_ARPA_MAX_ORDER]; /* (M_k,) for k >= 2: row of the prefix in section k-1; NULL for k = 1 */
     int64_t *word; /* (M_1, 2): byte offset and length of each unigram's word */
+    int32_t *vocab_id; /* (M_1,) the vocabulary id of each unigram (filled by the parser) */
+    int n_specials;    /* the vocabulary's first words (ids 0..n_specials-1), the other unigrams follow in order */
+    const uint8_t *special[8];
+    int64_t special_len[8];
 } ngk_arpa_out;
 
 extern int ngk_arpa_bail_line;

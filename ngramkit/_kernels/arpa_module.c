@@ -40,10 +40,11 @@ static PyObject *py_header(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(parse_doc,
-"parse(data, pos, counts, probs, backs, ids, parents) -> list of str or None\n\n"
+"parse(data, pos, counts, probs, backs, ids, parents, specials) -> list of str or None\n\n"
 "Parse the sections of the ARPA text data (after header(data)) into the given\n"
-"per-order buffers: probs/backs float64 (M_k,), ids int32 (M_k * k) file-order\n"
-"unigram indexes, parents int32 (M_k,) rows of the prefix in section k-1 (pass\n"
+"per-order buffers: probs/backs float64 (M_k,), ids int32 (M_k * k) vocabulary\n"
+"ids (specials, a tuple of UTF-8 bytes, first; then the other unigrams in file\n"
+"order), parents int32 (M_k,) rows of the prefix in section k-1 (pass\n"
 "any buffer for order 1). Returns the unigram words in file order, or None when\n"
 "the text is not for the fast path (the caller's parser then reads it or names\n"
 "its error).");
@@ -51,9 +52,9 @@ PyDoc_STRVAR(parse_doc,
 static PyObject *py_parse(PyObject *self, PyObject *args) {
     Py_buffer data;
     Py_ssize_t pos;
-    PyObject *t_counts, *t_p, *t_b, *t_i, *t_par;
-    if (!PyArg_ParseTuple(args, "y*nO!O!O!O!O!:parse", &data, &pos, &PyTuple_Type, &t_counts, &PyTuple_Type, &t_p,
-                          &PyTuple_Type, &t_b, &PyTuple_Type, &t_i, &PyTuple_Type, &t_par))
+    PyObject *t_counts, *t_p, *t_b, *t_i, *t_par, *t_sp;
+    if (!PyArg_ParseTuple(args, "y*nO!O!O!O!O!O!:parse", &data, &pos, &PyTuple_Type, &t_counts, &PyTuple_Type, &t_p,
+                          &PyTuple_Type, &t_b, &PyTuple_Type, &t_i, &PyTuple_Type, &t_par, &PyTuple_Type, &t_sp))
         return NULL;
     Bufs bf = BUFS_INIT;
     PyObject *result = NULL;
@@ -88,6 +89,21 @@ static PyObject *py_parse(PyObject *self, PyObject *args) {
         o.ids[k] = i->buf;
         o.parent[k] = k > 0 ? par->buf : NULL;
     }
+    if (PyTuple_GET_SIZE(t_sp) > 8) {
+        PyErr_SetString(PyExc_ValueError, "parse: at most 8 specials");
+        goto done;
+    }
+    o.n_specials = (int)PyTuple_GET_SIZE(t_sp);
+    for (int q = 0; q < o.n_specials; q++) {
+        PyObject *b = PyTuple_GET_ITEM(t_sp, q);
+        if (!PyBytes_Check(b)) {
+            PyErr_SetString(PyExc_TypeError, "parse: specials must be bytes");
+            goto done;
+        }
+        o.special[q] = (const uint8_t *)PyBytes_AS_STRING(b);
+        o.special_len[q] = PyBytes_GET_SIZE(b);
+    }
+    o.vocab_id = o.ids[0]; /* order 1's ids are the unigrams' vocabulary ids */
     word = PyMem_Malloc((size_t)(h.count[0] > 0 ? h.count[0] : 1) * 2 * sizeof *word);
     if (!word) {
         PyErr_NoMemory();

@@ -131,6 +131,38 @@ def test_numbers_are_pythons_float_bit_for_bit(tmp_path, monkeypatch):
         assert struct.pack("<d", got[f"w{i}"]) == struct.pack("<d", float(v)), v
 
 
+def test_c_precheck_refuses_exactly_what_python_decodes_or_splits_differently():
+    """The fast path's UTF-8 and separator check, byte by byte against Python's decoder and str.isspace():
+    invalid UTF-8, NUL, CR and every whitespace other than space, tab and LF step aside; nothing else does."""
+    base = SMALL
+    refused = {0, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F}
+
+    def python_ok(extra: bytes) -> bool:
+        try:
+            text = extra.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return not any(b in refused for b in extra) and not any(ch.isspace() and ch not in " \t\n" for ch in text)
+
+    def c_ok(extra: bytes) -> bool:  # bytes after \end\ are checked, and ignored by both parsers
+        data = base + extra
+        pos, sizes = _arpa.header(data)
+        probs = tuple(np.empty(m) for m in sizes)
+        backs = tuple(np.empty(m) for m in sizes)
+        ids = tuple(np.empty(m * k, np.int32) for k, m in enumerate(sizes, 1))
+        parents = tuple(np.empty(m if k > 1 else 0, np.int32) for k, m in enumerate(sizes, 1))
+        specials = tuple(w.encode() for w in arpa.SPECIALS)
+        return _arpa.parse(data, pos, sizes, probs, backs, ids, parents, specials) is not None
+
+    probes = [b"x" * pad + bytes([c]) + b"y" * 8 for c in range(128) for pad in range(9)]
+    probes += [chr(cp).encode("utf-8", "surrogatepass") + b"z" * 8
+               for cp in [*range(0x80, 0x3100), 0xFEFF, 0x10000, 0x10FFFF, *range(0xD800, 0xE000, 97)]]
+    rng = np.random.default_rng(0)
+    probes += [bytes(rng.integers(0, 256, rng.integers(1, 12))) for _ in range(5000)]
+    wrong = [p for p in probes if c_ok(p) != python_ok(p)]
+    assert not wrong and sum(map(python_ok, probes)) > 1000
+
+
 SMALL = ("\\data\\\nngram 1=4\nngram 2=3\nngram 3=2\n\n"
          "\\1-grams:\n-99\t<s>\t-0.5\n-0.6\ta\t-0.2\n-0.7\tb\t0\n-0.8\t</s>\n\n"
          "\\2-grams:\n-0.1\t<s> a\t-0.15\n-0.3\ta b\t0\n-0.4\tb </s>\n\n"
