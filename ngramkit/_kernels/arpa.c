@@ -298,9 +298,18 @@ static size_t table_size(int64_t m) {
     return t;
 }
 
+/* Unigram words by hash. A slot holds what a lookup needs without touching the text: 32 hash bits, the file
+ * index + 1 (0: empty), and the word's place in a compact copy of the unigram words (the text of a large
+ * file is far apart; the copy stays in cache). */
 typedef struct {
-    uint64_t *slot; /* (32 hash bits << 32) | (file index + 1); 0 empty */
+    uint32_t tag, index1, off, len;
+} word_slot;
+
+typedef struct {
+    word_slot *slot;
     size_t mask;
+    uint8_t *arena; /* the unigram words, one after the other */
+    size_t used, cap;
 } word_table;
 
 /* Section k's rows by the 64-bit hash of their word ids (0 marks an empty slot; hashes are never 0). As in
@@ -355,7 +364,7 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
     cursor c = {s, n, h->pos};
     const int order = h->order;
     int rc = 1;
-    word_table wt = {NULL, 0};
+    word_table wt = {NULL, 0, NULL, 0, 0};
     row_table rt[NGK_ARPA_MAX_ORDER + 1]; /* rt[k]: section k's rows by their ids' hash, 2 <= k < N */
     memset(rt, 0, sizeof rt);
     size_t fb[NGK_ARPA_MAX_ORDER + 2], fe[NGK_ARPA_MAX_ORDER + 2];
@@ -414,23 +423,33 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
                     const uint8_t *w = s + fb[j + 1];
                     size_t len = fe[j + 1] - fb[j + 1];
                     uint64_t hv = word_hash(w, len, s + n);
-                    const uint64_t tag = hv & 0xffffffff00000000ULL;
+                    const uint32_t tag = (uint32_t)(hv >> 32);
                     size_t i = hv & wt.mask;
                     int32_t found = -1;
                     for (;; i = (i + 1) & wt.mask) {
-                        const uint64_t sl = wt.slot[i];
-                        if (!sl) break;
-                        if ((sl & 0xffffffff00000000ULL) == tag) {
-                            const int64_t *wd = o->word + 2 * (int64_t)((uint32_t)sl - 1);
-                            if ((size_t)wd[1] == len && same(s + wd[0], w, len)) {
-                                found = (int32_t)((uint32_t)sl - 1);
-                                break;
-                            }
+                        const word_slot *sl = &wt.slot[i];
+                        if (!sl->index1) break;
+                        if (sl->tag == tag && sl->len == len && same(wt.arena + sl->off, w, len)) {
+                            found = (int32_t)(sl->index1 - 1);
+                            break;
                         }
                     }
                     if (k == 1) {
                         if (found >= 0) BAIL_DONE; /* listed twice */
-                        wt.slot[i] = tag | ((uint64_t)r + 1);
+                        if (len > UINT32_MAX || wt.used + len > UINT32_MAX) BAIL_DONE;
+                        if (wt.used + len > wt.cap) {
+                            size_t cap = (wt.cap ? wt.cap * 2 : 1 << 16) + len;
+                            uint8_t *a = realloc(wt.arena, cap);
+                            if (!a) {
+                                rc = -1;
+                                BAIL_DONE;
+                            }
+                            wt.arena = a;
+                            wt.cap = cap;
+                        }
+                        memcpy(wt.arena + wt.used, w, len);
+                        wt.slot[i] = (word_slot){tag, (uint32_t)r + 1, (uint32_t)wt.used, (uint32_t)len};
+                        wt.used += len;
                         o->word[2 * r] = (int64_t)fb[1];
                         o->word[2 * r + 1] = (int64_t)len;
                         found = (int32_t)r;
@@ -505,6 +524,7 @@ int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_
     rc = 0;
 done:
     free(wt.slot);
+    free(wt.arena);
     for (int i = 0; i <= NGK_ARPA_MAX_ORDER; i++) free(rt[i].slot);
     return rc;
 }
