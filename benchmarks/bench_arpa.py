@@ -20,7 +20,10 @@ here (sentences of 20 words on average, Zipf(1.1) over 500k types, seed 0), whic
 
 Usage::
 
-    python benchmarks/bench_arpa.py [--repeat 3] [--tokens 10000000] [--skip-10m]
+    python benchmarks/bench_arpa.py [--repeat 3] [--tokens 10000000] [--skip-10m] [--read-only]
+
+Also the same file gzipped (``gzip -1``), read by ngramkit (Python's gzip, i.e. zlib, then the C parser) and by
+the kenlm module. ``--read-only`` re-measures reading and keeps the write section of an existing JSON.
 
 Writes ``benchmarks/results/bench_arpa.json`` and prints it. Ratios are ngramkit's time over KenLM's
 (below 1: ngramkit faster).
@@ -174,11 +177,14 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tokens", type=int, default=10_000_000)
     ap.add_argument("--skip-10m", action="store_true")
+    ap.add_argument("--read-only", action="store_true",
+                    help="measure reading only; keep the write section of an existing --out (its time stays in it)")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "bench_arpa.json")
     args = ap.parse_args()
     bins = kenlm_bin()
     if bins is None:
         raise SystemExit("bench_arpa: KenLM binaries not found (bash ../shared/tools/build-kenlm.sh)")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     result = {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
               "repeat": args.repeat, "loadavg_start": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="bench_arpa_") as tmp:
@@ -203,8 +209,16 @@ def main() -> None:
         except ImportError:
             reads["kenlm_module"] = "skipped: the kenlm module is not installed (pip install kenlm)"
         reads["query"] = best([str(bins / "query"), str(arpa)], args.repeat, stdin_path=one)
-        result["read"] = {"arpa": "lmplz -o 5 of PTB train (<unk> -> UNK)", "arpa_bytes": arpa.stat().st_size,
-                          **reads}
+        gz = work / "ptb.o5.arpa.gz"
+        with open(arpa, "rb") as fin, open(gz, "wb") as fout:
+            subprocess.run(["gzip", "-1", "-c"], stdin=fin, stdout=fout, check=True)
+        gz_reads = {"ngramkit_c": best([py, "-c", READ_CHILD, "ngramkit", str(gz)], args.repeat, env=env_c)}
+        if isinstance(reads["kenlm_module"], dict):
+            gz_reads["kenlm_module"] = best([py, "-c", READ_CHILD, "kenlm", str(gz)], args.repeat)
+            gz_reads["c_over_kenlm_module_load_cpu"] = (gz_reads["ngramkit_c"]["load_cpu_min"]
+                                                        / gz_reads["kenlm_module"]["load_cpu_min"])
+        result["read"] = {"measured": stamp, "arpa": "lmplz -o 5 of PTB train (<unk> -> UNK)",
+                          "arpa_bytes": arpa.stat().st_size, **reads, "gzip_1": gz_reads}
         c_load = reads["ngramkit_c"]["load_cpu_min"]
         ratios = {"c_over_python_load_cpu": c_load / reads["ngramkit_python"]["load_cpu_min"],
                   "c_over_query_process_cpu": reads["ngramkit_c"]["cpu_min"] / reads["query"]["cpu_min"],
@@ -216,11 +230,17 @@ def main() -> None:
         result["read"]["ratios"] = ratios
         log(json.dumps(ratios))
 
-        texts = [("ptb_train", ptb, "PTB train, <unk> -> UNK (lmplz refuses a literal <unk>)")]
-        if not args.skip_10m:
+        if args.read_only:
+            old = json.loads(args.out.read_text()) if args.out.exists() else {}
+            result["write"] = old.get("write", {})
+            result["write_loadavg"] = [old.get("loadavg_start"), old.get("loadavg_end")]
+            texts = []
+        else:
+            result["write"] = {}
+        texts = [] if args.read_only else [("ptb_train", ptb, "PTB train, <unk> -> UNK (lmplz refuses a literal <unk>)")]
+        if not args.skip_10m and not args.read_only:
             path, how = corpus_10m(args.tokens, work)
             texts.append((f"text_{args.tokens // 1_000_000}m", path, how))
-        result["write"] = {}
         for name, text, how in texts:
             log(f"writing order 5 of {name} ...")
             out = work / f"{name}.arpa"
@@ -228,7 +248,7 @@ def main() -> None:
                         warm=False)
             lm = best([str(bins / "lmplz"), "-o", "5", "-S", "4G"], args.repeat, stdin_path=text,
                       stdout_path=work / "lmplz.arpa", warm=False)
-            row = {"text": how, "text_bytes": text.stat().st_size, "ngramkit_train_o_arpa": ours, "lmplz": lm,
+            row = {"measured": stamp, "text": how, "text_bytes": text.stat().st_size, "ngramkit_train_o_arpa": ours, "lmplz": lm,
                    "ngramkit_over_lmplz_wall": ours["wall_min"] / lm["wall_min"],
                    "ngramkit_over_lmplz_cpu": ours["cpu_min"] / lm["cpu_min"],
                    "arpa_bytes_ngramkit": out.stat().st_size,

@@ -20,8 +20,10 @@ Output: the standard text format, log10 values::
 A backoff column is written for every n-gram below the top order (0 when it
 is not a context, as KenLM does); values have 8 decimals. ``<s>`` is never
 predicted: its unigram probability is written as -99 (SRILM's convention;
-KenLM writes 0). The text is built with vectorised byte assembly (no Python
-loop per n-gram) and written atomically.
+KenLM writes 0). The lines are formatted in C (``ngramkit._arpa.format``;
+the numpy reference assembles the same bytes without a Python loop per
+n-gram), chunk by chunk from the tables (mapped tables larger than RAM are
+never copied whole), and the file is written atomically.
 
 :func:`read_arpa` input: a plain or gzipped ARPA file. Output: a
 :class:`~ngramkit.models.BackoffModel` (first-class: same ``log_probs``).
@@ -36,6 +38,13 @@ decimals (``-1.5``, ``-2e-3``; not ``nan``, ``inf``, ``1_0`` or other
 digits Python's ``float`` would take); every probability must be a finite
 log10 <= 0 (``<s>``'s may be KenLM's 0 or SRILM's -99) and every backoff
 finite, or the line is refused.
+
+Reading runs in C (``ngramkit._arpa``) for files of the usual layout (UTF-8
+without CR, space/tab separators); on any other file, valid or not, the C
+reader steps aside and the Python parser reads it or raises its error, so
+models and error messages are the same either way (``NGRAMKIT_IMPL=numpy``:
+the Python parser only). Gzip is decompressed whole with Python's gzip
+(zlib; as fast as zlib streaming in C, measured), then parsed.
 """
 
 from __future__ import annotations

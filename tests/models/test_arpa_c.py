@@ -356,3 +356,21 @@ def test_c_format_checks_its_arguments():
         _arpa.format(np.array([-1.0]), None, np.array([1], np.int32), 1, words, ws, np.array([1, 5], np.int64), -1)
     with pytest.raises(TypeError):
         _arpa.format(np.array([-1.0]), None, np.array([1], np.int64), 1, words, ws, wl, -1)
+
+
+def test_missing_arpa_extension_reads_and_writes_the_same(mkn3, reference_dir, tmp_path, monkeypatch):
+    """NGRAMKIT_IMPL unset and ngramkit._arpa missing: one warning, then the same model and the same bytes."""
+    import sys
+
+    from ngramkit import native
+
+    path = reference_dir / "timemachine.d2l.o3.arpa.gz"
+    want_model, want_bytes = read_arpa(path), write_arpa(mkn3, tmp_path / "c.arpa").read_bytes()
+    monkeypatch.setitem(sys.modules, "ngramkit._arpa", None)  # the import raises
+    monkeypatch.setattr(native, "_missing", {})
+    monkeypatch.setattr(native, "_warned", set())
+    monkeypatch.delenv("NGRAMKIT_IMPL", raising=False)
+    with pytest.warns(RuntimeWarning, match="ngramkit._arpa"):
+        got_model = read_arpa(path)
+    assert_same_model(got_model, want_model)
+    assert write_arpa(mkn3, tmp_path / "numpy.arpa").read_bytes() == want_bytes
