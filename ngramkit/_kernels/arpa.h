@@ -55,7 +55,6 @@ int ngk_arpa_header(const uint8_t *s, size_t n, ngk_arpa_head *h);
 /* 0: parsed; 1: not for the fast path; -1: out of memory. */
 int ngk_arpa_parse(const uint8_t *s, size_t n, const ngk_arpa_head *h, ngk_arpa_out *o);
 
-/* Bytes written for m lines of order k (an upper bound): per line 2 numbers and the words. */
 /* ngk_arpa_format: lines "prob<TAB>w1 .. wk[<TAB>backoff]\n" into out (capacity cap); returns the bytes written
  * or -1 when cap is too small, -2 when a word id is out of range, -3 when a value is >= 1000.
  * prob/back: m values (back NULL: no backoff column; a non-finite value or one below -99 is written -99),
