@@ -33,16 +33,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from . import native
 from .errors import InputError, NgramkitError
-from .scan import source_size
+from .scan import assemble, fast_options, file_blocks, scan_blocks, source_size
 from .stream import Stream
-from .text import TextOptions, read_sentences
+from .text import _BINARY_SNIFF, TextOptions, check_bytes, decode, read_sentences, read_text, source_name, tokenize
 from .vocab import Vocabulary
 
 TEXT_OPTIONS = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
 LEVELS = ("word", "char")
 SPLIT_NAMES = ("train", "valid", "test")  # what read_splits reads
 SPLITS = (*SPLIT_NAMES, "all")  # the registry's splits (ngramkit.corpora.SPLITS; tests/test_startup.py pins them)
+CHUNK_BYTES = 4 << 20  # bytes of text per chunk of Source.chunks (~0.8M PTB tokens, ~30 MB of arrays)
 
 
 def _registry():
@@ -151,6 +153,87 @@ class Source:
         if vocab is None:
             vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
         return Stream.from_sentences(sentences, vocab)
+
+
+    def chunks(self, vocab: Vocabulary, chunk_bytes: int = CHUNK_BYTES):
+        """The text as streams over ``vocab``, each of whole sentences from about ``chunk_bytes`` of text.
+
+        Concatenated, the chunks are :meth:`stream` over ``vocab``, with the
+        same errors; a chunk is read when the previous one has been used, so
+        scoring them one by one holds one chunk in memory whatever the text
+        size. Files the C scanner reads (:func:`~ngramkit.scan.fast_options`,
+        one sentence per line) are read block by block (stdin and compressed
+        files are decompressed whole first: :func:`~ngramkit.scan.file_blocks`);
+        other text options, a ratio split of a one-file corpus and one-stream
+        text (``sentences=False``) come whole, as one chunk.
+        """
+        if chunk_bytes < 1:
+            raise NgramkitError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+        paths = self.paths()
+        k = native.extension("_count")
+        if paths is not None and k is not None and fast_options(self.options) and self.options.sentences:
+            if not paths:
+                raise InputError("no input files given")
+            for path in paths:
+                for scan in scan_blocks(k, path, self.options, chunk_bytes):
+                    if scan.ids.size:
+                        ids, offsets, oov, _ = assemble(k, [scan], self.options, vocab)
+                        yield Stream(ids, offsets, oov, vocab)
+        elif paths is not None and _blockwise(self.options):
+            for sentences in self._sentence_blocks(paths, chunk_bytes):
+                yield Stream.from_sentences(sentences, vocab)
+        else:
+            yield self.stream(vocab)
+
+    def iter_sentences(self, chunk_bytes: int = CHUNK_BYTES):
+        """:meth:`sentences` one at a time, read ``chunk_bytes`` of text at a time where :meth:`chunks` is
+        (files in UTF-8, one sentence per line; otherwise the whole text is read first)."""
+        if chunk_bytes < 1:
+            raise NgramkitError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+        paths = self.paths()
+        if paths is None or not _blockwise(self.options):
+            yield from self.sentences()
+            return
+        for sentences in self._sentence_blocks(paths, chunk_bytes):
+            yield from sentences
+
+    def _sentence_blocks(self, paths, chunk_bytes: int):
+        """Sentences of each block of each file: :func:`~ngramkit.text.read_sentences`'s, with its errors."""
+        if not paths:
+            raise InputError("no input files given")
+        options = self.options
+        for source in paths:
+            name = source_name(source)
+            got = has_text = False
+            offset = 0
+            for block in file_blocks(source, chunk_bytes):
+                if offset == 0:
+                    text = decode(block, name, encoding=options.encoding, errors=options.errors)
+                else:
+                    if offset < _BINARY_SNIFF:  # decode() sniffs the whole file's first 8 kB
+                        check_bytes(b"x" + bytes(memoryview(block)[:_BINARY_SNIFF - offset]), name,
+                                    encoding=options.encoding)
+                    try:
+                        text = bytes(block).decode("utf-8", errors=options.errors)
+                    except UnicodeDecodeError:  # the whole file's decoder names the offset in the file
+                        read_text(source, encoding=options.encoding, errors=options.errors)
+                        raise
+                offset += len(block)
+                has_text = has_text or bool(text.strip())
+                sentences = tokenize(text, options)
+                if sentences:
+                    got = True
+                    yield sentences
+            if not got:
+                if not has_text:
+                    raise InputError(f"{name}: no tokens (empty file?)")
+                raise InputError(f"{name}: no tokens after --normalize {options.normalize} "
+                                 f"--tokenizer {options.tokenizer} (try other text options)")
+
+
+def _blockwise(options: TextOptions) -> bool:
+    """True when text read with ``options`` can be tokenised block by block (lines are UTF-8 sentences)."""
+    return options.sentences and options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
 
 
 def _check_split(split: str) -> str:
