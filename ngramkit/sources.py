@@ -44,7 +44,7 @@ TEXT_OPTIONS = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "e
 LEVELS = ("word", "char")
 SPLIT_NAMES = ("train", "valid", "test")  # what read_splits reads
 SPLITS = (*SPLIT_NAMES, "all")  # the registry's splits (ngramkit.corpora.SPLITS; tests/test_startup.py pins them)
-CHUNK_BYTES = 4 << 20  # bytes of text per chunk of Source.chunks (~0.8M PTB tokens, ~30 MB of arrays)
+CHUNK_BYTES = 1 << 20  # bytes of text per chunk of Source.chunks: ~200k PTB tokens, ~9 MB of arrays while scored
 
 
 def _registry():
