@@ -265,10 +265,16 @@ def test_ppl_memory_stays_flat_in_the_text_size(big_texts, small_model):
     assert b["tokens"] == 10 * a["tokens"] and b["tokens"] > 4_800_000
     assert b["ppl"] == pytest.approx(a["ppl"], rel=1e-9)  # the same text, ten times
     # Control: the whole text as one stream (as ppl read it before) grows with the text; the check below fails it.
-    hold = ("import sys; from ngramkit import Stream, modelio; from ngramkit.evaluate import evaluate; "
-            "m = modelio.load_model(sys.argv[1]); print(evaluate(m, Stream.from_files(sys.argv[2], vocab=m.vocab)).tokens)")
+    hold = ("import sys, json; from ngramkit import Stream, modelio; from ngramkit.evaluate import evaluate; "
+            "m = modelio.load_model(sys.argv[1]); "
+            "print(json.dumps(evaluate(m, Stream.from_files(sys.argv[2], vocab=m.vocab)).to_dict()))")
     ctl_small, _ = peak_mib([sys.executable, "-c", hold, small_model, small])
-    ctl_large, _ = peak_mib([sys.executable, "-c", hold, small_model, large])
+    ctl_large, whole = peak_mib([sys.executable, "-c", hold, small_model, large])
+    whole = json.loads(whole)  # the numbers of the whole text at once; ppl read it in 27 chunks of 1 MiB
+    for key in ("tokens", "sentences", "oovs", "zeroprobs"):
+        assert b[key] == whole[key], key
+    for key in ("logprob10", "ppl", "ppl_no_oov", "bits_per_token"):
+        assert b[key] == pytest.approx(whole[key], rel=1e-12), key
     grew, ctl_grew = rss_large - rss_small, ctl_large - ctl_small
     assert ctl_grew > 100, f"control: holding 4.4M more tokens grew RSS by only {ctl_grew:.0f} MiB"
     assert grew < 30, f"ppl's peak RSS grew {grew:.0f} MiB ({rss_small:.0f} -> {rss_large:.0f}) for 10x the text"
