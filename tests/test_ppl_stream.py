@@ -148,8 +148,29 @@ def test_blocks_read_the_sentences_of_the_whole_file(tmp_path, options, chunk_by
     chunks = list(source.chunks(vocab, chunk_bytes))
     if chunk_bytes < 100:
         assert len(chunks) > 10
-    ids = np.concatenate([c.ids for c in chunks])
-    np.testing.assert_array_equal(ids, Stream.from_sentences(want, vocab).ids)
+    assert_same_stream(chunks, Stream.from_sentences(want, vocab))
+
+
+def assert_same_stream(chunks, whole):
+    np.testing.assert_array_equal(np.concatenate([c.ids for c in chunks]), whole.ids)
+    np.testing.assert_array_equal(np.concatenate([c.oov for c in chunks]), whole.oov)
+    lengths = np.concatenate([np.diff(c.offsets) for c in chunks])
+    np.testing.assert_array_equal(lengths, np.diff(whole.offsets))
+
+
+@pytest.mark.parametrize("normalize", ["none", "lower"])
+@pytest.mark.parametrize("chunk_bytes", [1, 50, 1 << 20])
+def test_blocks_map_words_as_the_whole_text_does(tmp_path, normalize, chunk_bytes):
+    """OOVs, a literal <unk> (in the vocabulary: not an OOV), and two spellings lower-casing merges."""
+    from ngramkit import Vocabulary
+
+    vocab = Vocabulary.build([["the", "cat", "sat", "<UNK>"]])
+    lines = ["the Cat sat", "<unk> the dog", "THE <UNK> <unk> mat", "Dog dog", "sat"] * 7
+    path = _text_file(tmp_path / "t.txt", lines)
+    options = TextOptions(normalize=normalize)
+    whole = Stream.from_files(path, options, vocab=vocab)
+    assert whole.oov.any() and not whole.oov.all()
+    assert_same_stream(list(resolve([path], overrides=options).chunks(vocab, chunk_bytes)), whole)
 
 
 def test_errors_name_the_file_and_its_offsets(tmp_path):
