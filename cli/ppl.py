@@ -82,7 +82,7 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
     say("reading text ...")
     source = text_to_score(model_path, stored, files, corpus_name, split, kwargs)
     label, options = source.title, source.options
-    say(f"reading and scoring {label} ...")
+    say(f"scoring {label} as it is read ...")
     # chunks of sentences, each scored before the next is read: memory stays flat whatever the text size
     ev = evaluate_chunks(model, source.chunks(model.vocab), per_sentence=per_sentence, allow_scores=allow_scores)
     if as_json:
