@@ -9,6 +9,8 @@ holds the whole text shows the RSS check can fail.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import subprocess
@@ -20,6 +22,7 @@ import pytest
 from ngramkit import Stream, TextOptions, modelio, read_sentences
 from ngramkit.errors import InputError, NgramkitError
 from ngramkit.evaluate import evaluate, evaluate_chunks, evaluate_files, evaluate_sentences, sentence_chunks
+from ngramkit.scan import file_blocks as scan_file_blocks
 from ngramkit.sources import resolve
 from process import NGRAMKIT
 
@@ -202,6 +205,45 @@ def _ok(tmp_path):
     return path
 
 
+class _Pipe(io.RawIOBase):
+    """A pipe's read end: hands out at most ``step`` bytes per read and counts what it gave."""
+
+    def __init__(self, data: bytes, step: int = 4096):
+        self.data, self.pos, self.step = data, 0, step
+
+    def readable(self):
+        return True
+
+    def readinto(self, buf):
+        n = min(len(buf), self.step, len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+@pytest.mark.parametrize("block_bytes", [1, 7, 1000, 1 << 20])
+def test_stdin_is_read_block_by_block(monkeypatch, block_bytes):
+    data = "".join(f"line {i} of the text\r\n" if i % 3 else f"\u00e9t\u00e9 {i}\n" for i in range(3000)).encode()
+    pipe = _Pipe(data)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(pipe)))
+    blocks = scan_file_blocks("-", block_bytes)
+    first = next(blocks)
+    if block_bytes < 1 << 20:
+        assert pipe.pos < len(data) // 2  # the rest is read later, as the blocks are used
+    rest = list(blocks)
+    assert b"".join([first, *rest]) == data
+    assert all(b.endswith(b"\n") and b for b in [first, *rest])
+
+
+def test_compressed_stdin_is_decompressed(monkeypatch):
+    data = b"a b c\n" * 1000
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(_Pipe(gzip.compress(data)))))
+    assert b"".join(scan_file_blocks("-", 100)) == data
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BufferedReader(_Pipe(gzip.compress(data)[:-20]))))
+    with pytest.raises(InputError, match="<stdin>: corrupt or truncated gzip data"):
+        list(scan_file_blocks("-", 100))
+
+
 class _Recorder:
     """A model whose scores depend on the sentences before (scores_sentences_alone False), recording its input."""
 
@@ -271,9 +313,11 @@ _LAUNCH = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, s
            "print(usage.ru_maxrss, file=sys.stderr); sys.exit(os.waitstatus_to_exitcode(status))")
 
 
-def peak_mib(cmd):
+def peak_mib(cmd, stdin=None):
     """(peak RSS in MiB, stdout) of one process, from the kernel's accounting of that process only."""
-    done = subprocess.run([sys.executable, "-c", _LAUNCH, *map(str, cmd)], capture_output=True, text=True)
+    with open(os.devnull, "rb") as null:
+        done = subprocess.run([sys.executable, "-c", _LAUNCH, *map(str, cmd)], stdin=stdin or null,
+                              capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return int(done.stderr.split()[-1]) / 1024, done.stdout
 
@@ -297,5 +341,16 @@ def test_ppl_memory_stays_flat_in_the_text_size(big_texts, small_model):
     for key in ("logprob10", "ppl", "ppl_no_oov", "bits_per_token"):
         assert b[key] == pytest.approx(whole[key], rel=1e-12), key
     grew, ctl_grew = rss_large - rss_small, ctl_large - ctl_small
+    # stdin is read block by block too: the same blocks, the same numbers; memory flat for 3x the large text
+    # through a pipe (read whole, as before, it held 81 MB)
+    cat = subprocess.Popen(["cat", large, large, large], stdout=subprocess.PIPE)
+    rss_stdin, out_stdin = peak_mib([*NGRAMKIT, "ppl", "-q", "--json", "-m", small_model, "-"], stdin=cat.stdout)
+    cat.stdout.close()
+    assert cat.wait() == 0
+    c = json.loads(out_stdin)
+    for key in ("tokens", "sentences", "oovs"):
+        assert c[key] == 3 * b[key], key
+    assert c["ppl"] == pytest.approx(b["ppl"], rel=1e-12)
+    assert rss_stdin - rss_small < 30, f"ppl - < 3x large: peak RSS {rss_stdin:.0f} MiB, {rss_small:.0f} on the small text"
     assert ctl_grew > 100, f"control: holding 4.4M more tokens grew RSS by only {ctl_grew:.0f} MiB"
     assert grew < 30, f"ppl's peak RSS grew {grew:.0f} MiB ({rss_small:.0f} -> {rss_large:.0f}) for 10x the text"
