@@ -165,8 +165,8 @@ class Source:
         same errors; a chunk is read when the previous one has been used, so
         scoring them one by one holds one chunk in memory whatever the text
         size. Files the C scanner reads (:func:`~ngramkit.scan.fast_options`,
-        one sentence per line) are read block by block (stdin and compressed
-        files are decompressed whole first: :func:`~ngramkit.scan.file_blocks`);
+        one sentence per line) are read block by block (compressed files and
+        compressed stdin are decompressed whole first: :func:`~ngramkit.scan.file_blocks`);
         other text options, a ratio split of a one-file corpus and one-stream
         text (``sentences=False``) come whole, as one chunk.
         """
