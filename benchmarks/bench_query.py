@@ -557,6 +557,9 @@ def processes(arpa: Path, bin_dir: Path, repeat: int, sizes: list[str]) -> dict:
                 row["ngramkit_ppl_native"]["wall_s"] / row["query_probing"]["wall_s"], 3)
             row["ratio_ppl_wall_over_query_trie"] = round(
                 row["ngramkit_ppl_native"]["wall_s"] / row["query_trie"]["wall_s"], 3)
+            for kind in ("probing", "trie"):  # CPU: steadier than wall on a loaded machine
+                row[f"ratio_ppl_cpu_over_query_{kind}"] = round(
+                    row["ngramkit_ppl_native"]["cpu_s"] / row[f"query_{kind}"]["cpu_s"], 3)
             if have_kenlm:
                 row["ratio_inprocess_scoring_ngramkit_kenlm_over_kenlm_module"] = round(
                     row["kenlm_module_probing"]["score_s"] / row["ngramkit_kenlm_native"]["score_s"], 3)
