@@ -58,7 +58,7 @@ same model), and in-process children that load once and then score the
 whole text: KenLM's ``kenlm`` module (``score(line)`` per line), and
 ngramkit's ``ngramkit.kenlm`` (the same loop) and ``evaluate_files`` (the
 library's streamed scoring; its load includes scoring one word, which builds
-the probing table that native files do not store yet). Texts (``<unk>`` -> ``UNK``, as KenLM scored
+the probing table when the native file does not store it). Texts (``<unk>`` -> ``UNK``, as KenLM scored
 them): a 1-line text (the fixed cost), PTB test (82k tokens), PTB train x5
 (4.6M) and a 10M-token text (``benchmarks/make_corpus.py``'s
 ``corpus(tokens)`` when it exists, else a stand-in: PTB train's lines
