@@ -48,6 +48,32 @@ time in the same process (``reopen_s``: the open itself, imports done) and
 report their RSS after the first open (``/proc/self/status``) and the part of
 it that maps the model file (``model_file_rss_mib``). Also the file sizes.
 Writes ``benchmarks/results/bench_query_startup_o5.json``.
+
+``--processes`` runs whole scoring processes beside KenLM's (issue 16,
+sections 2 and 4), in one run on the same model and texts: KenLM's
+``query -v summary`` on a PROBING and a TRIE binary (``build_binary``; the
+binaries from ``../shared/tools/build-kenlm.sh``, or ``--kenlm-bin``),
+``ngramkit ppl`` on the native file (``ngramkit convert ARPA x.ngk``: the
+same model), and in-process children that load once and then score the
+whole text: KenLM's ``kenlm`` module (``score(line)`` per line), and
+ngramkit's ``ngramkit.kenlm`` (the same loop) and ``evaluate_files`` (the
+library's streamed scoring; its load includes scoring one word, which builds
+the probing table when the native file does not store it). Texts (``<unk>`` -> ``UNK``, as KenLM scored
+them): a 1-line text (the fixed cost), PTB test (82k tokens), PTB train x5
+(4.6M) and a 10M-token text (``benchmarks/make_corpus.py``'s
+``corpus(tokens)`` when it exists, else a stand-in: PTB train's lines
+shuffled with a fixed seed and repeated to 10M tokens; the JSON says which).
+Per process: wall, CPU (user + sys of the child) and peak RSS from
+``wait4`` (through a small launcher, see ``_LAUNCHER``: its 6-7 MiB are the
+floor of every RSS figure, ``rss_floor_mib``), best of ``--repeat`` after
+one warm-up run; in-process children
+report their own load and scoring times. Scoring speed of a whole process is
+``tokens / (wall - wall on the 1-line text)``. Every tool's perplexity is
+checked against ngramkit's (1e-4 relative) before anything is written::
+
+    python benchmarks/bench_query.py --processes [--model ARPA] [--repeat 3] [--sizes test,train5,10M]
+
+Writes ``benchmarks/results/bench_query_processes.json``.
 """
 
 from __future__ import annotations
@@ -189,8 +215,8 @@ def run_processes(cmd, repeat, stdin=None):
         walls.append(time.perf_counter() - t)
         if code:
             raise SystemExit(f"bench_query --startup: {' '.join(map(str, cmd))} failed: {err.decode()[-500:]}")
-        cpus.append(usage.ru_utime + usage.ru_stime)
-        rss.append(usage.ru_maxrss)  # KiB on Linux
+        cpus.append(usage["cpu"])
+        rss.append(usage["maxrss_kib"])  # KiB on Linux
         last = out.decode().strip().splitlines()[-1] if out.strip() else ""
     return {"wall_s_best": round(min(walls), 4), "wall_s_median": round(statistics.median(walls), 4),
             "cpu_s_best": round(min(cpus), 4), "cpu_s_median": round(statistics.median(cpus), 4),
@@ -322,6 +348,228 @@ def startup(arpa: Path, native: Path | None, repeat: int) -> dict:
     return result
 
 
+# ---- --processes: whole scoring processes beside KenLM's query and kenlm module ---------------------------
+
+# In-process children: load the model once, score every line of the text, print their phases as JSON.
+_KENLM_LOOP_CHILD = """
+import json, sys, time
+t0 = time.perf_counter(); c0 = time.process_time()
+import {module} as lm
+model = lm.Model(sys.argv[1])
+t1 = time.perf_counter(); c1 = time.process_time()
+total = tokens = 0
+score = model.score
+with open(sys.argv[2], encoding="utf-8") as fh:
+    for line in fh:
+        total += score(line)
+        tokens += len(line.split()) + 1
+t2 = time.perf_counter(); c2 = time.process_time()
+print(json.dumps({{"load_s": t1 - t0, "load_cpu_s": c1 - c0, "score_s": t2 - t1, "score_cpu_s": c2 - c1,
+                  "tokens": tokens, "logprob10": total}}))
+"""
+
+_EVALUATE_CHILD = """
+import json, sys, time
+t0 = time.perf_counter(); c0 = time.process_time()
+from ngramkit import modelio
+from ngramkit.evaluate import evaluate_files, evaluate_sentences
+model = modelio.load_model(sys.argv[1])
+evaluate_sentences(model, [["the"]])  # ready to score: the probing table is built on the first score
+t1 = time.perf_counter(); c1 = time.process_time()
+ev = evaluate_files(model, sys.argv[2])
+t2 = time.perf_counter(); c2 = time.process_time()
+print(json.dumps({"load_s": t1 - t0, "load_cpu_s": c1 - c0, "score_s": t2 - t1, "score_cpu_s": c2 - c1,
+                  "tokens": ev.tokens, "logprob10": ev.logprob10, "ppl": ev.perplexity}))
+"""
+
+
+# A child's ru_maxrss starts at the RSS of the process it was forked from (at exec the kernel keeps the old
+# address space's high-water mark): started from this benchmark (a Python process holding numpy and the texts),
+# KenLM's query reported this process's 74 MiB (--startup keeps its own process small instead). So every measured command is started by a small launcher
+# (python -S: 6-7 MiB, the floor of every RSS figure, reported as "rss_floor_mib"), which times it and reports
+# its own rusage from wait4 as the last line of stderr.
+_LAUNCHER = (
+    "import os, sys, time, json\n"
+    "t = time.perf_counter()\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+    "_, status, u = os.wait4(pid, 0)\n"
+    "wall = time.perf_counter() - t\n"
+    "sys.stderr.write('\\n' + json.dumps({'code': os.waitstatus_to_exitcode(status), 'wall': wall,"
+    " 'cpu': u.ru_utime + u.ru_stime, 'maxrss_kib': u.ru_maxrss}) + '\\n')\n"
+)
+
+
+def _launch(cmd, stdin=None):
+    """(returncode, stdout, stderr, {"wall", "cpu", "maxrss_kib"}): ``cmd`` run to the end by the launcher."""
+    proc = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *map(str, cmd)], stdin=stdin,
+                          capture_output=True, env=_CHILD_ENV)
+    lines = proc.stderr.decode(errors="replace").rstrip().splitlines()
+    if proc.returncode or not lines:
+        raise SystemExit(f"bench_query: the launcher failed on {' '.join(map(str, cmd))}: {lines[-5:]}")
+    usage = json.loads(lines[-1])
+    return usage["code"], proc.stdout, "\n".join(lines[:-1]).encode(), usage
+
+
+def _unk_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as fh:
+        return [line.replace("<unk>", "UNK") for line in fh if line.split()]
+
+
+def make_texts(folder: Path, sizes: list[str]) -> dict:
+    """{name: (path, note)}: the texts to score, written into ``folder`` (see the module docstring)."""
+    ptb = DATA / "ptb"
+    texts = {"one_line": (folder / "one_line.txt", "1 line: the fixed cost")}
+    texts["one_line"][0].write_text(STARTUP_LINE + "\n")
+    if "test" in sizes:
+        texts["test"] = (folder / "ptb.test.txt", "PTB test, <unk> -> UNK")
+        texts["test"][0].write_text("".join(_unk_lines(ptb / "ptb.test.txt")))
+    train = _unk_lines(ptb / "ptb.train.txt")
+    if "train5" in sizes:
+        texts["train5"] = (folder / "ptb.train.x5.txt", "PTB train, <unk> -> UNK, 5 times")
+        texts["train5"][0].write_text("".join(train) * 5)
+    if "10M" in sizes:
+        try:
+            sys.path.insert(0, str(HERE))
+            from make_corpus import corpus  # benchmarks/make_corpus.py (another branch; may not exist yet)
+        except ImportError:
+            corpus = None
+        if corpus is not None:
+            texts["10M"] = (Path(corpus(10_000_000)), "benchmarks/make_corpus.py corpus(10_000_000)")
+        else:
+            import random
+
+            rng = random.Random(16)
+            path, n = folder / "standin.10M.txt", 0
+            with open(path, "w", encoding="utf-8") as fh:
+                while n < 10_000_000:
+                    rng.shuffle(train)
+                    for line in train:
+                        fh.write(line)
+                        n += len(line.split()) + 1
+                        if n >= 10_000_000:
+                            break
+            texts["10M"] = (path, "stand-in (make_corpus.py not on this branch): PTB train lines, <unk> -> UNK, "
+                                  "shuffled (seed 16) and repeated to 10M tokens")
+    return texts
+
+
+def _query_ppl(out: str) -> float:
+    for line in out.splitlines():
+        if line.startswith("Perplexity including OOVs:"):
+            return float(line.split(":", 1)[1])
+    raise SystemExit(f"bench_query --processes: no perplexity in query's output: {out[-300:]}")
+
+
+def _run_best(cmd, repeat, stdin_path=None):
+    """``cmd`` ``repeat`` times after a warm-up: best wall and CPU, peak RSS, the last run's stdout."""
+    walls, cpus, rss, out = [], [], [], ""
+    for i in range(repeat + 1):
+        stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        try:
+            code, raw, err, usage = _launch(cmd, stdin)
+        finally:
+            if stdin_path:
+                stdin.close()
+        if code:
+            raise SystemExit(f"bench_query --processes: {' '.join(map(str, cmd))} failed: {err.decode()[-500:]}")
+        out = raw.decode()
+        if i:  # the first run is the warm-up
+            walls.append(usage["wall"])
+            cpus.append(usage["cpu"])
+            rss.append(usage["maxrss_kib"] / 1024)
+    return {"wall_s": round(min(walls), 4), "wall_s_median": round(statistics.median(walls), 4),
+            "cpu_s": round(min(cpus), 4), "max_rss_mib": round(max(rss), 1)}, out
+
+
+def processes(arpa: Path, bin_dir: Path, repeat: int, sizes: list[str]) -> dict:
+    """Whole processes and in-process children on every text (see the module docstring)."""
+    ngk = shutil.which("ngramkit")
+    ngk = [ngk] if ngk else [sys.executable, "-m", "ngramkit"]
+    query, build = bin_dir / "query", bin_dir / "build_binary"
+    have_kenlm = subprocess.run([sys.executable, "-c", "import kenlm"], capture_output=True).returncode == 0
+    floor, _ = _run_best(["true"], 1)
+    result = {"benchmark": "bench_query --processes", "model": arpa.name, "repeat": repeat,
+              "rss_floor_mib": floor["max_rss_mib"],
+              "machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
+              "load_average_1min_start": round(os.getloadavg()[0], 2),
+              "kenlm_module": "installed" if have_kenlm else "not installed (pip install kenlm): column skipped"}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        plain = tmp / "model.arpa"  # build_binary reads plain ARPA text
+        with open(arpa, "rb") as fh:
+            head = fh.read(2)
+        if head == b"\x1f\x8b":
+            import gzip
+
+            with gzip.open(arpa, "rb") as src, open(plain, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        else:
+            shutil.copyfile(arpa, plain)
+        models = {"probing": tmp / "model.probing", "trie": tmp / "model.trie", "native": tmp / "model.ngk"}
+        for kind in ("probing", "trie"):
+            subprocess.run([str(build), kind, str(plain), str(models[kind])], check=True, capture_output=True)
+        subprocess.run([*ngk, "convert", str(plain), str(models["native"])], check=True, capture_output=True)
+        result["model_bytes"] = {k: p.stat().st_size for k, p in [("arpa", plain), *models.items()]}
+        texts = make_texts(tmp, sizes)
+        runs = {}
+        for name, (path, note) in texts.items():
+            row = {"note": note, "bytes": path.stat().st_size}
+            ppls = {}
+            row["query_probing"], out = _run_best([query, "-v", "summary", models["probing"]], repeat, path)
+            ppls["query_probing"] = _query_ppl(out)
+            row["query_trie"], out = _run_best([query, "-v", "summary", models["trie"]], repeat, path)
+            ppls["query_trie"] = _query_ppl(out)
+            row["ngramkit_ppl_native"], out = _run_best([*ngk, "ppl", "-q", "--json", "-m", models["native"], path],
+                                                       repeat)
+            got = json.loads(out)
+            row["tokens"] = got["tokens"]
+            ppls["ngramkit_ppl_native"] = got["ppl"]
+            children = [("ngramkit_evaluate_files", _EVALUATE_CHILD, models["native"]),
+                        ("ngramkit_kenlm_native", _KENLM_LOOP_CHILD.format(module="ngramkit.kenlm"), models["native"])]
+            if have_kenlm:
+                children.append(("kenlm_module_probing", _KENLM_LOOP_CHILD.format(module="kenlm"), models["probing"]))
+            for key, code, model in children:
+                row[key], out = _run_best([sys.executable, "-c", code, model, path], repeat)
+                phases = json.loads(out.strip().splitlines()[-1])
+                row[key].update({k: round(v, 4) for k, v in phases.items() if k.endswith("_s")})
+                if phases["tokens"] != row["tokens"]:
+                    raise SystemExit(f"bench_query --processes: {key} scored {phases['tokens']} tokens on {name}, "
+                                     f"ngramkit ppl {row['tokens']}")
+                ppls[key] = 10.0 ** (-phases["logprob10"] / phases["tokens"])
+                if phases["score_s"] > 0:
+                    row[key]["scoring_tokens_per_s"] = round(phases["tokens"] / phases["score_s"])
+            for key, value in ppls.items():
+                if abs(value - ppls["ngramkit_ppl_native"]) > 1e-4 * ppls["ngramkit_ppl_native"]:
+                    raise SystemExit(f"bench_query --processes: {key} perplexity {value} on {name} differs from "
+                                     f"ngramkit ppl's {ppls['ngramkit_ppl_native']}")
+            row["perplexity"] = round(ppls["ngramkit_ppl_native"], 4)
+            runs[name] = row
+        for name, row in runs.items():  # derived: speeds beside the fixed cost, and the ratios the issue targets
+            if name == "one_line":
+                continue
+            for key in ("query_probing", "query_trie", "ngramkit_ppl_native"):
+                net = row[key]["wall_s"] - runs["one_line"][key]["wall_s"]
+                row[key]["tokens_per_s_after_fixed_cost"] = round(row["tokens"] / net) if net > 0 else None
+                row[key]["tokens_per_s_end_to_end"] = round(row["tokens"] / row[key]["wall_s"])
+            row["ratio_ppl_wall_over_query_probing"] = round(
+                row["ngramkit_ppl_native"]["wall_s"] / row["query_probing"]["wall_s"], 3)
+            row["ratio_ppl_wall_over_query_trie"] = round(
+                row["ngramkit_ppl_native"]["wall_s"] / row["query_trie"]["wall_s"], 3)
+            for kind in ("probing", "trie"):  # CPU: steadier than wall on a loaded machine
+                row[f"ratio_ppl_cpu_over_query_{kind}"] = round(
+                    row["ngramkit_ppl_native"]["cpu_s"] / row[f"query_{kind}"]["cpu_s"], 3)
+            if have_kenlm:
+                row["ratio_inprocess_scoring_ngramkit_kenlm_over_kenlm_module"] = round(
+                    row["kenlm_module_probing"]["score_s"] / row["ngramkit_kenlm_native"]["score_s"], 3)
+                row["ratio_inprocess_scoring_evaluate_files_over_kenlm_module"] = round(
+                    row["kenlm_module_probing"]["score_s"] / row["ngramkit_evaluate_files"]["score_s"], 3)
+        result["runs"] = runs
+    result["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+    return result
+
+
 def write_result(result: dict, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(out, "w") as f:
@@ -345,9 +593,25 @@ def main(argv=None):
                     help="--startup: train PTB models of this order (native with and without the stored index, ARPA, "
                          "KenLM probing binary) instead")
     ap.add_argument("--kenlm-bin", type=Path, default=None,
-                    help="--startup --order: folder of KenLM's query and build_binary [default: what "
+                    help="--startup --order, --processes: folder of KenLM's query and build_binary [default: what "
                          "shared/tools/build-kenlm.sh prints]")
+    ap.add_argument("--processes", action="store_true",
+                    help="whole scoring processes beside KenLM's query (probing, trie) and kenlm module instead")
+    ap.add_argument("--sizes", default="test,train5,10M",
+                    help="--processes: texts to score besides the 1-line one (test, train5, 10M)")
     args = ap.parse_args(argv)
+    if args.processes:
+        sizes = [x.strip() for x in args.sizes.split(",") if x.strip()]
+        unknown = sorted(set(sizes) - {"test", "train5", "10M"})
+        if unknown:
+            raise SystemExit(f"bench_query --sizes: unknown {', '.join(unknown)}; choose from test, train5, 10M")
+        bin_dir = _kenlm_bin(args.kenlm_bin)
+        if bin_dir is None:
+            raise SystemExit("bench_query --processes: no KenLM binaries (give --kenlm-bin, or see "
+                             "shared/tools/build-kenlm.sh)")
+        result = processes(args.model, bin_dir, args.repeat, sizes)
+        write_result(result, args.out or HERE / "results" / "bench_query_processes.json")
+        return
     if args.startup and args.order:
         result = startup_order(args.order, args.repeat, args.kenlm_bin)
         write_result(result, args.out or HERE / "results" / f"bench_query_startup_o{args.order}.json")

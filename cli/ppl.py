@@ -10,7 +10,7 @@ import numpy as np
 
 from ngramkit import jsonout, kenlm, modelio, sources
 from ngramkit.errors import InputError, NgramkitError
-from ngramkit.evaluate import evaluate
+from ngramkit.evaluate import evaluate_chunks
 from ngramkit.kenlm import State
 
 from .common import (command_errors, corpus_option, echo_json, info, json_option, load_model, model_text_options,
@@ -82,9 +82,9 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
     say("reading text ...")
     source = text_to_score(model_path, stored, files, corpus_name, split, kwargs)
     label, options = source.title, source.options
-    stream = source.stream(model.vocab)
-    say(f"scoring {label}: {stream.n_tokens:,} tokens ...")
-    ev = evaluate(model, stream, per_sentence=per_sentence, allow_scores=allow_scores)
+    say(f"scoring {label} as it is read ...")
+    # chunks of sentences, each scored before the next is read: memory stays flat whatever the text size
+    ev = evaluate_chunks(model, source.chunks(model.vocab), per_sentence=per_sentence, allow_scores=allow_scores)
     if as_json:
         out = {"model_file": str(model_path), **jsonout.source_fields(source), "text_options": options.to_dict(),
                "order": getattr(model, "order", None), **ev.to_dict()}
@@ -227,14 +227,11 @@ def _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json,
     model, meta, ids = _query_model(model_path, allow_scores, verify)
     say("reading text ...")
     source = text_to_score(model_path, meta.get("info") or {}, files, corpus_name, split, overrides)
-    sentences = source.sentences()
-    if not any(True for _ in sentences):
-        raise NgramkitError("nothing to evaluate: the text has no sentences")
     say(f"scoring {source.title} word by word ...")
     total = total_iv = 0.0
     tokens = oovs = 0
     rows, kenlm_sums, n_sentences = [], _KenLMSums(), 0
-    for words in sentences:
+    for words in source.iter_sentences():  # read a block at a time: memory stays flat (but for --json's rows)
         n_sentences += 1
         scores = _sentence_scores(model, words)
         s_total = sum(lp for lp, _, _ in scores)
@@ -252,6 +249,8 @@ def _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json,
             line = "".join(f"{w}={0 if o else ids.get(w, 0)} {n} {_float32(lp)}\t"
                            for w, (lp, n, o) in zip(shown, scores))
             click.echo(f"{line}Total: {_float32(kenlm_sums.sentence(scores))} OOV: {s_oovs}")
+    if n_sentences == 0:
+        raise NgramkitError("nothing to evaluate: the text has no sentences")
     if as_json:
         ppl, ppl_no_oov = _ppl10(total, tokens), _ppl10(total_iv, tokens - oovs)
         out = {"model_file": str(model_path), **jsonout.source_fields(source),

@@ -22,15 +22,32 @@ Which tokens count (KenLM ``query``):
   never a crash). SRILM would drop them; ngramkit reports them.
 
 ``cross_entropy`` is in bits per token (log2 of ``perplexity``).
+
+Streaming (flat memory, any text size): :func:`evaluate_chunks` scores an
+iterable of streams (chunks of whole sentences over the model's
+vocabulary) one at a time and keeps only running totals;
+:func:`evaluate_sentences` batches an iterable of sentences into such
+chunks and :func:`evaluate_files` reads files in blocks
+(:meth:`ngramkit.sources.Source.chunks`). Each chunk is summarised exactly
+as :func:`summarize` sums one stream (numpy's pairwise sums in log10) and
+the chunk sums are added with :func:`math.fsum`: a text that fits in one
+chunk gives the numbers of :func:`evaluate` bit for bit; a longer one may
+differ in the last bits of the sums (a different summation order, not a
+less accurate one). Counts and per-sentence values never differ. Only
+models that score every sentence on its own (the n-gram models) are
+streamed; the RNN carries its state across sentences, so
+:func:`evaluate_chunks` scores it on the whole text at once.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
+from . import sources
 from .errors import NgramkitError
 from .jsonout import jsonable
 from .stream import Stream
@@ -108,11 +125,35 @@ def perplexity_of(mean_log_prob: float) -> float:
         return math.inf
 
 
+def _check_probabilistic(model, allow_scores: bool) -> None:
+    if not getattr(model, "is_probabilistic", True) and not allow_scores:
+        raise NgramkitError(
+            f"{type(model).__name__} gives scores, not probabilities: perplexity is meaningless; "
+            "pass allow_scores=True (CLI: --allow-scores) to compute it anyway"
+        )
+
+
+def _model_name(model) -> str:
+    return getattr(model, "name", "") or type(model).__name__
+
+
+def _score(model, stream: Stream) -> tuple[np.ndarray, Stream]:
+    """((N,) natural-log probabilities, the stream over the model's vocabulary) of one stream or chunk."""
+    if hasattr(model, "remap"):
+        stream = model.remap(stream)
+    lp = np.asarray(model.log_probs(stream), np.float64)  # (N,) natural log
+    if lp.shape == (stream.n_tokens,) and np.isnan(lp).any():
+        raise NgramkitError(f"{type(model).__name__} produced NaN log-probabilities (a bug: please report it)")
+    return lp, stream
+
+
 def evaluate(model, stream: Stream, *, per_sentence: bool = False, allow_scores: bool = False) -> Evaluation:
     """Score ``stream`` with ``model`` and summarise as KenLM's ``query -v summary`` does.
 
     ``allow_scores``: evaluate a model whose scores are not probabilities
-    (StupidBackoff); its "perplexity" is then not a perplexity.
+    (StupidBackoff); its "perplexity" is then not a perplexity. For text
+    too large to hold as one stream, :func:`evaluate_chunks`,
+    :func:`evaluate_sentences` and :func:`evaluate_files` stream it.
 
     >>> from ngramkit.models import Laplace
     >>> sents = [["a", "b"], ["b", "a", "b"]]
@@ -123,20 +164,11 @@ def evaluate(model, stream: Stream, *, per_sentence: bool = False, allow_scores:
     """
     if not isinstance(stream, Stream):
         raise NgramkitError(f"evaluate expects a Stream, got {type(stream).__name__}")
-    if not getattr(model, "is_probabilistic", True) and not allow_scores:
-        raise NgramkitError(
-            f"{type(model).__name__} gives scores, not probabilities: perplexity is meaningless; "
-            "pass allow_scores=True (CLI: --allow-scores) to compute it anyway"
-        )
+    _check_probabilistic(model, allow_scores)
     if stream.n_tokens == 0:
         raise NgramkitError("nothing to evaluate: the text has no sentences")
-    if hasattr(model, "remap"):
-        stream = model.remap(stream)
-    lp = np.asarray(model.log_probs(stream), np.float64)  # (N,) natural log
-    name = getattr(model, "name", "") or type(model).__name__
-    if lp.shape == (stream.n_tokens,) and np.isnan(lp).any():
-        raise NgramkitError(f"{type(model).__name__} produced NaN log-probabilities (a bug: please report it)")
-    return summarize(lp, stream, per_sentence=per_sentence, model=name)
+    lp, stream = _score(model, stream)
+    return summarize(lp, stream, per_sentence=per_sentence, model=_model_name(model))
 
 
 def summarize(log_probs, stream: Stream, *, per_sentence: bool = False, model: str = "") -> Evaluation:
@@ -154,26 +186,179 @@ def summarize(log_probs, stream: Stream, *, per_sentence: bool = False, model: s
     >>> round(ev.perplexity, 12), round(ev.cross_entropy, 12)
     (4.0, 2.0)
     """
-    lp = np.asarray(log_probs, np.float64)
-    n = stream.n_tokens
-    if lp.shape != (n,):
-        raise NgramkitError(f"{model or 'the model'}: log_probs returned shape {lp.shape}, expected ({n},)")
-    lp10 = lp / LN10
-    oov = np.asarray(stream.oov, bool)
-    n_oov = int(oov.sum())
-    total10 = float(lp10.sum())
-    total10_iv = float(lp10[~oov].sum())
-    ev = Evaluation(
-        tokens=n, sentences=stream.n_sentences, oovs=n_oov, zeroprobs=int(np.isneginf(lp).sum()),
-        logprob10=total10, logprob=total10 * LN10,
-        cross_entropy=-total10 * LN10 / LN2 / n if n else float("nan"),
-        perplexity=_ppl(total10, n), perplexity_no_oov=_ppl(total10_iv, n - n_oov),
-        logprob10_no_oov=total10_iv, model=model,
-    )
-    if per_sentence:
-        sid = stream.sentence_ids()
-        s = stream.n_sentences
-        ev.sentence_logprob10 = np.bincount(sid, weights=lp10, minlength=s)  # -inf stays -inf, never NaN
-        ev.sentence_tokens = np.diff(stream.offsets).astype(np.int64)
-        ev.sentence_oovs = np.bincount(sid, weights=oov, minlength=s).astype(np.int64)
-    return ev
+    totals = Totals(per_sentence=per_sentence, model=model)
+    totals.add(log_probs, stream)
+    return totals.result()
+
+
+class Totals:
+    """The running sums behind :func:`summarize`, added one stream (chunk of sentences) at a time.
+
+    Holds a few numbers per chunk (and, with ``per_sentence``, three per
+    sentence), never the tokens. :meth:`result` gives the
+    :class:`Evaluation`; after one :meth:`add` it is :func:`summarize`'s,
+    bit for bit.
+    """
+
+    def __init__(self, *, per_sentence: bool = False, model: str = ""):
+        self.model = model
+        self.per_sentence = per_sentence
+        self.tokens = self.sentences = self.oovs = self.zeroprobs = 0
+        self._sums10: list[float] = []  # per chunk: sum of log10 probabilities (numpy's pairwise sum)
+        self._sums10_iv: list[float] = []  # the same over in-vocabulary tokens
+        self._sentence_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, log_probs, stream: Stream) -> None:
+        """Add (N,) natural-log probabilities of the N predicted tokens of ``stream``."""
+        lp = np.asarray(log_probs, np.float64)
+        n = stream.n_tokens
+        if lp.shape != (n,):
+            raise NgramkitError(f"{self.model or 'the model'}: log_probs returned shape {lp.shape}, expected ({n},)")
+        lp10 = lp / LN10
+        oov = np.asarray(stream.oov, bool)
+        self.tokens += n
+        self.sentences += stream.n_sentences
+        self.oovs += int(oov.sum())
+        self.zeroprobs += int(np.isneginf(lp).sum())
+        self._sums10.append(float(lp10.sum()))
+        self._sums10_iv.append(float(lp10[~oov].sum()))
+        if self.per_sentence:
+            sid = stream.sentence_ids()
+            s = stream.n_sentences
+            self._sentence_parts.append((
+                np.bincount(sid, weights=lp10, minlength=s),  # -inf stays -inf, never NaN
+                np.diff(stream.offsets).astype(np.int64),
+                np.bincount(sid, weights=oov, minlength=s).astype(np.int64),
+            ))
+
+    @staticmethod
+    def _sum(parts: list[float]) -> float:
+        return parts[0] if len(parts) == 1 else math.fsum(parts)  # one chunk: its own sum, bit for bit (and -0.0)
+
+    def result(self) -> Evaluation:
+        n, n_oov = self.tokens, self.oovs
+        total10 = self._sum(self._sums10) if self._sums10 else 0.0
+        total10_iv = self._sum(self._sums10_iv) if self._sums10_iv else 0.0
+        ev = Evaluation(
+            tokens=n, sentences=self.sentences, oovs=n_oov, zeroprobs=self.zeroprobs,
+            logprob10=total10, logprob=total10 * LN10,
+            cross_entropy=-total10 * LN10 / LN2 / n if n else float("nan"),
+            perplexity=_ppl(total10, n), perplexity_no_oov=_ppl(total10_iv, n - n_oov),
+            logprob10_no_oov=total10_iv, model=self.model,
+        )
+        if self.per_sentence:
+            parts = self._sentence_parts
+            ev.sentence_logprob10 = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+            ev.sentence_tokens = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
+            ev.sentence_oovs = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
+        return ev
+
+
+# ---- streaming: chunks of sentences, flat memory ---------------------------------------------------
+
+CHUNK_TOKENS = 1 << 20  # tokens per chunk of evaluate_sentences (about 35 MB of transient arrays)
+
+
+def _concat(streams: list[Stream]) -> Stream:
+    """One stream of several over the same vocabulary (for models that carry state across sentences)."""
+    if len(streams) == 1:
+        return streams[0]
+    offsets = [streams[0].offsets]
+    base = int(streams[0].offsets[-1])
+    for st in streams[1:]:
+        offsets.append(st.offsets[1:] + base)
+        base += int(st.offsets[-1])
+    return Stream(np.concatenate([st.ids for st in streams]), np.concatenate(offsets),
+                  np.concatenate([st.oov for st in streams]), streams[0].vocab)
+
+
+def evaluate_chunks(model, chunks: Iterable[Stream], *, per_sentence: bool = False,
+                    allow_scores: bool = False) -> Evaluation:
+    """:func:`evaluate` of the concatenation of ``chunks`` (streams of whole sentences), one chunk at a time.
+
+    Memory stays flat whatever the number of chunks: each chunk is scored
+    and summed (:class:`Totals`) before the next is read. A model that
+    carries state across sentences (``scores_sentences_alone`` False: the
+    RNN) gets the chunks joined and scored at once, as :func:`evaluate`
+    would. The numbers: see the module docstring.
+
+    >>> from ngramkit.models import Laplace
+    >>> sents = [["a", "b"], ["b", "a", "b"]]
+    >>> model = Laplace(2).fit_sentences(sents)
+    >>> ev = evaluate_chunks(model, (model.as_stream([s]) for s in sents))
+    >>> (ev.tokens, ev.sentences) == (7, 2), ev.perplexity == evaluate(model, model.as_stream(sents)).perplexity
+    (True, True)
+    """
+    _check_probabilistic(model, allow_scores)
+    if isinstance(chunks, Stream):
+        chunks = [chunks]
+    if not getattr(model, "scores_sentences_alone", False):
+        chunks = list(chunks)
+        for chunk in chunks:
+            if not isinstance(chunk, Stream):
+                raise NgramkitError(f"evaluate_chunks expects streams, got {type(chunk).__name__}")
+        chunks = [_concat(chunks)] if chunks else []
+    totals = Totals(per_sentence=per_sentence, model=_model_name(model))
+    for chunk in chunks:
+        if not isinstance(chunk, Stream):
+            raise NgramkitError(f"evaluate_chunks expects streams, got {type(chunk).__name__}")
+        if chunk.n_tokens == 0:
+            continue
+        lp, chunk = _score(model, chunk)
+        totals.add(lp, chunk)
+    if totals.tokens == 0:
+        raise NgramkitError("nothing to evaluate: the text has no sentences")
+    return totals.result()
+
+
+def sentence_chunks(model, sentences, chunk_tokens: int = CHUNK_TOKENS):
+    """Streams over ``model``'s vocabulary of consecutive ``sentences`` (lists of token strings), each of
+    at least ``chunk_tokens`` tokens but the last; the sentences are read lazily, one chunk at a time."""
+    if isinstance(sentences, (str, bytes)):
+        raise NgramkitError("text must be sentences (lists of token strings), got a string")
+    if chunk_tokens < 1:
+        raise NgramkitError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+    batch, size = [], 0
+    for sentence in sentences:
+        batch.append(sentence)
+        size += len(sentence) + 1
+        if size >= chunk_tokens:
+            yield model.as_stream(batch)
+            batch, size = [], 0
+    if batch:
+        yield model.as_stream(batch)
+
+
+def evaluate_sentences(model, sentences, *, per_sentence: bool = False, allow_scores: bool = False,
+                       chunk_tokens: int = CHUNK_TOKENS) -> Evaluation:
+    """:func:`evaluate` of an iterable of sentences (lists of token strings, e.g. a generator), in flat memory.
+
+    The sentences are read and scored ``chunk_tokens`` tokens at a time
+    (:func:`sentence_chunks`, :func:`evaluate_chunks`).
+
+    >>> from ngramkit.models import Laplace
+    >>> model = Laplace(2).fit_sentences([["a", "b"], ["b", "a", "b"]])
+    >>> evaluate_sentences(model, (line.split() for line in ["a b", "b a b"]), chunk_tokens=2).tokens
+    7
+    """
+    return evaluate_chunks(model, sentence_chunks(model, sentences, chunk_tokens), per_sentence=per_sentence,
+                           allow_scores=allow_scores)
+
+
+def evaluate_files(model, files, options=None, *, per_sentence: bool = False, allow_scores: bool = False,
+                   chunk_bytes: int | None = None) -> Evaluation:
+    """:func:`evaluate` of text files (paths, ``-`` for stdin), read in blocks of ``chunk_bytes``, in flat memory.
+
+    ``options``: the :class:`~ngramkit.text.TextOptions` to tokenise with
+    (default ``TextOptions()``; give the model's training options). Which
+    inputs are read block by block: :meth:`ngramkit.sources.Source.chunks`.
+    """
+    paths = [files] if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__") else list(files)
+    if not paths:
+        raise NgramkitError("no input files given")
+    source = sources.resolve(paths, overrides=options)
+    vocab = getattr(model, "vocab", None)
+    if vocab is None:
+        raise NgramkitError(f"{type(model).__name__} is not fitted: it has no vocabulary to read text with")
+    return evaluate_chunks(model, source.chunks(vocab, chunk_bytes or sources.CHUNK_BYTES), per_sentence=per_sentence,
+                           allow_scores=allow_scores)

@@ -93,11 +93,14 @@ class LanguageModel(abc.ABC):
     :class:`~ngramkit.rnn.RNNLM`, which also overrides ``generate``),
     ``vocab`` (:class:`~ngramkit.vocab.Vocabulary`, set by ``fit``),
     ``name`` (short registry name, e.g. ``"mkn"``), ``is_probabilistic``
-    (False only for scores that do not sum to 1).
+    (False only for scores that do not sum to 1), ``scores_sentences_alone``
+    (True when a sentence's scores do not depend on the sentences before it,
+    so text can be scored in chunks: :func:`~ngramkit.evaluate.evaluate_chunks`).
     """
 
     name: ClassVar[str] = ""
     is_probabilistic: ClassVar[bool] = True
+    scores_sentences_alone: ClassVar[bool] = True
 
     def __init__(self, order: int):
         self.order = check_order(order)

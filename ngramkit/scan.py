@@ -22,13 +22,15 @@ counting in bounded memory (``NGramCounts.from_file(chunk_bytes=...)``).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InputError
-from .text import _BINARY_SNIFF, TextOptions, check_bytes, decode, read_bytes, read_text, source_name, tokenize
+from .text import (_BINARY_SNIFF, TextOptions, check_bytes, decode, decompress, read_bytes, read_text, source_name,
+                   tokenize)
 from .vocab import EOS_ID, UNK_ID, Vocabulary
 
 # Compressed data is decompressed at once by read_bytes (gzip, bzip2, xz magic bytes and suffixes).
@@ -118,33 +120,67 @@ def scan_source(k, source, options: TextOptions) -> Scan:
 def file_blocks(source, block_bytes: int):
     """Byte blocks of a source, each ending at a line end (a file is read block by block).
 
-    Stdin and compressed files are decompressed at once and then cut into
-    blocks; plain files are read ``block_bytes`` at a time.
+    Plain files and plain stdin are read ``block_bytes`` at a time, as they
+    are used; compressed files and compressed stdin (recognised by their
+    magic bytes) are decompressed at once and then cut into blocks.
     """
     name = source_name(source)
-    path = None if name == "<stdin>" else Path(source)
-    if path is None or not path.is_file() or _is_compressed(path):
-        data = read_bytes(source)
-        pos = 0
-        while pos < len(data):
-            end = data.find(b"\n", min(pos + block_bytes, len(data)) - 1)
-            end = len(data) if end < 0 else end + 1
-            yield data[pos:end]
-            pos = end
+    if name == "<stdin>":
+        reader = getattr(sys.stdin, "buffer", None)
+        read = _stdin_reader(reader)
+        head = read(max(block_bytes, 8))  # enough for any magic bytes
+        if head.startswith(_COMPRESSED_MAGIC):
+            yield from _cut(decompress(head + read(-1), name), block_bytes)
+        else:
+            yield from _line_blocks(head, read, block_bytes)
         return
-    carry = b""
+    path = Path(source)
+    if not path.is_file() or _is_compressed(path):
+        yield from _cut(read_bytes(source), block_bytes)
+        return
     with open(path, "rb") as fh:
-        while True:
-            block = fh.read(block_bytes)
+        yield from _line_blocks(b"", fh.read, block_bytes)
+
+
+def _stdin_reader(reader):
+    """``read(n)`` of stdin's bytes; a failing read is :func:`~ngramkit.text.read_bytes`'s one-line error."""
+
+    def read(n: int) -> bytes:
+        try:
+            return reader.read(n)
+        except (OSError, AttributeError) as exc:
+            raise InputError(f"<stdin>: cannot read ({exc})") from None
+
+    return read
+
+
+def _cut(data: bytes, block_bytes: int):
+    """``data`` in blocks of about ``block_bytes``, each ending at a line end (or the end of the data)."""
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", min(pos + block_bytes, len(data)) - 1)
+        end = len(data) if end < 0 else end + 1
+        yield data[pos:end]
+        pos = end
+
+
+def _line_blocks(first: bytes, read, block_bytes: int):
+    """Blocks ending at line ends from ``first`` and then ``read(block_bytes)`` until it returns nothing."""
+    carry = b""
+    block = first
+    while True:
+        if not block:
+            block = read(block_bytes)
             if not block:
                 break
-            block = carry + block
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                carry = block
-                continue
-            carry = block[cut:]
-            yield block[:cut]
+        block = carry + block
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            carry, block = block, b""
+            continue
+        carry = block[cut:]
+        yield block[:cut]
+        block = b""
     if carry:
         yield carry
 

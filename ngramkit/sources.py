@@ -32,17 +32,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from itertools import repeat
 
+import numpy as np
+
+from . import native
 from .errors import InputError, NgramkitError
-from .scan import source_size
+from .scan import fast_options, file_blocks, scan_blocks, source_size
 from .stream import Stream
-from .text import TextOptions, read_sentences
-from .vocab import Vocabulary
+from .text import _BINARY_SNIFF, TextOptions, check_bytes, decode, read_sentences, read_text, source_name, tokenize
+from .vocab import EOS_ID, UNK_ID, Vocabulary
 
 TEXT_OPTIONS = ("normalize", "tokenizer", "pattern", "sentences", "encoding", "errors")
 LEVELS = ("word", "char")
 SPLIT_NAMES = ("train", "valid", "test")  # what read_splits reads
 SPLITS = (*SPLIT_NAMES, "all")  # the registry's splits (ngramkit.corpora.SPLITS; tests/test_startup.py pins them)
+CHUNK_BYTES = 1 << 20  # bytes of text per chunk of Source.chunks: ~200k PTB tokens, ~9 MB of arrays while scored
 
 
 def _registry():
@@ -151,6 +156,120 @@ class Source:
         if vocab is None:
             vocab = Vocabulary.build(sentences, min_count=min_count, max_size=max_size)
         return Stream.from_sentences(sentences, vocab)
+
+
+    def chunks(self, vocab: Vocabulary, chunk_bytes: int = CHUNK_BYTES):
+        """The text as streams over ``vocab``, each of whole sentences from about ``chunk_bytes`` of text.
+
+        Concatenated, the chunks are :meth:`stream` over ``vocab``, with the
+        same errors; a chunk is read when the previous one has been used, so
+        scoring them one by one holds one chunk in memory whatever the text
+        size. Files the C scanner reads (:func:`~ngramkit.scan.fast_options`,
+        one sentence per line) are read block by block (compressed files and
+        compressed stdin are decompressed whole first: :func:`~ngramkit.scan.file_blocks`);
+        other text options, a ratio split of a one-file corpus and one-stream
+        text (``sentences=False``) come whole, as one chunk.
+        """
+        if chunk_bytes < 1:
+            raise NgramkitError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+        paths = self.paths()
+        k = native.extension("_count")
+        if paths is not None and k is not None and fast_options(self.options) and self.options.sentences:
+            if not paths:
+                raise InputError("no input files given")
+            for path in paths:
+                for scan in scan_blocks(k, path, self.options, chunk_bytes):
+                    if scan.ids.size:
+                        yield _block_stream(k, scan, self.options, vocab)
+        elif paths is not None and _blockwise(self.options):
+            for sentences in self._sentence_blocks(paths, chunk_bytes):
+                yield Stream.from_sentences(sentences, vocab)
+        else:
+            yield self.stream(vocab)
+
+    def iter_sentences(self, chunk_bytes: int = CHUNK_BYTES):
+        """:meth:`sentences` one at a time, read ``chunk_bytes`` of text at a time where :meth:`chunks` is
+        (files in UTF-8, one sentence per line; otherwise the whole text is read first)."""
+        if chunk_bytes < 1:
+            raise NgramkitError(f"chunk_bytes must be >= 1, got {chunk_bytes}")
+        paths = self.paths()
+        if paths is None or not _blockwise(self.options):
+            yield from self.sentences()
+            return
+        for sentences in self._sentence_blocks(paths, chunk_bytes):
+            yield from sentences
+
+    def _sentence_blocks(self, paths, chunk_bytes: int):
+        """Sentences of each block of each file: :func:`~ngramkit.text.read_sentences`'s, with its errors."""
+        if not paths:
+            raise InputError("no input files given")
+        options = self.options
+        for source in paths:
+            name = source_name(source)
+            got = has_text = False
+            offset = 0
+            for block in file_blocks(source, chunk_bytes):
+                if offset == 0:
+                    text = decode(block, name, encoding=options.encoding, errors=options.errors)
+                else:
+                    if offset < _BINARY_SNIFF:  # decode() sniffs the whole file's first 8 kB
+                        check_bytes(b"x" + bytes(memoryview(block)[:_BINARY_SNIFF - offset]), name,
+                                    encoding=options.encoding)
+                    try:
+                        text = bytes(block).decode("utf-8", errors=options.errors)
+                    except UnicodeDecodeError:  # the whole file's decoder names the offset in the file
+                        read_text(source, encoding=options.encoding, errors=options.errors)
+                        raise
+                offset += len(block)
+                has_text = has_text or bool(text.strip())
+                sentences = tokenize(text, options)
+                if sentences:
+                    got = True
+                    yield sentences
+            if not got:
+                if not has_text:
+                    raise InputError(f"{name}: no tokens (empty file?)")
+                raise InputError(f"{name}: no tokens after --normalize {options.normalize} "
+                                 f"--tokenizer {options.tokenizer} (try other text options)")
+
+
+def _block_stream(k, scan, options: TextOptions, vocab: Vocabulary) -> Stream:
+    """One scanned block as a stream over ``vocab``: :func:`~ngramkit.scan.assemble` of that one scan.
+
+    The same arrays, but one C-level dictionary lookup per distinct word
+    (assemble also keeps a global word table and counts, which a fixed
+    vocabulary does not need: they cost 25% of ``ppl``'s time on 4.6M tokens).
+    """
+    words = scan.words
+    if options.normalize == "lower":
+        words = list(map(str.lower, words))
+    n = len(words)
+    local = np.empty(n + 1, np.int32)  # block id -> vocabulary id; 0 = end of sentence
+    local[0] = EOS_ID
+    local[1:] = np.fromiter(map(vocab.index.get, words, repeat(UNK_ID)), np.int32, count=n)
+    ids = np.empty(scan.ids.size, np.int32)
+    k.take(scan.ids, local, ids)
+    is_oov = local == UNK_ID  # outside the vocabulary; the vocabulary's own <unk> word, if in the text, is not
+    is_oov[0] = False
+    unk_word = vocab.words[UNK_ID]
+    if unk_word in vocab.index:
+        at = 0
+        for _ in range(words.count(unk_word)):  # a literal <unk> (twice if lower-casing merged two spellings)
+            at = words.index(unk_word, at) + 1  # block id = position in words + 1
+            is_oov[at] = False
+    if is_oov.any():
+        oov = np.empty(scan.ids.size, bool)
+        k.take(scan.ids, is_oov.view(np.uint8), oov.view(np.uint8))
+    else:
+        oov = np.zeros(scan.ids.size, bool)
+    offsets = np.zeros(scan.ends.size + 1, np.int64)
+    offsets[1:] = scan.ends
+    return Stream(ids, offsets, oov, vocab)
+
+
+def _blockwise(options: TextOptions) -> bool:
+    """True when text read with ``options`` can be tokenised block by block (lines are UTF-8 sentences)."""
+    return options.sentences and options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
 
 
 def _check_split(split: str) -> str:

@@ -167,10 +167,19 @@ def read_bytes(source: str | os.PathLike) -> bytes:
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
         suffix_format = _SUFFIX_FORMAT.get(path.suffix.lower())
-    for magic, fmt, decompress in _COMPRESSED:
+    return decompress(data, name, suffix_format)
+
+
+def decompress(data: bytes, name: str, suffix_format: str | None = None) -> bytes:
+    """``data`` decompressed if it starts with gzip/bzip2/xz magic bytes, else as it is.
+
+    ``suffix_format``: the compression the file's name announces (``.gz``
+    ...); data without its magic bytes is then an error naming ``name``.
+    """
+    for magic, fmt, decompressor in _COMPRESSED:
         if data.startswith(magic):
             try:
-                return decompress(data)
+                return decompressor(data)
             except (OSError, EOFError, ValueError, lzma.LZMAError, zlib.error) as exc:
                 raise InputError(f"{name}: corrupt or truncated {fmt} data ({exc})") from None
     if suffix_format is not None:

@@ -178,6 +178,7 @@ class RNNLM(LanguageModel):
 
     name = "rnn"
     is_probabilistic = True
+    scores_sentences_alone = False  # the hidden state runs on across sentences
 
     def __init__(self, config: RNNConfig, vocab: Vocabulary, params: dict, to_kernel: np.ndarray,
                  class_bounds: np.ndarray | None):
