@@ -49,13 +49,17 @@ def _command_lines(text: str) -> list[str]:
 
 
 def epilog_examples() -> list[str]:
-    def walk(cmd):
+    def walk(cmd):  # through list_commands/get_command: the group loads its commands lazily
         yield cmd
         if isinstance(cmd, click.Group):
-            for sub in cmd.commands.values():
-                yield from walk(sub)
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                yield from walk(cmd.get_command(ctx, name))
 
-    return [line for cmd in walk(cli) for line in _command_lines(cmd.epilog or "")]
+    lines = [line for cmd in walk(cli) for line in _command_lines(cmd.epilog or "")]
+    # Examples that make files (models, counts) run before the ones that read them, whatever the walk's order.
+    makes = ("ngramkit corpus", "ngramkit count", "ngramkit train")
+    return sorted(lines, key=lambda line: not line.startswith(makes))
 
 
 def readme_blocks(lang: str) -> list[str]:
