@@ -49,6 +49,8 @@ import numpy as np
 
 from . import native, npzfile
 from .errors import InputError, NgramkitError
+from .outofcore import count as outofcore_count
+from .outofcore.budget import TempSpace, parse_memory
 from .scan import assemble, fast_options, scan_blocks, source_size
 from .stream import Stream
 from .text import TextOptions, read_sentences
@@ -239,7 +241,7 @@ class NGramCounts:
     @classmethod
     def from_file(cls, sources, order: int = 3, *, options: TextOptions = TextOptions(),
                   vocab: Vocabulary | None = None, min_count: int = 1, max_size: int | None = None,
-                  chunk_bytes: int | None = None, progress=None) -> NGramCounts:
+                  chunk_bytes: int | None = None, progress=None, memory=None, temp=None) -> NGramCounts:
         """Read, tokenise and count files (paths or ``-``) end to end.
 
         Equals ``from_sentences(read_sentences(sources, options), order,
@@ -249,6 +251,18 @@ class NGramCounts:
         many bytes and the blocks merged (two passes when the vocabulary must
         be built): memory is bounded by the block and the counts, and the
         result is identical. ``progress(nbytes)`` is called after each block.
+
+        Without ``chunk_bytes``: counting in a memory budget (the out-of-core
+        path, :mod:`ngramkit.outofcore.count`). ``memory``: bytes (int) or a
+        string ``"4G"``, ``"512M"``, ``"40%"`` (of RAM; default 40%);
+        ``temp``: the folder for temporary files (default
+        ``tempfile.gettempdir()``). Inputs estimated to fit are counted in
+        memory as before; larger ones are counted in blocks whose sorted
+        tables are written as runs and merged on disk, and the arrays of the
+        result are memory-mapped (their files already deleted: the disk space
+        is freed when the arrays are). Either way the result is identical.
+        ``progress(event)`` then gets the dicts of
+        :func:`ngramkit.outofcore.count.count_files`.
         """
         order = check_order(order)
         if isinstance(sources, (str, os.PathLike)):
@@ -256,7 +270,14 @@ class NGramCounts:
         sources = list(sources)
         if not sources:
             raise InputError("no input files given")
-        if chunk_bytes is None or not options.sentences:
+        if chunk_bytes is None:
+            budget = parse_memory(memory)
+            with TempSpace(temp) as space:
+                counts, stats = outofcore_count.count_files(sources, order, options=options, vocab=vocab, min_count=min_count,
+                                            max_size=max_size, memory=budget, space=space, progress=progress)
+                outofcore_count.unlink_files(stats, space)
+            return counts
+        if not options.sentences:
             # One pass, everything in memory (a single stream cannot be cut into chunks).
             stream = Stream.from_files(sources, options, vocab=vocab, min_count=min_count, max_size=max_size)
             return cls.from_stream(stream, order)
