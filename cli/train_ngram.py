@@ -15,8 +15,11 @@ from ngramkit.errors import NgramkitError
 from ngramkit.fileio import check_writable
 from ngramkit.lm import LanguageModel
 from ngramkit.models import MODELS
+from ngramkit.outofcore.budget import TempSpace, check_temp_dir, format_bytes
+from ngramkit.outofcore.count import count_files, in_blocks
 
 from .common import command_errors, corpus_option, echo_json, info as info_lines, json_option, text_options
+from .count import memory_options
 
 SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn",
               "stupid-backoff")
@@ -183,10 +186,11 @@ def read_counts(path: Path, order: int):
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @json_option
 @text_options
+@memory_options
 @command_errors(memory="try a smaller --order or a larger --min-count, or split the input",
                 aliases={"discounts": "discount"})
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
-          max_vocab, output, quiet, as_json, **kwargs):
+          max_vocab, output, quiet, as_json, memory, temp, **kwargs):
     """Count n-grams (or read a counts file) and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
@@ -204,6 +208,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     """
     # Fail before any heavy work on bad options or an unwritable output path.
     check_writable(output)
+    check_temp_dir(temp)
     fallback = discount_fallback_setting(smoothing, discount, discount_fallback)
     counts_path = counts_file(files, corpus_name)
     model, hparams = build_model(smoothing, order,
@@ -232,17 +237,33 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         source = sources.resolve(files, corpus_name, "train", kwargs)
         label, text_opts = source.label, source.options.to_dict()
         source_json = jsonout.source_fields(source)
-        say(f"reading {label} ...")
-        stream = source.stream(min_count=min_count, max_size=max_vocab)
-        vocab, n_tokens, n_sentences = stream.vocab, stream.n_tokens, stream.n_sentences
         source_info = {"corpus": source.corpus, "files": list(source.files), "text_options": text_opts,
                        "min_count": min_count, "max_vocab": max_vocab}
-        t1 = time.perf_counter()
-        times["read"] = t1 - t0  # reading, tokenising, vocabulary, id stream
-        say(f"counting n-grams of orders 1..{order} in {n_tokens:,} tokens ...")
-        counts = NGramCounts.from_stream(stream, order)
-        t2 = time.perf_counter()
-        times["count"] = t2 - t1
+        paths = source.paths()
+        if paths is not None and in_blocks(paths, order, source.options, memory):
+            # Larger than --memory allows: counted in blocks, spilled to --temp as sorted runs, merged on disk;
+            # the counts' arrays map files in the temp folder, removed when the command ends.
+            space = click.get_current_context().with_resource(TempSpace(temp))
+            say(f"counting n-grams of orders 1..{order} in blocks of {label} (--memory {format_bytes(memory)}) ...")
+            passes = {}
+            counts, _ = count_files(paths, order, options=source.options, min_count=min_count, max_size=max_vocab,
+                                    memory=memory, space=space, force=True,
+                                    progress=lambda e: passes.setdefault(e["stage"], time.perf_counter()))
+            vocab, n_tokens, n_sentences = counts.vocab, counts.n_tokens, counts.n_sentences
+            t2 = time.perf_counter()
+            t1 = passes.get("counting", t0)
+            times["read"] = t1 - t0  # the vocabulary pass
+            times["count"] = t2 - t1  # counting the blocks, merging the runs
+        else:
+            say(f"reading {label} ...")
+            stream = source.stream(min_count=min_count, max_size=max_vocab)
+            vocab, n_tokens, n_sentences = stream.vocab, stream.n_tokens, stream.n_sentences
+            t1 = time.perf_counter()
+            times["read"] = t1 - t0  # reading, tokenising, vocabulary, id stream
+            say(f"counting n-grams of orders 1..{order} in {n_tokens:,} tokens ...")
+            counts = NGramCounts.from_stream(stream, order)
+            t2 = time.perf_counter()
+            times["count"] = t2 - t1
     say(f"fitting {type(model).__name__} ...")
     model.fit(counts)
     t3 = time.perf_counter()

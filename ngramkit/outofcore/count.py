@@ -102,14 +102,24 @@ def out_of_core_possible(sources, options: TextOptions) -> bool:
             and all(str(s) != "-" for s in sources))
 
 
+def in_blocks(sources, order: int, options: TextOptions, memory: int) -> bool:
+    """Whether :func:`count_files` counts these inputs in blocks: they can be, and are not estimated to fit."""
+    if not out_of_core_possible(sources, options):
+        return False
+    total = sum(source_size(s) for s in sources)
+    return current_rss() + total * bytes_per_input_byte(order) > memory
+
+
 def count_files(sources, order: int, *, options: TextOptions = TextOptions(), vocab: Vocabulary | None = None,
                 min_count: int = 1, max_size: int | None = None, memory: int, space: TempSpace,
-                progress=None, block_bytes: int | None = None):
+                progress=None, block_bytes: int | None = None, force: bool = False):
     """Count ``sources`` in the budget ``memory`` (bytes), spilling to ``space``; ``(NGramCounts, CountStats)``.
 
     The arrays of a spilled result map files in ``space``: use them before
-    the space is closed (or see :func:`map_and_unlink`). ``block_bytes``
-    forces the block size (tests; None: from the budget). ``progress(event)``
+    the space is closed (or see :func:`unlink_files`). ``force`` counts in
+    blocks even if the input would fit (when :func:`in_blocks` allows it);
+    ``block_bytes`` forces that and the block size (tests; None: from the
+    budget). ``progress(event)``
     is called with dicts: ``{"stage": "vocabulary" | "counting", "done":
     bytes, "total": bytes}`` per block, ``{"stage": "run", "run": i,
     "temp": bytes}`` per run written, ``{"stage": "merging", "done": k,
@@ -122,9 +132,7 @@ def count_files(sources, order: int, *, options: TextOptions = TextOptions(), vo
         raise InputError("no input files given")
     stats = CountStats(memory=int(memory))
     total_bytes = sum(source_size(s) for s in sources)
-    base = current_rss()
-    fits = base + total_bytes * bytes_per_input_byte(order) <= memory
-    if block_bytes is None and (fits or not out_of_core_possible(sources, options)):
+    if not (force or block_bytes is not None or in_blocks(sources, order, options, memory)):
         stream = Stream.from_files(sources, options, vocab=vocab, min_count=min_count, max_size=max_size)
         counts = NGramCounts.from_stream(stream, order)
         stats.blocks = 1
