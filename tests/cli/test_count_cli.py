@@ -44,7 +44,8 @@ def small(tmp_path):
 
 def check_schema(info, order, top):
     assert set(info) == {"schema", "command", "source", "corpus", "split", "files", "order", "tokens", "sentences",
-                         "vocab_size", "orders"}
+                         "vocab_size", "orders", "memory"}
+    assert set(info["memory"]) == {"budget_bytes", "spilled", "blocks", "runs", "temp_peak_bytes"}
     assert info["command"] == "count" and info["order"] == order
     assert isinstance(info["source"], str)
     assert all(isinstance(info[k], int) for k in ("tokens", "sentences", "vocab_size"))
