@@ -180,15 +180,19 @@ class TempSpace:
         self.used -= self._sizes.pop(key, 0)
 
     @contextlib.contextmanager
-    def writing(self, path=None, nbytes: int = 0):
-        """Around a write of ``nbytes`` to ``path``: record them, and turn a full disk into one line."""
+    def writing(self, path=None, nbytes: int = 0, *, need: int | None = None):
+        """Around a write of ``nbytes`` to ``path``: record them, and turn a full disk into one line.
+
+        ``need``: the bytes the message says are needed (default ``nbytes``;
+        for a write whose size is only known afterwards, recorded then with :meth:`add`).
+        """
         try:
             yield
         except OSError as exc:
             if path is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-            raise self._error(exc, nbytes) from None
+            raise self._error(exc, nbytes if need is None else need) from None
         if nbytes:
             self.add(nbytes, path)
 

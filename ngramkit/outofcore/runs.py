@@ -107,7 +107,7 @@ def merge_runs(space: TempSpace, runs_by_order: list[list[Path]], available: int
                     merged.append(group[0])
                     continue
                 out = space.path(f"merge.o{k}.run")
-                with space.writing(out, sum(p.stat().st_size for p in group)):
+                with space.writing(out, need=sum(p.stat().st_size for p in group)):
                     if k_mod is not None:
                         k_mod.merge_runs([os.fspath(p) for p in group], k, bufsize, os.fspath(out), None, None, None,
                                          None, 0)
@@ -123,7 +123,7 @@ def merge_runs(space: TempSpace, runs_by_order: list[list[Path]], available: int
             runs = merged
         names = {what: space.path(f"{what}{k}.npy") for what in ("ngrams", "counts", "parent")}
         prev = files.get(f"ngrams{k - 1}")
-        with space.writing(names["ngrams"], sum(p.stat().st_size for p in runs)):
+        with space.writing(names["ngrams"], need=sum(p.stat().st_size for p in runs)):
             if k_mod is not None:
                 m = k_mod.merge_runs([os.fspath(p) for p in runs], k, bufsize, None, os.fspath(names["ngrams"]),
                                      os.fspath(names["counts"]), os.fspath(names["parent"]),
