@@ -54,7 +54,7 @@ def write_run(space: TempSpace, grams: np.ndarray, counts: np.ndarray, name: str
     path = space.path(f"{name}.o{k}.run")
     with space.writing(path, rec.nbytes):
         with open(path, "wb") as fh:
-            rec.tofile(fh)
+            fh.write(rec.view(np.uint8))  # not tofile: a short write must raise OSError(ENOSPC), not a bare one
     return path
 
 
@@ -115,7 +115,8 @@ def merge_runs(space: TempSpace, runs_by_order: list[list[Path]], available: int
                         grams, counts = _merge_numpy(group, k)
                         rec = np.empty(grams.shape[0], record_dtype(k))
                         rec["ids"], rec["count"] = grams, counts
-                        rec.tofile(out)
+                        with open(out, "wb") as fh:
+                            fh.write(rec.view(np.uint8))
                 space.add(out.stat().st_size, out)
                 for p in group:
                     space.remove(p)
@@ -175,5 +176,5 @@ def _final_numpy(runs, k: int, names: dict, prev) -> int:
                       ("parent", parent.astype("<i8"))):
         with open(names[what], "wb") as fh:
             fh.write(b"\0" * NPY_HEADER)
-            arr.tofile(fh)
+            fh.write(np.ascontiguousarray(arr).view(np.uint8))
     return grams.shape[0]
