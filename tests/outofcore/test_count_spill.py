@@ -48,8 +48,8 @@ def test_ptb_order5_many_runs_equals_in_memory(ptb_dir, tmp_path):
 
 
 def test_from_file_memory_and_temp(ptb_dir, tmp_path):
-    """The library entry point: a budget below the process's footprint spills (smallest blocks, > 256 runs:
-    an intermediate merge pass), the folder is gone on return and the mapped arrays stay readable."""
+    """The library entry point: a budget below the process's footprint spills (the smallest blocks), the
+    folder is gone on return and the mapped arrays stay readable."""
     path = ptb_dir / "ptb.valid.txt"
     expected = in_memory([path], 4)
     got = NGramCounts.from_file([path], 4, memory="1K", temp=tmp_path)
