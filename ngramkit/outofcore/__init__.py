@@ -10,4 +10,12 @@ folder and processed in chunks that fit the budget:
   segment sums, on ``.npy`` files larger than memory.
 - :mod:`.estimate`: every interpolated smoothing estimated chunk by chunk,
   identical to the in-memory fit (``model.fit(counts, memory=, workdir=)``).
+- :mod:`.budget`: ``--memory`` values (``parse_memory``: ``"4G"``, ``"40%"``;
+  default 40% of RAM) and ``TempSpace``, the per-run temp folder (removed on
+  any exit, peak bytes tracked, a full disk as one line).
+- :mod:`.runs`: sorted runs of n-gram counts on disk and their k-way merge
+  (C, ``ngramkit._merge``) into ``ngrams<k>.npy`` / ``counts<k>.npy`` /
+  ``parent<k>.npy``.
+- :mod:`.count`: counting files in a budget (``count_files``): in memory when
+  they fit, else blocks -> runs -> merge, the result memory-mapped.
 """
