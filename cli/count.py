@@ -106,7 +106,7 @@ def _order_stats(counts, k: int, top: int) -> dict:
     total = singletons = 0
     best_c = np.empty(0, np.int64)
     best_r = np.empty(0, np.int64)
-    for start, chunk in iter_chunks(c, 1 << 22):
+    for start, chunk in iter_chunks(c, 1 << 20):
         total += int(chunk.sum())
         singletons += int(np.count_nonzero(chunk == 1))
         if top:
