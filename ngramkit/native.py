@@ -1,7 +1,7 @@
 """The compiled kernels: one loader and one ``NGRAMKIT_IMPL`` rule for all of them.
 
 Input: an extension's name, one of :data:`EXTENSIONS` (``_count``,
-``_score``, ``_rnn``, ``_optim``, ``_arpa``, the C modules ``pip install`` builds from
+``_score``, ``_rnn``, ``_optim``, ``_arpa``, ``_sample``, the C modules ``pip install`` builds from
 ``ngramkit/_kernels``), and the environment variable ``NGRAMKIT_IMPL``,
 read at every call so that tests and benchmarks can switch it. Output: the
 compiled module, or None where the caller runs its numpy reference (the
@@ -41,6 +41,8 @@ EXTENSIONS = {
     "_optim": "the RNN's embedding gradients and optimiser updates run in numpy, several times slower",
     "_arpa": "ARPA files are read and written by the Python/numpy reference, several times slower "
              "(bench_arpa: PTB order 5 read 4.5x, write_arpa 8x slower)",
+    "_sample": "text generation at temperature 1 (sample_ids, generate) runs the Python reference, "
+               "~100x slower",
 }
 
 REBUILD = ("reinstall with a C compiler and the Python headers: pip install --force-reinstall --no-binary ngramkit "
