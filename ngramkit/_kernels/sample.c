@@ -44,8 +44,11 @@ static inline int64_t find_child(const NgkSampler *m, int k, int64_t r, int32_t 
 }
 
 /* One token given the context rows ctx[1..N-1] (ctx[j]: row in order j of the last j words, -1 absent).
- * Returns the word, or -1 / -2 (see ngk_sample). *t: the stream's draw counter. */
-static int32_t draw(const NgkSampler *m, const int64_t *ctx, uint64_t key, uint64_t *t, int64_t max_draws) {
+ * Returns the word, or -1 / -2 (see ngk_sample). *t: the stream's draw counter. On return, found[p] for
+ * p = *level_out .. top (p >= 1) holds the row of order p+1 extending ctx[p] with the word (-1: none): the
+ * rejection checks looked them up, and the context update reuses them. */
+static int32_t draw(const NgkSampler *m, const int64_t *ctx, uint64_t key, uint64_t *t, int64_t max_draws,
+                    int64_t *found, int *level_out) {
     const int n = m->order;
     int top = 0;
     for (int j = n - 1; j >= 1; j--)
@@ -59,11 +62,12 @@ static int32_t draw(const NgkSampler *m, const int64_t *ctx, uint64_t key, uint6
         double u = ngk_uniform(key, (*t)++);
         int32_t w;
         if (level >= 1) {
-            const int64_t *ch = m->child[level - 1];
-            int64_t r = ctx[level], lo = ch[r], hi = ch[r + 1];
-            const double *cum = m->cum[level];
-            if (hi > lo && u < cum[hi - 1]) {
-                w = m->last[level][search_cum(cum, lo, hi, u)];
+            int64_t r = ctx[level];
+            if (u < m->mass[level - 1][r]) {
+                const int64_t *ch = m->child[level - 1];
+                int64_t i = search_cum(m->cum[level], ch[r], ch[r + 1], u);
+                w = m->last[level][i];
+                found[level] = i;
             } else {
                 do level--; while (level >= 1 && ctx[level] < 0);  /* back off: the next present context */
                 continue;
@@ -74,8 +78,12 @@ static int32_t draw(const NgkSampler *m, const int64_t *ctx, uint64_t key, uint6
         /* w is a draw from p(.|context of `level`): reject it where a longer context names it as a child. */
         int rejected = 0;
         for (int p = level + 1; p <= top; p++) {
-            if (ctx[p] < 0) continue;
+            if (ctx[p] < 0) {
+                found[p] = -1;
+                continue;
+            }
             int64_t c = find_child(m, p, ctx[p], w);
+            found[p] = c;
             if (c >= 0 && m->real[p][c]) {
                 level = p - 1;
                 while (level >= 1 && ctx[level] < 0) level--;
@@ -88,6 +96,8 @@ static int32_t draw(const NgkSampler *m, const int64_t *ctx, uint64_t key, uint6
             level = top;
             continue;
         }
+        *level_out = level;
+        for (int p = top + 1; p < n; p++) found[p] = -1;
         return w;
     }
     return -1;
@@ -97,7 +107,7 @@ int64_t ngk_sample(const NgkSampler *m, uint64_t seed, int64_t first, int64_t co
                    int64_t *lengths, int64_t max_draws) {
     const int n = m->order;
     int64_t used = 0;
-    int64_t ctx[NGK_SAMPLE_MAX_ORDER];
+    int64_t ctx[NGK_SAMPLE_MAX_ORDER], found[NGK_SAMPLE_MAX_ORDER];
     for (int64_t s = 0; s < count; s++) {
         uint64_t key = ngk_stream_key(seed, (uint64_t)(first + s)), t = 0;
         for (int j = 0; j < n; j++) ctx[j] = -1;
@@ -105,13 +115,24 @@ int64_t ngk_sample(const NgkSampler *m, uint64_t seed, int64_t first, int64_t co
         int64_t len = 0;
         for (;;) {
             if (used + len >= cap) return s;  /* this sentence does not fit */
-            int32_t w = draw(m, ctx, key, &t, max_draws);
+            int level = 0;
+            int32_t w = draw(m, ctx, key, &t, max_draws, found, &level);
             if (w < 0) return w;
             tokens[used + len++] = w;
             if (w == m->eos) break;
-            for (int j = n - 1; j >= 2; j--)
-                ctx[j] = ctx[j - 1] >= 0 ? find_child(m, j - 1, ctx[j - 1], w) : -1;
+            /* the new context: row of (suffix of length j-1) + w in order j; found[] has those of p >= level */
+            for (int j = n - 1; j >= 2; j--) {
+                int p = j - 1;
+                if (p >= level) ctx[j] = found[p];
+                else ctx[j] = ctx[p] >= 0 ? find_child(m, p, ctx[p], w) : -1;
+            }
             if (n > 1) ctx[1] = m->uni_row[w];
+            for (int j = 1; j < n; j++) {  /* the next draw reads these first: start the misses together */
+                if (ctx[j] >= 0) {
+                    __builtin_prefetch(&m->mass[j - 1][ctx[j]]);
+                    __builtin_prefetch(&m->child[j - 1][ctx[j]]);
+                }
+            }
         }
         lengths[s] = len;
         used += len;

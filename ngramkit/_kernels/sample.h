@@ -17,6 +17,8 @@ typedef struct {
     const double *cum[NGK_SAMPLE_MAX_ORDER];       /* (M_k,) cumulative probability within the row's context */
     const uint8_t *real[NGK_SAMPLE_MAX_ORDER];     /* (M_k,) 1: an n-gram, 0: a context-only row */
     const int64_t *child[NGK_SAMPLE_MAX_ORDER];    /* (M_k + 1,) k < N: rows of order k+1 extending row r */
+    const double *mass[NGK_SAMPLE_MAX_ORDER];      /* (M_k,) k < N: probability of row r's children (cum of its
+                                                      last child, 0 when none), beside child[] for one miss */
 } NgkSampler;
 
 /* The 64-bit stream of sentence `sentence` under `seed` (splitmix64 keyed by both). */

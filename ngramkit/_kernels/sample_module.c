@@ -6,7 +6,7 @@
 
 #include "sample.h"
 
-#define PYBUF_MAX (4 * NGK_SAMPLE_MAX_ORDER + 8)
+#define PYBUF_MAX (5 * NGK_SAMPLE_MAX_ORDER + 8)
 #include "pybuf.h"
 
 static Py_buffer *get_buf(Bufs *b, PyObject *obj, Py_ssize_t itemsize, const char *formats, int writable,
@@ -28,17 +28,18 @@ static Py_buffer *get_buf(Bufs *b, PyObject *obj, Py_ssize_t itemsize, const cha
 #define F64 "d"
 #define U8 "Bb?c"
 
-/* tables = (order, V, bos, pad, eos, uni_row, last tuple, cum tuple, real tuple, child tuple) */
+/* tables = (order, V, bos, pad, eos, uni_row, last tuple, cum tuple, real tuple, child tuple, mass tuple) */
 static int get_model(Bufs *bf, PyObject *tables, NgkSampler *m) {
-    PyObject *o_uni, *o_last, *o_cum, *o_real, *o_child;
+    PyObject *o_uni, *o_last, *o_cum, *o_real, *o_child, *o_mass;
     long long order, vocab;
     int bos, pad, eos;
-    if (!PyArg_ParseTuple(tables, "LLiiiOO!O!O!O!:tables", &order, &vocab, &bos, &pad, &eos, &o_uni, &PyTuple_Type,
-                          &o_last, &PyTuple_Type, &o_cum, &PyTuple_Type, &o_real, &PyTuple_Type, &o_child))
+    if (!PyArg_ParseTuple(tables, "LLiiiOO!O!O!O!O!:tables", &order, &vocab, &bos, &pad, &eos, &o_uni, &PyTuple_Type,
+                          &o_last, &PyTuple_Type, &o_cum, &PyTuple_Type, &o_real, &PyTuple_Type, &o_child,
+                          &PyTuple_Type, &o_mass))
         return -1;
     if (order < 1 || order > NGK_SAMPLE_MAX_ORDER || vocab < 1 || PyTuple_GET_SIZE(o_last) != order ||
         PyTuple_GET_SIZE(o_cum) != order || PyTuple_GET_SIZE(o_real) != order ||
-        PyTuple_GET_SIZE(o_child) != order - 1 || bos < 0 || bos >= vocab || eos < 0 || eos >= vocab) {
+        PyTuple_GET_SIZE(o_child) != order - 1 || PyTuple_GET_SIZE(o_mass) != order - 1 || bos < 0 || bos >= vocab || eos < 0 || eos >= vocab) {
         PyErr_SetString(PyExc_ValueError, "sampler tables: inconsistent order, vocabulary or table counts");
         return -1;
     }
@@ -70,6 +71,9 @@ static int get_model(Bufs *bf, PyObject *tables, NgkSampler *m) {
         if (!(v = get_buf(bf, PyTuple_GET_ITEM(o_child, k), 8, INT64, 0, "child"))) return -1;
         m->child[k] = v->buf;
         if (v->len / 8 != m->size[k] + 1) goto bad;
+        if (!(v = get_buf(bf, PyTuple_GET_ITEM(o_mass, k), 8, F64, 0, "mass"))) return -1;
+        m->mass[k] = v->buf;
+        if (v->len / 8 != m->size[k]) goto bad;
     }
     return 0;
 bad:

@@ -35,9 +35,12 @@ among the others in proportion to the lower order -- the normalised form.
 
 Implementation: the state of a sentence is the row of each suffix of its
 context (KenLM's state), updated per token by a binary search among the
-children of the previous row. The levels still to check (step 2's
-rejections) are the present contexts above the level that produced w, so
-one integer (the current level) is the whole state of a draw.
+children of the previous row (the rejection checks of step 2 are the same
+searches, so the kernel reuses them). The levels still to check are the
+present contexts above the level that produced w, so one integer (the
+current level) is the whole state of a draw. Per context row the children's
+mass sits in its own array, so deciding "child or back off" costs one cache
+miss, started for every level as soon as the context is known (prefetch).
 
 Randomness: a counter-based stream per sentence, splitmix64 keyed by (seed,
 sentence index), one 53-bit uniform per draw, so sentence i's text depends
@@ -119,12 +122,19 @@ class SamplerTables:
                 cum = total - before[first]
             self.real.append(real.astype(np.uint8))
             self.cum.append(np.ascontiguousarray(cum, np.float64))
+        self.mass = []  # per order k < N: probability of the children of each row (cum of its last child)
+        for k in range(1, n):
+            lo, hi = self.child[k - 1][:-1], self.child[k - 1][1:]
+            mass = np.zeros(lo.size, np.float64)
+            has = hi > lo
+            mass[has] = self.cum[k][hi[has] - 1]
+            self.mass.append(mass)
         if self.cum[0].size == 0 or not self.cum[0][-1] > 0:
             raise NgramkitError("cannot generate: the model's unigram probabilities are all 0")
 
     def kernel_args(self) -> tuple:
         return (self.order, self.vocab_size, BOS_ID, PAD_ID, EOS_ID, self.uni_row, tuple(self.last),
-                tuple(self.cum), tuple(self.real), tuple(self.child))
+                tuple(self.cum), tuple(self.real), tuple(self.child), tuple(self.mass))
 
 
 # ---- the Python reference of ngk_sample (same draws, same ids) ---------------------------------------------------
@@ -150,10 +160,9 @@ def _draw(t: SamplerTables, ctx: list[int], key: int, counter: list[int], max_dr
         counter[0] += 1
         if level >= 1:
             r = ctx[level]
-            lo, hi = int(t.child[level - 1][r]), int(t.child[level - 1][r + 1])
-            cum = t.cum[level]
-            if hi > lo and u < cum[hi - 1]:
-                w = int(t.last[level][_search_cum(cum, lo, hi, u)])
+            if u < t.mass[level - 1][r]:
+                lo, hi = int(t.child[level - 1][r]), int(t.child[level - 1][r + 1])
+                w = int(t.last[level][_search_cum(t.cum[level], lo, hi, u)])
             else:
                 level -= 1
                 while level >= 1 and ctx[level] < 0:
