@@ -17,7 +17,9 @@ Usage::
     NGRAMKIT_DATA=../shared/corpora python benchmarks/bench_generate.py [--words 10000000] [--repeat 3]
 
 Writes benchmarks/results/bench_generate.json (``--output``) and prints it. The machine is shared:
-the load average before and after is recorded; compare the ratios of one run.
+the load average before and after is recorded, and the CPU seconds beside the wall
+seconds (tokens per CPU second does not depend on how much of the machine others use);
+compare the ratios of one run.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -50,6 +53,22 @@ def best(repeat, func):
     return min(times), times
 
 
+def child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def best_process(repeat, cmd, **kw):
+    """(best wall seconds, all wall seconds, CPU seconds of the best run) of running ``cmd`` ``repeat`` times."""
+    runs = []
+    for _ in range(repeat):
+        cpu, t = child_cpu(), time.perf_counter()
+        subprocess.run(cmd, check=True, **kw)
+        runs.append((time.perf_counter() - t, child_cpu() - cpu))
+    wall, cpu = min(runs)
+    return wall, [r[0] for r in runs], cpu
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--words", type=int, default=10_000_000)
@@ -72,15 +91,17 @@ def main(argv=None) -> int:
         for label, extra in (("threads_default", []), ("threads_1", ["--threads", "1"])):
             cmd = [exe, "generate", "-m", str(model_path), "--words", str(n), "--seed", "1", "-o", str(out), "-q",
                    *extra]
-            seconds, times = best(args.repeat, lambda: subprocess.run(cmd, check=True))
+            seconds, times, cpu = best_process(args.repeat, cmd)
             whole[label] = {"seconds": round(seconds, 3), "tokens_per_s": round(n / seconds),
+                            "cpu_seconds": round(cpu, 3), "tokens_per_cpu_s": round(n / cpu),
                             "all_seconds": [round(t, 3) for t in times]}
         whole["bytes"] = out.stat().st_size
         slow_cmd = [exe, "generate", "-m", str(model_path), "--words", str(args.slow_words), "--seed", "1",
                     "--top-k", "1000000000"]
-        seconds, _ = best(1, lambda: subprocess.run(slow_cmd, check=True, stdout=subprocess.DEVNULL))
+        seconds, _, cpu = best_process(1, slow_cmd, stdout=subprocess.DEVNULL)
         whole["general_path_top_k_all"] = {"words": args.slow_words, "seconds": round(seconds, 3),
                                            "tokens_per_s": round(args.slow_words / seconds, 1),
+                                           "cpu_seconds": round(cpu, 3),
                                            "command": "ngramkit generate --top-k 1000000000 (every word kept)"}
         whole["speedup"] = round(whole["threads_default"]["tokens_per_s"] /
                                  whole["general_path_top_k_all"]["tokens_per_s"], 1)
@@ -95,8 +116,11 @@ def main(argv=None) -> int:
         def run():
             for ids in model.sample_ids(n, 1, threads=threads):
                 render(ids)
+        cpu = time.process_time()
         seconds, times = best(args.repeat, run)
+        cpu = (time.process_time() - cpu) / args.repeat
         inproc[f"threads_{threads}"] = {"seconds": round(seconds, 3), "tokens_per_s": round(n / seconds),
+                                        "cpu_seconds_mean": round(cpu, 3), "tokens_per_cpu_s": round(n / cpu),
                                         "all_seconds": [round(x, 3) for x in times]}
 
     def slow():

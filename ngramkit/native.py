@@ -42,7 +42,7 @@ EXTENSIONS = {
     "_arpa": "ARPA files are read and written by the Python/numpy reference, several times slower "
              "(bench_arpa: PTB order 5 read 4.5x, write_arpa 8x slower)",
     "_sample": "text generation at temperature 1 (sample_ids, generate) runs the Python reference, "
-               "~100x slower",
+               "~40x slower (bench_generate: PTB 5-gram)",
 }
 
 REBUILD = ("reinstall with a C compiler and the Python headers: pip install --force-reinstall --no-binary ngramkit "

@@ -106,8 +106,12 @@ class SamplerTables:
         self.uni_row = np.full(v, -1, np.int32)
         self.uni_row[ngrams[0][:, 0]] = np.arange(ngrams[0].shape[0], dtype=np.int32)
         self.last = [np.ascontiguousarray(g[:, -1], np.int32) for g in ngrams]
-        self.child = [np.searchsorted(keys[k], np.arange(keys[k - 1].size + 1, dtype=np.int64) * v).astype(np.int64)
-                      for k in range(1, n)]
+        parents = [None] + [keys[k] // v for k in range(1, n)]  # row of order k of each row of order k+1
+        self.child = []
+        for k in range(1, n):  # keys are sorted, so the rows of one parent are contiguous, in parent order
+            child = np.zeros(keys[k - 1].size + 1, np.int64)
+            np.cumsum(np.bincount(parents[k], minlength=keys[k - 1].size), out=child[1:])
+            self.child.append(child)
         self.real, self.cum = [], []
         for k in range(1, n + 1):
             lp = np.asarray(model.logp10(k), np.float64)
@@ -118,8 +122,7 @@ class SamplerTables:
                 cum = total
             else:  # restart the sum at each context: subtract the total before the context's first row
                 before = np.concatenate([[0.0], total])
-                first = self.child[k - 2][keys[k - 1] // v]
-                cum = total - before[first]
+                cum = total - before[self.child[k - 2][parents[k - 1]]]
             self.real.append(real.astype(np.uint8))
             self.cum.append(np.ascontiguousarray(cum, np.float64))
         self.mass = []  # per order k < N: probability of the children of each row (cum of its last child)
@@ -233,14 +236,19 @@ def sample_ids(tables: SamplerTables, n_tokens: int | None, seed: int, *, thread
 
     Their concatenation is the first ``n_tokens`` tokens (None: no end) of
     those sentences, each ending with ``</s>``; it does not depend on
-    ``threads`` (default: 2 where there are 2 cores, 1 on the Python
-    reference) or ``chunk_tokens`` (tokens per kernel call and thread).
+    ``threads`` (default :func:`default_threads`; 1 on the Python
+    reference) or ``chunk_tokens`` (tokens per kernel call and thread). With
+    the C kernel the next chunk is sampled while the caller uses this one.
     """
     seed = check_seed(seed)
     if n_tokens is not None and (isinstance(n_tokens, bool) or not isinstance(n_tokens, (int, np.integer))
                                  or n_tokens < 0):
         raise ParameterError("n_tokens", f"must be an integer >= 0 or None, got {n_tokens!r}")
-    kernel = native.extension("_sample")
+    kernel = native.extension("_sample")  # checked now too (NGRAMKIT_IMPL), not at the first chunk
+    return _sample_ids(tables, n_tokens, seed, threads, chunk_tokens, first_sentence, kernel)
+
+
+def _sample_ids(tables, n_tokens, seed, threads, chunk_tokens, first_sentence, kernel):
     args = tables.kernel_args()
     if kernel is not None:
         def run(first, count, tokens, lengths):
@@ -249,22 +257,29 @@ def sample_ids(tables: SamplerTables, n_tokens: int | None, seed: int, *, thread
         def run(first, count, tokens, lengths):
             return reference_sample(tables, seed, first, count, tokens, lengths, MAX_DRAWS)
     if threads is None:
-        threads = min(2, os.cpu_count() or 1) if kernel is not None else 1
+        threads = default_threads() if kernel is not None else 1
     threads = max(1, int(threads))
     chunk_tokens = max(1, int(chunk_tokens))
-    avg = 24.0  # tokens per sentence, re-estimated as sentences come
-    made, seen_tokens, seen_sentences = 0, 0, 0
-    sentence = first_sentence
-    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    state = {"avg": 24.0, "tokens": 0, "sentences": 0}  # tokens per sentence, re-estimated as sentences come
+    # C kernel: a pool even for one thread, so the next chunk is sampled while the caller renders this one.
+    pool = ThreadPoolExecutor(threads) if kernel is not None else None
+
+    def submit(sentence, made):
+        want = chunk_tokens * threads if n_tokens is None else min(chunk_tokens * threads, n_tokens - made)
+        count = max(1, math.ceil(want / state["avg"]))
+        parts = [(sentence + i * count // threads, sentence + (i + 1) * count // threads) for i in range(threads)]
+        cap = max(int(chunk_tokens * 1.5), 1024)
+        jobs = [(a, b - a, np.empty(cap, np.int32), np.empty(b - a, np.int64)) for a, b in parts if b > a]
+        if pool is None:
+            return jobs, [run(*j) for j in jobs]
+        return jobs, [pool.submit(run, *j) for j in jobs]
+
+    made, sentence = 0, first_sentence
     try:
-        while n_tokens is None or made < n_tokens:
-            want = chunk_tokens * threads if n_tokens is None else min(chunk_tokens * threads, n_tokens - made)
-            count = max(1, math.ceil(want / avg))
-            parts = [(sentence + i * count // threads, sentence + (i + 1) * count // threads) for i in range(threads)]
-            parts = [(a, b) for a, b in parts if b > a]
-            cap = max(int(chunk_tokens * 1.5), 1024)
-            jobs = [(a, b - a, np.empty(cap, np.int32), np.empty(b - a, np.int64)) for a, b in parts]
-            results = list(pool.map(lambda j: run(*j), jobs)) if pool and len(jobs) > 1 else [run(*j) for j in jobs]
+        pending = submit(sentence, made) if n_tokens is None or n_tokens > 0 else None
+        while pending is not None:
+            jobs, futures = pending
+            results = [f if pool is None else f.result() for f in futures]
             pieces = []
             for (first, count_i, tokens, lengths), done in zip(jobs, results):
                 if done == -1:
@@ -274,24 +289,34 @@ def sample_ids(tables: SamplerTables, n_tokens: int | None, seed: int, *, thread
                     raise NgramkitError("cannot generate: the model's unigram probabilities are all 0")
                 size = int(lengths[:done].sum())
                 pieces.append(tokens[:size])
-                seen_tokens += size
-                seen_sentences += done
+                state["tokens"] += size
+                state["sentences"] += done
                 sentence = first + done
                 if done < count_i:
                     break  # the next sentence did not fit: later parts are dropped and redone in order
-            if seen_sentences:
-                avg = max(1.0, seen_tokens / seen_sentences)
+            if state["sentences"]:
+                state["avg"] = max(1.0, state["tokens"] / state["sentences"])
             out = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
             if out.size == 0:  # one sentence longer than a whole chunk
                 chunk_tokens *= 2
+                pending = submit(sentence, made)
                 continue
             if n_tokens is not None and made + out.size > n_tokens:
                 out = out[: n_tokens - made]
             made += out.size
+            pending = submit(sentence, made) if n_tokens is None or made < n_tokens else None
             yield out
     finally:
         if pool is not None:
-            pool.shutdown(wait=True)
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_threads() -> int:
+    """Sampler threads by default: ``NGRAMKIT_THREADS`` if set (ngramkit.threads), else 2 where there are 2 cores."""
+    try:
+        return max(1, int(os.environ.get("NGRAMKIT_THREADS", "")))
+    except ValueError:
+        return min(2, os.cpu_count() or 1)
 
 
 class Renderer:
