@@ -273,3 +273,16 @@ def test_make_corpus_end_to_end(make_corpus, tmp_path):
     assert make_corpus.corpus(8000, out_dir=tmp_path) == large  # cached
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["ptb5-mkn.ngk", small.name, large.name, small.with_suffix(".json").name, large.with_suffix(".json").name])
+
+
+@needs_c
+def test_missing_sample_extension_generates_the_same(tm3, monkeypatch):
+    """auto with ngramkit._sample missing: one warning naming it, then the same tokens from the reference."""
+    want = tm3.generate(400, random_seed=12)
+    monkeypatch.setitem(sys.modules, "ngramkit._sample", None)  # None in sys.modules: the import raises
+    monkeypatch.setattr(native, "_missing", {})
+    monkeypatch.setattr(native, "_warned", set())
+    monkeypatch.delenv("NGRAMKIT_IMPL", raising=False)
+    with pytest.warns(RuntimeWarning, match="ngramkit._sample"):
+        got = tm3.generate(400, random_seed=12)
+    assert got == want
