@@ -286,3 +286,15 @@ def test_missing_sample_extension_generates_the_same(tm3, monkeypatch):
     with pytest.warns(RuntimeWarning, match="ngramkit._sample"):
         got = tm3.generate(400, random_seed=12)
     assert got == want
+
+
+def test_long_runs_report_progress_on_stderr(model_file, tmp_path):
+    out = tmp_path / "m.txt"
+    args = ["generate", "-m", str(model_file), "-n", "1000000", "--seed", "2", "-o", str(out)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "" and result.stderr.startswith("generating 1,000,000 tokens in ")
+    words = out.read_text(encoding="utf-8").split()
+    assert len(words) + out.read_text(encoding="utf-8").count("\n") in (1_000_000, 1_000_001)
+    quiet = CliRunner().invoke(cli, [*args, "-q"])
+    assert quiet.exit_code == 0 and quiet.stderr == ""
