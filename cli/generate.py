@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import secrets
 import sys
 
 import click
@@ -138,7 +139,6 @@ def _write_sampled(model, num_words: int, seed, threads, output, quiet: bool) ->
     sentence per line (a sentence cut at --words ends the last line).
     """
     if seed is None:
-        import secrets
         seed = secrets.randbits(63)
     if seed > MASK:
         raise click.BadParameter(f"must be below 2**64 for the n-gram sampler, got {seed}", param_hint="'--seed'")

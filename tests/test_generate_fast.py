@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from ngramkit import modelio, native
+from ngramkit.arpa import read_arpa
 from ngramkit.cli.generate import render
 from ngramkit.cli.main import cli
 from ngramkit.models import BackoffModel, ModifiedKneserNey
@@ -305,8 +306,6 @@ def test_long_runs_report_progress_on_stderr(model_file, tmp_path):
 @pytest.mark.parametrize("name", ["ptb.UNK.o3.prune011.arpa.gz", "timemachine.d2l.o5.arpa.gz"])
 def test_kenlm_models_sample_their_own_distribution(reference_dir, name):
     """KenLM's ARPA files (rounded to its printed digits; one pruned): P(w1|<s>), P(w2|<s> w1) within 5 sigma."""
-    from ngramkit.arpa import read_arpa
-
     model = read_arpa(reference_dir / name)
     v = len(model.vocab)
     sents = sentences_of(_sample(model, 2_500_000, 21))
@@ -316,3 +315,29 @@ def test_kenlm_models_sample_their_own_distribution(reference_dir, name):
     second = np.array([s[1] for s in sents if s[0] == w1])  # s[0] is not </s>: s has a second token
     assert second.size > 2000
     assert_binomial(np.bincount(second, minlength=v), exact(model, [BOS_ID, w1]), f"{name} P(w2|<s> {w1})")
+
+
+@needs_c
+def test_kernel_bindings_check_their_arguments(tm3):
+    kernel = native.extension("_sample")
+    tm3.sample_ids(1, 0)
+    args = tm3._sampler.kernel_args()
+    tokens, lengths = np.empty(100, np.int32), np.empty(4, np.int64)
+    assert kernel.sample(args, 1, 0, 4, tokens, lengths, 1000) >= 0
+    with pytest.raises(TypeError, match="tokens"):
+        kernel.sample(args, 1, 0, 4, np.empty(100, np.int64), lengths, 1000)
+    with pytest.raises(TypeError, match="tokens"):
+        kernel.sample(args, 1, 0, 4, np.empty(200, np.int32)[::2], lengths, 1000)
+    with pytest.raises(ValueError, match="lengths"):
+        kernel.sample(args, 1, 0, 5, tokens, lengths, 1000)
+    with pytest.raises(ValueError, match="sizes"):
+        kernel.sample((*args[:7], (args[7][0][:-1], *args[7][1:]), *args[8:]), 1, 0, 4, tokens, lengths, 1000)
+    with pytest.raises(ValueError, match="inconsistent"):
+        kernel.sample((args[0] + 1, *args[1:]), 1, 0, 4, tokens, lengths, 1000)
+    words, offsets = b"abc", np.array([0, 1, 2, 3], np.int64)
+    out = bytearray(10)
+    assert kernel.render(np.array([0, 1, 2], np.int32), words, offsets, 2, out) == 4 and out[:4] == b"a b\n"
+    with pytest.raises(ValueError, match="outside"):
+        kernel.render(np.array([3], np.int32), words, offsets, 2, out)
+    with pytest.raises(ValueError, match="too small"):
+        kernel.render(np.array([0, 1, 0, 1, 0, 1], np.int32), words, offsets, 2, bytearray(3))
