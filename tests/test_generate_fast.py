@@ -26,7 +26,9 @@ from ngramkit.arpa import read_arpa
 from ngramkit.cli.generate import render
 from ngramkit.cli.main import cli
 from ngramkit.models import BackoffModel, ModifiedKneserNey
-from ngramkit.models.sampling import Renderer, stream_key, uniform
+from ngramkit.models.sampling import (Renderer, SamplerTables, batch_sample, reference_sample, stream_key,
+                                      uniform)
+from ngramkit.models import KneserNey
 from ngramkit.vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 
 from process import NGRAMKIT
@@ -140,7 +142,7 @@ def test_text_depends_only_on_the_seed_not_on_threads_or_chunks(tm3):
     assert _sample(tm3, 0, 5).size == 0
 
 
-def test_python_reference_is_the_c_kernel_draw_for_draw(tm3, monkeypatch):
+def test_numpy_reference_is_the_c_kernel_draw_for_draw(tm3, monkeypatch):
     if HAS_C:
         c_ids = _sample(tm3, 3000, 9)
         words = tm3.vocab.words
@@ -153,6 +155,29 @@ def test_python_reference_is_the_c_kernel_draw_for_draw(tm3, monkeypatch):
         pytest.skip("the compiled ngramkit._sample is not built: nothing to compare with")
     assert np.array_equal(ref, c_ids)
     assert ref_text == c_text
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_numpy_reference_is_the_plain_loop(tm_sentences, order):
+    """batch_sample (all sentences at once) == reference_sample (one draw at a time), also when room runs out."""
+    model = KneserNey(order).fit_sentences(tm_sentences[:600])
+    tables = SamplerTables(model)
+    for cap in (60, 100_000):
+        got = [np.empty(cap, np.int32), np.empty(200, np.int64)]
+        want = [np.empty(cap, np.int32), np.empty(200, np.int64)]
+        done = batch_sample(tables, 7, 3, 200, *got, 10**6)
+        assert done == reference_sample(tables, 7, 3, 200, *want, 10**6)
+        assert 0 < done <= 200 and (done == 200) == (cap == 100_000)
+        size = int(want[1][:done].sum())
+        assert np.array_equal(got[1][:done], want[1][:done]) and np.array_equal(got[0][:size], want[0][:size])
+
+
+def test_numpy_reference_on_the_rejection_model():
+    tables = SamplerTables(_rejection_model())
+    got = [np.empty(10_000, np.int32), np.empty(500, np.int64)]
+    want = [np.empty(10_000, np.int32), np.empty(500, np.int64)]
+    assert batch_sample(tables, 2, 0, 500, *got, 10**6) == reference_sample(tables, 2, 0, 500, *want, 10**6) == 500
+    assert np.array_equal(got[0][: want[1].sum()], want[0][: want[1].sum()])
 
 
 @needs_c

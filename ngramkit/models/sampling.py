@@ -45,8 +45,11 @@ miss, started for every level as soon as the context is known (prefetch).
 Randomness: a counter-based stream per sentence, splitmix64 keyed by (seed,
 sentence index), one 53-bit uniform per draw, so sentence i's text depends
 only on (seed, i): not on chunk sizes, threads, or the implementation. The
-C kernel (``ngramkit._sample``) and the Python reference here
-(``NGRAMKIT_IMPL=numpy``, ~100x slower) give the same ids, draw for draw.
+C kernel (``ngramkit._sample``), the numpy reference here that runs when it
+is missing or ``NGRAMKIT_IMPL=numpy`` (:func:`batch_sample`, every sentence
+of a call advanced one draw per step, ~10-15x slower) and the plain loop
+the tests use as its oracle (:func:`reference_sample`) give the same ids,
+draw for draw.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ from .. import native
 from ..errors import NgramkitError, ParameterError
 from ..vocab import BOS_ID, EOS_ID, PAD_ID
 
-__all__ = ["SamplerTables", "sample_ids", "render_ids", "uniform"]
+__all__ = ["SamplerTables", "sample_ids", "batch_sample", "reference_sample", "render_ids", "uniform"]
 
 MASK = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
@@ -106,6 +109,7 @@ class SamplerTables:
         self.uni_row = np.full(v, -1, np.int32)
         self.uni_row[ngrams[0][:, 0]] = np.arange(ngrams[0].shape[0], dtype=np.int32)
         self.last = [np.ascontiguousarray(g[:, -1], np.int32) for g in ngrams]
+        self.keys = keys  # the model's sorted row keys (the vectorised reference looks n-grams up in them)
         parents = [None] + [keys[k] // v for k in range(1, n)]  # row of order k of each row of order k+1
         self.child = []
         for k in range(1, n):  # keys are sorted, so the rows of one parent are contiguous, in parent order
@@ -222,6 +226,161 @@ def reference_sample(t: SamplerTables, seed: int, first: int, count: int, tokens
     return count
 
 
+# ---- the vectorised reference: the same state machine on every sentence of a call at once -------------------------
+
+def _mix64_np(z: np.ndarray) -> np.ndarray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def _uniform_np(key: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """(B,) :func:`uniform` of each stream (uint64 arithmetic wraps as C's does)."""
+    z = _mix64_np(key + (t + np.uint64(1)) * np.uint64(GOLDEN))
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+
+
+def _lookup_child(t: SamplerTables, p: int, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """(B,) row of order p+1 extending row ``rows`` of order p with word ``w`` (-1: absent); rows >= 0."""
+    keys = t.keys[p]
+    if keys.size == 0:
+        return np.full(rows.size, -1, np.int64)
+    q = rows.astype(np.int64) * t.vocab_size + w
+    i = np.minimum(np.searchsorted(keys, q), keys.size - 1)
+    return np.where(keys[i] == q, i, -1)
+
+
+def _search_cum_np(cum: np.ndarray, lo: np.ndarray, hi: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """(B,) first index i in [lo, hi) with cum[i] > u (hi - 1 when none), as ``search_cum`` in C."""
+    a, b = lo.copy(), hi - 1
+    while True:
+        todo = a < b
+        if not todo.any():
+            return a
+        mid = a + ((b - a) >> 1)
+        right = todo & (cum[np.where(todo, mid, 0)] > u)
+        left = todo & ~right
+        b = np.where(right, mid, b)
+        a = np.where(left, mid + 1, a)
+
+
+def batch_sample(t: SamplerTables, seed: int, first: int, count: int, tokens: np.ndarray, lengths: np.ndarray,
+                 max_draws: int) -> int:
+    """:func:`reference_sample` vectorised over the ``count`` sentences (same arguments, same result).
+
+    Every sentence advances one draw per step; sentences are sampled whole and then copied in order while they
+    fit, so the ids are those of the scalar loop and of the C kernel.
+    """
+    n, cap = t.order, tokens.size
+    if count == 0:
+        return 0
+    key = np.array([stream_key(seed, first + s) for s in range(count)], np.uint64)
+    draws = np.zeros(count, np.uint64)  # each stream's counter
+    ctx = np.full((count, max(n, 2)), -1, np.int64)  # ctx[:, j]: row in order j of the last j words
+    if n > 1:
+        ctx[:, 1] = t.uni_row[BOS_ID]
+    present = ctx >= 0
+    top = np.where(present[:, 1:n].any(axis=1), n - 1 - np.argmax(present[:, n - 1:0:-1], axis=1), 0) if n > 1 \
+        else np.zeros(count, np.int64)
+    level = top.copy()
+    tries = np.zeros(count, np.int64)
+    found = np.full((count, max(n, 2)), -1, np.int64)
+    out: list[list[int]] = [[] for _ in range(count)]
+    active = np.arange(count)
+    cum1, s0 = t.cum[0], float(t.cum[0][-1])
+
+    def skip_absent(idx, lev):  # down to the next present context (or 0)
+        lev = lev.copy()
+        while True:
+            bad = (lev >= 1) & (ctx[idx, np.maximum(lev, 0)] < 0)
+            if not bad.any():
+                return lev
+            lev[bad] -= 1
+
+    while active.size:
+        if (tries[active] >= max_draws).any():
+            return -1
+        u = _uniform_np(key[active], draws[active])
+        draws[active] += np.uint64(1)
+        tries[active] += 1
+        lev = level[active]
+        w = np.full(active.size, -1, np.int64)
+        got = np.zeros(active.size, bool)
+        for L in range(1, n):
+            at = np.flatnonzero(lev == L)
+            if not at.size:
+                continue
+            r = ctx[active[at], L]
+            child = u[at] < t.mass[L - 1][r]
+            back = at[~child]
+            level[active[back]] = skip_absent(active[back], lev[back] - 1)
+            at, r = at[child], r[child]
+            i = _search_cum_np(t.cum[L], t.child[L - 1][r], t.child[L - 1][r + 1], u[at])
+            w[at] = t.last[L][i]
+            found[active[at], L] = i
+            got[at] = True
+        at = np.flatnonzero(lev == 0)
+        if at.size:
+            i = np.minimum(np.searchsorted(cum1, u[at] * s0, side="right"), cum1.size - 1)
+            w[at] = t.last[0][i]
+            got[at] = True
+        cand = np.flatnonzero(got)  # positions in active holding a word to check
+        rejected = np.zeros(active.size, bool)
+        for p in range(1, n):
+            chk = cand[(lev[cand] < p) & (top[active[cand]] >= p) & ~rejected[cand]]
+            if not chk.size:
+                continue
+            rows = ctx[active[chk], p]
+            has = rows >= 0
+            c = np.full(chk.size, -1, np.int64)
+            c[has] = _lookup_child(t, p, rows[has], w[chk[has]])
+            found[active[chk], p] = c
+            rej = (c >= 0) & (t.real[p][np.maximum(c, 0)] == 1)
+            rejected[chk[rej]] = True
+            level[active[chk[rej]]] = skip_absent(active[chk[rej]], np.full(int(rej.sum()), p - 1, np.int64))
+        ok = cand[~rejected[cand]]
+        special = ok[(w[ok] == BOS_ID) | (w[ok] == PAD_ID)]
+        level[active[special]] = top[active[special]]
+        ok = ok[(w[ok] != BOS_ID) & (w[ok] != PAD_ID)]
+        if not ok.size:
+            continue
+        idx, word, lv = active[ok], w[ok], lev[ok]
+        for s, x in zip(idx.tolist(), word.tolist()):
+            out[s].append(x)
+        tries[idx] = 0
+        go = word != EOS_ID
+        idx, word, lv = idx[go], word[go], lv[go]
+        new = ctx[idx].copy()
+        tp = top[idx]
+        for j in range(n - 1, 1, -1):
+            p = j - 1
+            from_found = (p >= lv) & (p <= tp)
+            col = np.where(from_found, found[idx, p], -1)
+            look = (p < lv) & (ctx[idx, p] >= 0)
+            if look.any():
+                col[look] = _lookup_child(t, p, ctx[idx[look], p], word[look])
+            new[:, j] = col
+        if n > 1:
+            new[:, 1] = t.uni_row[word]
+        ctx[idx] = new
+        pres = ctx[idx, 1:n] >= 0
+        top[idx] = np.where(pres.any(axis=1), n - 1 - np.argmax(pres[:, ::-1], axis=1), 0) if n > 1 else 0
+        level[idx] = top[idx]
+        found[idx] = -1
+        done = np.zeros(count, bool)
+        done[active[ok][~go]] = True
+        active = active[~done[active]]
+    used = 0
+    for s in range(count):
+        size = len(out[s])
+        if used + size > cap:
+            return s
+        tokens[used: used + size] = out[s]
+        lengths[s] = size
+        used += size
+    return count
+
+
 # ---- the driver: chunks of whole sentences, optionally on threads -------------------------------------------------
 
 def check_seed(seed) -> int:
@@ -255,7 +414,7 @@ def _sample_ids(tables, n_tokens, seed, threads, chunk_tokens, first_sentence, k
             return kernel.sample(args, seed, first, count, tokens, lengths, MAX_DRAWS)
     else:
         def run(first, count, tokens, lengths):
-            return reference_sample(tables, seed, first, count, tokens, lengths, MAX_DRAWS)
+            return batch_sample(tables, seed, first, count, tokens, lengths, MAX_DRAWS)
     if threads is None:
         threads = default_threads() if kernel is not None else 1
     threads = max(1, int(threads))
