@@ -243,8 +243,14 @@ class BackoffModel(LanguageModel):
 
         Sentences after sentences, each ending with ``</s>`` (the last one cut
         at ``n_tokens``); sentence i depends only on (``seed``, i), not on
-        ``threads`` or ``chunk_tokens``, nor on the C kernel or its Python
+        ``threads`` or ``chunk_tokens``, nor on the C kernel or its numpy
         reference. Temperature 1, no prefix: :mod:`ngramkit.models.sampling`.
+
+        >>> from ngramkit.models import KneserNey
+        >>> m = KneserNey(2, discount=0.75).fit_sentences([["a", "b"], ["b", "a"]])
+        >>> ids = [i for chunk in m.sample_ids(12, seed=3) for i in chunk.tolist()]
+        >>> len(ids), ids == [m.vocab.id(w) for w in m.generate(12, random_seed=3)]
+        (12, True)
         """
         self._check_fitted()
         if self._sampler is None:
