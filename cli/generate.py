@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import secrets
-import sys
 
 import click
 
@@ -148,21 +147,19 @@ def _write_sampled(model, num_words: int, seed, threads, output, quiet: bool) ->
     with contextlib.ExitStack() as stack:
         if output:
             tmp = stack.enter_context(atomic_path(output))
-            sink = stack.enter_context(open(tmp, "wb"))
-        else:
-            sink = sys.stdout.buffer
+            write = stack.enter_context(open(tmp, "wb")).write
+        else:  # click.echo writes bytes to the binary stdout and flushes; the group names stdout in its errors
+            def write(data: bytes) -> None:
+                click.echo(data, nl=False)
         ends_line = True
         for ids in model.sample_ids(num_words, seed, threads=threads):
             text = render_chunk(ids)
             if text:
-                sink.write(text)
+                write(text)
                 ends_line = text.endswith(b"\n")
-            if not output:
-                sink.flush()
             if task is not None:
                 task.advance(ids.size)
         if not ends_line or num_words == 0:
-            sink.write(b"\n")
-        sink.flush()
+            write(b"\n")
     if task is not None:
         task.finish(f" -> {output}" if output else "")
