@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import secrets
 
 import click
 
 from ngramkit.errors import NgramkitError
+from ngramkit.fileio import atomic_path, check_writable
+from ngramkit.models.sampling import MASK, Renderer
+from ngramkit.progress import Task
 from ngramkit.text import TextOptions, tokenize
 
-from .common import FiniteFloat, command_errors, echo_json, json_option, load_model, model_text_options, quiet_option
+from .common import (FiniteFloat, command_errors, echo_json, json_option, load_model, model_text_options,
+                     progress_output, quiet_option)
 
 JSON_MAX_WORDS = 1_000_000  # --json builds the whole object in memory; plain text is streamed (no limit)
 
@@ -43,8 +49,12 @@ def render_stream(tokens, char_level: bool):
         line_start = False
 
 
+PROGRESS_MIN_WORDS = 1_000_000  # runs this long report progress on stderr (unless -q)
+
+
 @click.command(epilog="Examples:\n\n"
                "  ngramkit generate --model ptb.o5.ngk --words 40 --seed 1 --prefix 'the company said'\n\n"
+               "  ngramkit generate --model ptb.o5.ngk --words 100000000 --seed 1 -o corpus.txt\n\n"
                "  ngramkit generate --model tm.ngk --temperature 0.7 --top-k 20 --json")
 @click.option("--model", "-m", "model_path", required=True, type=click.Path(dir_okay=False),
               help="Model file (native or ARPA).")
@@ -58,21 +68,34 @@ def render_stream(tokens, char_level: bool):
 @click.option("--prefix", default=None, metavar="TEXT",
               help="Text to continue (tokenised like the training text); default: a sentence start.")
 @click.option("--stop-at-eos", is_flag=True, help="Stop at the first end of sentence.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
+              help="Write the text to FILE (atomically: no file on error or interrupt) instead of stdout.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="Threads of the n-gram sampler (default: up to 2); the text does not depend on it.")
 @json_option
 @quiet_option
 @command_errors(memory="the model is too large for this machine's memory",
-                aliases={"random_seed": "seed"})
-def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eos, as_json, quiet):
+                aliases={"random_seed": "seed", "seed": "seed", "n_tokens": "words"})
+def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eos, output, threads, as_json, quiet):
     """Sample text from a saved model (n-gram or RNN).
 
     Continues --prefix, or starts a sentence. The prefix is tokenised with the text options stored in the model (those
     of its training text); words it does not know become <unk>. The output
     shows the prefix followed by the sampled tokens, one sentence per line.
+
+    An n-gram model at temperature 1 with no --prefix or --top-k samples
+    exactly and fast (millions of tokens per second: whole sentences, each
+    from its own random stream of --seed, on up to 2 threads); runs of
+    1,000,000 words or more report progress on stderr.
     """
     if as_json and num_words > JSON_MAX_WORDS:
         raise click.BadParameter(f"at most {JSON_MAX_WORDS:,} with --json (one JSON object, built in memory); "
                                  f"without --json the words are written as they are drawn, got {num_words:,}",
                                  param_hint="'--words'")
+    if as_json and output:
+        raise click.BadParameter("--json writes its object to stdout; leave out --output", param_hint="'--output'")
+    if output:
+        check_writable(output)
     model, info = load_model(model_path)  # nothing on stderr on success: -q is accepted for uniformity
     options = model_text_options(model_path, info) or TextOptions()
     seed_tokens: list[str] = []
@@ -83,9 +106,13 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
             seed_tokens.extend(sentence)
     if not hasattr(model, "iter_generate"):
         raise NgramkitError(f"{model_path}: a {type(model).__name__} cannot generate text")
+    char_level = options.tokenizer == "char"
+    if (not as_json and hasattr(model, "sample_ids") and temperature == 1 and top_k is None and not seed_tokens
+            and not stop_at_eos and not char_level):
+        _write_sampled(model, num_words, seed, threads, output, quiet)
+        return
     tokens = model.iter_generate(num_words, text_seed=seed_tokens or None, random_seed=seed,
                                  temperature=temperature, top_k=top_k, stop_at_eos=stop_at_eos)
-    char_level = options.tokenizer == "char"
     if as_json:
         tokens = list(tokens)
         echo_json({"model_file": str(model_path), "model": getattr(model, "name", None) or type(model).__name__,
@@ -93,6 +120,46 @@ def generate(model_path, num_words, seed, temperature, top_k, prefix, stop_at_eo
                    "text": render(seed_tokens + tokens, char_level),
                    "seed": seed, "temperature": temperature, "top_k": top_k}, "generate")
         return
-    for piece in render_stream(itertools.chain(seed_tokens, tokens), char_level):
+    pieces = render_stream(itertools.chain(seed_tokens, tokens), char_level)
+    if output:
+        with atomic_path(output) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            fh.writelines(pieces)
+            fh.write("\n")
+        return
+    for piece in pieces:
         click.echo(piece, nl=False)
     click.echo("")
+
+
+def _write_sampled(model, num_words: int, seed, threads, output, quiet: bool) -> None:
+    """The fast path: sentences from ``model.sample_ids``, rendered in chunks, to ``output`` or stdout.
+
+    The text is :func:`render`'s of the same tokens followed by a newline: one
+    sentence per line (a sentence cut at --words ends the last line).
+    """
+    if seed is None:
+        seed = secrets.randbits(63)
+    if seed > MASK:
+        raise click.BadParameter(f"must be below 2**64 for the n-gram sampler, got {seed}", param_hint="'--seed'")
+    render_chunk = Renderer(model.vocab.words)
+    progress = progress_output(quiet)
+    task = Task(progress, "generating", num_words, unit="tokens") if num_words >= PROGRESS_MIN_WORDS else None
+    with contextlib.ExitStack() as stack:
+        if output:
+            tmp = stack.enter_context(atomic_path(output))
+            write = stack.enter_context(open(tmp, "wb")).write
+        else:  # click.echo writes bytes to the binary stdout and flushes; the group names stdout in its errors
+            def write(data: bytes) -> None:
+                click.echo(data, nl=False)
+        ends_line = True
+        for ids in model.sample_ids(num_words, seed, threads=threads):
+            text = render_chunk(ids)
+            if text:
+                write(text)
+                ends_line = text.endswith(b"\n")
+            if task is not None:
+                task.advance(ids.size)
+        if not ends_line or num_words == 0:
+            write(b"\n")
+    if task is not None:
+        task.finish(f" -> {output}" if output else "")

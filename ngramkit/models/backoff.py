@@ -40,11 +40,12 @@ import numpy as np
 from .. import native
 from ..errors import NgramkitError
 from ..evaluate import LN10
-from ..lm import LanguageModel
+from ..lm import LanguageModel, generation_rng
 from ..stream import Stream
-from ..vocab import BOS_ID, PAD_ID, Vocabulary
+from ..vocab import BOS_ID, EOS_ID, PAD_ID, Vocabulary
 from .lookup import (PROBE_LAYOUT, find_rows, probe_index, probe_sizes, sentence_positions, state_tables,
                      stream_rows, tables_state)
+from .sampling import MASK, SamplerTables, sample_ids
 
 PROBE_PREFIX = "probe"  # the saved state's probing index: arrays probe1 .. probeN (lookup.probe_index's tables)
 
@@ -99,6 +100,7 @@ class BackoffModel(LanguageModel):
         self._keys: list[np.ndarray] = []
         self._probe = None  # the C scorer's probing index (probe_index), built on first use
         self._suffix_closed: bool | None = None  # every n-gram's suffix present (checked on first use)
+        self._sampler: SamplerTables | None = None  # sample_ids' tables, built on first use
 
     # ---- construction -----------------------------------------------------------------------
     @classmethod
@@ -111,6 +113,7 @@ class BackoffModel(LanguageModel):
     def _set_tables(self, vocab: Vocabulary, ngrams, logp10, backoff10, *, keys=None, validate=True) -> None:
         n = len(ngrams)
         self._probe = None
+        self._sampler = None
         self._suffix_closed = None
         if n == 0 or len(logp10) != n or len(backoff10) != n:
             raise NgramkitError("backoff tables need ngrams, logp10 and backoff10 for each order, at least one")
@@ -232,6 +235,51 @@ class BackoffModel(LanguageModel):
         if PAD_ID < v:
             lp[PAD_ID] = -np.inf
         return lp * LN10
+
+    # ---- sampling ---------------------------------------------------------------------------
+    def sample_ids(self, n_tokens: int | None, seed: int, *, threads: int | None = None,
+                   chunk_tokens: int | None = None):
+        """Yield int32 id arrays whose concatenation is ``n_tokens`` tokens sampled exactly (None: no end).
+
+        Sentences after sentences, each ending with ``</s>`` (the last one cut
+        at ``n_tokens``); sentence i depends only on (``seed``, i), not on
+        ``threads`` or ``chunk_tokens``, nor on the C kernel or its numpy
+        reference. Temperature 1, no prefix: :mod:`ngramkit.models.sampling`.
+
+        >>> from ngramkit.models import KneserNey
+        >>> m = KneserNey(2, discount=0.75).fit_sentences([["a", "b"], ["b", "a"]])
+        >>> ids = [i for chunk in m.sample_ids(12, seed=3) for i in chunk.tolist()]
+        >>> len(ids), ids == [m.vocab.id(w) for w in m.generate(12, random_seed=3)]
+        (12, True)
+        """
+        self._check_fitted()
+        if self._sampler is None:
+            self._sampler = SamplerTables(self)
+        kw = {} if chunk_tokens is None else {"chunk_tokens": chunk_tokens}
+        return sample_ids(self._sampler, n_tokens, seed, threads=threads, **kw)
+
+    def iter_generate(self, num_words: int | None = None, text_seed=None, random_seed=None, *,
+                      temperature: float = 1.0, top_k: int | None = None, stop_at_eos: bool = False):
+        """:meth:`LanguageModel.iter_generate`; at temperature 1 with no ``top_k`` and no ``text_seed``, the exact
+        sampler of :meth:`sample_ids` (its tokens for an integer seed; the same distribution as the general path)."""
+        fast = (temperature == 1 and top_k is None and not text_seed and not isinstance(random_seed, bool)
+                and (random_seed is None or (isinstance(random_seed, (int, np.integer)) and 0 <= random_seed <= MASK)))
+        if not fast:
+            return super().iter_generate(num_words, text_seed, random_seed, temperature=temperature, top_k=top_k,
+                                         stop_at_eos=stop_at_eos)
+        self._check_fitted()
+        generation_rng(num_words, temperature, top_k, None)  # the argument checks, at the call
+        if random_seed is None:
+            random_seed = int(np.random.SeedSequence().entropy) & MASK
+        return self._iter_sampled(num_words, int(random_seed), stop_at_eos)
+
+    def _iter_sampled(self, num_words, seed, stop_at_eos):
+        words = self.vocab.words
+        for chunk in self.sample_ids(num_words, seed, threads=1 if stop_at_eos else None):
+            for wid in chunk.tolist():
+                yield words[wid]
+                if stop_at_eos and wid == EOS_ID:
+                    return
 
     # ---- state ------------------------------------------------------------------------------
     def hparams(self) -> dict:
