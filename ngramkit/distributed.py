@@ -152,7 +152,13 @@ def expand_inputs(paths_or_globs) -> list[str]:
 
 
 def plan_partitions(paths_or_globs, partition_bytes: int = DEFAULT_PARTITION_BYTES) -> list[Partition]:
-    """Cut the inputs into byte ranges of ``partition_bytes`` (lines are assigned when read)."""
+    """Cut the inputs into byte ranges of ``partition_bytes`` (lines are assigned when read).
+
+    A list of :class:`Partition` (an earlier plan) is returned as it is.
+    """
+    if isinstance(paths_or_globs, (list, tuple)) and paths_or_globs and \
+            all(isinstance(p, Partition) for p in paths_or_globs):
+        return list(paths_or_globs)
     if isinstance(partition_bytes, bool) or not isinstance(partition_bytes, (int, np.integer)) or partition_bytes < 1:
         raise ParameterError("partition_bytes", f"must be an integer >= 1, got {partition_bytes!r}")
     parts = []
@@ -321,6 +327,8 @@ def count_dask(paths_or_globs, order: int = 3, *, client, options: TextOptions =
                max_size: int | None = None) -> NGramCounts:
     """Count orders 1..``order`` of files on the cluster of ``client``; equals :meth:`NGramCounts.from_file`.
 
+    ``paths_or_globs``: paths, globs or fsspec URLs every worker can read, or
+    a plan made by :func:`plan_partitions`.
     ``partition_bytes``: the size of the byte ranges the workers read and
     count (lines are never split). ``min_count``/``max_size`` shape the
     vocabulary as in :meth:`Vocabulary.build`.
