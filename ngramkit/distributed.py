@@ -60,6 +60,7 @@ from .errors import InputError, NgramkitError, ParameterError
 from .scan import _BINARY_SNIFF, _COMPRESSED_MAGIC, _COMPRESSED_SUFFIXES, assemble, fast_options, scan_bytes
 from .stream import Stream
 from .text import TextOptions, check_bytes
+from .models.lookup import hash_table, lookup
 from .vocab import BOS_ID, PAD_ID, Vocabulary
 
 DEFAULT_PARTITION_BYTES = 64 << 20  # 64 MiB of text per partition
@@ -344,23 +345,48 @@ def count_dask(paths_or_globs, order: int = 3, *, client, options: TextOptions =
 
 # ---- estimation --------------------------------------------------------------------------------
 
-def _rowkey(g: np.ndarray) -> np.ndarray:
-    """(M,) void keys of the rows of ``g`` (M, k) whose byte order is the lexicographic order of the ids (>= 0)."""
-    g = np.ascontiguousarray(g, ">i4")
-    return g.view(np.dtype((np.void, 4 * g.shape[1]))).ravel()
+class _Finder:
+    """Rows of n-grams in per-order tables with sorted int64 keys ``prev row * V + next word`` (order 1: word id).
 
+    ``forward``: keys extend the prefix (the model's lexicographic trie: the row
+    of the first k-1 words, then the last word); otherwise the suffix (a
+    bucket's tables, read backwards: the row of the last k-1 words, then the
+    first word). Hash tables of the C kernel ``_score`` per order, built on
+    first use; ``np.searchsorted`` without it.
+    """
 
-def _lexsort_rows(g: np.ndarray) -> np.ndarray:
-    return np.argsort(_rowkey(g), kind="stable")
+    def __init__(self, keys: list[np.ndarray], v: int, forward: bool):
+        self.keys, self.v, self.forward = keys, v, forward
+        self.kernel = native.extension("_score")
+        self.tables: dict[int, np.ndarray] = {}
 
+    def _find(self, j: int, want: np.ndarray) -> np.ndarray:
+        if j == 0:
+            uni = self.tables.get(0)
+            if uni is None:
+                uni = self.tables[0] = np.full(self.v, -1, np.int64)
+                uni[self.keys[0]] = np.arange(self.keys[0].size)
+            return uni[want]
+        if self.kernel is None:
+            return lookup(self.keys[j], want)
+        table = self.tables.get(j)
+        if table is None:
+            table = self.tables[j] = hash_table(self.keys[j], self.kernel)
+        out = np.empty(want.size, np.int64)
+        self.kernel.hash_find(table, np.ascontiguousarray(want, np.int64), out)
+        return out
 
-def _find(table: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Row of each query row in ``table`` (rows unique and sorted lexicographically); every query must be there."""
-    keys = _rowkey(table)
-    pos = np.searchsorted(keys, _rowkey(queries))
-    if queries.shape[0] and (pos.max() >= table.shape[0] or (keys[pos] != _rowkey(queries)).any()):
-        raise NgramkitError("internal error: an n-gram's prefix or suffix is missing from its Dask bucket")
-    return pos
+    def rows(self, g: np.ndarray) -> np.ndarray:
+        """(M,) row of each n-gram of ``g`` (M, m) in order m; every one must be there."""
+        m = g.shape[1]
+        cols = range(m) if self.forward else range(m - 1, -1, -1)
+        r = None
+        for j, col in enumerate(cols):
+            w = g[:, col].astype(np.int64)
+            r = self._find(0, w) if j == 0 else self._find(j, r * self.v + w)
+            if g.shape[0] and r.min() < 0:
+                raise NgramkitError("internal error: an n-gram's prefix or suffix is missing from its Dask bucket")
+        return r
 
 
 def _split_counts(counts: NGramCounts | None, order: int, buckets: int):
@@ -379,29 +405,39 @@ def _split_counts(counts: NGramCounts | None, order: int, buckets: int):
 
 
 def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces):
-    """Stage 1: the bucket's rows summed, with their adjusted counts; (rows, a, stats) per order."""
-    rows, raw = [], []
+    """Stage 1: the bucket's rows (last word % buckets == bucket) summed, with their adjusted counts.
+
+    The tables of a bucket are suffix-closed, so they are indexed like a trie
+    read backwards: order k rows sorted by ``key = row of the suffix in order
+    k-1 * V + first word`` (order 1: by word id). Returns (rows, keys, adjusted
+    counts, count-of-counts per order, order-1 sums (total, n1, n2, n3+), the :class:`_Finder`).
+    """
+    rows, keys, raw = [], [], []
+    find = _Finder(keys, v, False)  # grows with keys; its hash tables are reused by the later stages
     for k in range(1, order + 1):
-        g = np.concatenate([p[k - 1][0] for p in pieces]) if pieces else np.zeros((0, k), np.int32)
-        c = np.concatenate([p[k - 1][1] for p in pieces]) if pieces else np.zeros(0, np.int64)
+        g = np.concatenate([p[k - 1][0] for p in pieces])
+        c = np.concatenate([p[k - 1][1] for p in pieces])
         if k == 1:  # every vocabulary id of this bucket but <pad>, counted or not
             ids = np.arange(bucket, v, buckets, dtype=np.int32)
             ids = ids[ids != PAD_ID]
             g = np.concatenate([g, ids[:, None]])
             c = np.concatenate([c, np.zeros(ids.size, np.int64)])
-        perm = _lexsort_rows(g)
-        g, c = g[perm], c[perm]
-        key = _rowkey(g)
-        new = np.ones(g.shape[0], bool)
+            key = g[:, 0].astype(np.int64)
+        else:
+            key = find.rows(g[:, 1:]) * v + g[:, 0]
+        perm = np.argsort(key, kind="stable")
+        key = key[perm]
+        new = np.ones(key.size, bool)
         new[1:] = key[1:] != key[:-1]
         starts = np.flatnonzero(new)
-        rows.append(np.ascontiguousarray(g[starts]))
-        raw.append(np.add.reduceat(c, starts) if c.size else c)
+        keys.append(key[starts])
+        rows.append(np.ascontiguousarray(g[perm[starts]]))
+        raw.append(np.add.reduceat(c[perm], starts) if c.size else c)
     adj = []
     for k in range(1, order + 1):
         a = raw[k - 1]
         if adjusted and k < order:  # continuation counts: distinct left extensions, here (same last word)
-            cont = np.bincount(_find(rows[k - 1], rows[k][:, 1:]), minlength=a.size).astype(np.int64)
+            cont = np.bincount(keys[k] // v, minlength=a.size).astype(np.int64)
             a = np.where(rows[k - 1][:, 0] == BOS_ID, a, cont)
         if k == 1:
             a = np.where(rows[0][:, 0] == BOS_ID, 0, a)  # <s> is context only
@@ -409,16 +445,16 @@ def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces
     stats = [count_of_counts(a[a > 0]) for a in adj]
     a1 = adj[0]
     first = np.array([a1.sum(), (a1 == 1).sum(), (a1 == 2).sum(), (a1 >= 3).sum()], np.int64)
-    return rows, adj, stats, first
+    return rows, keys, adj, stats, first, find
 
 
 def _home_stats(home):
-    return home[2], home[3]
+    return home[3], home[4]
 
 
 def _to_contexts(home, order: int, buckets: int):
     """Every row of order >= 2 with its adjusted count, cut by second-to-last word (its context's home)."""
-    rows, adj = home[0], home[1]
+    rows, adj = home[0], home[2]
     out = [[] for _ in range(buckets)]
     for k in range(2, order + 1):
         g, a = rows[k - 1], adj[k - 1]
@@ -438,32 +474,32 @@ def _safe_div(num, den):
     return out
 
 
-def _contexts(home, order: int, buckets: int, discounts, *pieces):
+def _contexts(home, order: int, buckets: int, v: int, discounts, *pieces):
     """Stage 2: per-context aggregates of the children sent here; gamma of the home rows, (g, u, gamma) of children.
 
     Returns (gamma per order 1..N-1 of the home rows, has-children flags, and per
     destination bucket the children's (g, u, gamma(prefix)) per order 2..N).
     """
-    rows = home[0]
+    keys, find = home[1], home[5]
     gammas, has = [], []
     back = [[] for _ in range(buckets)]
     for k in range(2, order + 1):
         g = np.concatenate([p[k - 2][0] for p in pieces])
         a = np.concatenate([p[k - 2][1] for p in pieces])
-        ctx = rows[k - 2]
-        idx = _find(ctx, g[:, :-1])
+        m = keys[k - 2].size
+        idx = find.rows(g[:, :-1])  # the context's home row
         d3 = discounts[k - 1]
         # The formulas of interpolated._discounted, per context (integer sums: exact in any order).
-        total = np.bincount(idx, weights=a.astype(np.float64), minlength=ctx.shape[0])
-        hold = (d3[0] * np.bincount(idx[a == 1], minlength=ctx.shape[0]).astype(np.float64)
-                + d3[1] * np.bincount(idx[a == 2], minlength=ctx.shape[0]).astype(np.float64)
-                + d3[2] * np.bincount(idx[a >= 3], minlength=ctx.shape[0]).astype(np.float64))
+        total = np.bincount(idx, weights=a.astype(np.float64), minlength=m)
+        hold = (d3[0] * np.bincount(idx[a == 1], minlength=m).astype(np.float64)
+                + d3[1] * np.bincount(idx[a == 2], minlength=m).astype(np.float64)
+                + d3[2] * np.bincount(idx[a >= 3], minlength=m).astype(np.float64))
         dvec = np.array([0.0, d3[0], d3[1], d3[2]])
         num = np.maximum(a - dvec[np.minimum(a, 3)], 0.0)
         u = num / total[idx]
         gamma = _safe_div(hold, total)
         gammas.append(gamma)
-        has.append(np.bincount(idx, minlength=ctx.shape[0]) > 0)
+        has.append(np.bincount(idx, minlength=m) > 0)
         gp = gamma[idx]
         b = g[:, -1] % buckets
         for j in range(buckets):
@@ -472,9 +508,9 @@ def _contexts(home, order: int, buckets: int, discounts, *pieces):
     return gammas, has, back
 
 
-def _finish(home, ctx_out, order: int, d1, total1: float, gamma0, n_predictable: int, *pieces):
+def _finish(home, ctx_out, order: int, v: int, d1, total1: float, gamma0, n_predictable: int, *pieces):
     """Stage 3: p, log10 p and log10 backoff of the bucket's rows, order by order: (rows, logp10, backoff10)."""
-    rows, adj = home[0], home[1]
+    rows, keys, adj = home[0], home[1], home[2]
     gammas, has = ctx_out[0], ctx_out[1]
     a = adj[0]
     dvec = np.array([0.0, d1[0], d1[1], d1[2]])
@@ -482,15 +518,18 @@ def _finish(home, ctx_out, order: int, d1, total1: float, gamma0, n_predictable:
     p = u1 + gamma0 / n_predictable
     p[rows[0][:, 0] == BOS_ID] = np.nan  # <s>: context only
     probs = [p]
+    find = home[5]
     for k in range(2, order + 1):
+        m = keys[k - 1].size
         g = np.concatenate([q[k - 2][0] for q in pieces])
-        u = np.concatenate([q[k - 2][1] for q in pieces])
-        gp = np.concatenate([q[k - 2][2] for q in pieces])
-        perm = _lexsort_rows(g)
-        g, u, gp = g[perm], u[perm], gp[perm]
-        if not np.array_equal(g, rows[k - 1]):
+        at = find.rows(g)
+        if g.shape[0] != m or (np.bincount(at, minlength=m) != 1).any():
             raise NgramkitError("internal error: a Dask bucket's rows came back incomplete")
-        p = u + gp * probs[k - 2][_find(rows[k - 2], g[:, 1:])]
+        u = np.empty(m)
+        gp = np.empty(m)
+        u[at] = np.concatenate([q[k - 2][1] for q in pieces])
+        gp[at] = np.concatenate([q[k - 2][2] for q in pieces])
+        p = u + gp * probs[k - 2][keys[k - 1] // v]  # the suffix row
         probs.append(p)
     out = []
     with np.errstate(divide="ignore"):
@@ -503,13 +542,20 @@ def _finish(home, ctx_out, order: int, d1, total1: float, gamma0, n_predictable:
     return out
 
 
-def _gather_order(k: int, *finished):
-    """All buckets' rows of order k, sorted lexicographically: (ngrams, logp10, backoff10)."""
-    g = np.concatenate([f[k - 1][0] for f in finished])
-    p = np.concatenate([f[k - 1][1] for f in finished])
-    b = np.concatenate([f[k - 1][2] for f in finished])
-    perm = _lexsort_rows(g)
-    return g[perm], p[perm], b[perm]
+def _gather(v: int, order: int, *finished):
+    """All buckets' rows in the model's order: per order (ngrams sorted lexicographically, logp10, backoff10, keys)."""
+    out, fkeys = [], []
+    for k in range(1, order + 1):
+        g = np.concatenate([f[k - 1][0] for f in finished])
+        if k == 1:
+            key = g[:, 0].astype(np.int64)
+        else:
+            key = _Finder(fkeys, v, True).rows(g[:, :-1]) * v + g[:, -1]
+        perm = np.argsort(key, kind="stable")
+        fkeys.append(key[perm])
+        out.append((g[perm], np.concatenate([f[k - 1][1] for f in finished])[perm],
+                    np.concatenate([f[k - 1][2] for f in finished])[perm], key[perm]))
+    return out
 
 
 def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOptions(),
@@ -567,26 +613,18 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     # Children to their contexts' buckets, aggregates there, u and gamma back home.
     if order >= 2:
         to_ctx = [submit(_to_contexts, h, order, buckets, pure=False) for h in homes]
-        ctx_out = [submit(_contexts, homes[c], order, buckets, used,
+        ctx_out = [submit(_contexts, homes[c], order, buckets, v, used,
                           *[submit(operator.getitem, t, c, pure=False) for t in to_ctx], pure=False)
                    for c in range(buckets)]
         backs = [submit(operator.getitem, c, 2, pure=False) for c in ctx_out]
-        finished = [submit(_finish, homes[b], ctx_out[b], order, d1, total1, gamma0, v - 2,
+        finished = [submit(_finish, homes[b], submit(operator.getitem, ctx_out[b], slice(0, 2), pure=False), order, v, d1, total1, gamma0, v - 2,
                            *[submit(operator.getitem, bk, b, pure=False) for bk in backs], pure=False)
                     for b in range(buckets)]
     else:
-        finished = [submit(_finish, h, ([], []), order, d1, total1, gamma0, v - 2, pure=False) for h in homes]
-    tables = [_result(submit(_gather_order, k, *finished, pure=False)) for k in range(1, order + 1)]
-    ngrams = [t[0] for t in tables]
-    keys = [ngrams[0][:, 0].astype(np.int64)]
-    for k in range(2, order + 1):
-        g = ngrams[k - 1]
-        row = np.zeros(g.shape[0], np.int64)
-        for j in range(k - 1):  # row of the j+1-word prefix in order j+1
-            want = row * v + g[:, j] if j else g[:, 0].astype(np.int64)
-            row = np.searchsorted(keys[j], want)
-        keys.append(row * v + g[:, -1])
-    model._set_tables(vocab, ngrams, [t[1] for t in tables], [t[2] for t in tables], keys=keys, validate=False)
+        finished = [submit(_finish, h, ([], []), order, v, d1, total1, gamma0, v - 2, pure=False) for h in homes]
+    tables = _result(submit(_gather, v, order, *finished, pure=False))
+    model._set_tables(vocab, [t[0] for t in tables], [t[1] for t in tables], [t[2] for t in tables],
+                      keys=[t[3] for t in tables], validate=False)
     model._suffix_closed = True
     return model
 
