@@ -58,9 +58,9 @@ def run_job(job: str, path: str, order: int, workers: int, partition_bytes: int 
             write_arpa(ModifiedKneserNey(order).fit(counts), out)
         print(json.dumps({"work_s": time.perf_counter() - t0}))
         return
-    from ngramkit.distributed import DEFAULT_PARTITION_BYTES, client_for, count_dask, train_dask
+    from ngramkit.distributed import client_for, count_dask, train_dask
 
-    pb = partition_bytes or DEFAULT_PARTITION_BYTES
+    pb = partition_bytes
     t_start = time.perf_counter()
     with client_for(workers=workers) as client:
         t0 = time.perf_counter()
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
         run_job(args.job, args.file, args.order, args.workers, args.partition_bytes, args.job_out)
         return
     size = os.path.getsize(args.file)
-    pb = args.partition_bytes or max(1 << 20, -(-size // (2 * args.workers)))
+    pb = args.partition_bytes or max(1 << 20, min(64 << 20, -(-size // (2 * args.workers))))  # the library's default
     jobs = [j for j in args.jobs.split(",") if j]
     runs: dict[str, list[dict]] = {j: [] for j in jobs}
     with tempfile.TemporaryDirectory(prefix="bench_dask.") as tmp:

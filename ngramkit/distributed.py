@@ -63,7 +63,8 @@ from .text import TextOptions, check_bytes
 from .models.lookup import hash_table, lookup
 from .vocab import BOS_ID, PAD_ID, Vocabulary
 
-DEFAULT_PARTITION_BYTES = 64 << 20  # 64 MiB of text per partition
+MAX_PARTITION_BYTES = 64 << 20  # the default partition size: 2 per worker, within [1 MiB, 64 MiB]
+MIN_PARTITION_BYTES = 1 << 20
 INSTALL_HINT = "pip install 'ngramkit[dask]'"
 
 
@@ -152,20 +153,28 @@ def expand_inputs(paths_or_globs) -> list[str]:
     return out
 
 
-def plan_partitions(paths_or_globs, partition_bytes: int = DEFAULT_PARTITION_BYTES) -> list[Partition]:
+def plan_partitions(paths_or_globs, partition_bytes: int | None = None, *, workers: int = 1) -> list[Partition]:
     """Cut the inputs into byte ranges of ``partition_bytes`` (lines are assigned when read).
 
-    A list of :class:`Partition` (an earlier plan) is returned as it is.
+    ``partition_bytes`` None: the inputs' total size over ``2 * workers``,
+    within [1 MiB, 64 MiB]. A list of :class:`Partition` (an earlier plan)
+    is returned as it is.
     """
     if isinstance(paths_or_globs, (list, tuple)) and paths_or_globs and \
             all(isinstance(p, Partition) for p in paths_or_globs):
         return list(paths_or_globs)
-    if isinstance(partition_bytes, bool) or not isinstance(partition_bytes, (int, np.integer)) or partition_bytes < 1:
+    if partition_bytes is not None and (isinstance(partition_bytes, bool) or not isinstance(
+            partition_bytes, (int, np.integer)) or partition_bytes < 1):
         raise ParameterError("partition_bytes", f"must be an integer >= 1, got {partition_bytes!r}")
-    parts = []
-    for i, path in enumerate(expand_inputs(paths_or_globs)):
+    files = []
+    for path in expand_inputs(paths_or_globs):
         fs, p = _fs(path)
-        size = int(fs.size(p))
+        files.append((path, fs, p, int(fs.size(p))))
+    if partition_bytes is None:
+        share = -(-sum(f[3] for f in files) // (2 * max(1, int(workers))))
+        partition_bytes = min(MAX_PARTITION_BYTES, max(MIN_PARTITION_BYTES, share))
+    parts = []
+    for i, (path, fs, p, size) in enumerate(files):
         if _compressed(path, fs, p):
             parts.append(Partition(i, path, 0, -1))
             continue
@@ -292,6 +301,10 @@ def _tree(client, fn, futures, *args, fan_in: int = 4):
     return futures[0]
 
 
+def _n_workers(client) -> int:
+    return max(1, len(client.scheduler_info().get("workers", {})))
+
+
 def _check_options(options: TextOptions) -> None:
     if not isinstance(options, TextOptions):
         raise ParameterError("options", f"must be a TextOptions, got {type(options).__name__}")
@@ -324,20 +337,20 @@ def _result(future):
 
 
 def count_dask(paths_or_globs, order: int = 3, *, client, options: TextOptions = TextOptions(),
-               partition_bytes: int = DEFAULT_PARTITION_BYTES, min_count: int = 1,
+               partition_bytes: int | None = None, min_count: int = 1,
                max_size: int | None = None) -> NGramCounts:
     """Count orders 1..``order`` of files on the cluster of ``client``; equals :meth:`NGramCounts.from_file`.
 
     ``paths_or_globs``: paths, globs or fsspec URLs every worker can read, or
     a plan made by :func:`plan_partitions`.
     ``partition_bytes``: the size of the byte ranges the workers read and
-    count (lines are never split). ``min_count``/``max_size`` shape the
+    count (lines are never split; None: see :func:`plan_partitions`). ``min_count``/``max_size`` shape the
     vocabulary as in :meth:`Vocabulary.build`.
     """
     order = check_order(order)
     _check_options(options)
     Vocabulary.from_counter({}, min_count=min_count, max_size=max_size)  # bad values fail here, not on a worker
-    parts = plan_partitions(paths_or_globs, partition_bytes)
+    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
     vocab = _vocab_future(client, parts, options, min_count, max_size)
     counted = [client.submit(_count_part, p, options, vocab, order, pure=False) for p in parts]
     return _result(_tree(client, _merge, counted))
@@ -559,7 +572,7 @@ def _gather(v: int, order: int, *finished):
 
 
 def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOptions(),
-               partition_bytes: int = DEFAULT_PARTITION_BYTES, buckets: int | None = None,
+               partition_bytes: int | None = None, buckets: int | None = None,
                min_count: int = 1, max_size: int | None = None):
     """Fit ``model`` (unfitted; :class:`ModifiedKneserNey`, :class:`KneserNey` or
     :class:`AbsoluteDiscounting`) on files, estimated on the cluster of ``client``.
@@ -575,12 +588,12 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     order = check_order(model.order)
     _check_options(options)
     if buckets is None:
-        buckets = max(1, 2 * len(client.scheduler_info().get("workers", {})))
+        buckets = 2 * _n_workers(client)
     if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 1:
         raise ParameterError("buckets", f"must be an integer >= 1, got {buckets!r}")
     buckets = int(buckets)
     Vocabulary.from_counter({}, min_count=min_count, max_size=max_size)  # bad values fail here, not on a worker
-    parts = plan_partitions(paths_or_globs, partition_bytes)
+    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
     vocab_f = _vocab_future(client, parts, options, min_count, max_size)
     vocab = _result(vocab_f)  # the model needs it; small beside the n-grams
     v = len(vocab)
