@@ -324,16 +324,17 @@ def _vocab_future(client, parts, options, min_count, max_size):
 
 
 def _result(future):
-    """``future.result()``, with a worker's non-ngramkit failure made one line."""
-    distributed = _distributed()
+    """``future.result()`` (or ``client.gather`` of a list), a failure of Dask itself made one line."""
     try:
         return future.result()
     except NgramkitError:
         raise
-    except distributed.client.FutureCancelledError as exc:
-        raise NgramkitError(f"Dask job cancelled: {exc}") from None
-    except OSError as exc:
-        raise NgramkitError(f"Dask worker failed: {exc}") from None
+    except Exception as exc:  # a lost cluster, a task that killed its workers (KilledWorker), a cancelled job
+        if not type(exc).__module__.startswith(("distributed", "dask", "asyncio", "concurrent")) \
+                and not isinstance(exc, (OSError, TimeoutError)):
+            raise
+        why = str(exc).splitlines()[0] if str(exc) else ""
+        raise NgramkitError(f"the Dask job failed: {type(exc).__name__}{': ' + why if why else ''}") from None
 
 
 def count_dask(paths_or_globs, order: int = 3, *, client, options: TextOptions = TextOptions(),
@@ -604,7 +605,7 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     homes = [submit(_home, b, buckets, v, order, model.adjusted,
                     *[submit(operator.getitem, s, b, pure=False) for s in split], pure=False)
              for b in range(buckets)]
-    stats = client.gather([submit(_home_stats, h, pure=False) for h in homes])
+    stats = [_result(submit(_home_stats, h, pure=False)) for h in homes]
     # Discounts: global count-of-counts, the model's own rule (and fallback bookkeeping).
     coc = [sum(s[0][k] for s in stats) for k in range(order)]
     first = sum(s[1] for s in stats)

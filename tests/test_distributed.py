@@ -215,3 +215,34 @@ def test_bad_inputs_and_options(client, tmp_path):
     with pytest.raises(ParameterError, match="^workers "):
         with client_for(workers=0):
             pass
+
+
+def test_readme_example(client, valid, tmp_path, monkeypatch):
+    import contextlib
+    import re
+    from pathlib import Path
+
+    import ngramkit.distributed as nd
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```py\n(.*?)```", readme, flags=re.S) if "ngramkit.distributed" in b]
+    (tmp_path / "corpus").mkdir()
+    write_slices(valid, tmp_path / "corpus", a=(0, 1500), b=(1500, 3370))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(nd, "client_for", lambda **kw: contextlib.nullcontext(client))  # the module's cluster
+    exec(compile(block, "README.md", "exec"), {"__name__": "__main__"})
+    files = sorted((tmp_path / "corpus").glob("*.txt"))
+    ref = ModifiedKneserNey(5).fit(NGramCounts.from_file(files, 5))
+    assert (tmp_path / "big.arpa").read_bytes() == arpa(ref)
+
+
+def test_undecodable_bytes_in_a_later_partition_name_the_whole_file_offset(client, valid, tmp_path):
+    path = tmp_path / "bad.txt"
+    body = valid.read_bytes()
+    path.write_bytes(body[:30_000] + b"caf\xe9 au lait\n" + body[30_000:60_000])
+    with pytest.raises(InputError) as one:
+        NGramCounts.from_file(path, 2)
+    with pytest.raises(InputError) as dask:
+        count_dask(path, 2, client=client, partition_bytes=8_000)
+    assert str(dask.value) == str(one.value)
+    assert "30003" in str(one.value)
