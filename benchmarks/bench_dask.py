@@ -18,8 +18,14 @@ and, for dask, without starting the cluster). Min over ``--repeat`` runs; the
 machine's load average is recorded. Same-result checks: the two ``.ngc`` files
 hold equal counts, the two ARPA files are byte-identical (sha256).
 
+``--copies K`` benchmarks a larger synthetic text instead: K copies of
+``--file`` where, in copy i, every word type whose crc32 % K < i gets the
+suffix ``~i`` (so the vocabulary and the distinct n-grams grow with the text
+instead of repeating it: copy 0 is the file itself).
+
     python benchmarks/bench_dask.py                      # PTB train, order 5, 2 workers
     python benchmarks/bench_dask.py --file big.txt --order 5 --workers 2 --repeat 3
+    python benchmarks/bench_dask.py --copies 4 --out benchmarks/results/bench_dask_ptbx4.json
 """
 
 from __future__ import annotations
@@ -119,6 +125,24 @@ def measure(cmd: list[str]) -> dict:
     return out
 
 
+def synthetic(src: Path, copies: int, dst: Path) -> None:
+    """``copies`` copies of ``src``; in copy i the word types with crc32 % copies < i get the suffix ``~i``."""
+    import zlib
+
+    lines = src.read_text(encoding="utf-8").splitlines()
+    with open(dst, "w", encoding="utf-8") as out:
+        for i in range(copies):
+            cache: dict[str, str] = {}
+            for line in lines:
+                words = []
+                for w in line.split():
+                    r = cache.get(w)
+                    if r is None:
+                        r = cache[w] = f"{w}~{i}" if zlib.crc32(w.encode()) % copies < i else w
+                    words.append(r)
+                out.write(" ".join(words) + "\n")
+
+
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -135,6 +159,7 @@ def main(argv=None) -> None:
     ap.add_argument("--partition-bytes", type=int, default=None,
                     help="bytes per partition (default: the file split into 2 per worker, at least 1 MiB)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--copies", type=int, default=0, help="benchmark a synthetic text of this many copies (see above)")
     ap.add_argument("--jobs", default=",".join(JOBS))
     ap.add_argument("--out", default=str(RESULTS / "bench_dask.json"))
     ap.add_argument("--job", help=argparse.SUPPRESS)
@@ -143,6 +168,10 @@ def main(argv=None) -> None:
     if args.job:
         run_job(args.job, args.file, args.order, args.workers, args.partition_bytes, args.job_out)
         return
+    if args.copies:
+        made = Path(tempfile.gettempdir()) / f"bench_dask.{Path(args.file).stem}.x{args.copies}.txt"
+        synthetic(Path(args.file), args.copies, made)
+        args.source, args.file = args.file, str(made)
     size = os.path.getsize(args.file)
     pb = args.partition_bytes or max(1 << 20, min(64 << 20, -(-size // (2 * args.workers))))  # the library's default
     jobs = [j for j in args.jobs.split(",") if j]
@@ -174,7 +203,8 @@ def main(argv=None) -> None:
         if a and b:
             ratios[kind] = {f"dask_over_local_{key}": a[key] / b[key] for key in ("wall_s", "work_s", "cpu_tree_s",
                                                                                   "peak_rss_mib")}
-    result = {"file": args.file, "bytes": size, "order": args.order, "workers": args.workers,
+    result = {"file": args.file, "copies_of": getattr(args, "source", None), "copies": args.copies, "bytes": size,
+              "order": args.order, "workers": args.workers,
               "partition_bytes": pb, "repeat": args.repeat, "cpus": os.cpu_count(),
               "python": platform.python_version(), "min_of_runs": best, "ratios": ratios, "same_result": same,
               "runs": runs, "note": "min over repeats of each quantity; load_avg_1m per run says how busy the "
@@ -182,6 +212,8 @@ def main(argv=None) -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps({"min_of_runs": best, "ratios": ratios, "same_result": same}, indent=2))
+    if args.copies:
+        Path(args.file).unlink()
     if same and not all(v for k, v in same.items() if k in ("counts_equal", "arpa_identical")):
         raise SystemExit("the dask result differs from the local one")
 

@@ -631,7 +631,8 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
                           *[submit(operator.getitem, t, c, pure=False) for t in to_ctx], pure=False)
                    for c in range(buckets)]
         backs = [submit(operator.getitem, c, 2, pure=False) for c in ctx_out]
-        finished = [submit(_finish, homes[b], submit(operator.getitem, ctx_out[b], slice(0, 2), pure=False), order, v, d1, total1, gamma0, v - 2,
+        ctx_home = [submit(operator.getitem, c, slice(0, 2), pure=False) for c in ctx_out]  # gamma, has-children
+        finished = [submit(_finish, homes[b], ctx_home[b], order, v, d1, total1, gamma0, v - 2,
                            *[submit(operator.getitem, bk, b, pure=False) for bk in backs], pure=False)
                     for b in range(buckets)]
     else:

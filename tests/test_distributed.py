@@ -19,14 +19,16 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from ngramkit import NGramCounts, TextOptions, read_sentences  # noqa: E402
+from ngramkit import NGramCounts, TextOptions, native, read_sentences  # noqa: E402
 from ngramkit.arpa import arpa_bytes_iter  # noqa: E402
 from ngramkit.distributed import client_for, count_dask, plan_partitions, train_dask  # noqa: E402
 from ngramkit.errors import InputError, NgramkitError, ParameterError  # noqa: E402
 from ngramkit.models.interpolated import AbsoluteDiscounting, KneserNey, ModifiedKneserNey  # noqa: E402
 from oracles import as_counter, naive_counts, write_slices  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning"),
+              pytest.mark.skipif(native.extension("_count") is None,
+                                 reason="--engine dask needs the C counting kernel (NGRAMKIT_IMPL=numpy or no build)")]
 
 
 @pytest.fixture(scope="module")
