@@ -15,9 +15,8 @@ newline at or after o, so every line belongs to exactly one partition
 Counting (:func:`count_dask`): pass 1 scans every partition with the C scanner
 (:mod:`ngramkit.scan`) for word frequencies, tree-reduced on the workers into
 the vocabulary one machine builds; pass 2 counts every partition with the C
-engine (:meth:`NGramCounts.from_stream`), shuffles its n-grams by last word
-into ``B`` buckets (2 per worker) where they are summed (exact integer sums),
-and one task assembles the buckets' rows in lexicographic order.
+engine (:meth:`NGramCounts.from_stream`) and tree-reduces the counts with
+:meth:`NGramCounts.merge` (exact integer sums).
 
 Estimation (:func:`train_dask`), the n-grams in ``B`` buckets:
 
@@ -285,6 +284,14 @@ def _count_part(part: Partition, options: TextOptions, vocab: Vocabulary, order:
     return NGramCounts.from_stream(Stream(*assemble(k, [scan], options, vocab)), order)
 
 
+def _merge(*parts):
+    out = None
+    for p in parts:
+        if p is not None:
+            out = p if out is None else out.merge(p)
+    return out
+
+
 def _tree(client, fn, futures, *args, fan_in: int = 4):
     """Reduce futures with ``fn(*group, *args)`` in a tree on the workers; one future."""
     futures = list(futures)
@@ -344,19 +351,10 @@ def count_dask(paths_or_globs, order: int = 3, *, client, options: TextOptions =
     order = check_order(order)
     _check_options(options)
     Vocabulary.from_counter({}, min_count=min_count, max_size=max_size)  # bad values fail here, not on a worker
-    workers = _n_workers(client)
-    parts = plan_partitions(paths_or_globs, partition_bytes, workers=workers)
-    vocab_f = _vocab_future(client, parts, options, min_count, max_size)
-    v = len(_result(vocab_f))
-    buckets = 2 * workers
-    submit = client.submit
-    # Count every partition, shuffle the n-grams by last word, sum them in their buckets, assemble.
-    counted = [submit(_count_part, p, options, vocab_f, order, pure=False) for p in parts]
-    totals = [submit(_totals, c, pure=False) for c in counted]
-    split = [submit(_split_counts, c, order, buckets, pure=False) for c in counted]
-    summed = [submit(_count_bucket, b, buckets, v, order, *[submit(operator.getitem, s, b, pure=False) for s in split],
-                     pure=False) for b in range(buckets)]
-    return _result(submit(_assemble_counts, vocab_f, order, totals, *summed, pure=False))
+    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
+    vocab = _vocab_future(client, parts, options, min_count, max_size)
+    counted = [client.submit(_count_part, p, options, vocab, order, pure=False) for p in parts]
+    return _result(_tree(client, _merge, counted))
 
 
 # ---- estimation --------------------------------------------------------------------------------
@@ -420,26 +418,24 @@ def _split_counts(counts: NGramCounts | None, order: int, buckets: int):
     return out
 
 
-def _sum_bucket(bucket: int, buckets: int, v: int, order: int, every_word: bool, *pieces):
-    """A bucket's rows (last word % buckets == bucket) from the partitions' pieces, duplicates summed.
+def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces):
+    """Stage 1: the bucket's rows (last word % buckets == bucket) summed, with their adjusted counts.
 
     The tables of a bucket are suffix-closed, so they are indexed like a trie
     read backwards: order k rows sorted by ``key = row of the suffix in order
-    k-1 * V + first word`` (order 1: by word id). ``every_word``: order 1
-    holds every vocabulary id of the bucket but ``<pad>``, counted or not.
-    Returns (rows, keys, counts) per order and the bucket's :class:`_Finder`.
+    k-1 * V + first word`` (order 1: by word id). Returns (rows, keys, adjusted
+    counts, count-of-counts per order, order-1 sums (total, n1, n2, n3+), the :class:`_Finder`).
     """
     rows, keys, raw = [], [], []
     find = _Finder(keys, v, False)  # grows with keys; its hash tables are reused by the later stages
     for k in range(1, order + 1):
         g = np.concatenate([p[k - 1][0] for p in pieces])
         c = np.concatenate([p[k - 1][1] for p in pieces])
-        if k == 1 and every_word:
+        if k == 1:  # every vocabulary id of this bucket but <pad>, counted or not
             ids = np.arange(bucket, v, buckets, dtype=np.int32)
             ids = ids[ids != PAD_ID]
             g = np.concatenate([g, ids[:, None]])
             c = np.concatenate([c, np.zeros(ids.size, np.int64)])
-        if k == 1:
             key = g[:, 0].astype(np.int64)
         else:
             key = find.rows(g[:, 1:]) * v + g[:, 0]
@@ -451,46 +447,6 @@ def _sum_bucket(bucket: int, buckets: int, v: int, order: int, every_word: bool,
         keys.append(key[starts])
         rows.append(np.ascontiguousarray(g[perm[starts]]))
         raw.append(np.add.reduceat(c[perm], starts) if c.size else c)
-    return rows, keys, raw, find
-
-
-def _count_bucket(bucket: int, buckets: int, v: int, order: int, *pieces):
-    """Counting: a bucket's rows and summed counts per order."""
-    rows, _, raw, _ = _sum_bucket(bucket, buckets, v, order, False, *pieces)
-    return list(zip(rows, raw))
-
-
-def _totals(counts: NGramCounts | None) -> tuple[int, int]:
-    return (0, 0) if counts is None else (counts.n_sentences, counts.n_tokens)
-
-
-def _assemble_counts(vocab: Vocabulary, order: int, totals, *buckets_out) -> NGramCounts:
-    """All buckets' rows in lexicographic order, with their prefix rows: the :class:`NGramCounts`."""
-    v = len(vocab)
-    grams, counts, parents, fkeys = [], [], [], []
-    find = _Finder(fkeys, v, True)
-    for k in range(1, order + 1):
-        g = np.concatenate([b[k - 1][0] for b in buckets_out])
-        parent = np.zeros(g.shape[0], np.int64) if k == 1 else find.rows(g[:, :-1])
-        key = g[:, 0].astype(np.int64) if k == 1 else parent * v + g[:, -1]
-        perm = np.argsort(key, kind="stable")
-        fkeys.append(key[perm])
-        grams.append(g[perm])
-        counts.append(np.concatenate([b[k - 1][1] for b in buckets_out])[perm])
-        parents.append(parent[perm])
-    out = NGramCounts(vocab, grams, counts, parents, n_sentences=sum(t[0] for t in totals),
-                      n_tokens=sum(t[1] for t in totals))
-    out._keys = fkeys
-    return out
-
-
-def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces):
-    """Stage 1: the bucket's rows (:func:`_sum_bucket`, every word) with their adjusted counts.
-
-    Returns (rows, keys, adjusted counts, count-of-counts per order, order-1
-    sums (total, n1, n2, n3+), the :class:`_Finder`).
-    """
-    rows, keys, raw, find = _sum_bucket(bucket, buckets, v, order, True, *pieces)
     adj = []
     for k in range(1, order + 1):
         a = raw[k - 1]
@@ -603,13 +559,12 @@ def _finish(home, ctx_out, order: int, v: int, d1, total1: float, gamma0, n_pred
 def _gather(v: int, order: int, *finished):
     """All buckets' rows in the model's order: per order (ngrams sorted lexicographically, logp10, backoff10, keys)."""
     out, fkeys = [], []
-    find = _Finder(fkeys, v, True)  # grows with fkeys
     for k in range(1, order + 1):
         g = np.concatenate([f[k - 1][0] for f in finished])
         if k == 1:
             key = g[:, 0].astype(np.int64)
         else:
-            key = find.rows(g[:, :-1]) * v + g[:, -1]
+            key = _Finder(fkeys, v, True).rows(g[:, :-1]) * v + g[:, -1]
         perm = np.argsort(key, kind="stable")
         fkeys.append(key[perm])
         out.append((g[perm], np.concatenate([f[k - 1][1] for f in finished])[perm],
