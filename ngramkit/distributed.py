@@ -559,12 +559,13 @@ def _finish(home, ctx_out, order: int, v: int, d1, total1: float, gamma0, n_pred
 def _gather(v: int, order: int, *finished):
     """All buckets' rows in the model's order: per order (ngrams sorted lexicographically, logp10, backoff10, keys)."""
     out, fkeys = [], []
+    find = _Finder(fkeys, v, True)  # grows with fkeys: each order's hash table is built once
     for k in range(1, order + 1):
         g = np.concatenate([f[k - 1][0] for f in finished])
         if k == 1:
             key = g[:, 0].astype(np.int64)
         else:
-            key = _Finder(fkeys, v, True).rows(g[:, :-1]) * v + g[:, -1]
+            key = find.rows(g[:, :-1]) * v + g[:, -1]
         perm = np.argsort(key, kind="stable")
         fkeys.append(key[perm])
         out.append((g[perm], np.concatenate([f[k - 1][1] for f in finished])[perm],
