@@ -4,8 +4,8 @@ Input: files or globs every worker can read (local paths or fsspec URLs), a
 :class:`distributed.Client`. Output: the same :class:`~ngramkit.counts.NGramCounts`
 as :meth:`NGramCounts.from_file` (:func:`count_dask`) and the same fitted model,
 array for array and bit for bit, as ``Model(N).fit(NGramCounts.from_file(...))``
-(:func:`train_dask`; the discounting family: modified Kneser-Ney, Kneser-Ney,
-absolute discounting).
+(:func:`train_dask`; every interpolated smoothing: modified Kneser-Ney first,
+Kneser-Ney, absolute discounting, Witten-Bell, additive).
 
 Partitions: every plain file is cut into byte ranges of about
 ``partition_bytes``; a range starting at offset o > 0 starts after the first
@@ -424,7 +424,7 @@ def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces
     The tables of a bucket are suffix-closed, so they are indexed like a trie
     read backwards: order k rows sorted by ``key = row of the suffix in order
     k-1 * V + first word`` (order 1: by word id). Returns (rows, keys, adjusted
-    counts, count-of-counts per order, order-1 sums (total, n1, n2, n3+), the :class:`_Finder`).
+    counts, count-of-counts per order, order-1 sums (total, n1, n2, n3p, types), the :class:`_Finder`).
     """
     rows, keys, raw = [], [], []
     find = _Finder(keys, v, False)  # grows with keys; its hash tables are reused by the later stages
@@ -458,7 +458,8 @@ def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces
         adj.append(a.astype(np.int64))
     stats = [count_of_counts(a[a > 0]) for a in adj]
     a1 = adj[0]
-    first = np.array([a1.sum(), (a1 == 1).sum(), (a1 == 2).sum(), (a1 >= 3).sum()], np.int64)
+    # the order-1 aggregates (one context), as integers: summed over the buckets exactly
+    first = np.array([a1.sum(), (a1 == 1).sum(), (a1 == 2).sum(), (a1 >= 3).sum(), (a1 > 0).sum()], np.int64)
     return rows, keys, adj, stats, first, find
 
 
@@ -479,21 +480,16 @@ def _to_contexts(home, order: int, buckets: int):
     return out
 
 
-def _safe_div(num, den):
-    """num / den with 0/0 -> 0 (:func:`ngramkit.models.interpolated._safe_div`)."""
-    num = np.asarray(num, np.float64)
-    den = np.asarray(den, np.float64)
-    out = np.zeros(np.broadcast(num, den).shape)
-    np.divide(num, den, out=out, where=den > 0)
-    return out
-
-
-def _contexts(home, order: int, buckets: int, v: int, discounts, *pieces):
+def _contexts(home, order: int, buckets: int, model, params, *pieces):
     """Stage 2: per-context aggregates of the children sent here; gamma of the home rows, (g, u, gamma) of children.
 
+    The method's own code (``model._gamma``, ``model._u`` on
+    :func:`~ngramkit.models.interpolated.context_aggregates`), as in memory.
     Returns (gamma per order 1..N-1 of the home rows, has-children flags, and per
     destination bucket the children's (g, u, gamma(prefix)) per order 2..N).
     """
+    from .models.interpolated import RowContext, context_aggregates
+
     keys, find = home[1], home[5]
     gammas, has = [], []
     back = [[] for _ in range(buckets)]
@@ -502,16 +498,10 @@ def _contexts(home, order: int, buckets: int, v: int, discounts, *pieces):
         a = np.concatenate([p[k - 2][1] for p in pieces])
         m = keys[k - 2].size
         idx = find.rows(g[:, :-1])  # the context's home row
-        d3 = discounts[k - 1]
-        # The formulas of interpolated._discounted, per context (integer sums: exact in any order).
-        total = np.bincount(idx, weights=a.astype(np.float64), minlength=m)
-        hold = (d3[0] * np.bincount(idx[a == 1], minlength=m).astype(np.float64)
-                + d3[1] * np.bincount(idx[a == 2], minlength=m).astype(np.float64)
-                + d3[2] * np.bincount(idx[a >= 3], minlength=m).astype(np.float64))
-        dvec = np.array([0.0, d3[0], d3[1], d3[2]])
-        num = np.maximum(a - dvec[np.minimum(a, 3)], 0.0)
-        u = num / total[idx]
-        gamma = _safe_div(hold, total)
+        # integer sums over the children: the same float64 bits in any order
+        agg = context_aggregates(a, idx, m, model.aggregates)
+        gamma = model._gamma(k, agg, params[k - 1])
+        u = model._u(k, a, RowContext(lambda name, agg=agg, idx=idx: agg[name][idx]), params[k - 1])
         gammas.append(gamma)
         has.append(np.bincount(idx, minlength=m) > 0)
         gp = gamma[idx]
@@ -522,13 +512,15 @@ def _contexts(home, order: int, buckets: int, v: int, discounts, *pieces):
     return gammas, has, back
 
 
-def _finish(home, ctx_out, order: int, v: int, d1, total1: float, gamma0, n_predictable: int, *pieces):
+def _finish(home, ctx_out, order: int, v: int, model, params1, agg1, gamma0, n_predictable: int, *pieces):
     """Stage 3: p, log10 p and log10 backoff of the bucket's rows, order by order: (rows, logp10, backoff10)."""
+    from .models.interpolated import RowContext
+
     rows, keys, adj = home[0], home[1], home[2]
     gammas, has = ctx_out[0], ctx_out[1]
     a = adj[0]
-    dvec = np.array([0.0, d1[0], d1[1], d1[2]])
-    u1 = np.maximum(a - dvec[np.minimum(a, 3)], 0.0) / total1
+    one = np.zeros(a.size, np.int64)  # every unigram's context: the empty one
+    u1 = model._u(1, a, RowContext(lambda name: agg1[name][one]), params1)
     p = u1 + gamma0 / n_predictable
     p[rows[0][:, 0] == BOS_ID] = np.nan  # <s>: context only
     probs = [p]
@@ -576,17 +568,20 @@ def _gather(v: int, order: int, *finished):
 def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOptions(),
                partition_bytes: int | None = None, buckets: int | None = None,
                min_count: int = 1, max_size: int | None = None):
-    """Fit ``model`` (unfitted; :class:`ModifiedKneserNey`, :class:`KneserNey` or
-    :class:`AbsoluteDiscounting`) on files, estimated on the cluster of ``client``.
+    """Fit ``model`` (an unfitted interpolated model: mkn, kn, absolute, witten-bell, additive)
+    on files, estimated on the cluster of ``client``; returns ``model``.
 
-    Equals ``model.fit(NGramCounts.from_file(paths, model.order, options=options))``
-    bit for bit (tables, ``fitted_``). ``buckets``: the number of shuffle
-    partitions (default: twice the number of workers). Returns ``model``.
+    Equals ``model.fit(NGramCounts.from_file(paths, model.order, options=options,
+    min_count=..., max_size=...))`` bit for bit (tables, ``fitted_``): the
+    method's own ``_level``/``_gamma``/``_u`` run on the workers' aggregates.
+    ``buckets``: the number of shuffle partitions (default: twice the number
+    of workers).
     """
-    from .models.interpolated import _DiscountModel
+    from .models.interpolated import CONTEXT_AGGREGATES, InterpolatedModel
 
-    if not isinstance(model, _DiscountModel):
-        raise ParameterError("model", f"--engine dask estimates mkn, kn and absolute; got {type(model).__name__}")
+    if not isinstance(model, InterpolatedModel):
+        raise ParameterError("model", "--engine dask estimates the interpolated smoothings (mkn, kn, absolute, "
+                                      f"witten-bell, additive); got {type(model).__name__}")
     order = check_order(model.order)
     _check_options(options)
     if buckets is None:
@@ -607,45 +602,33 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
                     *[submit(operator.getitem, s, b, pure=False) for s in split], pure=False)
              for b in range(buckets)]
     stats = [_result(submit(_home_stats, h, pure=False)) for h in homes]
-    # Discounts: global count-of-counts, the model's own rule (and fallback bookkeeping).
+    # Each order's parameters (discounts...) from the global count-of-counts, in the method's order of
+    # calls (InterpolatedModel._estimate), so its errors and fitted_ are the same.
     coc = [sum(s[0][k] for s in stats) for k in range(order)]
     first = sum(s[1] for s in stats)
-    if isinstance(model, _fallback_model()):
-        model._fell_back = []
-    used = []
+    agg1 = {name: np.array([float(x)]) for name, x in zip(CONTEXT_AGGREGATES, first.tolist())}
+    model._begin_fit()
+    params = []
     for k in range(1, order + 1):
-        t = np.asarray(coc[k - 1], np.int64)
-        used.append(tuple(model._discounts(None, k, t)))
-        if k == 1 and first[0] <= 0:
-            raise NgramkitError("cannot fit: no word was counted")
-    d1 = used[0]
-    total1 = float(first[0])
-    hold1 = d1[0] * first[1] + d1[1] * first[2] + d1[2] * first[3]
-    gamma0 = hold1 / total1
-    model.fitted_ = {"discounts": [list(d) for d in used], "count_of_counts": [c.tolist() for c in coc]}
-    if isinstance(model, _fallback_model()):
-        model.fitted_["fallback_orders"] = list(model._fell_back)
+        params.append(model._level(k, np.asarray(coc[k - 1], np.int64) if model.needs_count_of_counts else None))
+        if k == 1:
+            gamma0 = float(model._gamma(1, agg1, params[0])[0])
+    model._end_fit()
     # Children to their contexts' buckets, aggregates there, u and gamma back home.
     if order >= 2:
         to_ctx = [submit(_to_contexts, h, order, buckets, pure=False) for h in homes]
-        ctx_out = [submit(_contexts, homes[c], order, buckets, v, used,
+        ctx_out = [submit(_contexts, homes[c], order, buckets, model, params,
                           *[submit(operator.getitem, t, c, pure=False) for t in to_ctx], pure=False)
                    for c in range(buckets)]
         backs = [submit(operator.getitem, c, 2, pure=False) for c in ctx_out]
         ctx_home = [submit(operator.getitem, c, slice(0, 2), pure=False) for c in ctx_out]  # gamma, has-children
-        finished = [submit(_finish, homes[b], ctx_home[b], order, v, d1, total1, gamma0, v - 2,
-                           *[submit(operator.getitem, bk, b, pure=False) for bk in backs], pure=False)
-                    for b in range(buckets)]
     else:
-        finished = [submit(_finish, h, ([], []), order, v, d1, total1, gamma0, v - 2, pure=False) for h in homes]
+        backs, ctx_home = [], [([], [])] * buckets
+    finished = [submit(_finish, homes[b], ctx_home[b], order, v, model, params[0], agg1, gamma0, v - 2,
+                       *[submit(operator.getitem, bk, b, pure=False) for bk in backs], pure=False)
+                for b in range(buckets)]
     tables = _result(submit(_gather, v, order, *finished, pure=False))
     model._set_tables(vocab, [t[0] for t in tables], [t[1] for t in tables], [t[2] for t in tables],
                       keys=[t[3] for t in tables], validate=False)
     model._suffix_closed = True
     return model
-
-
-def _fallback_model():
-    from .models.interpolated import ModifiedKneserNey
-
-    return ModifiedKneserNey

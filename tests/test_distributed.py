@@ -23,7 +23,8 @@ from ngramkit import NGramCounts, TextOptions, native, read_sentences  # noqa: E
 from ngramkit.arpa import arpa_bytes_iter  # noqa: E402
 from ngramkit.distributed import client_for, count_dask, plan_partitions, train_dask  # noqa: E402
 from ngramkit.errors import InputError, NgramkitError, ParameterError  # noqa: E402
-from ngramkit.models.interpolated import AbsoluteDiscounting, KneserNey, ModifiedKneserNey  # noqa: E402
+from ngramkit.models.interpolated import (AbsoluteDiscounting, Additive, KneserNey, ModifiedKneserNey,  # noqa: E402
+                                          WittenBell)
 from oracles import as_counter, naive_counts, write_slices  # noqa: E402
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning"),
@@ -111,8 +112,9 @@ def test_mkn_equals_one_machine_ptb_valid(client, valid, order, partition_bytes,
 
 
 @pytest.mark.parametrize("make", [lambda n: KneserNey(n), lambda n: AbsoluteDiscounting(n, discount=0.6),
-                                  lambda n: ModifiedKneserNey(n, discounts=(0.4, 0.9, 1.3))])
-def test_other_discount_models_equal_one_machine(client, timemachine_path, make):
+                                  lambda n: ModifiedKneserNey(n, discounts=(0.4, 0.9, 1.3)),
+                                  lambda n: WittenBell(n), lambda n: Additive(n, epsilons=[0.5, 1.0, 0.1, 2.0])])
+def test_other_interpolated_models_equal_one_machine(client, timemachine_path, make):
     ref = make(4).fit(NGramCounts.from_file(timemachine_path, 4))
     got = train_dask(timemachine_path, make(4), client=client, partition_bytes=10_000)
     assert_same_model(got, ref)
@@ -212,8 +214,8 @@ def test_bad_inputs_and_options(client, tmp_path):
     with pytest.raises(ParameterError, match="^partition_bytes "):
         count_dask(empty, 2, client=client, partition_bytes=0)
     with pytest.raises(ParameterError, match="^model "):
-        from ngramkit.models.interpolated import WittenBell
-        train_dask(empty, WittenBell(2), client=client)
+        from ngramkit.models import StupidBackoff
+        train_dask(empty, StupidBackoff(2), client=client)
     with pytest.raises(ParameterError, match="^workers "):
         with client_for(workers=0):
             pass
