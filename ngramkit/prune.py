@@ -236,11 +236,11 @@ def prune(model, threshold: float, *, min_order: int = 2, say: Callable[[str], N
     try:
         threshold = float(threshold)
     except (TypeError, ValueError):
-        raise ParameterError(f"threshold must be a number, got {threshold!r}") from None
+        raise ParameterError("threshold", f"must be a number, got {threshold!r}") from None
     if not math.isfinite(threshold) or threshold < 0:
-        raise ParameterError(f"threshold must be a finite number >= 0, got {threshold}")
+        raise ParameterError("threshold", f"must be a finite number >= 0, got {threshold}")
     if isinstance(min_order, bool) or not isinstance(min_order, int) or min_order < 2:
-        raise ParameterError(f"min_order must be an integer >= 2 (unigrams are never pruned), got {min_order!r}")
+        raise ParameterError("min_order", f"must be an integer >= 2 (unigrams are never pruned), got {min_order!r}")
     say = say or (lambda msg: None)
     bm, ngrams, logp10, backoff10, keys = _tables(model)
     v, n = len(bm.vocab), bm.order
