@@ -103,11 +103,14 @@ class PruneResult:
 def _tables(model):
     if isinstance(model, BackoffModel):
         bm = model
-    elif hasattr(model, "to_backoff"):
-        bm = model.to_backoff()
     else:
-        raise NgramkitError(f"a {type(model).__name__} cannot be pruned: entropy pruning needs an n-gram model in "
-                            "backoff form (ARPA, or trained by `train ngram`)")
+        try:
+            bm = model.to_backoff()
+        except (NgramkitError, AttributeError):
+            bm = None
+        if not isinstance(bm, BackoffModel):
+            raise NgramkitError(f"a {type(model).__name__} model cannot be pruned: entropy pruning needs an n-gram "
+                                "model in backoff form (an ARPA file, or a smoothed model of `train ngram`)")
     n = bm.order
     return bm, [bm.ngrams(k) for k in range(1, n + 1)], [bm.logp10(k) for k in range(1, n + 1)], \
         [bm.backoff10(k) for k in range(1, n + 1)], [bm.keys(k) for k in range(1, n + 1)]

@@ -405,3 +405,99 @@ def test_unigram_model_is_returned_as_is(tm_counts):
     model = ModifiedKneserNey(1).fit(tm_counts)
     result = prune(model, 1.0)
     assert result.sizes_after == result.sizes_before and result.pruned == [0]
+
+
+# ---- the command ---------------------------------------------------------------------------------
+def run_cli(*args):
+    from click.testing import CliRunner
+
+    from ngramkit.cli.main import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def trained(timemachine_path, tmp_path_factory):
+    from oracles import write_slices
+
+    folder = tmp_path_factory.mktemp("prune_cli")
+    files = write_slices(timemachine_path, folder, train=(100, 600), test=(600, 650))
+    result = run_cli("train", "ngram", files["train"], "-s", "mkn", "--order", 3, "-o", folder / "m.ngk", "-q")
+    assert result.exit_code == 0, result.stderr
+    return folder, files
+
+
+def test_cli_prunes_as_the_library_does(trained, tmp_path):
+    import json
+
+    folder, files = trained
+    result = run_cli("prune", folder / "m.ngk", "--threshold", 1e-6, "-o", tmp_path / "p.ngk", "--json")
+    assert result.exit_code == 0, result.stderr
+    got = json.loads(result.stdout)
+    expected = prune(load_model(folder / "m.ngk"), 1e-6)
+    assert got["command"] == "prune" and got["order"] == 3 and got["threshold"] == 1e-6
+    assert got["ngrams_before"] == {str(k): m for k, m in enumerate(expected.sizes_before, 1)}
+    assert got["ngrams_after"] == {str(k): m for k, m in enumerate(expected.sizes_after, 1)}
+    assert got["ngrams_after"]["3"] < got["ngrams_before"]["3"]
+    assert got["entropy_increase_bits"] == pytest.approx(expected.entropy_increase_bits, rel=1e-12) and \
+        got["entropy_increase_bits"] > 0
+    written = load_model(tmp_path / "p.ngk")
+    for k in (1, 2, 3):
+        assert np.array_equal(written.ngrams(k), expected.model.ngrams(k))
+        assert np.array_equal(written.backoff10(k), expected.model.backoff10(k))
+    assert "order 3:" in result.stderr and "wrote" in result.stderr  # progress on stderr
+    # the stored text options carry over: `ppl` reads the test text as the library does with them
+    ppl = run_cli("ppl", "--model", tmp_path / "p.ngk", files["test"], "--json", "-q")
+    assert ppl.exit_code == 0, ppl.stderr
+    ppl_full = run_cli("ppl", "--model", folder / "m.ngk", files["test"], "--json", "-q")
+    assert json.loads(ppl.stdout)["tokens"] == json.loads(ppl_full.stdout)["tokens"]
+    assert json.loads(ppl.stdout)["ppl"] != json.loads(ppl_full.stdout)["ppl"]
+    from ngramkit import TextOptions, read_sentences
+    from ngramkit.modelio import read_metadata
+
+    options = TextOptions(**read_metadata(tmp_path / "p.ngk")["info"]["text_options"])
+    stream = Stream.from_sentences(read_sentences([files["test"]], options), written.vocab)
+    assert json.loads(ppl.stdout)["ppl"] == pytest.approx(np.exp(-written.log_probs(stream).mean()), rel=1e-9)
+
+
+def test_cli_arpa_in_and_out(reference_dir, tmp_path):
+    out = tmp_path / "small.arpa.gz"
+    result = run_cli("prune", reference_dir / "timemachine.d2l.o3.arpa.gz", "-t", 1e-6, "-o", out, "-q")
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout == ""
+    expected = prune_entropy(read_arpa(reference_dir / "timemachine.d2l.o3.arpa.gz"), 1e-6)
+    back = read_arpa(out)
+    for k in (1, 2, 3):
+        assert np.array_equal(back.ngrams(k), expected.ngrams(k))
+        assert np.allclose(back.logp10(k), expected.logp10(k), atol=1e-7, equal_nan=True)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["-t", "-1e-7"], 2, "--threshold"),
+    (["-t", "nan"], 2, "--threshold"),
+    (["-t", "1e-7", "--min-order", "1"], 2, "--min-order"),
+])
+def test_cli_bad_options(trained, tmp_path, args, code, message):
+    from clierrors import error_line
+
+    folder, _ = trained
+    result = run_cli("prune", folder / "m.ngk", *args, "-o", tmp_path / "p.ngk")
+    assert message in error_line(result, code)
+    assert not (tmp_path / "p.ngk").exists()
+
+
+def test_cli_bad_models(trained, tmp_path):
+    from clierrors import error_line
+
+    folder, files = trained
+    missing = error_line(run_cli("prune", tmp_path / "none.ngk", "-t", 1e-7, "-o", tmp_path / "p.ngk", "-q"), 1)
+    assert "none.ngk" in missing
+    garbage = tmp_path / "garbage.arpa"
+    garbage.write_text("not a model\n")
+    assert "garbage.arpa" in error_line(run_cli("prune", garbage, "-t", 1e-7, "-o", tmp_path / "p.ngk", "-q"), 1)
+    rnn = run_cli("train", "rnn", files["train"], "--hidden", 8, "--epochs", 1, "--batch", 4, "--bptt", 8,
+                  "--softmax", "class", "--classes", 5, "-o", tmp_path / "r.ngk", "-q")
+    assert rnn.exit_code == 0, rnn.stderr
+    assert "cannot be pruned" in error_line(run_cli("prune", tmp_path / "r.ngk", "-t", 1e-7, "-o", tmp_path / "p.ngk", "-q"), 1)
+    same = run_cli("prune", folder / "m.ngk", "-t", 1e-7, "-o", folder / "m.ngk")
+    assert "same file" in error_line(same, 2)
+    assert not (tmp_path / "p.ngk").exists()
