@@ -321,9 +321,9 @@ def prune(model, threshold: float, *, min_order: int = 2, say: Callable[[str], N
         num, den, ok = num[redo], den[redo], ok[redo]
         with np.errstate(divide="ignore", invalid="ignore"):
             bow = np.where((num == 0) & (den == 0), 0.0, np.log10(num) - np.log10(den))
-        bad = ~ok | ~np.isfinite(bow)
+        bad = ~ok | np.isnan(bow) | (bow == np.inf)
         improper += int(bad.sum())
-        bow[bad] = IMPROPER_BACKOFF
+        bow[bad | (bow == -np.inf)] = IMPROPER_BACKOFF  # -inf: the n-grams hold all the mass (ARPA's -99, as SRILM)
         out_bow[j - 1][redo] = bow
 
     pruned_model = BackoffModel.from_tables(bm.vocab, out_ngrams, out_logp, out_bow, keys=out_keys)

@@ -143,6 +143,8 @@ def slow_prune(model, threshold, min_order=2, recompute_all=False):
                 work.bows[h] = -99.0
             elif num == 0 and den == 0:
                 work.bows[h] = 0.0
+            elif num == 0:
+                work.bows[h] = -99.0  # the n-grams hold all the mass: backoff probability 0 (ARPA's -99)
             else:
                 work.bows[h] = math.log10(num) - math.log10(den)
     return work.probs, {r: work.bows[r] for r in kept_rows}, kept_rows, changes
