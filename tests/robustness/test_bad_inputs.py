@@ -79,10 +79,11 @@ MODEL_COMMANDS = {
     "ppl-model": ["ppl", "-m", "{bad}", "{good}"],
     "generate-model": ["generate", "-m", "{bad}"],
     "convert-model": ["convert", "{bad}", "{out}/converted.ngk"],
+    "prune-model": ["prune", "{bad}", "--threshold", "1e-7", "-o", "{out}/pruned.ngk"],
 }
 # click.Path(dir_okay=False) refuses a directory itself: a usage error (2).
 USAGE_DIRECTORY = {(c, "directory") for c in ("zipf", "train-ngram", "train-rnn", "ppl-text", "ppl-model",
-                                             "generate-model", "convert-model")}
+                                             "generate-model", "convert-model", "prune-model")}
 
 
 def _cases():
@@ -190,6 +191,8 @@ OPTION_CASES = [
     ("corpus-path-bogus", ["corpus", "path", "bogus"], 2, "bogus", ()),
     ("corpus-download-bogus", ["corpus", "download", "bogus"], 2, "bogus", ()),
     ("count-corpus-bogus", ["count", "--corpus", "bogus"], 2, "--corpus", ()),
+    ("prune-threshold-negative", ["prune", "{model}", "--threshold", "-1e-7", "-o", "{out}/pruned.ngk"], 2,
+     "--threshold", ()),
 ]
 
 # The exit-code rule over every command: (a bad option value click rejects while parsing, one the command or
@@ -205,6 +208,7 @@ EXIT_CODE_TABLE = {
     "ppl": ("ppl-split-bogus", None, "ppl-model-binary"),
     "generate": ("generate-top-k-0", None, "generate-model-missing"),
     "convert": (None, None, "convert-model-missing"),
+    "prune": ("prune-threshold-negative", None, "prune-model-missing"),
     "compare": ("compare-rnn-hidden-0", "compare-rnn-dropout-1", "compare-train-missing"),
     "corpus list": (None, None, None),
     "corpus path": ("corpus-path-bogus", None, None),
