@@ -199,7 +199,7 @@ def test_opening_touches_few_pages_of_the_file(ptb_dir, tmp_path):
     grow = {}
     for mode in ("open", "touch"):
         run = subprocess.run([sys.executable, "-c", _RSS, str(path), mode], capture_output=True,
-                             text=True, timeout=300)
+                             text=True, timeout=300, cwd=tmp_path)  # not the repo root: import the installed package
         assert run.returncode == 0, run.stderr
         grow[mode] = int(run.stdout.split()[-1])
     assert grow["open"] < size / 10, (grow, size)
@@ -303,7 +303,7 @@ def test_a_corrupt_index_never_crashes_the_scorer(files, lines, tmp_path):
     (tmp_path / "shuffled.ngk").write_bytes(bytes(data))
     variants.append(tmp_path / "shuffled.ngk")
     run = subprocess.run([sys.executable, "-c", _SCORE_ALL, modelio.AUTO, json.dumps(lines[:60]), *map(str, variants)],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, cwd=tmp_path)  # the installed package
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])  # a negative code would be a signal
     results = run.stdout.splitlines()
     assert len(results) == len(variants) and all(r.startswith("scored") for r in results), results
