@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import ngramkit
 from ngramkit.cli.main import cli
 
-COMMANDS = {"compare", "convert", "corpus", "count", "generate", "ppl", "train", "zipf"}
+COMMANDS = {"compare", "convert", "corpus", "count", "generate", "mix", "ppl", "train", "zipf"}
 
 
 def test_version():
