@@ -48,7 +48,8 @@ def _parse_weights(text: str | None, n: int):
 @click.option("--max-iter", type=click.IntRange(min=1), default=mixing.MAX_ITER, show_default=True,
               help="At most this many EM iterations.")
 @click.option("--tol", type=FiniteFloat(min=0, min_open=True), default=mixing.TOL, show_default=True,
-              help="EM stops when no weight changes by more than this, relatively.")
+              help="EM stops when no weight changes by more than this (the weights sum to 1; SRILM compute-best-mix's "
+                   "precision).")
 @click.option("--output", "-o", "output", required=True, type=click.Path(dir_okay=False),
               help="The mixed model: .arpa / .arpa.gz for ARPA, any other name native (.ngk).")
 @json_option
