@@ -38,8 +38,9 @@ def _parse_weights(text: str | None, n: int):
 
 
 @click.command("mix", epilog="Examples:\n\n"
-               "  ngramkit mix ptb.mkn3.ngk ptb.wb3.arpa.gz --tune valid.txt -o mixed.arpa.gz\n\n"
-               "  ngramkit mix a.ngk b.ngk --weights 0.7,0.3 -o ab.ngk      # fixed weights, no tuning")
+               "  ngramkit train ngram book.txt --order 2 --smoothing witten-bell -o book.wb2.arpa\n\n"
+               "  ngramkit mix tm.ngk book.wb2.arpa --tune held-out.txt -o tm-book.arpa.gz   # EM weights\n\n"
+               "  ngramkit mix tm.ngk book.wb2.arpa --weights 0.7,0.3 -o tm-book.ngk         # fixed weights")
 @click.argument("model_paths", metavar="MODEL...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--tune", "tune_path", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="Held-out text: the weights maximising its likelihood are found by EM.")
