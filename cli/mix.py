@@ -86,7 +86,8 @@ def mix(model_paths, tune_path, weights, max_iter, tol, output, as_json, quiet, 
         models.append(mixing.as_backoff(model, str(path)))
         infos.append(stored)
     vocab = mixing.union_vocab(models)
-    say(f"union vocabulary: {len(vocab):,} words ({', '.join(f'{len(m.vocab):,}' for m in models)} in the models)")
+    say(f"mixing {len(models)} models over the union of their vocabularies ({len(vocab):,} words; "
+        f"{', '.join(f'{len(m.vocab):,}' for m in models)} in the models) ...")
     out = {"model_file": str(output), "models": [str(p) for p in model_paths],
            "orders": [m.order for m in models], "vocab_size": len(vocab)}
     options = model_text_options(model_paths[0], infos[0])
