@@ -114,7 +114,7 @@ class Group(click.Group):
 # import compare's, zipf's or the RNN trainer's dependencies (matplotlib, the corpus registry, ...) first.
 # command name -> its module in ngramkit.cli
 COMMANDS = {"count": "count", "corpus": "corpus", "zipf": "zipf", "train": "train", "ppl": "ppl",
-            "generate": "generate", "compare": "compare", "convert": "convert", "prune": "prune"}
+            "generate": "generate", "compare": "compare", "convert": "convert", "prune": "prune", "mix": "mix"}
 
 
 class LazyGroup(Group):

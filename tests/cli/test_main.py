@@ -9,7 +9,7 @@ from click.testing import CliRunner
 import ngramkit
 from ngramkit.cli.main import cli
 
-COMMANDS = {"compare", "convert", "corpus", "count", "generate", "ppl", "prune", "train", "zipf"}
+COMMANDS = {"compare", "convert", "corpus", "count", "generate", "mix", "ppl", "prune", "train", "zipf"}
 
 
 def test_version():

@@ -74,16 +74,19 @@ TEXT_COMMANDS = {  # command -> argv with {bad} for the bad text file
     "ppl-text": ["ppl", "-m", "{model}", "{bad}"],
     "compare-train": ["compare", "--train", "{bad}", "--valid", "{good}", "--test", "{good}", "--models", "mle:1",
                       "--markdown", "{out}/prev.ngk"],
+    "mix-tune": ["mix", "{model}", "{model}", "--tune", "{bad}", "-o", "{out}/prev.ngk"],
 }
 MODEL_COMMANDS = {
     "ppl-model": ["ppl", "-m", "{bad}", "{good}"],
     "generate-model": ["generate", "-m", "{bad}"],
     "convert-model": ["convert", "{bad}", "{out}/converted.ngk"],
     "prune-model": ["prune", "{bad}", "--threshold", "1e-7", "-o", "{out}/pruned.ngk"],
+    "mix-model": ["mix", "{model}", "{bad}", "--weights", "0.5,0.5", "-o", "{out}/prev.ngk"],
 }
 # click.Path(dir_okay=False) refuses a directory itself: a usage error (2).
 USAGE_DIRECTORY = {(c, "directory") for c in ("zipf", "train-ngram", "train-rnn", "ppl-text", "ppl-model",
-                                             "generate-model", "convert-model", "prune-model")}
+                                             "generate-model", "convert-model", "prune-model", "mix-tune",
+                                             "mix-model")}
 
 
 def _cases():
@@ -193,6 +196,10 @@ OPTION_CASES = [
     ("count-corpus-bogus", ["count", "--corpus", "bogus"], 2, "--corpus", ()),
     ("prune-threshold-negative", ["prune", "{model}", "--threshold", "-1e-7", "-o", "{out}/pruned.ngk"], 2,
      "--threshold", ()),
+    ("mix-max-iter-0", ["mix", "{model}", "{model}", "--tune", "{good}", "--max-iter", "0", "-o", "{out}/prev.ngk"],
+     2, "--max-iter", ()),
+    ("mix-weights-sum", ["mix", "{model}", "{model}", "--weights", "0.5,0.6", "-o", "{out}/prev.ngk"], 2,
+     "--weights", ()),
 ]
 
 # The exit-code rule over every command: (a bad option value click rejects while parsing, one the command or
@@ -209,6 +216,7 @@ EXIT_CODE_TABLE = {
     "generate": ("generate-top-k-0", None, "generate-model-missing"),
     "convert": (None, None, "convert-model-missing"),
     "prune": ("prune-threshold-negative", None, "prune-model-missing"),
+    "mix": ("mix-max-iter-0", "mix-weights-sum", "mix-model-missing"),
     "compare": ("compare-rnn-hidden-0", "compare-rnn-dropout-1", "compare-train-missing"),
     "corpus list": (None, None, None),
     "corpus path": ("corpus-path-bogus", None, None),
