@@ -152,6 +152,28 @@ def read_counts(path: Path, order: int):
     return counts, info
 
 
+def fit_in_budget(model, counts, memory: int, temp, say) -> int | None:
+    """Fit ``model`` on ``counts`` within ``memory`` bytes when it can estimate out of core.
+
+    Interpolated models whose in-memory estimate would exceed the budget are
+    estimated chunk by chunk in a folder under ``--temp`` (their tables map
+    files there until the command ends, after the model is written); the
+    others fit in memory.
+    """
+    if "memory" not in inspect.signature(model.fit).parameters:
+        model.fit(counts)
+        return
+    from ngramkit.outofcore.estimate import needs_out_of_core  # noqa: PLC0415 (only this path needs it)
+
+    if not needs_out_of_core(counts, model.order, memory):
+        model.fit(counts)
+        return None
+    space = click.get_current_context().with_resource(TempSpace(temp, prefix="ngramkit-estimate-"))
+    say(f"estimating in blocks (--memory {format_bytes(memory)}) in {space.folder} ...")
+    model.fit(counts, memory=memory, workdir=space.folder / "estimate")
+    return sum(f.stat().st_size for f in space.folder.rglob("*") if f.is_file())
+
+
 @click.command(epilog="Examples:\n\n"
                "  ngramkit train ngram --corpus ptb --order 5 --smoothing mkn -o ptb.o5.ngk\n\n"
                "  ngramkit train ngram book.txt --order 3 --smoothing kn -o book.arpa.gz\n\n"
@@ -219,6 +241,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
                             f"write it in the native format (e.g. -o {_native_name(output)})")
     say = info_lines(quiet)
     times = {}
+    count_stats = None  # counting in blocks: its CountStats
     t0 = time.perf_counter()
     if counts_path is not None:
         say(f"reading counts {counts_path} ...")
@@ -246,7 +269,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             space = click.get_current_context().with_resource(TempSpace(temp))
             say(f"counting n-grams of orders 1..{order} in blocks of {label} (--memory {format_bytes(memory)}) ...")
             passes = {}
-            counts, _ = count_files(paths, order, options=source.options, min_count=min_count, max_size=max_vocab,
+            counts, count_stats = count_files(paths, order, options=source.options, min_count=min_count, max_size=max_vocab,
                                     memory=memory, space=space, force=True,
                                     progress=lambda e: passes.setdefault(e["stage"], time.perf_counter()))
             vocab, n_tokens, n_sentences = counts.vocab, counts.n_tokens, counts.n_sentences
@@ -265,7 +288,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             t2 = time.perf_counter()
             times["count"] = t2 - t1
     say(f"fitting {type(model).__name__} ...")
-    model.fit(counts)
+    estimate_bytes = fit_in_budget(model, counts, memory, temp, say)
     t3 = time.perf_counter()
     times["fit"] = t3 - t2
     fallback_orders = list(getattr(model, "fallback_orders_", []))
@@ -297,6 +320,12 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         "train_tokens": n_tokens,
         "train_sentences": n_sentences,
         "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
+        "memory": {"budget_bytes": memory,
+                   "counted_in_blocks": count_stats is not None,
+                   "count_runs": count_stats.runs if count_stats is not None else 0,
+                   "count_temp_peak_bytes": count_stats.temp_peak if count_stats is not None else 0,
+                   "estimated_in_blocks": estimate_bytes is not None,
+                   "estimate_temp_bytes": estimate_bytes or 0},
         "stage_seconds": {key: round(v, 4) for key, v in times.items()},
         "wall_seconds": round(wall, 4),
     }
@@ -316,4 +345,12 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         click.echo(f"{i}-grams    {counts.distinct(i):>12,}")
     if note:
         click.echo(f"fallback   {note}")
+    used = summary["memory"]
+    if used["counted_in_blocks"] or used["estimated_in_blocks"]:
+        click.echo(f"memory     --memory {format_bytes(memory)}: "
+                   + (f"counted in {used['count_runs']} runs per order (temp peak "
+                      f"{format_bytes(used['count_temp_peak_bytes'])})" if used["counted_in_blocks"] else
+                      "counted in memory")
+                   + (f", estimated in blocks (temp {format_bytes(used['estimate_temp_bytes'])})"
+                      if used["estimated_in_blocks"] else ", estimated in memory"))
     click.echo("time       " + ", ".join(f"{key} {v:.2f} s" for key, v in {**times, "total": wall}.items()))

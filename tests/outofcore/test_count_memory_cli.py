@@ -48,15 +48,23 @@ def test_count_memory_writes_the_same_ngc(ptb_dir, tmp_path):
     assert list(temp.iterdir()) == []
 
 
-def test_train_ngram_memory_same_model(ptb_dir, tmp_path):
+@pytest.mark.parametrize("smoothing, output", [("mkn", "m.arpa"), ("mkn", "m.ngk"), ("witten-bell", "m.arpa"),
+                                                ("kn", "m.ngk")])
+def test_train_ngram_memory_same_model(ptb_dir, tmp_path, smoothing, output):
+    """A budget small enough that counting AND estimation go to --temp gives the same bytes, and cleans up."""
     text = ptb_dir / "ptb.valid.txt"
     temp = tmp_path / "temp"
     temp.mkdir()
-    r1 = invoke("train", "ngram", text, "--order", "3", "--memory", "100K", "--temp", temp, "-o", tmp_path / "a.arpa",
-                "-q")
-    r2 = invoke("train", "ngram", text, "--order", "3", "-o", tmp_path / "b.arpa", "-q")
+    a, b = tmp_path / ("a-" + output), tmp_path / ("b-" + output)
+    r1 = invoke("train", "ngram", text, "--order", "3", "--smoothing", smoothing, "--memory", "100K", "--temp", temp,
+                "-o", a, "--json")
+    r2 = invoke("train", "ngram", text, "--order", "3", "--smoothing", smoothing, "-o", b, "--json")
     assert r1.exit_code == 0 and r2.exit_code == 0, (r1.output, r2.output)
-    assert (tmp_path / "a.arpa").read_bytes() == (tmp_path / "b.arpa").read_bytes()
+    spilled, plain = json.loads(r1.stdout)["memory"], json.loads(r2.stdout)["memory"]
+    assert spilled["counted_in_blocks"] and spilled["count_runs"] > 1 and spilled["count_temp_peak_bytes"] > 0
+    assert spilled["estimated_in_blocks"] and spilled["estimate_temp_bytes"] > 0
+    assert not plain["counted_in_blocks"] and not plain["estimated_in_blocks"]
+    assert a.read_bytes() == b.read_bytes()
     assert list(temp.iterdir()) == []
 
 
