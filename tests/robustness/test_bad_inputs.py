@@ -272,7 +272,10 @@ def test_bad_options_and_outputs(argv, code, needle, inputs, out):
 
 
 def _leaf_commands(group, prefix=""):
-    for name, command in group.commands.items():
+    """Every leaf command, through list_commands/get_command: the groups load their commands lazily."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
             yield from _leaf_commands(command, f"{prefix}{name} ")
         else:
