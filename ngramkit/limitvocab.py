@@ -175,8 +175,7 @@ def _as_backoff(model) -> BackoffModel:
     except (NgramkitError, AttributeError):
         bm = None
     if not isinstance(bm, BackoffModel):
-        raise ParameterError("limit_vocab", f"applies to n-gram models in backoff form, not a {type(model).__name__} "
-                                            "model")
+        raise ParameterError("limit_vocab", f"applies to n-gram models (backoff form), not to {type(model).__name__}")
     return bm
 
 
