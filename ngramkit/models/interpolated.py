@@ -283,6 +283,8 @@ class InterpolatedModel(BackoffModel):
                 return estimate.fit_out_of_core(self, counts, memory, workdir)
         tab = CountTables(counts, self.order)
         u, gamma, gamma0 = self._estimate(tab)
+        for key in ("prune", "limit_vocab"):  # recorded below for a pruned fit only (a refit must not keep them)
+            self.fitted_.pop(key, None)
         keep = None
         if pruning:
             keep = kept_rows(tab, thresholds, allowed)

@@ -18,7 +18,7 @@ from ngramkit import NGramCounts, Stream, Vocabulary
 from ngramkit.errors import ParameterError
 from ngramkit.evaluate import evaluate
 from ngramkit.limitvocab import read_vocab_file
-from ngramkit.models import AbsoluteDiscounting, KneserNey, ModifiedKneserNey, WittenBell
+from ngramkit.models import Additive, AbsoluteDiscounting, KneserNey, ModifiedKneserNey, WittenBell
 from ngramkit.models.interpolated import prune_thresholds
 
 from oracles import compare_arpa_tables as compare, parse_arpa
@@ -85,7 +85,7 @@ def test_kept_ngrams_by_a_naive_count(tm_sentences, tm_counts4):
         assert got == expect
 
 
-@pytest.mark.parametrize("cls", [ModifiedKneserNey, KneserNey, AbsoluteDiscounting, WittenBell])
+@pytest.mark.parametrize("cls", [ModifiedKneserNey, KneserNey, AbsoluteDiscounting, WittenBell, Additive])
 def test_pruned_models_sum_to_one(cls, tm_counts4):
     """Every pruned interpolated model normalises: the pruned n-grams' mass moved to their context's weight."""
     kw = {"discount_fallback": True} if cls is ModifiedKneserNey else {}
@@ -118,6 +118,8 @@ def test_pruning_is_saved_and_reloaded(tm_counts4, tmp_path):
     assert back.vocab == model.vocab and back.fitted_["prune"] == [0, 1, 1]
     for k in (1, 2, 3):
         np.testing.assert_array_equal(back.logp10(k), model.logp10(k))
+    model.fit(tm_counts4)  # a refit without pruning forgets it
+    assert "prune" not in model.fitted_ and len(model.vocab) == len(tm_counts4.vocab)
 
 
 def test_thresholds_parse_as_lmplz():
