@@ -1,4 +1,4 @@
-"""The count-pruning and vocabulary-limit options: ``train ngram --prune/--limit-vocab``, ``ppl``/``convert --limit-vocab``.
+"""The count-pruning and vocabulary-limit options of `train ngram` (--prune, --limit-vocab), `ppl` and `convert`.
 
 The library does the work (:mod:`ngramkit.limitvocab`, ``fit(counts, prune=..., limit_vocab=...)`` of the
 interpolated models); this module only parses the options and says where they do not apply.

@@ -140,11 +140,11 @@ def limit_vocab(model, words) -> BackoffModel:
     real1 = keep[0] & ~np.isnan(logp10[0]) & (uni != BOS_ID)
     z0 = float(prob[0][real1].sum())
     if not z0 > 0:
-        raise NgramkitError("--limit-vocab: the listed words have probability 0 in this model")
-    z = []  # per order k < n: (M_k,) Z(h) of each row as a context (computed for kept rows)
+        raise NgramkitError("the words of the vocabulary limit have probability 0 in this model")
+    z, zs = [], []  # per order k < n: (M_k,) Z(h) of each row h as a context, and Z(h') of its suffix context
     for k in range(1, n):
-        zk = _context_z(k, ngrams, logp10, backoff10, keys, prob, keep, z, z0, v)
-        z.append(zk)
+        zs.append(_suffix_z(k, ngrams, keys, z, z0, v))
+        z.append(_context_z(k, ngrams, logp10, backoff10, keys, prob, keep, zs[-1], v))
     # new values: explicit rows p / Z(context); backoffs bow * Z(h') / Z(h)
     new_p, new_b = [], []
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -158,9 +158,7 @@ def limit_vocab(model, words) -> BackoffModel:
             new_p.append(p)
             b = backoff10[k - 1].copy()
             if k < n:
-                zh = z[k - 1]
-                zs = _suffix_z(k, ngrams, keys, z, z0, v)
-                b = np.where(keep[k - 1], b + np.log10(zs) - np.log10(zh), b)
+                b = np.where(keep[k - 1], b + np.log10(zs[k - 1]) - np.log10(z[k - 1]), b)
             new_b.append(b)
     new_vocab, old_to_new = shrink_vocab(vocab, allowed)
     g, p, b, kk = subset_tables(ngrams, new_p, new_b, keys, keep, old_to_new, v, len(new_vocab))
@@ -207,8 +205,8 @@ def _suffix_z(k: int, ngrams, keys, z, z0: float, v: int) -> np.ndarray:
     return out
 
 
-def _context_z(k, ngrams, logp10, backoff10, keys, prob, keep, z, z0, v) -> np.ndarray:
-    """(M_k,) Z(h) of every order-k row h as a context (module docstring); 1 for rows that are no context."""
+def _context_z(k, ngrams, logp10, backoff10, keys, prob, keep, zs, v) -> np.ndarray:
+    """(M_k,) Z(h) of every order-k row h as a context (module docstring), from ``zs`` (M_k,) Z(h')."""
     m = len(ngrams[k - 1])
     child = ngrams[k]  # (M_{k+1}, k+1)
     parent = keys[k] // v
@@ -220,12 +218,11 @@ def _context_z(k, ngrams, logp10, backoff10, keys, prob, keep, z, z0, v) -> np.n
     if idx.size:
         lower[idx] = 10.0 ** _bo_log10(keys, logp10, backoff10, v, np.asarray(child[idx, 1:], np.int64))
     lower_sum = np.bincount(parent[real], weights=lower[real], minlength=m)
-    zs = _suffix_z(k, ngrams, keys, z, z0, v)
     bow = 10.0 ** np.asarray(backoff10[k - 1], np.float64)
     out = explicit + bow * np.maximum(zs - lower_sum, 0.0)  # a row without children: bow(h) Z(h')
     bad = keep[k - 1] & ~(out > 0)
     if bad.any():
-        raise NgramkitError(f"--limit-vocab: the listed words have probability 0 after a {k}-word context")
+        raise NgramkitError(f"the words of the vocabulary limit have probability 0 after a {k}-word context")
     return out
 
 
