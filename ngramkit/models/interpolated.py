@@ -17,6 +17,12 @@ rescanned per query. The same method code runs in memory
 chunk in a fixed memory budget (``fit(counts, memory=..., workdir=...)``,
 :mod:`ngramkit.outofcore.estimate`), with bit-identical results.
 
+``fit(counts, prune=..., limit_vocab=...)`` drops n-grams as KenLM ``lmplz
+--prune`` / ``--limit_vocab_file`` do (:func:`kept_rows`): the estimate runs
+on all the counts, then each dropped row's mass u moves to its context's
+gamma (:func:`move_pruned_mass`) and the tables keep the other rows (in
+memory only).
+
 |V| is the number of predictable tokens: every vocabulary word (``<unk>``
 included) and ``</s>``, but not ``<s>`` or ``<pad>``. The unigram table holds
 every vocabulary id except ``<pad>`` -- unseen words included, so every
@@ -265,8 +271,8 @@ class InterpolatedModel(BackoffModel):
         order (the last repeats for higher orders), non-decreasing; n-grams whose raw count is at most their
         order's threshold are dropped. ``limit_vocab``: as ``lmplz --limit_vocab_file``, a vocabulary file's
         path or an iterable of words; n-grams holding another word (but ``<unk>``, ``<s>``, ``</s>``) are
-        dropped and so are those words. Either way the estimate is lmplz's (:func:`pruned_estimate`); both
-        are refused when the estimate would run out of core.
+        dropped and so are those words. Either way the estimate is lmplz's (:func:`kept_rows`,
+        :func:`move_pruned_mass`); both are refused when the estimate would run out of core.
         """
         self._check_counts(counts)
         thresholds = prune_thresholds(prune, self.order)
@@ -334,7 +340,6 @@ class InterpolatedModel(BackoffModel):
         model = super().from_state(meta, arrays, vocab)
         model.fitted_ = dict(meta.get("fitted", {}))
         return model
-
 
 
 # ---- count pruning and vocabulary limits (KenLM lmplz --prune, --limit_vocab_file) -------------
