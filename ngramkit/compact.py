@@ -195,9 +195,10 @@ def check_bits(bits) -> int:
 def quantise(model, bits: int = 8) -> CompactModel:
     """``model`` (anything with ``to_backoff()``) with 8-bit (or ``bits``-bit) values in the compact layout."""
     bits = check_bits(bits)
-    bm = model.to_backoff() if not isinstance(model, BackoffModel) else model
-    if isinstance(bm, CompactModel):
-        raise NgramkitError("the model is already quantised; quantise the unquantised model instead")
+    if isinstance(model, CompactModel):
+        raise NgramkitError(f"the model is already quantised ({model.bits} bits); quantise the unquantised model "
+                            "instead")
+    bm = model if isinstance(model, BackoffModel) else model.to_backoff()
     bm._check_fitted()
     n, vocab = bm.order, bm.vocab
     v = len(vocab)
