@@ -60,6 +60,7 @@ from .errors import InputError, NgramkitError
 from .evaluate import LN10
 from .lm import LanguageModel
 from .models.backoff import BackoffModel
+from .models.lookup import find_rows
 from .stream import Stream
 from .vocab import BOS_ID, Vocabulary
 
@@ -253,7 +254,17 @@ def quantise(model, bits: int = 8) -> CompactModel:
         arrays[f"records{k}"] = out
         arrays[f"prob_centres{k}"] = p_centres
     state["ptr_bits"] = ptr_bits
+    closed = bm._suffix_closed  # known when the model was fitted, loaded from .ngk or scored
+    state["suffix_closed"] = closed if closed is not None else suffix_closed([bm.ngrams(k) for k in range(1, n + 1)],
+                                                                             keys, v)
     return CompactModel._from_parts(state, arrays, vocab)
+
+
+def suffix_closed(ngrams: list[np.ndarray], keys: list[np.ndarray], v: int) -> bool:
+    """True when the suffix of every n-gram of these tables is an n-gram (or context-only entry) of them: the
+    scorer may then stop at the first order where a token's n-gram is absent (every smoothed model of
+    ngramkit and every lmplz model is; a pruned or hand-made one may not be)."""
+    return all(bool((find_rows(keys[:k - 1], v, ngrams[k - 1][:, 1:]) >= 0).all()) for k in range(2, len(keys) + 1))
 
 
 class CompactModel(LanguageModel):
@@ -317,7 +328,7 @@ class CompactModel(LanguageModel):
         a = self._arrays
         kernel.score(np.ascontiguousarray(padded, np.int32), np.ascontiguousarray(offsets, np.int64),
                      a["uni_logp10"], a["uni_backoff10"], a["uni_ptr"], self._state["uni_ptr_bits"], self._levels(),
-                     out)
+                     out, self._state.get("suffix_closed") is True)
         out *= LN10
         return out
 
@@ -352,7 +363,7 @@ class CompactModel(LanguageModel):
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray], vocab: Vocabulary) -> CompactModel:
         check_geometry(meta, arrays, len(vocab))
         state = {key: meta[key] for key in ("layout", "order", "prob_bits", "backoff_bits", "sizes", "word_bits",
-                                            "uni_ptr_bits", "ptr_bits", "source") if key in meta}
+                                            "uni_ptr_bits", "ptr_bits", "suffix_closed", "source") if key in meta}
         names = ["uni_logp10", "uni_backoff10", "uni_present", "uni_ptr"]
         for k in range(2, int(meta["order"]) + 1):
             names += [f"records{k}", f"prob_centres{k}"] + ([f"backoff_centres{k}"] if k < meta["order"] else [])
@@ -419,7 +430,9 @@ def check_state(state: dict, arrays: dict, v: int, path, *, values: bool = True)
     try:
         check_geometry(state, arrays, v)
         if values:
-            unpack_tables(state, arrays, v)
+            tables = unpack_tables(state, arrays, v)
+            if state.get("suffix_closed") is True and not suffix_closed(tables[0], tables[3], v):
+                raise NgramkitError("'suffix_closed' is true but some n-gram's suffix is not in the model")
     except NgramkitError as exc:
         raise InputError(f"{path}: corrupt model state for CompactModel ({exc})") from None
 

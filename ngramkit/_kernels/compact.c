@@ -86,7 +86,7 @@ static inline int64_t find_word(const ngk_level *lv, int64_t lo, int64_t hi, int
 }
 
 int64_t ngk_compact_score(const ngk_compact *m, const int32_t *padded, const int64_t *offsets, int64_t n_sentences,
-                          double *out) {
+                          int suffix_closed, double *out) {
     const int n = m->order;
     const int64_t v = m->vocab;
     int64_t ctx[NGK_COMPACT_MAX_ORDER];   /* ctx[j]: entry of the (j+1)-gram ending at t-1 in order j+1, -1 absent */
@@ -115,7 +115,7 @@ int64_t ngk_compact_score(const ngk_compact *m, const int32_t *padded, const int
             cur_bo[0] = (double)m->uni_backoff[w];
             for (int i = 1; i <= lmax; i++) {
                 cur[i] = -1;
-                if (ctx[i - 1] < 0) continue;
+                if (ctx[i - 1] < 0 || (suffix_closed && cur[i - 1] < 0)) continue;
                 int64_t lo, hi;
                 children(m, i, ctx[i - 1], &lo, &hi);
                 const ngk_level *lv = &m->level[i]; /* order i+1 */

@@ -46,9 +46,11 @@ typedef struct {
 void ngk_pack(const uint64_t *values, int64_t n, int width, uint64_t start, uint64_t stride, uint8_t *out);
 void ngk_unpack(const uint8_t *bits, int64_t n, int width, uint64_t start, uint64_t stride, uint64_t *out);
 
-/* Score a padded stream (see score.h). Returns the number of tokens written, or -1 on an id outside
- * 0..V-1. Every pointer read is clamped to its next order's size: any bytes are safe to score. */
+/* Score a padded stream (see score.h). suffix_closed: every n-gram's suffix is an n-gram of the model, so
+ * the search stops at the first order where the token's n-gram is absent. Returns the number of tokens
+ * written, or -1 on an id outside 0..V-1. Every pointer read is clamped to its next order's size: any bytes
+ * are safe to score. */
 int64_t ngk_compact_score(const ngk_compact *m, const int32_t *padded, const int64_t *offsets, int64_t n_sentences,
-                          double *out);
+                          int suffix_closed, double *out);
 
 #endif

@@ -108,19 +108,21 @@ done:
 }
 
 PyDoc_STRVAR(score_doc,
-"score(padded, offsets, uni_prob, uni_backoff, uni_ptr, uni_ptr_bits, levels, out) -> n\n\n"
+"score(padded, offsets, uni_prob, uni_backoff, uni_ptr, uni_ptr_bits, levels, out, suffix_closed=False) -> n\n\n"
 "Score a padded stream (int32, each sentence <s> w1 .. </s>; offsets int64 rising\n"
 "strictly from 0 to len(padded)) with a compact model (compact.h): uni_prob and\n"
 "uni_backoff float32 (V,), uni_ptr uint8 (V+1 packed pointers), levels one tuple\n"
 "per order 2..N: (records uint8, n, word_bits, prob_bits, backoff_bits, ptr_bits,\n"
 "prob_centres float32, backoff_centres float32 or None at order N). out: float64\n"
-"(len(padded) - n_sentences,) log10 probabilities. Returns the tokens scored.");
+"(len(padded) - n_sentences,) log10 probabilities. suffix_closed: every n-gram's\n"
+"suffix is in the model, so the search stops at the first absent order.\n"
+"Returns the tokens scored.");
 
 static PyObject *py_score(PyObject *self, PyObject *args) {
     PyObject *o_pad, *o_off, *o_up, *o_ub, *o_ptr, *t_lv, *o_out;
-    int uni_pbits;
-    if (!PyArg_ParseTuple(args, "OOOOOiO!O:score", &o_pad, &o_off, &o_up, &o_ub, &o_ptr, &uni_pbits, &PyTuple_Type,
-                          &t_lv, &o_out))
+    int uni_pbits, suffix_closed = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOiO!O|p:score", &o_pad, &o_off, &o_up, &o_ub, &o_ptr, &uni_pbits, &PyTuple_Type,
+                          &t_lv, &o_out, &suffix_closed))
         return NULL;
     Py_ssize_t n_lv = PyTuple_GET_SIZE(t_lv);
     if (n_lv + 1 > NGK_COMPACT_MAX_ORDER) {
@@ -196,7 +198,7 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
     }
     int64_t written;
     Py_BEGIN_ALLOW_THREADS
-    written = ngk_compact_score(&m, (const int32_t *)pad->buf, offsets, n_sent, (double *)out->buf);
+    written = ngk_compact_score(&m, (const int32_t *)pad->buf, offsets, n_sent, suffix_closed, (double *)out->buf);
     Py_END_ALLOW_THREADS
     if (written < 0) {
         PyErr_SetString(PyExc_IndexError, "score: word id outside 0..V-1");
