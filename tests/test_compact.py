@@ -463,3 +463,40 @@ def test_quantise_refuses_what_it_cannot_hold(trained):
         with pytest.raises(NgramkitError, match="bits"):
             compact.quantise(modelio.load_model(d / "tm.ngk"), bits)
 
+
+
+def test_kernel_refuses_bad_buffers(tm5):
+    if not HAS_C:
+        pytest.skip("the compiled ngramkit._compact is not built")
+    kernel = native.extension("_compact")
+    out = np.zeros(64, np.uint8)
+    with pytest.raises(TypeError, match="values"):
+        kernel.pack(np.zeros(4, np.float64), 3, 0, 3, out)
+    with pytest.raises(TypeError, match="values"):
+        kernel.pack(np.zeros(8, np.uint64)[::2], 3, 0, 3, out)  # not contiguous
+    with pytest.raises(ValueError, match="too short"):
+        kernel.pack(np.zeros(100, np.uint64), 5, 0, 5, out)
+    with pytest.raises(ValueError, match="width"):
+        kernel.unpack(out, 58, 0, 58, np.zeros(1, np.uint64))
+    with pytest.raises(TypeError, match="out"):
+        kernel.pack(np.zeros(4, np.uint64), 3, 0, 3, np.zeros(64, np.uint8).tobytes())  # read-only
+    _, _, _, model = tm5
+    a, levels = model._arrays, model._levels()
+    stream = Stream.from_sentences([["the", "time"]], model.vocab)
+    padded, offsets = stream.padded(model.vocab.id(BOS))
+    args = [np.ascontiguousarray(padded, np.int32), np.ascontiguousarray(offsets, np.int64), a["uni_logp10"],
+            a["uni_backoff10"], a["uni_ptr"], model._state["uni_ptr_bits"]]
+    res = np.empty(stream.n_tokens)
+    assert kernel.score(*args, levels, res) == stream.n_tokens
+    bad_levels = (levels[0][:6] + (levels[0][6][:-1], levels[0][7]),) + levels[1:]  # a centre table too short
+    with pytest.raises(ValueError, match="order-2 level"):
+        kernel.score(*args, bad_levels, res)
+    short = (levels[0][:1] + (levels[0][1] + 10,) + levels[0][2:],) + levels[1:]  # more records than bytes
+    with pytest.raises(ValueError, match="order-2 level"):
+        kernel.score(*args, short, res)
+    with pytest.raises(ValueError, match="out"):
+        kernel.score(*args, levels, np.empty(stream.n_tokens + 1))
+    wrong = args[0].copy()
+    wrong[1] = len(model.vocab)
+    with pytest.raises(IndexError, match="word id"):
+        kernel.score(wrong, *args[1:], levels, res)

@@ -70,7 +70,7 @@ static inline void children(const ngk_compact *m, int k, int64_t e, int64_t *lo,
 /* The record of word w among records [lo, hi) of an order (sorted by word), or -1. */
 static inline int64_t find_word(const ngk_level *lv, int64_t lo, int64_t hi, int64_t w) {
     const int64_t end = hi;
-    while (hi - lo > 8) { /* lower bound: the first word >= w is in [lo, hi] */
+    while (hi - lo > 24) { /* lower bound: the first word >= w is in [lo, hi]; a short range is scanned */
         int64_t mid = lo + ((hi - lo) >> 1);
         if (rec_word(lv, mid) < w)
             lo = mid + 1;
