@@ -145,6 +145,17 @@ int64_t ngk_compact_score(const ngk_compact *m, const int32_t *padded, const int
                 ctx[j] = j <= lmax ? cur[j] : -1;
                 ctx_bo[j] = j <= lmax && cur[j] >= 0 ? cur_bo[j] : 0.0;
             }
+            /* The next token searches the children of these n-grams: fetch the record its search reads first
+             * (the middle of each range) while this token's bookkeeping and the next one's first orders run. */
+            if (t + 1 < b) {
+                for (int j = 0; j <= lmax && j < n - 1; j++) {
+                    if (ctx[j] < 0) continue;
+                    int64_t lo, hi;
+                    children(m, j + 1, ctx[j], &lo, &hi);
+                    const ngk_level *lv = &m->level[j + 1];
+                    __builtin_prefetch(lv->bits + (((uint64_t)(lo + ((hi - lo) >> 1)) * (uint64_t)lv->rec) >> 3), 0, 1);
+                }
+            }
         }
     }
     return written;
