@@ -35,14 +35,17 @@ code and pointer to the first child in order k+1 (ceil(log2(M_{k+1}+1))
 bits), the last two absent at order N. The children of an entry run to the
 next entry's pointer. A query walks the stream once, carrying the entries of
 the context's suffixes from token to token, one binary search per order in
-the children of the context (the C kernel ``ngramkit._compact``); the ARPA
+the children of the context (the C kernel ``ngramkit._compact``; in a
+suffix-closed model, which the file records, the search stops at the first
+order without the token's n-gram, and the record the next token's search
+reads first is prefetched); the ARPA
 rule gives the same numbers as :class:`~ngramkit.models.BackoffModel` on the
 dequantised values (:meth:`CompactModel.to_backoff`), bit for bit.
 
 Everything else that takes a model (``ngramkit.kenlm.Model``, ``generate``,
 ``convert`` back to ARPA, :func:`~ngramkit.lm.LanguageModel.next_log_probs`)
 works on :meth:`CompactModel.to_backoff`: the dequantised tables, built once
-per model (about a second for PTB order 5). Entropy pruning refuses a
+per model (under a second for PTB order 5). Entropy pruning refuses a
 quantised model (:func:`ngramkit.prune.prune_model`): its values do not
 normalise, so the pruning criterion would be meaningless.
 
@@ -66,7 +69,6 @@ from .vocab import BOS_ID, Vocabulary
 
 LAYOUT = 1  # the state's "layout": the record layout of compact.h
 MIN_BITS, MAX_BITS = 2, 16  # --quantize: backoffs need 2 codes for zero; centre tables stay small
-MAX_FIELD = 57  # widest bit field one unaligned 64-bit load reads (compact.h)
 PAD_BYTES = 8  # after every packed array: the last field's 64-bit load stays inside
 
 
