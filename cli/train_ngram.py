@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ngramkit import jsonout, modelio, sources
+from ngramkit.compact import MAX_BITS, MIN_BITS, quantise
 from ngramkit.counts import NGramCounts
 from ngramkit.errors import NgramkitError
 from ngramkit.fileio import check_writable
@@ -206,6 +207,9 @@ def fit_in_budget(model, counts, memory: int, temp, say, **pruning) -> int | Non
               help="Keep only the most frequent words (specials included).")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="Model file: .arpa / .arpa.gz for ARPA, anything else (e.g. .ngk) for the native format.")
+@click.option("--quantize", "bits", type=click.IntRange(MIN_BITS, MAX_BITS), default=None, metavar="BITS",
+              help="Write the quantised compact format (-o x.ngq; as `ngramkit convert --quantize`): values binned "
+                   "into 2^BITS per order as KenLM's build_binary -q BITS -b BITS, n-grams in a bit-packed trie.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @json_option
 @text_options
@@ -217,7 +221,7 @@ def fit_in_budget(model, counts, memory: int, temp, say, **pruning) -> int | Non
 @command_errors(memory="try a smaller --order or a larger --min-count, or split the input",
                 aliases={"discounts": "discount"})
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
-          max_vocab, output, quiet, as_json, memory, temp, prune, limit_vocab, **kwargs):
+          max_vocab, output, bits, quiet, as_json, memory, temp, prune, limit_vocab, **kwargs):
     """Count n-grams (or read a counts file) and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
@@ -245,6 +249,13 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
         raise click.UsageError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
                             f"write it in the native format (e.g. -o {_native_name(output)})")
+    if bits is not None and (modelio.is_arpa_path(output) or not has_arpa_form(type(model))):
+        raise click.UsageError("--quantize writes the compact format of a backoff model: "
+                               + (f"name -o e.g. {Path(_native_name(output)).with_suffix('.ngq')}"
+                                  if modelio.is_arpa_path(output) else f"--smoothing {smoothing} has no backoff form"))
+    if bits is None and str(output).lower().endswith(".ngq"):
+        raise click.UsageError(f"-o {output} is named like a quantised model (.ngq): pass --quantize 8 to write "
+                               "one, or name it .ngk for the native format")
     say = info_lines(quiet)
     times = {}
     count_stats = None  # counting in blocks: its CountStats
@@ -310,12 +321,13 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     }
     if counts_path is not None:
         info["counts_file"] = str(counts_path)
-    modelio.save_model(model, output, info=info)
+    modelio.save_model(model if bits is None else quantise(model, bits), output, info=info)
     times["write"] = time.perf_counter() - t3
     wall = time.perf_counter() - t0
     summary = {
         "model_file": str(output),
-        "format": "arpa" if modelio.is_arpa_path(output) else "native",
+        "format": "arpa" if modelio.is_arpa_path(output) else ("native" if bits is None else "compact"),
+        "quantize_bits": bits,
         "model": smoothing,
         "class": type(model).__name__,
         "order": order,

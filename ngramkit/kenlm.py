@@ -2,7 +2,9 @@
 
 Input: a model file, ARPA (``.arpa``, ``.arpa.gz``, as written by KenLM's
 ``lmplz``, SRILM or ``ngramkit train ngram -o x.arpa``) or ngramkit's native
-format (``.ngk``, any n-gram model). Output: the objects of KenLM's module,
+format (``.ngk``, any n-gram model; a quantised ``.ngq`` is queried through
+its dequantised tables, :mod:`ngramkit.compact`, whose probing index is
+built when it is opened). Output: the objects of KenLM's module,
 same names, same arguments, same numbers (log10, KenLM's conventions):
 
 >>> import ngramkit.kenlm as kenlm                        # doctest: +SKIP

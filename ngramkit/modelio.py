@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import arpa, npzfile
+from . import arpa, compact, npzfile
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path, check_writable
 from .models import CLASSES, MODELS, BackoffModel, CountModel
@@ -75,6 +75,8 @@ MODEL_CLASSES: dict[str, ModelClass] = {
     "RNNLM": ModelClass("rnn", "rnn", RNNLM, RNNLM.from_state),
     # a training checkpoint loads as its model, so `ngramkit ppl --model CKPT/last.ngk` works mid-run
     "TrainingCheckpoint": ModelClass("rnn", "rnn", TrainingCheckpoint, TrainingCheckpoint.model_from_state),
+    # the quantised compact format (.ngq, ngramkit.compact): scored as it is mapped, checked by compact.check_state
+    "CompactModel": ModelClass("ngram", "compact", compact.CompactModel, compact.CompactModel.from_state),
 }
 
 
@@ -201,6 +203,8 @@ def query_safe(meta: dict) -> bool:
     state, name = meta.get("state"), meta.get("class")
     entry = MODEL_CLASSES.get(name) if isinstance(name, str) else None
     probe = state.get("probe") if isinstance(state, dict) else None
+    if entry is not None and entry.cls is compact.CompactModel and meta.get("kind") == "ngram":
+        return True  # its scorer clamps every pointer it reads; the geometry is checked at every load
     return (entry is not None and entry.kind == meta.get("kind") == "ngram" and issubclass(entry.cls, BackoffModel)
             and isinstance(probe, dict) and probe.get("layout") == PROBE_LAYOUT)
 
@@ -284,6 +288,9 @@ def check_state(entry: ModelClass, state: dict, arrays: dict, vocab_size: int, p
             raise bad(why)
         return arrays[name]
 
+    if entry.cls is compact.CompactModel:
+        compact.check_state(state, arrays, v, path, values=values)
+        return
     if entry.kind == "rnn":
         for name, arr in arrays.items():
             if name in ("to_kernel", "class_bounds"):

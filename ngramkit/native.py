@@ -1,7 +1,7 @@
 """The compiled kernels: one loader and one ``NGRAMKIT_IMPL`` rule for all of them.
 
 Input: an extension's name, one of :data:`EXTENSIONS` (``_count``,
-``_score``, ``_rnn``, ``_optim``, ``_arpa``, ``_merge``, ``_sample``, the C modules ``pip install`` builds from
+``_score``, ``_rnn``, ``_optim``, ``_arpa``, ``_merge``, ``_sample``, ``_compact``, the C modules ``pip install`` builds from
 ``ngramkit/_kernels``), and the environment variable ``NGRAMKIT_IMPL``,
 read at every call so that tests and benchmarks can switch it. Output: the
 compiled module, or None where the caller runs its numpy reference (the
@@ -45,6 +45,8 @@ EXTENSIONS = {
               "slower and over the memory budget",
     "_sample": "text generation at temperature 1 (sample_ids, generate) runs the numpy reference, "
                "~10-15x slower (PTB 5-gram: ~0.12M vs 1.7M tokens/s per thread)",
+    "_compact": "quantised compact models (.ngq) are packed in numpy and scored by unpacking them into a "
+                "backoff model first (several times slower to open and score)",
 }
 
 REBUILD = ("reinstall with a C compiler and the Python headers: pip install --force-reinstall --no-binary ngramkit "

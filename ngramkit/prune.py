@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import NgramkitError, ParameterError
+from .compact import CompactModel
 from .models.backoff import BackoffModel
 from .models.lookup import find_rows
 from .vocab import BOS_ID, EOS_ID, PAD_ID
@@ -101,6 +102,10 @@ class PruneResult:
 
 
 def _tables(model):
+    if isinstance(model, CompactModel):
+        raise NgramkitError(f"a quantised model ({model.bits}-bit CompactModel) cannot be entropy-pruned: its quantised "
+                            "values do not sum to 1, so the entropy it would measure is wrong; prune the unquantised "
+                            "model, then quantise it (ngramkit convert --quantize)")
     if isinstance(model, BackoffModel):
         bm = model
     else:
