@@ -18,6 +18,7 @@ from ngramkit.models import MODELS
 from ngramkit.outofcore.budget import TempSpace, check_temp_dir, format_bytes
 from ngramkit.outofcore.count import count_files, in_blocks
 
+from . import engine as engines
 from .common import command_errors, corpus_option, echo_json, info as info_lines, json_option, text_options
 from .count import memory_options
 
@@ -180,7 +181,8 @@ def fit_in_budget(model, counts, memory: int, temp, say) -> int | None:
                "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.ngk"
                "   # no backoff (ARPA) form\n\n"
                "  ngramkit count book.txt --order 5 --output book.ngc   # count once ...\n\n"
-               "  ngramkit train ngram book.ngc --order 5 --smoothing kn -o book.kn.ngk   # ... fit many")
+               "  ngramkit train ngram book.ngc --order 5 --smoothing kn -o book.kn.ngk   # ... fit many\n\n"
+               "  ngramkit train ngram a.txt b.txt -n 5 --engine dask --workers 2 -o ab.arpa   # on Dask")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
 @click.option("--order", "-n", type=click.IntRange(1, 12), default=3, show_default=True, help="N-gram order.")
@@ -209,10 +211,11 @@ def fit_in_budget(model, counts, memory: int, temp, say) -> int | None:
 @json_option
 @text_options
 @memory_options
+@engines.engine_options
 @command_errors(memory="try a smaller --order or a larger --min-count, or split the input",
                 aliases={"discounts": "discount"})
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
-          max_vocab, output, quiet, as_json, memory, temp, **kwargs):
+          max_vocab, output, quiet, as_json, memory, temp, engine, workers, scheduler, **kwargs):
     """Count n-grams (or read a counts file) and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
@@ -227,12 +230,20 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     Modified Kneser-Ney's discounts are undefined on some orders of small
     texts: those orders use KenLM's fallback discounts, and the warning, the
     summary and the JSON name them (--no-discount-fallback refuses instead).
+
+    --engine dask counts and fits on a dask.distributed cluster (--workers N:
+    a local one started for the run; --scheduler: a running one) the
+    interpolated smoothings, from FILES (paths or globs every worker can
+    read): the same model file.
     """
     # Fail before any heavy work on bad options or an unwritable output path.
     check_writable(output)
     check_temp_dir(temp)
     fallback = discount_fallback_setting(smoothing, discount, discount_fallback)
     counts_path = counts_file(files, corpus_name)
+    run = engines.choose(engine, workers, scheduler, local_only=("memory", "temp"))
+    if run is not None and counts_path is not None:
+        raise click.UsageError(f"--engine dask reads text, not a counts file ({counts_path})")
     model, hparams = build_model(smoothing, order,
                                  {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha,
                                   "discount_fallback": fallback})
@@ -262,8 +273,12 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         source_json = jsonout.source_fields(source)
         source_info = {"corpus": source.corpus, "files": list(source.files), "text_options": text_opts,
                        "min_count": min_count, "max_vocab": max_vocab}
-        paths = source.paths()
-        if paths is not None and in_blocks(paths, order, source.options, memory):
+        paths = None if run is not None else source.paths()
+        if run is not None:  # counted and fitted on the cluster (cli/engine.py)
+            counts, times["dask"] = engines.train(run, source, model, min_count, max_vocab, say)
+            vocab, n_tokens, n_sentences = counts.vocab, counts.n_tokens, counts.n_sentences
+            t2 = time.perf_counter()
+        elif paths is not None and in_blocks(paths, order, source.options, memory):
             # Larger than --memory allows: counted in blocks, spilled to --temp as sorted runs, merged on disk;
             # the counts' arrays map files in the temp folder, removed when the command ends.
             space = click.get_current_context().with_resource(TempSpace(temp))
@@ -287,10 +302,12 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             counts = NGramCounts.from_stream(stream, order)
             t2 = time.perf_counter()
             times["count"] = t2 - t1
-    say(f"fitting {type(model).__name__} ...")
-    estimate_bytes = fit_in_budget(model, counts, memory, temp, say)
+    if run is None:
+        say(f"fitting {type(model).__name__} ...")
+    estimate_bytes = fit_in_budget(model, counts, memory, temp, say) if run is None else None
     t3 = time.perf_counter()
-    times["fit"] = t3 - t2
+    if run is None:
+        times["fit"] = t3 - t2
     fallback_orders = list(getattr(model, "fallback_orders_", []))
     note = getattr(model, "fallback_note_", "")
     if note:  # a warning, not progress: printed with -q too
@@ -320,7 +337,8 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         "train_tokens": n_tokens,
         "train_sentences": n_sentences,
         "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
-        "memory": {"budget_bytes": memory,
+        **({"engine": run.json()} if run is not None else {}),
+        "memory": {"budget_bytes": memory if run is None else None,
                    "counted_in_blocks": count_stats is not None,
                    "count_runs": count_stats.runs if count_stats is not None else 0,
                    "count_temp_peak_bytes": count_stats.temp_peak if count_stats is not None else 0,

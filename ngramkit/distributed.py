@@ -48,6 +48,7 @@ inside the functions.
 from __future__ import annotations
 
 import contextlib
+import logging
 import operator
 import os
 from dataclasses import dataclass
@@ -103,8 +104,10 @@ def client_for(workers: int | None = None, scheduler: str | None = None, *, time
             yield client
         return
     n = int(workers) if workers is not None else (os.cpu_count() or 1)
+    # silence_logs: a task's error reaches the caller as its exception (one line in the CLI); the workers'
+    # own log of it (with a traceback) would repeat it on stderr
     cluster = distributed.LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
-                                       dashboard_address=None)
+                                       dashboard_address=None, silence_logs=logging.CRITICAL)
     with cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -457,14 +460,19 @@ def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces
             a = np.where(rows[0][:, 0] == BOS_ID, 0, a)  # <s> is context only
         adj.append(a.astype(np.int64))
     stats = [count_of_counts(a[a > 0]) for a in adj]
+    r1 = raw[0]
+    bos = rows[0][:, 0] == BOS_ID
+    # what NGramCounts reports (summed over the buckets): tokens (raw unigram counts but <s>), sentences
+    # (those of <s>), distinct n-grams counted per order
+    totals = np.array([r1[~bos].sum(), r1[bos].sum(), (r1 > 0).sum(), *[r.size for r in raw[1:]]], np.int64)
     a1 = adj[0]
     # the order-1 aggregates (one context), as integers: summed over the buckets exactly
     first = np.array([a1.sum(), (a1 == 1).sum(), (a1 == 2).sum(), (a1 >= 3).sum(), (a1 > 0).sum()], np.int64)
-    return rows, keys, adj, stats, first, find
+    return rows, keys, adj, stats, first, find, totals
 
 
 def _home_stats(home):
-    return home[3], home[4]
+    return home[3], home[4], home[6]
 
 
 def _to_contexts(home, order: int, buckets: int):
@@ -567,7 +575,7 @@ def _gather(v: int, order: int, *finished):
 
 def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOptions(),
                partition_bytes: int | None = None, buckets: int | None = None,
-               min_count: int = 1, max_size: int | None = None):
+               min_count: int = 1, max_size: int | None = None, stats: dict | None = None):
     """Fit ``model`` (an unfitted interpolated model: mkn, kn, absolute, witten-bell, additive)
     on files, estimated on the cluster of ``client``; returns ``model``.
 
@@ -575,7 +583,8 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     min_count=..., max_size=...))`` bit for bit (tables, ``fitted_``): the
     method's own ``_level``/``_gamma``/``_u`` run on the workers' aggregates.
     ``buckets``: the number of shuffle partitions (default: twice the number
-    of workers).
+    of workers). ``stats``: a dict to receive what ``NGramCounts`` of the text
+    would report: ``tokens``, ``sentences`` and ``distinct`` (n-grams per order).
     """
     from .models.interpolated import CONTEXT_AGGREGATES, InterpolatedModel
 
@@ -601,11 +610,14 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     homes = [submit(_home, b, buckets, v, order, model.adjusted,
                     *[submit(operator.getitem, s, b, pure=False) for s in split], pure=False)
              for b in range(buckets)]
-    stats = [_result(submit(_home_stats, h, pure=False)) for h in homes]
+    home_stats = [_result(submit(_home_stats, h, pure=False)) for h in homes]
     # Each order's parameters (discounts...) from the global count-of-counts, in the method's order of
     # calls (InterpolatedModel._estimate), so its errors and fitted_ are the same.
-    coc = [sum(s[0][k] for s in stats) for k in range(order)]
-    first = sum(s[1] for s in stats)
+    coc = [sum(s[0][k] for s in home_stats) for k in range(order)]
+    first = sum(s[1] for s in home_stats)
+    if stats is not None:
+        totals = sum(s[2] for s in home_stats).tolist()
+        stats.update(tokens=totals[0], sentences=totals[1], distinct=totals[2:])
     agg1 = {name: np.array([float(x)]) for name, x in zip(CONTEXT_AGGREGATES, first.tolist())}
     model._begin_fit()
     params = []
