@@ -137,9 +137,11 @@ def count(run: DaskRun, source, order: int, min_count: int, say):
         return count_dask(paths, order, client=client, options=source.options, min_count=min_count)
 
 
-def train(run: DaskRun, source, model, min_count: int, max_vocab, say):
-    """Count and fit ``model`` (interpolated) on the cluster; (:class:`Summary`, seconds)."""
-    from ngramkit.distributed import train_dask  # noqa: PLC0415
+def train(run: DaskRun, source, model, min_count: int, max_vocab, say, output, info: dict):
+    """Count, fit ``model`` (interpolated) and write it to ``output`` on the cluster, from shards (the
+    model's tables never meet in one process); (:class:`Summary`, seconds). ``info``: what the local engine
+    stores in a native file before the token counts, which are added here."""
+    from ngramkit.distributed import write_dask  # noqa: PLC0415
     from ngramkit.models.interpolated import InterpolatedModel  # noqa: PLC0415
 
     if not isinstance(model, InterpolatedModel):
@@ -147,12 +149,13 @@ def train(run: DaskRun, source, model, min_count: int, max_vocab, say):
                                "additive), not --smoothing " + _smoothing_name(model))
     paths = dask_inputs(source)
     t0 = time.perf_counter()
+    stats: dict = {}
     with run.client() as client:
-        say(f"counting and fitting {type(model).__name__} of order {model.order} on {source.label} on Dask "
+        say(f"counting, fitting {type(model).__name__} of order {model.order} and writing {output} on Dask "
             f"({run.label}) ...")
-        stats: dict = {}
-        train_dask(paths, model, client=client, options=source.options, min_count=min_count, max_size=max_vocab,
-                   stats=stats)
+        write_dask(paths, model, output, client=client, options=source.options, min_count=min_count,
+                   max_size=max_vocab, stats=stats,
+                   info=lambda st: {**info, "train_tokens": st["tokens"], "train_sentences": st["sentences"]})
     return Summary(model.vocab, stats), time.perf_counter() - t0
 
 

@@ -274,8 +274,9 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         source_info = {"corpus": source.corpus, "files": list(source.files), "text_options": text_opts,
                        "min_count": min_count, "max_vocab": max_vocab}
         paths = None if run is not None else source.paths()
-        if run is not None:  # counted and fitted on the cluster (cli/engine.py)
-            counts, times["dask"] = engines.train(run, source, model, min_count, max_vocab, say)
+        if run is not None:  # counted, fitted and written on the cluster (cli/engine.py)
+            counts, times["dask"] = engines.train(run, source, model, min_count, max_vocab, say, output,
+                                                  {**source_info, "smoothing": smoothing})
             vocab, n_tokens, n_sentences = counts.vocab, counts.n_tokens, counts.n_sentences
             t2 = time.perf_counter()
         elif paths is not None and in_blocks(paths, order, source.options, memory):
@@ -312,7 +313,6 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     note = getattr(model, "fallback_note_", "")
     if note:  # a warning, not progress: printed with -q too
         click.echo(f"warning: {note} (--no-discount-fallback refuses instead)", err=True)
-    say(f"writing {output} ...")
     info = {
         **source_info,
         "smoothing": smoothing,
@@ -321,7 +321,9 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     }
     if counts_path is not None:
         info["counts_file"] = str(counts_path)
-    modelio.save_model(model, output, info=info)
+    if run is None:
+        say(f"writing {output} ...")
+        modelio.save_model(model, output, info=info)
     times["write"] = time.perf_counter() - t3
     wall = time.perf_counter() - t0
     summary = {

@@ -585,6 +585,23 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     ``buckets``: the number of shuffle partitions (default: twice the number
     of workers). ``stats``: a dict to receive what ``NGramCounts`` of the text
     would report: ``tokens``, ``sentences`` and ``distinct`` (n-grams per order).
+
+    The whole model's tables end up in this process (gathered from the
+    buckets); :func:`write_dask` writes a model file from shards instead.
+    """
+    vocab, finished = _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, min_count,
+                                max_size, stats)
+    tables = _result(client.submit(_gather, len(vocab), model.order, *finished, pure=False))
+    model._set_tables(vocab, [t[0] for t in tables], [t[1] for t in tables], [t[2] for t in tables],
+                      keys=[t[3] for t in tables], validate=False)
+    model._suffix_closed = True
+    return model
+
+
+def _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, min_count, max_size, stats):
+    """Stages 1-3 on the cluster: (vocabulary, one future per bucket of its finished rows, see :func:`_finish`).
+
+    ``model`` gets its parameters (``fitted_``, the fallback notes), not its tables.
     """
     from .models.interpolated import CONTEXT_AGGREGATES, InterpolatedModel
 
@@ -639,8 +656,192 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     finished = [submit(_finish, homes[b], ctx_home[b], order, v, model, params[0], agg1, gamma0, v - 2,
                        *[submit(operator.getitem, bk, b, pure=False) for bk in backs], pure=False)
                 for b in range(buckets)]
-    tables = _result(submit(_gather, v, order, *finished, pure=False))
-    model._set_tables(vocab, [t[0] for t in tables], [t[1] for t in tables], [t[2] for t in tables],
-                      keys=[t[3] for t in tables], validate=False)
-    model._suffix_closed = True
-    return model
+    return vocab, finished
+
+
+# ---- writing from shards -------------------------------------------------------------------------
+
+def _first_words(finished, v: int) -> np.ndarray:
+    """(V,) rows of every order of a finished bucket per first word."""
+    out = np.zeros(v, np.int64)
+    for g, _, _ in finished:
+        out += np.bincount(g[:, 0], minlength=v)
+    return out
+
+
+def _add(*arrays):
+    return sum(arrays[1:], arrays[0])
+
+
+def _shard_bounds(hist: np.ndarray, shards: int) -> np.ndarray:
+    """The first word id of each of at most ``shards`` contiguous id ranges holding about equal numbers of rows."""
+    cum = np.cumsum(hist)
+    total = int(cum[-1]) if cum.size else 0
+    cuts = np.searchsorted(cum, total * np.arange(1, shards) / shards, side="right")
+    return np.unique(np.concatenate([[0], cuts[(cuts > 0) & (cuts < hist.size)]])).astype(np.int64)
+
+
+def _split_first(finished, bounds: np.ndarray):
+    """A finished bucket's rows of every order, cut into the shards of their first word [(g, logp10, backoff10)]."""
+    out = [[] for _ in range(bounds.size)]
+    for g, p, b in finished:
+        s = np.searchsorted(bounds, g[:, 0], side="right") - 1
+        perm = np.argsort(s, kind="stable")
+        for j, sel in enumerate(np.split(perm, np.searchsorted(s[perm], np.arange(1, bounds.size)))):
+            out[j].append((g[sel], p[sel], b[sel]))
+    return out
+
+
+def _shard_meta(shard):
+    """Per order: (rows, dtype of ngrams, logp10, backoff10, keys) of a sorted shard (see :func:`_gather`)."""
+    return [(t[0].shape[0], *(a.dtype.str for a in t)) for t in shard]
+
+
+_TABLES = ("ngrams", "logp10", "backoff10", "keys")
+
+
+def _shard_keys(shard, k: int, offset_prev: int, v: int) -> np.ndarray:
+    """The shard's order-k keys in the whole model: its prefixes (same first word) are rows of this shard, so
+    the global row of a prefix is its row here plus the shard's offset in order k-1."""
+    keys = shard[k - 1][3]
+    return keys if k == 1 else keys + np.int64(offset_prev) * v
+
+
+def _write_npy_shard(shard, folder: str, offsets, prev_offsets, v: int):
+    """Write the shard's rows into the model's ``.npy`` tables in ``folder`` at its offsets (per order)."""
+    for k, t in enumerate(shard, 1):
+        n = t[0].shape[0]
+        if n == 0:
+            continue
+        arrays = (t[0], t[1], t[2], _shard_keys(shard, k, prev_offsets[k - 1], v))
+        for name, a in zip(_TABLES, arrays):
+            out = np.load(os.path.join(folder, f"{name}{k}.npy"), mmap_mode="r+")
+            out[offsets[k - 1]: offsets[k - 1] + n] = a
+            out.flush()
+            del out
+    return True
+
+
+def _write_arpa_shard(shard, folder: str, index: int, vocab: Vocabulary):
+    """The shard's ARPA lines of every order, one file each in ``folder``; their paths."""
+    from .arpa import ArpaLines
+
+    lines = ArpaLines(vocab.words)
+    order = len(shard)
+    paths = []
+    for k, (g, p, b, _) in enumerate(shard, 1):
+        path = os.path.join(folder, f"arpa{k}.{index:06d}")
+        with open(path, "wb") as fh:
+            for chunk in lines(g, p, b if k < order else None):
+                fh.write(chunk)
+        paths.append(path)
+    return paths
+
+
+def write_dask(paths_or_globs, model, path, *, client, info: dict | None = None,
+               options: TextOptions = TextOptions(), partition_bytes: int | None = None,
+               buckets: int | None = None, shards: int | None = None, min_count: int = 1,
+               max_size: int | None = None, stats: dict | None = None):
+    """Fit ``model`` on the cluster as :func:`train_dask` does and write it to ``path`` (ARPA for
+    ``.arpa``/``.arpa.gz``, else the native format with ``info``, as :func:`ngramkit.modelio.save_model`),
+    with the same bytes, without gathering the model's tables into one process.
+
+    The finished rows are cut into ``shards`` (default: ``buckets``) contiguous ranges of first word ids,
+    balanced by rows. A range holds whole lexicographic runs of every order, and every prefix of its rows,
+    so each shard sorts its rows and computes their keys alone, given the rows of the shards before it (a
+    few integers). ARPA: each shard formats its lines into a file of a folder beside ``path``, then this
+    process concatenates them in order. Native: this process creates the model's ``.npy`` tables there,
+    each shard writes its rows into them at its offsets, and the model is saved from the memory-mapped
+    tables (the C scorer's probing index is built here, as :func:`~ngramkit.modelio.save_model` does).
+    ``info`` may be a function of the ``stats`` dict (filled before the file is written) returning the dict.
+    The workers must be able to write beside ``path`` (a shared filesystem on a cluster of machines). The
+    folder is removed in every case. Returns ``model`` (``fitted_`` set; its tables are the written
+    file's for the native format, none for ARPA).
+    """
+    import gzip
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from . import modelio
+    from .arpa import ARPA_END, arpa_head, arpa_section
+    from .fileio import atomic_path, check_writable
+
+    path = Path(path)
+    arpa = modelio.is_arpa_path(path)
+    if not arpa and path.suffix.lower() in (".gz", ".bz2", ".xz", ".zst"):
+        raise NgramkitError(f"{path}: the native format is not compressed (it is memory-mapped); "
+                            "name it e.g. .ngk, or use .arpa.gz for gzipped ARPA")
+    check_writable(path)
+    if shards is not None and (isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1):
+        raise ParameterError("shards", f"must be an integer >= 1, got {shards!r}")
+    if stats is None:
+        stats = {}
+    vocab, finished = _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, min_count,
+                                max_size, stats)
+    v, order, submit = len(vocab), model.order, client.submit
+    hist = _result(_tree(client, _add, [submit(_first_words, f, v, pure=False) for f in finished]))
+    bounds = _shard_bounds(hist, int(shards) if shards is not None else len(finished))
+    split = [submit(_split_first, f, bounds, pure=False) for f in finished]
+    del finished  # released on the workers once split
+    parts = [submit(_gather, v, order, *[submit(operator.getitem, sp, j, pure=False) for sp in split], pure=False)
+             for j in range(bounds.size)]
+    del split
+    meta = [_result(submit(_shard_meta, p, pure=False)) for p in parts]
+    sizes = np.array([[m[k][0] for k in range(order)] for m in meta], np.int64).reshape(len(parts), order)
+    offsets = np.zeros_like(sizes)
+    np.cumsum(sizes[:-1], axis=0, out=offsets[1:])
+    totals = sizes.sum(axis=0).tolist()
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.dask-", dir=path.parent))
+    try:
+        if arpa:
+            vocab_f = client.scatter(vocab, broadcast=True)
+            files = _all(client, [submit(_write_arpa_shard, p, str(folder), j, vocab_f, pure=False)
+                                  for j, p in enumerate(parts)])
+            del parts
+            try:
+                with atomic_path(path) as tmp:
+                    fh = gzip.open(tmp, "wb", compresslevel=1) if path.suffix.lower() == ".gz" else open(tmp, "wb")
+                    with fh:
+                        fh.write(arpa_head(totals))
+                        for k in range(1, order + 1):
+                            fh.write(arpa_section(k))
+                            for shard_files in files:
+                                with open(shard_files[k - 1], "rb") as piece:
+                                    shutil.copyfileobj(piece, fh, 1 << 22)
+                                os.unlink(shard_files[k - 1])
+                        fh.write(ARPA_END)
+            except OSError as exc:
+                raise NgramkitError(f"{path}: cannot write the model ({exc.strerror or exc})") from None
+            model.vocab = vocab
+            return model
+        # native: the tables as .npy files, filled by the shards, then saved from their maps
+        dtypes = meta[0]
+        for k in range(1, order + 1):
+            n = totals[k - 1]
+            for name, dtype in zip(_TABLES, dtypes[k - 1][1:]):
+                shape = (n, k) if name == "ngrams" else (n,)
+                if n:  # a sparse file of the table's size, filled by the shards
+                    np.lib.format.open_memmap(folder / f"{name}{k}.npy", mode="w+", dtype=np.dtype(dtype),
+                                              shape=shape).flush()
+                else:  # numpy cannot map an empty array
+                    np.save(folder / f"{name}{k}.npy", np.zeros(shape, np.dtype(dtype)))
+        prev = np.zeros_like(offsets)
+        prev[:, 1:] = offsets[:, :-1]  # the offset of each shard in order k-1 (order 1: unused)
+        _all(client, [submit(_write_npy_shard, p, str(folder), offsets[j].tolist(), prev[j].tolist(), v,
+                             pure=False) for j, p in enumerate(parts)])
+        del parts
+        tables = [[np.load(folder / f"{name}{k}.npy", mmap_mode="r") for k in range(1, order + 1)] for name in _TABLES]
+        model._set_tables(vocab, tables[0], tables[1], tables[2], keys=tables[3], validate=False)
+        model._suffix_closed = True
+        if callable(info):
+            info = info(dict(stats))
+        modelio.save_model(model, path, info=info)
+        return model
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _all(client, futures):
+    """The results of ``futures`` in order, a failure of Dask itself made one line (see :func:`_result`)."""
+    return [_result(f) for f in futures]
