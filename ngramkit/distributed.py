@@ -64,8 +64,9 @@ from .text import TextOptions, check_bytes
 from .models.lookup import hash_table, lookup
 from .vocab import BOS_ID, PAD_ID, Vocabulary
 
-MAX_PARTITION_BYTES = 64 << 20  # the default partition size: 2 per worker, within [1 MiB, 64 MiB]
+MAX_PARTITION_BYTES = 16 << 20  # the default partition size: 2 per worker, within [1 MiB, 16 MiB]
 MIN_PARTITION_BYTES = 1 << 20
+BUCKET_BYTES = 32 << 20  # default buckets: at least one per 32 MiB of text, so a bucket's tables stay small
 INSTALL_HINT = "pip install 'ngramkit[dask]'"
 
 
@@ -160,7 +161,7 @@ def plan_partitions(paths_or_globs, partition_bytes: int | None = None, *, worke
     """Cut the inputs into byte ranges of ``partition_bytes`` (lines are assigned when read).
 
     ``partition_bytes`` None: the inputs' total size over ``2 * workers``,
-    within [1 MiB, 64 MiB]. A list of :class:`Partition` (an earlier plan)
+    within [1 MiB, 16 MiB]. A list of :class:`Partition` (an earlier plan)
     is returned as it is.
     """
     if isinstance(paths_or_globs, (list, tuple)) and paths_or_globs and \
@@ -583,7 +584,8 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     min_count=..., max_size=...))`` bit for bit (tables, ``fitted_``): the
     method's own ``_level``/``_gamma``/``_u`` run on the workers' aggregates.
     ``buckets``: the number of shuffle partitions (default: twice the number
-    of workers). ``stats``: a dict to receive what ``NGramCounts`` of the text
+    of workers, and at least one per :data:`BUCKET_BYTES` of text, a compressed
+    file counting 4 times its size). ``stats``: a dict to receive what ``NGramCounts`` of the text
     would report: ``tokens``, ``sentences`` and ``distinct`` (n-grams per order).
 
     The whole model's tables end up in this process (gathered from the
@@ -610,13 +612,14 @@ def _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, 
                                       f"witten-bell, additive); got {type(model).__name__}")
     order = check_order(model.order)
     _check_options(options)
+    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
     if buckets is None:
-        buckets = 2 * _n_workers(client)
+        text = sum(p.hi - p.lo if p.hi >= 0 else 4 * _fs(p.path)[0].size(_fs(p.path)[1]) for p in parts)
+        buckets = max(2 * _n_workers(client), -(-text // BUCKET_BYTES))
     if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 1:
         raise ParameterError("buckets", f"must be an integer >= 1, got {buckets!r}")
     buckets = int(buckets)
     Vocabulary.from_counter({}, min_count=min_count, max_size=max_size)  # bad values fail here, not on a worker
-    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
     vocab_f = _vocab_future(client, parts, options, min_count, max_size)
     vocab = _result(vocab_f)  # the model needs it; small beside the n-grams
     v = len(vocab)
@@ -792,7 +795,8 @@ def write_dask(paths_or_globs, model, path, *, client, info: dict | None = None,
     offsets = np.zeros_like(sizes)
     np.cumsum(sizes[:-1], axis=0, out=offsets[1:])
     totals = sizes.sum(axis=0).tolist()
-    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.dask-", dir=path.parent))
+    # absolute: the workers do not share this process's working directory
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.dask-", dir=os.path.abspath(path.parent)))
     try:
         if arpa:
             vocab_f = client.scatter(vocab, broadcast=True)
