@@ -106,9 +106,10 @@ def client_for(workers: int | None = None, scheduler: str | None = None, *, time
         return
     n = int(workers) if workers is not None else (os.cpu_count() or 1)
     # silence_logs: a task's error reaches the caller as its exception (one line in the CLI); the workers'
-    # own log of it (with a traceback) would repeat it on stderr
+    # own log of it (with a traceback) would repeat it on stderr. dashboard_address ":0": the scheduler's
+    # HTTP server (started even without a dashboard) on a free port, not 8787 with a warning when it is taken
     cluster = distributed.LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
-                                       dashboard_address=None, silence_logs=logging.CRITICAL)
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
     with cluster, distributed.Client(cluster) as client:
         yield client
 

@@ -124,6 +124,8 @@ def test_workers_starts_a_local_cluster_real_process(valid, tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert "Traceback" not in proc.stderr
     assert "a local cluster of 2 worker processes" in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("counting, fitting")  # progress only: no Dask warning
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert (tmp_path / "dask.ngk").read_bytes() == (tmp_path / "local.ngk").read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dask.ngk", "local.ngk"]  # no temp file left
 
@@ -222,3 +224,35 @@ def test_unsupported_options_are_usage_errors(argv, needle, valid, tmp_path):
     line = error_line(run(*args), 2)
     assert needle in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ngc"]
+
+
+def test_sigterm_leaves_nothing_real_process(ptb_dir, tmp_path):
+    """SIGTERM while the model's shards are written (their folder beside the output exists): exit 143, the
+    one-line message, no file or folder left, no worker process left."""
+    import signal
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen([*NGRAMKIT, "train", "ngram", str(ptb_dir / "ptb.train.txt"), "-n", "3", "--engine", "dask",
+                             "--workers", "2", "-o", str(tmp_path / "m.arpa")], stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    children = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            children = psutil.Process(proc.pid).children(recursive=True) or children
+        except psutil.NoSuchProcess:
+            break
+        if any(p.name.startswith(".m.arpa.dask-") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal (a very fast machine)")
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "Interrupted by SIGTERM; temporary files removed."
+    assert list(tmp_path.iterdir()) == []
+    psutil.wait_procs(children, timeout=30)
+    assert not [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
