@@ -10,8 +10,8 @@ of ``--repeat``, wall and CPU).
 SRILM (``ngram -prune``, the reference implementation of the method) is not
 available here, so there is no side-by-side SRILM number; the pruning rules
 are checked against a per-n-gram oracle in tests/test_prune.py. As context
-only (a different method: it drops n-grams by adjusted count, before
-estimation), KenLM's count pruning: ``lmplz --prune`` run here when the
+only (a different method: it drops n-grams by raw count, before
+estimation; see bench_count_prune.py and ``train ngram --prune``), KenLM's count pruning: ``lmplz --prune`` run here when the
 binaries exist (``bash ../shared/tools/build-kenlm.sh``), its ARPA scored by
 ngramkit (which matches KenLM's ``query`` exactly on these models).
 

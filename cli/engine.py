@@ -9,7 +9,7 @@ local engine (the same counts file, the same model file bytes).
 What the Dask path does not do is a usage error (exit 2) naming the option,
 before any cluster starts: stdin, counts files, a ratio split of a one-file
 corpus, non-interpolated smoothings, text options other than the C scanner's,
-and ``--memory``/``--temp`` (the workers' memory is Dask's: ``--memory-limit``
+``--prune``/``--limit-vocab``, and ``--memory``/``--temp`` (the workers' memory is Dask's: ``--memory-limit``
 of ``dask worker``, or the LocalCluster's share of RAM). Dask is imported only
 here, on this path; without it the error says what to install.
 """
@@ -28,6 +28,8 @@ SCHEDULER_TIMEOUT = 10.0  # seconds to reach --scheduler before giving up with a
 _LOCAL_ONLY = {
     "memory": "the workers' memory is Dask's (dask worker --memory-limit; a LocalCluster shares the RAM)",
     "temp": "the workers spill to their own folders (Dask's temporary-directory)",
+    "prune": "the Dask estimation does not prune; prune with the local engine",
+    "limit_vocab": "the Dask estimation does not limit the vocabulary; use the local engine",
 }
 
 
@@ -86,7 +88,7 @@ def choose(engine: str, workers, scheduler, *, local_only=()) -> DaskRun | None:
                                "(a running cluster), not both")
     for name in local_only:
         if _given(ctx, name):
-            raise click.UsageError(f"--{name} does not apply to --engine dask: {_LOCAL_ONLY[name]}")
+            raise click.UsageError(f"--{name.replace('_', '-')} does not apply to --engine dask: {_LOCAL_ONLY[name]}")
     return DaskRun(workers, scheduler)
 
 

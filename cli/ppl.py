@@ -15,6 +15,7 @@ from ngramkit.kenlm import State
 
 from .common import (command_errors, corpus_option, echo_json, info, json_option, load_model, model_text_options,
                      SPLITS, text_options, threads_option)
+from .pruning import limit_vocab_option, limited, vocab_words
 
 
 def text_to_score(model_path, info: dict, files, corpus_name, split: str, overrides) -> sources.Source:
@@ -53,13 +54,16 @@ def text_to_score(model_path, info: dict, files, corpus_name, split: str, overri
 @click.option("--verify", is_flag=True,
               help="Check the whole native model file first (checksums, values, the stored scoring index); "
                    "by default a file that stores its scoring index is only mapped.")
+@limit_vocab_option("Score with the model limited to the words listed in FILE (whitespace-separated; <unk>, <s>, "
+                    "</s> always): n-grams with other words are dropped and every distribution renormalised over "
+                    "the listed words (SRILM -limit-vocab, renormalised); other words are OOVs. N-gram models.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @threads_option
 @json_option
 @text_options
 @command_errors(memory="the model or the text is too large for this machine's memory (split the text)")
-def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_scores, verify, quiet, as_json,
-        **kwargs):
+def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_scores, verify, limit_vocab, quiet,
+        as_json, **kwargs):
     """Print a model's perplexity on text (KenLM query's summary).
 
     Every word and every </s> is a token, <s> is context only; OOV words are
@@ -75,10 +79,15 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
     """
     say = info(quiet)
     if per_word:
+        if limit_vocab is not None:
+            raise click.UsageError("--per-word scores the model file as KenLM's query does; --limit-vocab does not "
+                                   "apply (write the limited model with `ngramkit convert --limit-vocab` first)")
         if per_sentence:
             raise click.UsageError("--per-word already gives every sentence's total; drop --per-sentence")
         return _per_word(files, model_path, corpus_name, split, allow_scores, say, as_json, kwargs, verify)
+    words = vocab_words(limit_vocab)
     model, stored = load_model(model_path, quiet=quiet, verify=True if verify else modelio.AUTO)
+    model = limited(model, words, limit_vocab, say)
     say("reading text ...")
     source = text_to_score(model_path, stored, files, corpus_name, split, kwargs)
     label, options = source.title, source.options
@@ -87,7 +96,7 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
     ev = evaluate_chunks(model, source.chunks(model.vocab), per_sentence=per_sentence, allow_scores=allow_scores)
     if as_json:
         out = {"model_file": str(model_path), **jsonout.source_fields(source), "text_options": options.to_dict(),
-               "order": getattr(model, "order", None), **ev.to_dict()}
+               "order": getattr(model, "order", None), "limit_vocab": limit_vocab, **ev.to_dict()}
         echo_json(out, "ppl")
         return
     order = getattr(model, "order", None)

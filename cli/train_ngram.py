@@ -21,6 +21,7 @@ from ngramkit.outofcore.count import count_files, in_blocks
 from . import engine as engines
 from .common import command_errors, corpus_option, echo_json, info as info_lines, json_option, text_options
 from .count import memory_options
+from .pruning import check_train_options, limit_vocab_option, prune_option
 
 SMOOTHINGS = ("mle", "laplace", "lidstone", "additive", "witten-bell", "absolute", "kn", "mkn",
               "stupid-backoff")
@@ -153,21 +154,21 @@ def read_counts(path: Path, order: int):
     return counts, info
 
 
-def fit_in_budget(model, counts, memory: int, temp, say) -> int | None:
+def fit_in_budget(model, counts, memory: int, temp, say, **pruning) -> int | None:
     """Fit ``model`` on ``counts`` within ``memory`` bytes when it can estimate out of core.
 
     Interpolated models whose in-memory estimate would exceed the budget are
     estimated chunk by chunk in a folder under ``--temp`` (their tables map
     files there until the command ends, after the model is written); the
-    others fit in memory.
+    others fit in memory. ``pruning``: ``prune``/``limit_vocab`` for ``fit`` (refused out of core).
     """
     if "memory" not in inspect.signature(model.fit).parameters:
         model.fit(counts)
         return
     from ngramkit.outofcore.estimate import needs_out_of_core  # noqa: PLC0415 (only this path needs it)
 
-    if not needs_out_of_core(counts, model.order, memory):
-        model.fit(counts)
+    if pruning or not needs_out_of_core(counts, model.order, memory):
+        model.fit(counts, memory=memory, **pruning)  # pruning out of core: fit refuses, naming the option
         return None
     space = click.get_current_context().with_resource(TempSpace(temp, prefix="ngramkit-estimate-"))
     say(f"estimating in blocks (--memory {format_bytes(memory)}) in {space.folder} ...")
@@ -211,11 +212,15 @@ def fit_in_budget(model, counts, memory: int, temp, say) -> int | None:
 @json_option
 @text_options
 @memory_options
+@prune_option
+@limit_vocab_option("Keep only n-grams made of the words listed in FILE (whitespace-separated; <unk>, <s>, </s> "
+                    "always), as KenLM lmplz --limit_vocab_file; the model's vocabulary is those words. "
+                    "Interpolated smoothings only.")
 @engines.engine_options
 @command_errors(memory="try a smaller --order or a larger --min-count, or split the input",
                 aliases={"discounts": "discount"})
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
-          max_vocab, output, quiet, as_json, memory, temp, engine, workers, scheduler, **kwargs):
+          max_vocab, output, quiet, as_json, memory, temp, prune, limit_vocab, engine, workers, scheduler, **kwargs):
     """Count n-grams (or read a counts file) and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
@@ -241,12 +246,13 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     check_temp_dir(temp)
     fallback = discount_fallback_setting(smoothing, discount, discount_fallback)
     counts_path = counts_file(files, corpus_name)
-    run = engines.choose(engine, workers, scheduler, local_only=("memory", "temp"))
+    run = engines.choose(engine, workers, scheduler, local_only=("memory", "temp", "prune", "limit_vocab"))
     if run is not None and counts_path is not None:
         raise click.UsageError(f"--engine dask reads text, not a counts file ({counts_path})")
     model, hparams = build_model(smoothing, order,
                                  {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha,
                                   "discount_fallback": fallback})
+    pruning = check_train_options(model, smoothing, prune, limit_vocab)
     if modelio.is_arpa_path(output) and not has_arpa_form(type(model)):
         raise click.UsageError(f"--smoothing {smoothing} has no backoff (ARPA) form; "
                             f"write it in the native format (e.g. -o {_native_name(output)})")
@@ -305,7 +311,7 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             times["count"] = t2 - t1
     if run is None:
         say(f"fitting {type(model).__name__} ...")
-    estimate_bytes = fit_in_budget(model, counts, memory, temp, say) if run is None else None
+    estimate_bytes = fit_in_budget(model, counts, memory, temp, say, **pruning) if run is None else None
     t3 = time.perf_counter()
     if run is None:
         times["fit"] = t3 - t2
@@ -339,6 +345,9 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         "train_tokens": n_tokens,
         "train_sentences": n_sentences,
         "ngrams": {str(i): counts.distinct(i) for i in range(1, order + 1)},
+        "prune": pruning.get("prune"),  # thresholds of every order (null: none)
+        "limit_vocab": limit_vocab,
+        "kept_ngrams": {str(i): int(model.ngrams(i).shape[0]) for i in range(1, order + 1)} if pruning else None,
         **({"engine": run.json()} if run is not None else {}),
         "memory": {"budget_bytes": memory if run is None else None,
                    "counted_in_blocks": count_stats is not None,
@@ -362,7 +371,8 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     click.echo(f"source     {label}: {n_sentences:,} sentences, {n_tokens:,} tokens, "
                f"vocabulary {len(vocab):,}")
     for i in range(1, order + 1):
-        click.echo(f"{i}-grams    {counts.distinct(i):>12,}")
+        kept = f"  kept {summary['kept_ngrams'][str(i)]:,}" if pruning else ""
+        click.echo(f"{i}-grams    {counts.distinct(i):>12,}{kept}")
     if note:
         click.echo(f"fallback   {note}")
     used = summary["memory"]

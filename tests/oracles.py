@@ -4,7 +4,8 @@ Input: sentences (lists of token strings), text files, streams. Output: the
 slow obvious answer the library's fast paths are checked against (n-gram
 counts with a ``Counter``, a Zipf xmin scan with explicit CDFs), token lines
 read the plain way, slices of a raw text written to files, and contexts to
-probe a model's next-token distribution with.
+probe a model's next-token distribution with, and an ARPA parser with a
+comparison of a model's tables against a parsed file (KenLM's outputs).
 
 Nothing here uses ngramkit beyond the data types it checks and
 ``discrete_powerlaw_mle`` (tested on its own against finite sums).
@@ -16,6 +17,7 @@ benchmarks insert ``<repo>/tests`` themselves (``sys.path.insert``) and
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import threading
 from collections import Counter
@@ -178,3 +180,44 @@ def check_next_token_distribution(lp, vocab_size: int, *, probabilistic: bool = 
         keep[[BOS_ID, PAD_ID]] = False
         total = np.exp(lp[keep]).sum()
         assert abs(total - 1.0) < tol, total
+
+
+def parse_arpa(path, vocab):
+    """Independent minimal ARPA parser: per order, (ids (M, k) sorted, log10 p (M,), log10 backoff (M,)).
+
+    Words are mapped with ``vocab`` (every word of the file must be in it).
+    """
+    sections, order = {}, None
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            line = line.rstrip("\n")
+            if line.startswith("\\") and line.endswith("-grams:"):
+                order = int(line[1 : line.index("-")])
+                sections[order] = []
+            elif order and line and not line.startswith("\\"):
+                sections[order].append(line.split("\t"))
+    out = {}
+    for k, rows in sections.items():
+        ids = np.array([[vocab.index[w] for w in r[1].split(" ")] for r in rows], np.int32).reshape(-1, k)
+        p = np.array([float(r[0]) for r in rows])
+        b = np.array([float(r[2]) if len(r) > 2 else 0.0 for r in rows])
+        perm = np.lexsort(ids.T[::-1])
+        out[k] = (ids[perm], p[perm], b[perm])
+    return out
+
+
+def compare_arpa_tables(model, ref, tol=(1e-4, 1e-4, 1e-4, 1e-4, 1e-4), tight=2e-6):
+    """``model``'s tables equal :func:`parse_arpa`'s ``ref``: the same n-grams, values within ``tol`` per order."""
+    from ngramkit.vocab import BOS_ID
+    assert sorted(ref) == list(range(1, model.order + 1))
+    for k, (ids, p_ref, b_ref) in ref.items():
+        # KenLM's unigrams: the words, <s>, </s> and its <unk>; ngramkit's vocabulary adds only <pad>.
+        np.testing.assert_array_equal(model.ngrams(k), ids, err_msg=f"order {k}: n-grams differ")
+        p_me, b_me = model.logp10(k), model.backoff10(k)
+        bos = (ids[:, 0] == BOS_ID) & (k == 1)
+        assert np.isnan(p_me[bos]).all() and bos.sum() == (k == 1)
+        np.testing.assert_allclose(p_me[~bos], p_ref[~bos], rtol=0, atol=tol[k - 1])
+        np.testing.assert_allclose(b_me, b_ref, rtol=0, atol=1e-4)
+        if tight:  # much tighter in practice: KenLM rounds to float32
+            assert np.abs(p_me[~bos] - p_ref[~bos]).max() < tight
+            assert np.abs(b_me - b_ref).max() < tight

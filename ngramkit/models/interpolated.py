@@ -17,6 +17,12 @@ rescanned per query. The same method code runs in memory
 chunk in a fixed memory budget (``fit(counts, memory=..., workdir=...)``,
 :mod:`ngramkit.outofcore.estimate`), with bit-identical results.
 
+``fit(counts, prune=..., limit_vocab=...)`` drops n-grams as KenLM ``lmplz
+--prune`` / ``--limit_vocab_file`` do (:func:`kept_rows`): the estimate runs
+on all the counts, then each dropped row's mass u moves to its context's
+gamma (:func:`move_pruned_mass`) and the tables keep the other rows (in
+memory only).
+
 |V| is the number of predictable tokens: every vocabulary word (``<unk>``
 included) and ``</s>``, but not ``<s>`` or ``<pad>``. The unigram table holds
 every vocabulary id except ``<pad>`` -- unseen words included, so every
@@ -28,7 +34,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import native
+from .. import limitvocab, native
 from ..counts import NGramCounts, count_of_counts
 from ..errors import NgramkitError, ParameterError
 from ..vocab import BOS_ID, PAD_ID
@@ -250,7 +256,8 @@ class InterpolatedModel(BackoffModel):
         gamma0 = float(gamma[0][0])
         return u, gamma[1:] + [np.zeros(tab.size(self.order))], gamma0
 
-    def fit(self, counts: NGramCounts, memory: int | None = None, workdir=None) -> InterpolatedModel:
+    def fit(self, counts: NGramCounts, memory: int | None = None, workdir=None, *, prune=None,
+            limit_vocab=None) -> InterpolatedModel:
         """Estimate from ``counts``; with ``memory`` (bytes), in that budget.
 
         When the in-memory estimate would not fit ``memory`` (see
@@ -259,18 +266,40 @@ class InterpolatedModel(BackoffModel):
         removes after the model is written; None: a temporary folder removed
         when the model is garbage-collected) and its tables are memory-mapped
         ``.npy`` files there. The result is the same either way, bit for bit.
+
+        ``prune``: count pruning as KenLM ``lmplz --prune`` (see :func:`prune_thresholds`): one threshold per
+        order (the last repeats for higher orders), non-decreasing; n-grams whose raw count is at most their
+        order's threshold are dropped. ``limit_vocab``: as ``lmplz --limit_vocab_file``, a vocabulary file's
+        path or an iterable of words; n-grams holding another word (but ``<unk>``, ``<s>``, ``</s>``) are
+        dropped and so are those words. Either way the estimate is lmplz's (:func:`kept_rows`,
+        :func:`move_pruned_mass`); both are refused when the estimate would run out of core.
         """
         self._check_counts(counts)
+        thresholds = prune_thresholds(prune, self.order)
+        allowed = None if limit_vocab is None else limitvocab.allowed_mask(counts.vocab, limit_vocab)
+        pruning = thresholds is not None or allowed is not None
         if memory is not None:
             from ..outofcore import estimate  # noqa: PLC0415 (outofcore imports this module)
 
             if estimate.needs_out_of_core(counts, self.order, memory):
+                if pruning:
+                    raise ParameterError("prune" if thresholds is not None else "limit_vocab",
+                                         "is not supported when the estimate runs out of core (in blocks); "
+                                         "give a larger memory budget (--memory)")
                 return estimate.fit_out_of_core(self, counts, memory, workdir)
         tab = CountTables(counts, self.order)
         u, gamma, gamma0 = self._estimate(tab)
+        for key in ("prune", "limit_vocab"):  # recorded below for a pruned fit only (a refit must not keep them)
+            self.fitted_.pop(key, None)
+        keep = None
+        if pruning:
+            keep = kept_rows(tab, thresholds, allowed)
+            gamma0 = move_pruned_mass(tab, u, gamma, gamma0, keep)
         ln = self.order
         prob = []
-        p = u[0] + gamma0 / tab.n_predictable  # (M_1,)
+        # |V| of the floor: the kept unigrams but <s> (lmplz's Interpolate gets the pruned unigram count)
+        n_predictable = tab.n_predictable if keep is None else int(keep[0].sum()) - 1
+        p = u[0] + gamma0 / n_predictable  # (M_1,)
         p[tab.bos_row] = np.nan  # <s>: context only
         prob.append(p)
         for k in range(2, ln + 1):
@@ -282,11 +311,23 @@ class InterpolatedModel(BackoffModel):
             for k in range(1, ln + 1):
                 b = np.zeros(tab.size(k))
                 if k < ln:
-                    ctx = tab.n_children[k - 1] > 0
+                    ctx = (tab.n_children[k - 1] if keep is None else
+                           np.bincount(tab.parent[k][keep[k]], minlength=tab.size(k))) > 0
                     b[ctx] = np.log10(gamma[k - 1][ctx])
                 backoff10.append(b)
-        self._set_tables(counts.vocab, tab.ngrams, logp10, backoff10, keys=tab.keys, validate=False)
-        self._suffix_closed = True  # every counted n-gram's suffix is counted too
+        if keep is None:
+            self._set_tables(counts.vocab, tab.ngrams, logp10, backoff10, keys=tab.keys, validate=False)
+        else:
+            uni_ids = tab.ngrams[0][:, 0]
+            vocab_keep = np.zeros(len(counts.vocab), bool)
+            vocab_keep[uni_ids[keep[0]]] = True
+            vocab, old_to_new = limitvocab.shrink_vocab(counts.vocab, vocab_keep)
+            tables = limitvocab.subset_tables(tab.ngrams, logp10, backoff10, tab.keys, keep, old_to_new,
+                                              tab.v, len(vocab))
+            self._set_tables(vocab, *tables[:3], keys=tables[3], validate=False)
+            self.fitted_["prune"] = None if thresholds is None else list(thresholds)
+            self.fitted_["limit_vocab"] = allowed is not None
+        self._suffix_closed = True  # every counted n-gram's suffix is counted too (and kept, when pruning)
         return self
 
     def get_state(self):
@@ -299,6 +340,85 @@ class InterpolatedModel(BackoffModel):
         model = super().from_state(meta, arrays, vocab)
         model.fitted_ = dict(meta.get("fitted", {}))
         return model
+
+
+# ---- count pruning and vocabulary limits (KenLM lmplz --prune, --limit_vocab_file) -------------
+
+def prune_thresholds(prune, order: int) -> list[int] | None:
+    """lmplz's ``--prune`` thresholds for orders 1..``order``: None (no pruning) or one int >= 0 per order.
+
+    ``prune``: None, one integer (every order from 2 up), or a sequence of up to ``order`` integers, one per
+    order from 1, non-decreasing, the last repeating for the higher orders (KenLM lmplz_main.cc
+    ``ParsePruning``: "the sequence of values must be non-decreasing and the last value applies to any
+    remaining orders"). All zeros means no pruning. A bad value is a :class:`ParameterError` (``prune``).
+
+    >>> prune_thresholds([0, 1], 4)
+    [0, 1, 1, 1]
+    >>> prune_thresholds(1, 3)
+    [0, 1, 1]
+    """
+    if prune is None:
+        return None
+    if isinstance(prune, (int, np.integer)) and not isinstance(prune, bool):
+        values = [0] + [prune] * (order - 1)
+    elif isinstance(prune, (list, tuple, np.ndarray)):
+        values = list(prune)
+    else:
+        raise ParameterError("prune", f"must be one threshold per order (a list of integers), got {prune!r}")
+    if not values:
+        raise ParameterError("prune", "needs at least one threshold (one per order, from the unigrams)")
+    if len(values) > order:
+        raise ParameterError("prune", f"gives {len(values)} thresholds but the model has order {order} "
+                                      "(one per order, from the unigrams)")
+    for x in values:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 0:
+            raise ParameterError("prune", f"thresholds must be integers >= 0, got {x!r}")
+    values = [int(x) for x in values]
+    if any(b < a for a, b in zip(values, values[1:])):
+        raise ParameterError("prune", f"thresholds must be non-decreasing (as lmplz requires: otherwise an "
+                                      f"n-gram's prefix could go while it stays), got {' '.join(map(str, values))}")
+    values += [values[-1]] * (order - len(values))
+    return values if any(values) else None
+
+
+def kept_rows(tab: CountTables, thresholds: list[int] | None, allowed: np.ndarray | None) -> list[np.ndarray]:
+    """Per order k: (M_k,) bool, the rows lmplz keeps (KenLM lm/builder/adjust_counts.cc, ``AdjustCounts::Run``).
+
+    An n-gram is pruned when its RAW count is at most its order's threshold (``actual_counts`` there: lmplz
+    marks lower orders by their actual counts and the top order by its counts, never by the adjusted
+    counts), or when it holds a word outside ``allowed`` ((V,) bool). ``<unk>``, ``<s>`` and ``</s>`` are
+    never pruned as unigrams. With non-decreasing thresholds an n-gram's prefix and suffix have at least its
+    count (and its words), so every kept row's prefix and suffix are kept.
+    """
+    keep = []
+    for k in range(1, tab.order + 1):
+        kp = np.ones(tab.size(k), bool)
+        if thresholds is not None and thresholds[k - 1] > 0:
+            kp &= tab.raw[k - 1] > thresholds[k - 1]
+        if allowed is not None:
+            kp &= allowed[tab.ngrams[k - 1]].all(axis=1)
+        if k == 1:
+            kp[np.isin(tab.ngrams[0][:, 0], limitvocab.ALWAYS_KEPT)] = True
+        keep.append(kp)
+    return keep
+
+
+def move_pruned_mass(tab: CountTables, u: list[np.ndarray], gamma: list[np.ndarray], gamma0: float,
+                     keep: list[np.ndarray]) -> float:
+    """Give each pruned row's mass u to its context's interpolation weight (in place); returns the new gamma_0.
+
+    lmplz's ``AddRight`` (lm/builder/initial_probabilities.cc) computes, per context, gamma =
+    (D1 n1 + D2 n2 + D3+ n3+ over the KEPT children + the adjusted counts of the pruned children) / (the sum
+    of the adjusted counts of ALL children), and the kept rows keep u = (a - D(a)) / that same sum; the
+    discounts come from the count-of-counts of all rows (``StatCollector::Add`` counts pruned rows too).
+    That is gamma plus the pruned children's u, which keeps every distribution summing to 1 for any
+    interpolated method; the uniform floor then spreads gamma_0 over the kept unigrams only (lmplz's
+    ``InterpolateProbabilities`` is given the pruned counts, lm/builder/pipeline.cc).
+    """
+    for k in range(2, tab.order + 1):
+        gone = ~keep[k - 1]
+        gamma[k - 2] += np.bincount(tab.parent[k - 1][gone], weights=u[k - 1][gone], minlength=tab.size(k - 1))
+    return gamma0 + float(u[0][~keep[0]].sum())
 
 
 # ---- discounts ---------------------------------------------------------------------------------

@@ -86,6 +86,7 @@ def workspace(tmp_path_factory, data_dir):
     return root, data, {
         "book.txt": book, "tiny.txt": "".join(tm[100:140]), "held-out.txt": "".join(tm[600:700]),
         "chapter12.txt": "".join(tm[700:800]),
+        "words.txt": "the time traveller machine and of a to i in was\n",  # a --limit-vocab word list
         "a.txt": "".join(tm[:500]), "b.txt": "".join(tm[500:600]), "c.txt": "".join(tm[600:700]),
         "big.txt.gz": gzip.compress("".join(tm).encode("utf-8")),
     }

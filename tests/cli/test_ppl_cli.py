@@ -21,7 +21,7 @@ from oracles import write_slices
 D2L = TextOptions(normalize="d2l")
 SUMMARY_KEYS = {"schema", "command", "model", "tokens", "sentences", "oovs", "zeroprobs", "logprob10", "logprob",
                 "bits_per_token", "ppl", "ppl_no_oov", "logprob10_no_oov", "model_file", "source", "corpus", "split",
-                "files", "order", "text_options"}
+                "files", "order", "text_options", "limit_vocab"}
 
 
 def run(*args):

@@ -9,54 +9,14 @@ ngramkit a context-only entry (NaN), so that one value is not compared.
 
 from __future__ import annotations
 
-import gzip
-
 import numpy as np
 import pytest
 
 from ngramkit import NGramCounts, Stream, Vocabulary
 from ngramkit.evaluate import evaluate
 from ngramkit.models import ModifiedKneserNey
-from ngramkit.vocab import BOS_ID
 
-
-def parse_arpa(path, vocab):
-    """Independent minimal ARPA parser: per order, (ids (M, k) sorted, log10 p (M,), log10 backoff (M,)).
-
-    Words are mapped with ``vocab`` (every word of the file must be in it).
-    """
-    sections, order = {}, None
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            line = line.rstrip("\n")
-            if line.startswith("\\") and line.endswith("-grams:"):
-                order = int(line[1 : line.index("-")])
-                sections[order] = []
-            elif order and line and not line.startswith("\\"):
-                sections[order].append(line.split("\t"))
-    out = {}
-    for k, rows in sections.items():
-        ids = np.array([[vocab.index[w] for w in r[1].split(" ")] for r in rows], np.int32).reshape(-1, k)
-        p = np.array([float(r[0]) for r in rows])
-        b = np.array([float(r[2]) if len(r) > 2 else 0.0 for r in rows])
-        perm = np.lexsort(ids.T[::-1])
-        out[k] = (ids[perm], p[perm], b[perm])
-    return out
-
-
-def compare(model, ref, tol=(1e-4, 1e-4, 1e-4, 1e-4, 1e-4), tight=2e-6):
-    assert sorted(ref) == list(range(1, model.order + 1))
-    for k, (ids, p_ref, b_ref) in ref.items():
-        # KenLM's unigrams: the words, <s>, </s> and its <unk>; ngramkit's vocabulary adds only <pad>.
-        np.testing.assert_array_equal(model.ngrams(k), ids, err_msg=f"order {k}: n-grams differ")
-        p_me, b_me = model.logp10(k), model.backoff10(k)
-        bos = (ids[:, 0] == BOS_ID) & (k == 1)
-        assert np.isnan(p_me[bos]).all() and bos.sum() == (k == 1)
-        np.testing.assert_allclose(p_me[~bos], p_ref[~bos], rtol=0, atol=tol[k - 1])
-        np.testing.assert_allclose(b_me, b_ref, rtol=0, atol=1e-4)
-        if tight:  # much tighter in practice: KenLM rounds to float32
-            assert np.abs(p_me[~bos] - p_ref[~bos]).max() < tight
-            assert np.abs(b_me - b_ref).max() < tight
+from oracles import compare_arpa_tables as compare, parse_arpa
 
 
 @pytest.mark.parametrize("order, ppl", [(3, 18.58095059456021), (5, 14.22953009187237)])
