@@ -23,9 +23,21 @@ hold equal counts, the two ARPA files are byte-identical (sha256).
 suffix ``~i`` (so the vocabulary and the distinct n-grams grow with the text
 instead of repeating it: copy 0 is the file itself).
 
+``--cli`` measures the whole commands instead, on one file (the issue's 100M-token target):
+``ngramkit train ngram FILE -n 5 -s mkn --engine dask --workers N -o dask.arpa`` beside the
+single-process ``ngramkit train ngram FILE -n 5 -s mkn --memory 4G --temp DIR -o local.arpa``
+(out of core when the text needs it), one after the other in the same run, each a process
+tree measured as above plus each process's own peak RSS (``peak_rss_mib_per_process``:
+``main`` the command, ``worker`` the Dask workers), the commands' own ``stage_seconds``,
+and whether the two ARPA files are byte-identical (sha256). The entry is stored under
+``cli_scale`` (keyed by ``--tokens``) in ``--out``, beside what is already there.
+
     python benchmarks/bench_dask.py                      # PTB train, order 5, 2 workers
     python benchmarks/bench_dask.py --file big.txt --order 5 --workers 2 --repeat 3
     python benchmarks/bench_dask.py --copies 4 --out benchmarks/results/bench_dask_ptbx4.json
+    python benchmarks/make_corpus.py --tokens 100M     # -> /tmp/ngramkit-bench/corpus-100000000-s1.txt
+    python benchmarks/bench_dask.py --cli --file /tmp/ngramkit-bench/corpus-100000000-s1.txt --tokens 100000000 \\
+        --repeat 1 --tmp /tmp/bench-dask
 """
 
 from __future__ import annotations
