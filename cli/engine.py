@@ -9,9 +9,10 @@ local engine (the same counts file, the same model file bytes).
 What the Dask path does not do is a usage error (exit 2) naming the option,
 before any cluster starts: stdin, counts files, a ratio split of a one-file
 corpus, non-interpolated smoothings, text options other than the C scanner's,
-``--prune``/``--limit-vocab``, and ``--memory``/``--temp`` (the workers' memory is Dask's: ``--memory-limit``
-of ``dask worker``, or the LocalCluster's share of RAM). Dask is imported only
-here, on this path; without it the error says what to install.
+``--prune``/``--limit-vocab``, and ``--memory``/``--temp`` (the workers' memory
+is Dask's: ``--memory-limit`` of ``dask worker``, or the LocalCluster's share
+of RAM). Dask is imported only here, on this path; without it the error says
+what to install.
 """
 
 from __future__ import annotations
