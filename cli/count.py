@@ -16,6 +16,7 @@ from ngramkit.outofcore.chunks import iter_chunks
 from ngramkit.outofcore.count import CountStats, count_files, in_blocks
 from ngramkit.progress import BYTES, Progress, Task
 
+from . import engine as engines
 from .common import (SPLITS, command_errors, corpus_option, echo_json, info as info_lines, json_option,
                      one_line_errors, progress_output, quiet_option, text_options)
 
@@ -147,7 +148,8 @@ def format_summary(info: dict) -> list[str]:
     epilog="\b\nExamples:\n"
            "  ngramkit count                   # the default corpus (timemachine), orders 1..3\n"
            "  ngramkit count --corpus ptb --order 5 --top 10 --json\n"
-           "  ngramkit count big.txt.gz --normalize lower --output big.ngc",
+           "  ngramkit count big.txt.gz --normalize lower --output big.ngc\n"
+           "  ngramkit count a.txt b.txt --order 5 --engine dask --workers 2 --output ab.ngc   # on Dask",
 )
 @click.argument("files", nargs=-1)
 @corpus_option
@@ -164,9 +166,11 @@ def format_summary(info: dict) -> list[str]:
               help="Save the counts (memory-mappable .ngc file, written atomically).")
 @quiet_option
 @memory_options
+@engines.engine_options
 @command_errors(memory="try a smaller --memory (it bounds the tables held; the rest goes to --temp), "
                        "a smaller --order or a larger --min-count")
-def count(files, corpus_name, split, order, top, min_count, as_json, output, quiet, memory, temp, **kwargs):
+def count(files, corpus_name, split, order, top, min_count, as_json, output, quiet, memory, temp, engine, workers,
+          scheduler, **kwargs):
     """Count the n-grams of FILES (or a corpus) and print per-order statistics.
 
     Each non-empty line is a sentence <s> w1 .. wn </s> (KenLM's convention:
@@ -177,13 +181,23 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, qui
     Text larger than --memory allows is counted in blocks written to --temp
     as sorted runs and merged on disk (like lmplz -S / -T); the counts are
     the same.
+
+    With --engine dask the text is counted on a dask.distributed cluster
+    (--workers N: a local one started for the run; --scheduler: a running
+    one), FILES being paths or globs every worker can read; the counts are
+    the same.
     """
+    run = engines.choose(engine, workers, scheduler, local_only=("memory", "temp"))
     with one_line_errors():
         if output is not None:
             check_counts_path(output)
         source = sources.resolve(files, corpus_name, split, kwargs)
         with TempSpace(temp) as space:
-            counts, stats = _count(source, order, min_count, progress_output(quiet), memory, space)
+            if run is None:
+                counts, stats = _count(source, order, min_count, progress_output(quiet), memory, space)
+            else:
+                counts = engines.count(run, source, order, min_count, info_lines(quiet))
+                stats = CountStats(memory=None, blocks=0)
             if output is not None:  # with how the text was read, for `ngramkit train ngram FILE.ngc`
                 counts.save(output, info={"corpus": source.corpus, "split": source.split,
                                           "files": list(source.files),
@@ -197,6 +211,8 @@ def count(files, corpus_name, split, order, top, min_count, as_json, output, qui
                 result["counts_file"] = os.fspath(output)
             result["memory"] = {"budget_bytes": stats.memory, "spilled": stats.spilled, "blocks": stats.blocks,
                                 "runs": stats.runs, "temp_peak_bytes": stats.temp_peak}
+            if run is not None:
+                result["engine"] = run.json()
             echo_json(result, "count")
         else:
             click.echo("\n".join(format_summary(result)))

@@ -19,6 +19,7 @@ from ngramkit.models import MODELS
 from ngramkit.outofcore.budget import TempSpace, check_temp_dir, format_bytes
 from ngramkit.outofcore.count import count_files, in_blocks
 
+from . import engine as engines
 from .common import command_errors, corpus_option, echo_json, info as info_lines, json_option, text_options
 from .count import memory_options
 from .pruning import check_train_options, limit_vocab_option, prune_option
@@ -182,7 +183,8 @@ def fit_in_budget(model, counts, memory: int, temp, say, **pruning) -> int | Non
                "  ngramkit train ngram book.txt --order 3 --smoothing lidstone --k 0.1 -o book.ngk"
                "   # no backoff (ARPA) form\n\n"
                "  ngramkit count book.txt --order 5 --output book.ngc   # count once ...\n\n"
-               "  ngramkit train ngram book.ngc --order 5 --smoothing kn -o book.kn.ngk   # ... fit many")
+               "  ngramkit train ngram book.ngc --order 5 --smoothing kn -o book.kn.ngk   # ... fit many\n\n"
+               "  ngramkit train ngram a.txt b.txt -n 5 --engine dask --workers 2 -o ab.arpa   # on Dask")
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
 @corpus_option
 @click.option("--order", "-n", type=click.IntRange(1, 12), default=3, show_default=True, help="N-gram order.")
@@ -218,10 +220,12 @@ def fit_in_budget(model, counts, memory: int, temp, say, **pruning) -> int | Non
 @limit_vocab_option("Keep only n-grams made of the words listed in FILE (whitespace-separated; <unk>, <s>, </s> "
                     "always), as KenLM lmplz --limit_vocab_file; the model's vocabulary is those words. "
                     "Interpolated smoothings only.")
+@engines.engine_options
 @command_errors(memory="try a smaller --order or a larger --min-count, or split the input",
                 aliases={"discounts": "discount"})
 def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, epsilons, alpha, min_count,
-          max_vocab, output, bits, quiet, as_json, memory, temp, prune, limit_vocab, **kwargs):
+          max_vocab, output, bits, quiet, as_json, memory, temp, prune, limit_vocab, engine, workers, scheduler,
+          **kwargs):
     """Count n-grams (or read a counts file) and write a smoothed n-gram model.
 
     Reads FILES (or a registry corpus's training split; default: the default
@@ -236,12 +240,20 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     Modified Kneser-Ney's discounts are undefined on some orders of small
     texts: those orders use KenLM's fallback discounts, and the warning, the
     summary and the JSON name them (--no-discount-fallback refuses instead).
+
+    --engine dask counts and fits on a dask.distributed cluster (--workers N:
+    a local one started for the run; --scheduler: a running one) the
+    interpolated smoothings, from FILES (paths or globs every worker can
+    read): the same model file.
     """
     # Fail before any heavy work on bad options or an unwritable output path.
     check_writable(output)
     check_temp_dir(temp)
     fallback = discount_fallback_setting(smoothing, discount, discount_fallback)
     counts_path = counts_file(files, corpus_name)
+    run = engines.choose(engine, workers, scheduler, local_only=("memory", "temp", "prune", "limit_vocab", "bits"))
+    if run is not None and counts_path is not None:
+        raise click.UsageError(f"--engine dask reads text, not a counts file ({counts_path})")
     model, hparams = build_model(smoothing, order,
                                  {"k": k, "discount": discount, "epsilons": epsilons, "alpha": alpha,
                                   "discount_fallback": fallback})
@@ -279,8 +291,13 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         source_json = jsonout.source_fields(source)
         source_info = {"corpus": source.corpus, "files": list(source.files), "text_options": text_opts,
                        "min_count": min_count, "max_vocab": max_vocab}
-        paths = source.paths()
-        if paths is not None and in_blocks(paths, order, source.options, memory):
+        paths = None if run is not None else source.paths()
+        if run is not None:  # counted, fitted and written on the cluster (cli/engine.py)
+            counts, times["dask"] = engines.train(run, source, model, min_count, max_vocab, say, output,
+                                                  {**source_info, "smoothing": smoothing})
+            vocab, n_tokens, n_sentences = counts.vocab, counts.n_tokens, counts.n_sentences
+            t2 = time.perf_counter()
+        elif paths is not None and in_blocks(paths, order, source.options, memory):
             # Larger than --memory allows: counted in blocks, spilled to --temp as sorted runs, merged on disk;
             # the counts' arrays map files in the temp folder, removed when the command ends.
             space = click.get_current_context().with_resource(TempSpace(temp))
@@ -304,15 +321,16 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             counts = NGramCounts.from_stream(stream, order)
             t2 = time.perf_counter()
             times["count"] = t2 - t1
-    say(f"fitting {type(model).__name__} ...")
-    estimate_bytes = fit_in_budget(model, counts, memory, temp, say, **pruning)
+    if run is None:
+        say(f"fitting {type(model).__name__} ...")
+    estimate_bytes = fit_in_budget(model, counts, memory, temp, say, **pruning) if run is None else None
     t3 = time.perf_counter()
-    times["fit"] = t3 - t2
+    if run is None:
+        times["fit"] = t3 - t2
     fallback_orders = list(getattr(model, "fallback_orders_", []))
     note = getattr(model, "fallback_note_", "")
     if note:  # a warning, not progress: printed with -q too
         click.echo(f"warning: {note} (--no-discount-fallback refuses instead)", err=True)
-    say(f"writing {output} ...")
     info = {
         **source_info,
         "smoothing": smoothing,
@@ -321,7 +339,9 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
     }
     if counts_path is not None:
         info["counts_file"] = str(counts_path)
-    modelio.save_model(model if bits is None else quantise(model, bits), output, info=info)
+    if run is None:
+        say(f"writing {output} ...")
+        modelio.save_model(model if bits is None else quantise(model, bits), output, info=info)
     times["write"] = time.perf_counter() - t3
     wall = time.perf_counter() - t0
     summary = {
@@ -341,7 +361,8 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
         "prune": pruning.get("prune"),  # thresholds of every order (null: none)
         "limit_vocab": limit_vocab,
         "kept_ngrams": {str(i): int(model.ngrams(i).shape[0]) for i in range(1, order + 1)} if pruning else None,
-        "memory": {"budget_bytes": memory,
+        **({"engine": run.json()} if run is not None else {}),
+        "memory": {"budget_bytes": memory if run is None else None,
                    "counted_in_blocks": count_stats is not None,
                    "count_runs": count_stats.runs if count_stats is not None else 0,
                    "count_temp_peak_bytes": count_stats.temp_peak if count_stats is not None else 0,

@@ -148,28 +148,50 @@ def arpa_bytes_iter(model):
     """
     bm = model.to_backoff()
     n = bm.order
-    sizes = [bm.ngrams(k).shape[0] for k in range(1, n + 1)]
-    head = "\\data\\\n" + "".join(f"ngram {k}={sizes[k - 1]}\n" for k in range(1, n + 1))
-    yield head.encode()
-    enc = [w.encode("utf-8") for w in bm.vocab.words]
-    wlen = np.fromiter(map(len, enc), np.int64, count=len(enc))
-    wstart = np.zeros(len(enc), np.int64)
-    np.cumsum(wlen[:-1], out=wstart[1:])
-    plain = np.frombuffer(b"".join(enc), np.uint8)
-    kernel = native.extension("_arpa")
-    lines = _lines_c if kernel is not None else _lines_numpy(plain, wstart, wlen, enc)
+    yield arpa_head([bm.ngrams(k).shape[0] for k in range(1, n + 1)])
+    lines = ArpaLines(bm.vocab.words)
     for k in range(1, n + 1):
-        yield f"\n\\{k}-grams:\n".encode()
-        g = bm.ngrams(k)
-        parts = [iter_chunks(g, _CHUNK_ROWS), iter_chunks(bm.logp10(k), _CHUNK_ROWS)]
-        if k < n:
-            parts.append(iter_chunks(bm.backoff10(k), _CHUNK_ROWS))
+        yield arpa_section(k)
+        yield from lines(bm.ngrams(k), bm.logp10(k), bm.backoff10(k) if k < n else None)
+    yield ARPA_END
+
+
+ARPA_END = b"\n\\end\\\n"
+
+
+def arpa_head(sizes) -> bytes:
+    """The ``\\data\\`` block of an ARPA file with ``sizes[k-1]`` n-grams of order k."""
+    return ("\\data\\\n" + "".join(f"ngram {k}={n}\n" for k, n in enumerate(sizes, 1))).encode()
+
+
+def arpa_section(k: int) -> bytes:
+    """The line (after a blank one) that opens the n-grams of order ``k``."""
+    return f"\n\\{k}-grams:\n".encode()
+
+
+class ArpaLines:
+    """The ARPA lines of rows of n-grams over the vocabulary ``words``: ``lines(g, logp10, backoff10 or None)``
+    yields byte chunks of ``_CHUNK_ROWS`` lines (rows of any part of a table: a Dask shard writes its own)."""
+
+    def __init__(self, words):
+        enc = [w.encode("utf-8") for w in words]
+        self.wlen = np.fromiter(map(len, enc), np.int64, count=len(enc))
+        self.wstart = np.zeros(len(enc), np.int64)
+        np.cumsum(self.wlen[:-1], out=self.wstart[1:])
+        self.plain = np.frombuffer(b"".join(enc), np.uint8)
+        self.kernel = native.extension("_arpa")
+        self.lines = _lines_c if self.kernel is not None else _lines_numpy(self.plain, self.wstart, self.wlen, enc)
+
+    def __call__(self, g, logp10, backoff10=None):
+        k = g.shape[1]
+        parts = [iter_chunks(g, _CHUNK_ROWS), iter_chunks(logp10, _CHUNK_ROWS)]
+        if backoff10 is not None:
+            parts.append(iter_chunks(backoff10, _CHUNK_ROWS))
         for chunk in zip(*parts):
             (_, gc), (_, pc) = chunk[:2]
-            bc = chunk[2][1] if k < n else None
+            bc = chunk[2][1] if backoff10 is not None else None
             if gc.size:
-                yield lines(kernel, gc, pc, bc, k, plain, wstart, wlen)
-    yield b"\n\\end\\\n"
+                yield self.lines(self.kernel, gc, pc, bc, k, self.plain, self.wstart, self.wlen)
 
 
 def _lines_c(kernel, g, p, b, k, plain, wstart, wlen) -> bytes:

@@ -48,6 +48,7 @@ inside the functions.
 from __future__ import annotations
 
 import contextlib
+import logging
 import operator
 import os
 from dataclasses import dataclass
@@ -63,8 +64,9 @@ from .text import TextOptions, check_bytes
 from .models.lookup import hash_table, lookup
 from .vocab import BOS_ID, PAD_ID, Vocabulary
 
-MAX_PARTITION_BYTES = 64 << 20  # the default partition size: 2 per worker, within [1 MiB, 64 MiB]
+MAX_PARTITION_BYTES = 16 << 20  # the default partition size: 2 per worker, within [1 MiB, 16 MiB]
 MIN_PARTITION_BYTES = 1 << 20
+BUCKET_BYTES = 32 << 20  # default buckets: at least one per 32 MiB of text, so a bucket's tables stay small
 INSTALL_HINT = "pip install 'ngramkit[dask]'"
 
 
@@ -103,8 +105,11 @@ def client_for(workers: int | None = None, scheduler: str | None = None, *, time
             yield client
         return
     n = int(workers) if workers is not None else (os.cpu_count() or 1)
+    # silence_logs: a task's error reaches the caller as its exception (one line in the CLI); the workers'
+    # own log of it (with a traceback) would repeat it on stderr. dashboard_address ":0": the scheduler's
+    # HTTP server (started even without a dashboard) on a free port, not 8787 with a warning when it is taken
     cluster = distributed.LocalCluster(n_workers=n, processes=True, threads_per_worker=1,
-                                       dashboard_address=None)
+                                       dashboard_address=":0", silence_logs=logging.CRITICAL)
     with cluster, distributed.Client(cluster) as client:
         yield client
 
@@ -157,7 +162,7 @@ def plan_partitions(paths_or_globs, partition_bytes: int | None = None, *, worke
     """Cut the inputs into byte ranges of ``partition_bytes`` (lines are assigned when read).
 
     ``partition_bytes`` None: the inputs' total size over ``2 * workers``,
-    within [1 MiB, 64 MiB]. A list of :class:`Partition` (an earlier plan)
+    within [1 MiB, 16 MiB]. A list of :class:`Partition` (an earlier plan)
     is returned as it is.
     """
     if isinstance(paths_or_globs, (list, tuple)) and paths_or_globs and \
@@ -457,14 +462,19 @@ def _home(bucket: int, buckets: int, v: int, order: int, adjusted: bool, *pieces
             a = np.where(rows[0][:, 0] == BOS_ID, 0, a)  # <s> is context only
         adj.append(a.astype(np.int64))
     stats = [count_of_counts(a[a > 0]) for a in adj]
+    r1 = raw[0]
+    bos = rows[0][:, 0] == BOS_ID
+    # what NGramCounts reports (summed over the buckets): tokens (raw unigram counts but <s>), sentences
+    # (those of <s>), distinct n-grams counted per order
+    totals = np.array([r1[~bos].sum(), r1[bos].sum(), (r1 > 0).sum(), *[r.size for r in raw[1:]]], np.int64)
     a1 = adj[0]
     # the order-1 aggregates (one context), as integers: summed over the buckets exactly
     first = np.array([a1.sum(), (a1 == 1).sum(), (a1 == 2).sum(), (a1 >= 3).sum(), (a1 > 0).sum()], np.int64)
-    return rows, keys, adj, stats, first, find
+    return rows, keys, adj, stats, first, find, totals
 
 
 def _home_stats(home):
-    return home[3], home[4]
+    return home[3], home[4], home[6]
 
 
 def _to_contexts(home, order: int, buckets: int):
@@ -567,7 +577,7 @@ def _gather(v: int, order: int, *finished):
 
 def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOptions(),
                partition_bytes: int | None = None, buckets: int | None = None,
-               min_count: int = 1, max_size: int | None = None):
+               min_count: int = 1, max_size: int | None = None, stats: dict | None = None):
     """Fit ``model`` (an unfitted interpolated model: mkn, kn, absolute, witten-bell, additive)
     on files, estimated on the cluster of ``client``; returns ``model``.
 
@@ -575,7 +585,26 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     min_count=..., max_size=...))`` bit for bit (tables, ``fitted_``): the
     method's own ``_level``/``_gamma``/``_u`` run on the workers' aggregates.
     ``buckets``: the number of shuffle partitions (default: twice the number
-    of workers).
+    of workers, and at least one per :data:`BUCKET_BYTES` of text, a compressed
+    file counting 4 times its size). ``stats``: a dict to receive what ``NGramCounts`` of the text
+    would report: ``tokens``, ``sentences`` and ``distinct`` (n-grams per order).
+
+    The whole model's tables end up in this process (gathered from the
+    buckets); :func:`write_dask` writes a model file from shards instead.
+    """
+    vocab, finished = _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, min_count,
+                                max_size, stats)
+    tables = _result(client.submit(_gather, len(vocab), model.order, *finished, pure=False))
+    model._set_tables(vocab, [t[0] for t in tables], [t[1] for t in tables], [t[2] for t in tables],
+                      keys=[t[3] for t in tables], validate=False)
+    model._suffix_closed = True
+    return model
+
+
+def _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, min_count, max_size, stats):
+    """Stages 1-3 on the cluster: (vocabulary, one future per bucket of its finished rows, see :func:`_finish`).
+
+    ``model`` gets its parameters (``fitted_``, the fallback notes), not its tables.
     """
     from .models.interpolated import CONTEXT_AGGREGATES, InterpolatedModel
 
@@ -584,13 +613,14 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
                                       f"witten-bell, additive); got {type(model).__name__}")
     order = check_order(model.order)
     _check_options(options)
+    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
     if buckets is None:
-        buckets = 2 * _n_workers(client)
+        text = sum(p.hi - p.lo if p.hi >= 0 else 4 * _fs(p.path)[0].size(_fs(p.path)[1]) for p in parts)
+        buckets = max(2 * _n_workers(client), -(-text // BUCKET_BYTES))
     if isinstance(buckets, bool) or not isinstance(buckets, (int, np.integer)) or buckets < 1:
         raise ParameterError("buckets", f"must be an integer >= 1, got {buckets!r}")
     buckets = int(buckets)
     Vocabulary.from_counter({}, min_count=min_count, max_size=max_size)  # bad values fail here, not on a worker
-    parts = plan_partitions(paths_or_globs, partition_bytes, workers=_n_workers(client))
     vocab_f = _vocab_future(client, parts, options, min_count, max_size)
     vocab = _result(vocab_f)  # the model needs it; small beside the n-grams
     v = len(vocab)
@@ -601,11 +631,14 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     homes = [submit(_home, b, buckets, v, order, model.adjusted,
                     *[submit(operator.getitem, s, b, pure=False) for s in split], pure=False)
              for b in range(buckets)]
-    stats = [_result(submit(_home_stats, h, pure=False)) for h in homes]
+    home_stats = [_result(submit(_home_stats, h, pure=False)) for h in homes]
     # Each order's parameters (discounts...) from the global count-of-counts, in the method's order of
     # calls (InterpolatedModel._estimate), so its errors and fitted_ are the same.
-    coc = [sum(s[0][k] for s in stats) for k in range(order)]
-    first = sum(s[1] for s in stats)
+    coc = [sum(s[0][k] for s in home_stats) for k in range(order)]
+    first = sum(s[1] for s in home_stats)
+    if stats is not None:
+        totals = sum(s[2] for s in home_stats).tolist()
+        stats.update(tokens=totals[0], sentences=totals[1], distinct=totals[2:])
     agg1 = {name: np.array([float(x)]) for name, x in zip(CONTEXT_AGGREGATES, first.tolist())}
     model._begin_fit()
     params = []
@@ -627,8 +660,193 @@ def train_dask(paths_or_globs, model, *, client, options: TextOptions = TextOpti
     finished = [submit(_finish, homes[b], ctx_home[b], order, v, model, params[0], agg1, gamma0, v - 2,
                        *[submit(operator.getitem, bk, b, pure=False) for bk in backs], pure=False)
                 for b in range(buckets)]
-    tables = _result(submit(_gather, v, order, *finished, pure=False))
-    model._set_tables(vocab, [t[0] for t in tables], [t[1] for t in tables], [t[2] for t in tables],
-                      keys=[t[3] for t in tables], validate=False)
-    model._suffix_closed = True
-    return model
+    return vocab, finished
+
+
+# ---- writing from shards -------------------------------------------------------------------------
+
+def _first_words(finished, v: int) -> np.ndarray:
+    """(V,) rows of every order of a finished bucket per first word."""
+    out = np.zeros(v, np.int64)
+    for g, _, _ in finished:
+        out += np.bincount(g[:, 0], minlength=v)
+    return out
+
+
+def _add(*arrays):
+    return sum(arrays[1:], arrays[0])
+
+
+def _shard_bounds(hist: np.ndarray, shards: int) -> np.ndarray:
+    """The first word id of each of at most ``shards`` contiguous id ranges holding about equal numbers of rows."""
+    cum = np.cumsum(hist)
+    total = int(cum[-1]) if cum.size else 0
+    cuts = np.searchsorted(cum, total * np.arange(1, shards) / shards, side="right")
+    return np.unique(np.concatenate([[0], cuts[(cuts > 0) & (cuts < hist.size)]])).astype(np.int64)
+
+
+def _split_first(finished, bounds: np.ndarray):
+    """A finished bucket's rows of every order, cut into the shards of their first word [(g, logp10, backoff10)]."""
+    out = [[] for _ in range(bounds.size)]
+    for g, p, b in finished:
+        s = np.searchsorted(bounds, g[:, 0], side="right") - 1
+        perm = np.argsort(s, kind="stable")
+        for j, sel in enumerate(np.split(perm, np.searchsorted(s[perm], np.arange(1, bounds.size)))):
+            out[j].append((g[sel], p[sel], b[sel]))
+    return out
+
+
+def _shard_meta(shard):
+    """Per order: (rows, dtype of ngrams, logp10, backoff10, keys) of a sorted shard (see :func:`_gather`)."""
+    return [(t[0].shape[0], *(a.dtype.str for a in t)) for t in shard]
+
+
+_TABLES = ("ngrams", "logp10", "backoff10", "keys")
+
+
+def _shard_keys(shard, k: int, offset_prev: int, v: int) -> np.ndarray:
+    """The shard's order-k keys in the whole model: its prefixes (same first word) are rows of this shard, so
+    the global row of a prefix is its row here plus the shard's offset in order k-1."""
+    keys = shard[k - 1][3]
+    return keys if k == 1 else keys + np.int64(offset_prev) * v
+
+
+def _write_npy_shard(shard, folder: str, offsets, prev_offsets, v: int):
+    """Write the shard's rows into the model's ``.npy`` tables in ``folder`` at its offsets (per order)."""
+    for k, t in enumerate(shard, 1):
+        n = t[0].shape[0]
+        if n == 0:
+            continue
+        arrays = (t[0], t[1], t[2], _shard_keys(shard, k, prev_offsets[k - 1], v))
+        for name, a in zip(_TABLES, arrays):
+            out = np.load(os.path.join(folder, f"{name}{k}.npy"), mmap_mode="r+")
+            out[offsets[k - 1]: offsets[k - 1] + n] = a
+            out.flush()
+            del out
+    return True
+
+
+def _write_arpa_shard(shard, folder: str, index: int, vocab: Vocabulary):
+    """The shard's ARPA lines of every order, one file each in ``folder``; their paths."""
+    from .arpa import ArpaLines
+
+    lines = ArpaLines(vocab.words)
+    order = len(shard)
+    paths = []
+    for k, (g, p, b, _) in enumerate(shard, 1):
+        path = os.path.join(folder, f"arpa{k}.{index:06d}")
+        with open(path, "wb") as fh:
+            for chunk in lines(g, p, b if k < order else None):
+                fh.write(chunk)
+        paths.append(path)
+    return paths
+
+
+def write_dask(paths_or_globs, model, path, *, client, info: dict | None = None,
+               options: TextOptions = TextOptions(), partition_bytes: int | None = None,
+               buckets: int | None = None, shards: int | None = None, min_count: int = 1,
+               max_size: int | None = None, stats: dict | None = None):
+    """Fit ``model`` on the cluster as :func:`train_dask` does and write it to ``path`` (ARPA for
+    ``.arpa``/``.arpa.gz``, else the native format with ``info``, as :func:`ngramkit.modelio.save_model`),
+    with the same bytes, without gathering the model's tables into one process.
+
+    The finished rows are cut into ``shards`` (default: ``buckets``) contiguous ranges of first word ids,
+    balanced by rows. A range holds whole lexicographic runs of every order, and every prefix of its rows,
+    so each shard sorts its rows and computes their keys alone, given the rows of the shards before it (a
+    few integers). ARPA: each shard formats its lines into a file of a folder beside ``path``, then this
+    process concatenates them in order. Native: this process creates the model's ``.npy`` tables there,
+    each shard writes its rows into them at its offsets, and the model is saved from the memory-mapped
+    tables (the C scorer's probing index is built here, as :func:`~ngramkit.modelio.save_model` does).
+    ``info`` may be a function of the ``stats`` dict (filled before the file is written) returning the dict.
+    The workers must be able to write beside ``path`` (a shared filesystem on a cluster of machines). The
+    folder is removed in every case. Returns ``model`` (``fitted_`` set; its tables are the written
+    file's for the native format, none for ARPA).
+    """
+    import gzip
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from . import modelio
+    from .arpa import ARPA_END, arpa_head, arpa_section
+    from .fileio import atomic_path, check_writable
+
+    path = Path(path)
+    arpa = modelio.is_arpa_path(path)
+    if not arpa and path.suffix.lower() in (".gz", ".bz2", ".xz", ".zst"):
+        raise NgramkitError(f"{path}: the native format is not compressed (it is memory-mapped); "
+                            "name it e.g. .ngk, or use .arpa.gz for gzipped ARPA")
+    check_writable(path)
+    if shards is not None and (isinstance(shards, bool) or not isinstance(shards, (int, np.integer)) or shards < 1):
+        raise ParameterError("shards", f"must be an integer >= 1, got {shards!r}")
+    if stats is None:
+        stats = {}
+    vocab, finished = _estimate(paths_or_globs, model, client, options, partition_bytes, buckets, min_count,
+                                max_size, stats)
+    v, order, submit = len(vocab), model.order, client.submit
+    hist = _result(_tree(client, _add, [submit(_first_words, f, v, pure=False) for f in finished]))
+    bounds = _shard_bounds(hist, int(shards) if shards is not None else len(finished))
+    split = [submit(_split_first, f, bounds, pure=False) for f in finished]
+    del finished  # released on the workers once split
+    parts = [submit(_gather, v, order, *[submit(operator.getitem, sp, j, pure=False) for sp in split], pure=False)
+             for j in range(bounds.size)]
+    del split
+    meta = [_result(submit(_shard_meta, p, pure=False)) for p in parts]
+    sizes = np.array([[m[k][0] for k in range(order)] for m in meta], np.int64).reshape(len(parts), order)
+    offsets = np.zeros_like(sizes)
+    np.cumsum(sizes[:-1], axis=0, out=offsets[1:])
+    totals = sizes.sum(axis=0).tolist()
+    # absolute: the workers do not share this process's working directory
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.dask-", dir=os.path.abspath(path.parent)))
+    try:
+        if arpa:
+            vocab_f = client.scatter(vocab, broadcast=True)
+            files = _all(client, [submit(_write_arpa_shard, p, str(folder), j, vocab_f, pure=False)
+                                  for j, p in enumerate(parts)])
+            del parts
+            try:
+                with atomic_path(path) as tmp:
+                    fh = gzip.open(tmp, "wb", compresslevel=1) if path.suffix.lower() == ".gz" else open(tmp, "wb")
+                    with fh:
+                        fh.write(arpa_head(totals))
+                        for k in range(1, order + 1):
+                            fh.write(arpa_section(k))
+                            for shard_files in files:
+                                with open(shard_files[k - 1], "rb") as piece:
+                                    shutil.copyfileobj(piece, fh, 1 << 22)
+                                os.unlink(shard_files[k - 1])
+                        fh.write(ARPA_END)
+            except OSError as exc:
+                raise NgramkitError(f"{path}: cannot write the model ({exc.strerror or exc})") from None
+            model.vocab = vocab
+            return model
+        # native: the tables as .npy files, filled by the shards, then saved from their maps
+        dtypes = meta[0]
+        for k in range(1, order + 1):
+            n = totals[k - 1]
+            for name, dtype in zip(_TABLES, dtypes[k - 1][1:]):
+                shape = (n, k) if name == "ngrams" else (n,)
+                if n:  # a sparse file of the table's size, filled by the shards
+                    np.lib.format.open_memmap(folder / f"{name}{k}.npy", mode="w+", dtype=np.dtype(dtype),
+                                              shape=shape).flush()
+                else:  # numpy cannot map an empty array
+                    np.save(folder / f"{name}{k}.npy", np.zeros(shape, np.dtype(dtype)))
+        prev = np.zeros_like(offsets)
+        prev[:, 1:] = offsets[:, :-1]  # the offset of each shard in order k-1 (order 1: unused)
+        _all(client, [submit(_write_npy_shard, p, str(folder), offsets[j].tolist(), prev[j].tolist(), v,
+                             pure=False) for j, p in enumerate(parts)])
+        del parts
+        tables = [[np.load(folder / f"{name}{k}.npy", mmap_mode="r") for k in range(1, order + 1)] for name in _TABLES]
+        model._set_tables(vocab, tables[0], tables[1], tables[2], keys=tables[3], validate=False)
+        model._suffix_closed = True
+        if callable(info):
+            info = info(dict(stats))
+        modelio.save_model(model, path, info=info)
+        return model
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _all(client, futures):
+    """The results of ``futures`` in order, a failure of Dask itself made one line (see :func:`_result`)."""
+    return [_result(f) for f in futures]

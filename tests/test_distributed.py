@@ -19,9 +19,9 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from ngramkit import NGramCounts, TextOptions, native, read_sentences  # noqa: E402
+from ngramkit import NGramCounts, TextOptions, modelio, native, read_sentences  # noqa: E402
 from ngramkit.arpa import arpa_bytes_iter  # noqa: E402
-from ngramkit.distributed import client_for, count_dask, plan_partitions, train_dask  # noqa: E402
+from ngramkit.distributed import client_for, count_dask, plan_partitions, train_dask, write_dask  # noqa: E402
 from ngramkit.errors import InputError, NgramkitError, ParameterError  # noqa: E402
 from ngramkit.models.interpolated import (AbsoluteDiscounting, Additive, KneserNey, ModifiedKneserNey,  # noqa: E402
                                           WittenBell)
@@ -139,9 +139,72 @@ def test_unigram_model(client, timemachine_path):
     assert_same_model(train_dask(timemachine_path, ModifiedKneserNey(1), client=client, partition_bytes=20_000), ref)
 
 
+# ---- writing from shards (write_dask) -------------------------------------------------------------
+
+def assert_same_files(got, ref, tmp_path, **kw):
+    """write_dask to .arpa and .ngk equals modelio.save_model of the one-machine model, byte for byte;
+    nothing but the two files is left in the folder."""
+    info = {"corpus": None, "files": ["x"], "n": 1}
+    modelio.save_model(ref, tmp_path / "ref.arpa")
+    modelio.save_model(ref, tmp_path / "ref.ngk", info=info)
+    for name in ("dask.arpa", "dask.ngk"):
+        before = sorted(p.name for p in tmp_path.iterdir())
+        got_model = write_dask(kw["path"], got(), tmp_path / name, client=kw["client"], info=info,
+                               **{k: v for k, v in kw.items() if k not in ("path", "client")})
+        assert got_model.fitted_ == ref.fitted_
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, name})
+    assert (tmp_path / "dask.arpa").read_bytes() == (tmp_path / "ref.arpa").read_bytes()
+    assert (tmp_path / "dask.ngk").read_bytes() == (tmp_path / "ref.ngk").read_bytes()
+    loaded = modelio.load_model(tmp_path / "dask.ngk")
+    assert_same_model(loaded, modelio.load_model(tmp_path / "ref.ngk"))
+
+
+@pytest.mark.parametrize("partition_bytes,buckets,shards", [(None, None, None), (7_000, 3, 1), (30_000, 5, 11)])
+def test_write_dask_same_files_ptb_valid_order5(client, valid, tmp_path, partition_bytes, buckets, shards):
+    ref = ModifiedKneserNey(5).fit(NGramCounts.from_file(valid, 5))
+    assert_same_files(lambda: ModifiedKneserNey(5), ref, tmp_path, path=valid, client=client,
+                      partition_bytes=partition_bytes, buckets=buckets, shards=shards)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_write_dask_random_corpora(client, tmp_path, seed):
+    """Random vocabularies, lengths (one-word and empty lines: orders with no n-gram at all), orders, shards
+    (more shards than first words: empty shards)."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(int(rng.integers(2, 30)))]
+    lines = [" ".join(rng.choice(words, int(rng.integers(0, 3 if seed == 0 else 10))))
+             for _ in range(int(rng.integers(10, 200)))]
+    path = tmp_path / "text" / "r.txt"
+    path.parent.mkdir()
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    order = int(rng.integers(1, 6)) if seed else 5
+    make = [lambda: ModifiedKneserNey(order, discount_fallback=True), lambda: KneserNey(order, discount=0.6),
+            lambda: WittenBell(order), lambda: AbsoluteDiscounting(order, discount=0.7)][seed]
+    ref = make().fit(NGramCounts.from_file(path, order))
+    assert_same_files(make, ref, tmp_path, path=path, client=client, partition_bytes=int(rng.integers(50, 2_000)),
+                      buckets=int(rng.integers(1, 6)), shards=int(rng.integers(1, 40)))
+
+
+def test_write_dask_error_leaves_nothing(client, valid, tmp_path):
+    """An error after the shards were written (here: the info function raises) leaves no file and no folder."""
+    def bad_info(stats):
+        assert stats["tokens"] == 73760
+        raise NgramkitError("info failed")
+
+    with pytest.raises(NgramkitError, match="info failed"):
+        write_dask(valid, ModifiedKneserNey(3), tmp_path / "m.ngk", client=client, info=bad_info)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(NgramkitError, match="not compressed"):
+        write_dask(valid, ModifiedKneserNey(3), tmp_path / "m.ngk.gz", client=client)
+    with pytest.raises(ParameterError, match="^shards "):
+        write_dask(valid, ModifiedKneserNey(3), tmp_path / "m.ngk", client=client, shards=0)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---- failures --------------------------------------------------------------------------------------
 
-def test_killed_worker_changes_nothing(client, valid):
+@pytest.mark.parametrize("entry", ["train_dask", "write_dask"])
+def test_killed_worker_changes_nothing(client, valid, tmp_path, entry):
     ref = ModifiedKneserNey(5).fit(NGramCounts.from_file(valid, 5))
     pids = client.run(os.getpid)  # worker address -> process id
     victim = sorted(pids.values())[0]
@@ -160,14 +223,21 @@ def test_killed_worker_changes_nothing(client, valid):
     killer = threading.Thread(target=kill_when_busy)
     killer.start()
     try:
-        got = train_dask(valid, ModifiedKneserNey(5), client=client, partition_bytes=3_000)
+        if entry == "train_dask":
+            got = train_dask(valid, ModifiedKneserNey(5), client=client, partition_bytes=3_000)
+        else:  # the shards' writes rerun too: each writes the same bytes at the same place
+            write_dask(valid, ModifiedKneserNey(5), tmp_path / "m.arpa", client=client, partition_bytes=3_000)
     finally:
         state["running"] = False
         killer.join()
     assert state["killed_while_running"] is True
     with pytest.raises(ProcessLookupError):
         os.kill(victim, 0)
-    assert_same_model(got, ref)
+    if entry == "train_dask":
+        assert_same_model(got, ref)
+    else:
+        assert (tmp_path / "m.arpa").read_bytes() == arpa(ref)
+        assert [p.name for p in tmp_path.iterdir()] == ["m.arpa"]
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the tests after this one
 
 
