@@ -94,7 +94,9 @@ from pathlib import Path
 from ngramkit.fileio import atomic_open
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared"
+# ../shared beside the repository (a clone at /work/main), or beside the folder of worktrees (/work/wt/NAME).
+SHARED = next((p / "shared" for p in HERE.parents if (p / "shared" / "reference").is_dir()),
+              HERE.parent.parent / "shared")
 DATA = Path(os.environ.get("NGRAMKIT_DATA", SHARED / "corpora"))
 
 
@@ -199,8 +201,9 @@ def _popen_usage(cmd, stdin=None):
     # communicate() reaps the child itself (its rusage is then lost): read the pipes, then wait4.
     out = proc.stdout.read()
     err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, ru = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
+    usage = {"cpu": ru.ru_utime + ru.ru_stime, "maxrss_kib": ru.ru_maxrss}
     return proc.returncode, out, err, usage
 
 
