@@ -20,6 +20,10 @@ metadata or array shapes the normal path would refuse. Declining costs the
 time spent so far; standard input read so far is handed back to the normal
 path (:class:`_Replay`).
 
+Imports: none beyond what Python itself loads (no json, re or enum: each
+costs milliseconds of a run that takes tens), so meta.json is parsed by the
+kernel (``parse_json``, tested against :func:`json.loads`).
+
 What it computes is what the normal path computes, bit for bit: the same C
 scanner (``str.splitlines``/``str.split`` semantics), the same blocks
 (1 MiB, cut at line ends), the same probing scorer, the same sums (per
@@ -32,7 +36,6 @@ byte for byte, on clean and on fuzzed inputs.
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import sys
@@ -163,10 +166,7 @@ def open_model(kernel, path: str):
     if opened is None:
         return None
     handle, raw, members = opened
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError):
-        return None
+    meta = kernel.parse_json(raw)  # json.loads(raw.decode("utf-8")) without importing json (and re)
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         return None
     version, entries, state, words = meta.get("version"), meta.get("arrays"), meta.get("state"), meta.get("vocab")

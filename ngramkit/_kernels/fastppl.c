@@ -200,7 +200,7 @@ int ngk_fast_block(const ngk_fast_model *m, const uint8_t *data, int64_t n, doub
     int32_t *local = NULL, *padded = NULL;
     uint8_t *oov_of = NULL;
     int64_t *poff = NULL;
-    double *out = NULL, *iv = NULL;
+    double *out = NULL;
     if (!ids || !ends) goto done;
     int64_t n_sent = 0;
     int64_t n_tok = ngk_scan(data, n, ids, n + 1, ends, n / 2 + 1, &n_sent, &w);
@@ -221,8 +221,7 @@ int ngk_fast_block(const ngk_fast_model *m, const uint8_t *data, int64_t n, doub
     padded = malloc(((size_t)n_tok + (size_t)n_sent + 1) * sizeof *padded);
     poff = malloc(((size_t)n_sent + 1) * sizeof *poff);
     out = malloc(((size_t)n_tok + 1) * sizeof *out);
-    iv = malloc(((size_t)n_tok + 1) * sizeof *iv);
-    if (!padded || !poff || !out || !iv) goto done;
+    if (!padded || !poff || !out) goto done;
     int64_t o = 0, prev = 0;
     poff[0] = 0;
     for (int64_t s = 0; s < n_sent; s++) {
@@ -235,20 +234,20 @@ int ngk_fast_block(const ngk_fast_model *m, const uint8_t *data, int64_t n, doub
         rc = NGK_FAST_DECLINE;
         goto done;
     }
-    int64_t n_iv = 0;
     for (int64_t j = 0; j < n_tok; j++) {
         double x = out[j] * ln10; /* the normal path's natural log (BackoffModel.log_probs) */
         if (isnan(x)) { rc = NGK_FAST_DECLINE; goto done; }
         if (isinf(x) && x < 0) t->zeroprobs++;
-        x = x / ln10; /* and back to log10 (evaluate.Totals.add) */
-        out[j] = x;
-        if (oov_of[ids[j]]) t->oovs++;
-        else iv[n_iv++] = x;
+        out[j] = x / ln10; /* and back to log10 (evaluate.Totals.add) */
     }
     t->tokens = n_tok;
     t->sentences = n_sent;
     t->sum10 = ngk_pairwise_sum(out, n_tok);
-    t->sum10_iv = ngk_pairwise_sum(iv, n_iv);
+    int64_t n_iv = 0; /* the in-vocabulary tokens' values, moved to the front of out */
+    for (int64_t j = 0; j < n_tok; j++)
+        if (oov_of[ids[j]]) t->oovs++;
+        else out[n_iv++] = out[j];
+    t->sum10_iv = ngk_pairwise_sum(out, n_iv);
     rc = 0;
 done:
     ngk_words_free(&w);
@@ -259,6 +258,5 @@ done:
     free(padded);
     free(poff);
     free(out);
-    free(iv);
     return rc;
 }

@@ -370,6 +370,193 @@ fail:
     return NULL;
 }
 
+
+/* ---- parse_json: meta.json without the json module (which imports re, a few ms of every start) ------------- */
+
+/* A JSON document as json.loads(data.decode("utf-8")) returns it, or NULL with no exception set when json.loads
+ * would refuse it or it uses what this parser leaves to json (a \u escape of a surrogate, nesting deeper than
+ * 200): the caller then declines. NULL with an exception set: out of memory. */
+typedef struct {
+    const uint8_t *p, *end;
+    int depth;
+} JP;
+
+static void jp_ws(JP *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) j->p++;
+}
+
+static int jp_lit(JP *j, const char *s) {
+    size_t k = strlen(s);
+    if ((size_t)(j->end - j->p) < k || memcmp(j->p, s, k) != 0) return 0;
+    j->p += k;
+    return 1;
+}
+
+static PyObject *jp_value(JP *j);
+
+static int hex4(const uint8_t *p, uint32_t *v) {
+    uint32_t x = 0;
+    for (int i = 0; i < 4; i++) {
+        uint8_t c = p[i];
+        x <<= 4;
+        if (c >= '0' && c <= '9') x |= c - '0';
+        else if (c >= 'a' && c <= 'f') x |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') x |= c - 'A' + 10;
+        else return 0;
+    }
+    *v = x;
+    return 1;
+}
+
+static PyObject *jp_string(JP *j) {
+    j->p++; /* the opening quote */
+    const uint8_t *start = j->p;
+    int plain = 1;
+    while (j->p < j->end && *j->p != '"') {
+        if (*j->p < 0x20) return NULL; /* a control character: json's strict mode refuses it */
+        if (*j->p == '\\') {
+            plain = 0;
+            j->p++;
+            if (j->p >= j->end) return NULL;
+        }
+        j->p++;
+    }
+    if (j->p >= j->end) return NULL;
+    const uint8_t *stop = j->p++;
+    if (!ngk_utf8_valid(start, stop - start)) return NULL;
+    if (plain) return PyUnicode_DecodeUTF8((const char *)start, stop - start, "strict");
+    char *buf = malloc((size_t)(stop - start) + 1), *o = buf;
+    if (!buf) return PyErr_NoMemory();
+    for (const uint8_t *q = start; q < stop;) {
+        if (*q != '\\') { *o++ = (char)*q++; continue; }
+        q++;
+        uint32_t u;
+        switch (*q++) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u':
+            if (stop - q < 4 || !hex4(q, &u) || (u >= 0xD800 && u <= 0xDFFF)) { free(buf); return NULL; }
+            q += 4;
+            if (u < 0x80) *o++ = (char)u;
+            else if (u < 0x800) { *o++ = (char)(0xC0 | u >> 6); *o++ = (char)(0x80 | (u & 0x3F)); }
+            else { *o++ = (char)(0xE0 | u >> 12); *o++ = (char)(0x80 | (u >> 6 & 0x3F)); *o++ = (char)(0x80 | (u & 0x3F)); }
+            break;
+        default: free(buf); return NULL;
+        }
+    }
+    PyObject *r = PyUnicode_DecodeUTF8(buf, o - buf, "strict");
+    free(buf);
+    return r;
+}
+
+static PyObject *jp_number(JP *j) {
+    const uint8_t *s = j->p;
+    int is_float = 0;
+    if (j->p < j->end && *j->p == '-') j->p++;
+    if (j->p < j->end && *j->p == '0') j->p++;
+    else if (j->p < j->end && *j->p >= '1' && *j->p <= '9') while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    else return NULL;
+    if (j->p < j->end && *j->p == '.') {
+        is_float = 1;
+        j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return NULL;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        is_float = 1;
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) j->p++;
+        if (j->p >= j->end || *j->p < '0' || *j->p > '9') return NULL;
+        while (j->p < j->end && *j->p >= '0' && *j->p <= '9') j->p++;
+    }
+    size_t n = (size_t)(j->p - s);
+    if (n > 4000) return NULL; /* int() refuses over 4300 digits; leave long numbers to json */
+    char tmp[4096];
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    if (!is_float) return PyLong_FromString(tmp, NULL, 10);
+    double d = PyOS_string_to_double(tmp, NULL, NULL);
+    if (d == -1.0 && PyErr_Occurred()) return NULL;
+    return PyFloat_FromDouble(d);
+}
+
+static PyObject *jp_value(JP *j) {
+    jp_ws(j);
+    if (j->p >= j->end) return NULL;
+    uint8_t c = *j->p;
+    if (c == '"') return jp_string(j);
+    if (c == '{' || c == '[') {
+        if (++j->depth > 200) return NULL;
+        int obj = c == '{';
+        PyObject *r = obj ? PyDict_New() : PyList_New(0);
+        if (!r) return NULL;
+        j->p++;
+        jp_ws(j);
+        if (j->p < j->end && *j->p == (obj ? '}' : ']')) {
+            j->p++;
+            j->depth--;
+            return r;
+        }
+        for (;;) {
+            PyObject *key = NULL;
+            if (obj) {
+                jp_ws(j);
+                if (j->p >= j->end || *j->p != '"' || !(key = jp_string(j))) goto bad;
+                jp_ws(j);
+                if (j->p >= j->end || *j->p++ != ':') goto bad;
+            }
+            PyObject *v = jp_value(j);
+            if (!v) goto bad;
+            int rc = obj ? PyDict_SetItem(r, key, v) : PyList_Append(r, v);
+            Py_XDECREF(key);
+            key = NULL;
+            Py_DECREF(v);
+            if (rc) goto bad;
+            jp_ws(j);
+            if (j->p >= j->end) goto bad;
+            if (*j->p == ',') { j->p++; continue; }
+            if (*j->p++ == (obj ? '}' : ']')) break;
+        bad:
+            Py_XDECREF(key);
+            Py_DECREF(r);
+            return NULL;
+        }
+        j->depth--;
+        return r;
+    }
+    if (jp_lit(j, "true")) Py_RETURN_TRUE;
+    if (jp_lit(j, "false")) Py_RETURN_FALSE;
+    if (jp_lit(j, "null")) Py_RETURN_NONE;
+    if (jp_lit(j, "NaN")) return PyFloat_FromDouble(Py_NAN);
+    if (jp_lit(j, "Infinity")) return PyFloat_FromDouble(Py_HUGE_VAL);
+    if (jp_lit(j, "-Infinity")) return PyFloat_FromDouble(-Py_HUGE_VAL);
+    return jp_number(j);
+}
+
+static PyObject *parse_json(PyObject *self, PyObject *arg) {
+    Py_buffer v;
+    if (PyObject_GetBuffer(arg, &v, PyBUF_SIMPLE) < 0) return NULL;
+    JP j = {v.buf, (const uint8_t *)v.buf + v.len, 0};
+    PyObject *r = jp_value(&j);
+    if (r) {
+        jp_ws(&j);
+        if (j.p != j.end) Py_CLEAR(r);
+    }
+    PyBuffer_Release(&v);
+    if (!r) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_MemoryError)) PyErr_Clear();
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    return r;
+}
+
 PyDoc_STRVAR(pairwise_doc, "pairwise_sum(values) -> float: numpy's sum of a float64 buffer, as fastppl computes it.");
 
 static PyObject *py_pairwise_sum(PyObject *self, PyObject *arg) {
@@ -396,6 +583,7 @@ static PyObject *py_utf8_valid(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"open_model", open_model, METH_VARARGS, "open_model(path) -> None | (model, meta_json, arrays)"},
     {"pairwise_sum", py_pairwise_sum, METH_O, pairwise_doc},
+    {"parse_json", parse_json, METH_O, "parse_json(bytes) -> object | None: json.loads(bytes.decode()), or None"},
     {"utf8_valid", py_utf8_valid, METH_O, "utf8_valid(bytes) -> bool: Python's strict UTF-8 decoder would accept them"},
     {NULL, NULL, 0, NULL},
 };

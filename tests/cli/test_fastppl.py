@@ -293,3 +293,56 @@ def test_unmutated_models_agree(tiny_models):
         lines = _fast_lines(paths[name], text)
         assert lines is not None and lines == _normal_lines(paths[name], text)
         assert math.isfinite(float(lines[-1].split()[-1]))
+
+
+# ---- parse_json: meta.json without the json module -----------------------------------------------------
+
+import json  # noqa: E402
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**30, 10**30) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=25)
+
+
+def _same(a, b) -> bool:
+    return json.dumps(a, sort_keys=False) == json.dumps(b, sort_keys=False) and type(a) is type(b)
+
+
+@given(_json_values, st.booleans(), st.sampled_from([None, 0, 2]))
+def test_parse_json_is_json_loads(value, ascii_only, indent):
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=indent)
+    got = kernel.parse_json(text.encode("utf-8", "surrogatepass"))
+    try:
+        want = json.loads(text.encode("utf-8", "surrogatepass").decode("utf-8"))
+    except UnicodeDecodeError:  # a lone surrogate written raw: not UTF-8, json.loads never sees it
+        assert got is None
+        return
+    assert got is None and "\\ud" in text.lower() or _same(got, want)
+
+
+@given(st.binary(max_size=30) | st.text(alphabet='{}[]",:0123456789.eE+-tfrulnsaINy \\\t\n', max_size=30)
+       .map(str.encode))
+def test_parse_json_refuses_what_json_refuses(data):
+    got = kernel.parse_json(data)
+    try:
+        want = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):
+        assert got is None
+        return
+    assert got is None or _same(got, want)
+
+
+def test_parse_json_on_model_metadata(ptb3, tiny_models):
+    import zipfile
+
+    _, paths, _ = tiny_models
+    for path in [ptb3[1], *paths.values()]:
+        if path.suffix != ".ngk":
+            continue
+        raw = zipfile.ZipFile(path).read("meta.json")
+        assert kernel.parse_json(raw) == json.loads(raw.decode("utf-8"))
+    assert kernel.parse_json(b'{"a": 1, "a": 2}') == {"a": 2}
+    assert kernel.parse_json(b"[" * 300 + b"]" * 300) is None  # deeper than the parser goes: json decides
+    assert kernel.parse_json(b'"\\ud800"') is None
