@@ -161,7 +161,8 @@ def _text_options_ok(info) -> bool:
 
 
 def open_model(kernel, path: str):
-    """(mapped model, class name, order) ready to score, or None (see the module docstring)."""
+    """(mapped model, class name, order, vocabulary words, probing tables as (start, int64 count) in the file)
+    ready to score, or None (see the module docstring)."""
     opened = kernel.open_model(path)
     if opened is None:
         return None
@@ -209,7 +210,7 @@ def open_model(kernel, path: str):
     closed = state.get("suffix_closed")
     if not handle.attach(words, tuple(probes), closed is True, counts):
         return None
-    return handle, cls, order
+    return handle, cls, order, words, tuple(probes)
 
 
 def _array_shape(members: dict, entries: dict, name: str):
@@ -291,7 +292,7 @@ def run(args: list[str]) -> int | None:
     opened = open_model(kernel, model_path)
     if opened is None:
         return None
-    handle, cls, order = opened
+    handle, cls, order = opened[:3]
     result = handle.score(files, LN10, STDIN_LIMIT)
     if result[0] == "decline":
         if result[1] is not None:

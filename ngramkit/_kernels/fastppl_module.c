@@ -283,7 +283,13 @@ out:
     return result;
 }
 
+static PyObject *fast_view(PyObject *o, PyObject *unused) {
+    FastModel *f = (FastModel *)o;
+    return PyMemoryView_FromMemory((char *)f->map, f->size, PyBUF_READ); /* the caller keeps f alive with it */
+}
+
 static PyMethodDef fast_methods[] = {
+    {"view", fast_view, METH_NOARGS, "view() -> memoryview of the mapped file (read-only; keep the model alive)"},
     {"attach", fast_attach, METH_VARARGS, "attach(words, probes, suffix_closed, counts) -> bool"},
     {"score", fast_score, METH_VARARGS, "score(paths, ln10, stdin_limit) -> ('ok', ...) | ('decline', replay)"},
     {NULL, NULL, 0, NULL},

@@ -259,7 +259,7 @@ def _fast_lines(path, text):
     opened = fastppl.open_model(kernel, str(path))
     if opened is None:
         return None
-    handle, cls, order = opened
+    handle, cls, order = opened[:3]
     result = handle.score([str(text)], fastppl.LN10, 0)
     if result[0] != "ok":
         return None
@@ -346,3 +346,35 @@ def test_parse_json_on_model_metadata(ptb3, tiny_models):
     assert kernel.parse_json(b'{"a": 1, "a": 2}') == {"a": 2}
     assert kernel.parse_json(b"[" * 300 + b"]" * 300) is None  # deeper than the parser goes: json decides
     assert kernel.parse_json(b'"\\ud800"') is None
+
+
+def test_kenlm_model_opens_native_files_mapped(ptb3, monkeypatch):
+    """ngramkit.kenlm.Model attaches a native file straight from the fast path's mapping: the same scores,
+    states and vocabulary as the model built by modelio (the path it takes for any other file)."""
+    import pickle
+
+    import ngramkit.kenlm as nk
+
+    _, model_path, test = ptb3
+    mapped = nk.Model(model_path)
+    assert isinstance(mapped._tables[1], kernel.FastModel) and mapped._backoff is None
+    with monkeypatch.context() as m:
+        m.setattr(nk.Model, "_open_mapped", lambda self, name: False)
+        built = nk.Model(model_path)
+    assert built._backoff is not None
+    lines = test.read_text(encoding="utf-8").splitlines()[:300] + ["", "xyzzy UNK the <s> </s>"]
+    for line in lines:
+        assert list(mapped.full_scores(line)) == list(built.full_scores(line))
+        assert mapped.score(line, bos=False, eos=False) == built.score(line, bos=False, eos=False)
+    s1, s2, t1, t2 = nk.State(), nk.State(), nk.State(), nk.State()
+    mapped.BeginSentenceWrite(s1)
+    built.BeginSentenceWrite(t1)
+    for word in "the company said xyzzy it".split():
+        a, b = mapped.BaseFullScore(s1, word, s2), built.BaseFullScore(t1, word, t2)
+        assert (a.log_prob, a.ngram_length, a.oov) == (b.log_prob, b.ngram_length, b.oov) and s2 == t2
+        s1, s2, t1, t2 = s2, s1, t2, t1
+    assert all((w in mapped) == (w in built) for w in ["the", "UNK", "<unk>", "<s>", "</s>", "xyzzy"])
+    assert mapped.order == built.order == 3
+    again = pickle.loads(pickle.dumps(mapped))
+    assert again.score(lines[0]) == mapped.score(lines[0])
+    assert mapped.backoff_model.vocab.words == built.backoff_model.vocab.words  # loaded on first use
