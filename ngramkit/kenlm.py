@@ -155,13 +155,13 @@ class Model(_QueryModel):
 
     def __init__(self, path, config: Config | None = None):
         kernel = _need_kernel()
-        from .modelio import AUTO, file_format, load_model
-
         self.path = os.path.abspath(os.fsencode(path) if isinstance(path, os.PathLike) else _as_bytes(path))
         name = os.fsdecode(self.path)
         self._backoff = None
         if self._open_mapped(name):
             return
+        from .modelio import AUTO, file_format, load_model  # the model classes: not needed by a mapped file
+
         try:
             fmt = file_format(name)
             model = load_model(name, verify=AUTO)
