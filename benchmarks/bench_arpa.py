@@ -44,7 +44,9 @@ from pathlib import Path
 from ngramkit.fileio import atomic_open
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared"
+# ../shared beside the repository (a clone at /work/main), or beside the folder of worktrees (/work/wt/NAME).
+SHARED = next((p / "shared" for p in HERE.parents if (p / "shared" / "reference").is_dir()),
+              HERE.parent.parent / "shared")
 DATA = Path(os.environ.get("NGRAMKIT_DATA", SHARED / "corpora"))
 KENLM_TOOLS = SHARED / "tools" / "build-kenlm.sh"
 

@@ -13,25 +13,7 @@ import os
 import signal
 import sys
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _message(signum: int) -> str:
-    return f"Interrupted by {signal.Signals(signum).name}; nothing was written."
-
-
-def _exit_at_startup(signum, frame):
-    """Start-up handler: no file is open yet, so leave at once, without a traceback."""
-    for sig in _SIGNALS:
-        signal.signal(sig, signal.SIG_IGN)
-    os.write(2, (_message(signum) + "\n").encode())
-    os._exit(128 + signum)
-
-
-def _install_startup_handlers() -> None:
-    for sig in _SIGNALS:
-        signal.signal(sig, _exit_at_startup)
-
+from .entry import _SIGNALS, install_startup_handlers as _install_startup_handlers
 
 # Before the heavy imports below (click, numpy through the commands): a Ctrl-C or SIGTERM in the first
 # second of `ngramkit ...` must not print an import traceback. Only when this is the program: a test

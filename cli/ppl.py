@@ -11,6 +11,7 @@ import numpy as np
 from ngramkit import jsonout, kenlm, modelio, sources
 from ngramkit.errors import InputError, NgramkitError
 from ngramkit.evaluate import evaluate_chunks
+from ngramkit.fastppl import summary_lines
 from ngramkit.kenlm import State
 
 from .common import (command_errors, corpus_option, echo_json, info, json_option, load_model, model_text_options,
@@ -99,18 +100,8 @@ def ppl(files, model_path, corpus_name, split, per_sentence, per_word, allow_sco
                "order": getattr(model, "order", None), "limit_vocab": limit_vocab, **ev.to_dict()}
         echo_json(out, "ppl")
         return
-    order = getattr(model, "order", None)
-    click.echo(f"model                    {model_path} ({ev.model}{f', order {order}' if order else ''})")
-    click.echo(f"text                     {label}")
-    click.echo(f"sentences                {ev.sentences:,}")
-    click.echo(f"tokens                   {ev.tokens:,}  (words + </s>)")
-    click.echo(f"OOVs                     {ev.oovs:,}")
-    if ev.zeroprobs:
-        click.echo(f"zero-probability tokens  {ev.zeroprobs:,}")
-    click.echo(f"log10 prob (total)       {ev.logprob10:.4f}")
-    click.echo(f"cross-entropy            {ev.cross_entropy:.4f} bits/token")
-    click.echo(f"perplexity (incl. OOVs)  {ev.perplexity:.4f}")
-    click.echo(f"perplexity (excl. OOVs)  {ev.perplexity_no_oov:.4f}")
+    for line in summary_lines(model_path, ev.model, getattr(model, "order", None), label, ev):  # as the fast path
+        click.echo(line)
     if per_sentence:
         click.echo("")
         click.echo("sentence  tokens  OOVs  log10 prob  perplexity")

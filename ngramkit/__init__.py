@@ -5,8 +5,6 @@ Layers (dependencies point down): ``text`` -> ``vocab`` -> ``stream`` ->
 ``models`` / ``rnn`` -> ``zipf`` / ``arpa`` / ``compare``.
 """
 
-from importlib import import_module
-
 from . import native
 from .errors import NgramkitError
 
@@ -31,6 +29,8 @@ def __getattr__(name: str):
         except PackageNotFoundError:  # running from a source tree
             value = "0.0.0+src"
     elif name in _LAZY:
+        from importlib import import_module
+
         value = getattr(import_module(_LAZY[name], __name__), name)
     else:
         raise AttributeError(f"module 'ngramkit' has no attribute {name!r}")

@@ -7,7 +7,6 @@ except for a :class:`ParameterError` (a bad argument value): that is a usage
 error, reported under the command-line option's name with exit code 2.
 """
 
-import signal
 
 
 class NgramkitError(ValueError):
@@ -51,6 +50,8 @@ class Interrupted(KeyboardInterrupt):
     """
 
     def __init__(self, signum: int):
+        import signal  # here, not at import: its enums are start-up time of every command
+
         self.signum = signum
         self.name = signal.Signals(signum).name
         self.exit_code = 128 + signum

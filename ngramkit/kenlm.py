@@ -43,7 +43,11 @@ the index is stored) opens by mapping: nothing is built, read or hashed but
 the headers and the vocabulary, pages are read as lookups touch them and
 processes share them through the page cache (``ngramkit.modelio.load_model``
 with ``verify="auto"``; run ``ngramkit ppl --verify`` to check a file whole).
-Older native files and ARPA files are read and the index built.
+Such a file as ngramkit writes it (the checks of
+:func:`ngramkit.fastppl.open_model`: the default hyper-parameters and text
+options) is attached straight from that mapping, without building the model
+(:attr:`Model.backoff_model` loads it when asked for). Older native files and
+ARPA files are read and the index built.
 
 Clients that ``import kenlm`` themselves (pyctcdecode, ...) get this module
 from :func:`install`, called before they are imported. The queries run in
@@ -153,10 +157,13 @@ class Model(_QueryModel):
 
     def __init__(self, path, config: Config | None = None):
         kernel = _need_kernel()
-        from .modelio import AUTO, file_format, load_model
-
         self.path = os.path.abspath(os.fsencode(path) if isinstance(path, os.PathLike) else _as_bytes(path))
         name = os.fsdecode(self.path)
+        self._backoff = None
+        if self._open_mapped(name):
+            return
+        from .modelio import AUTO, file_format, load_model  # the model classes: not needed by a mapped file
+
         try:
             fmt = file_format(name)
             model = load_model(name, verify=AUTO)
@@ -175,9 +182,33 @@ class Model(_QueryModel):
         self._tables = tables  # the C object borrows them; keep them alive with it
         self._backoff = backoff
 
+    def _open_mapped(self, name: str) -> bool:
+        """Attach a native file as ngramkit writes it (the checks of :func:`ngramkit.fastppl.open_model`)
+        straight from its mapping: the stored probing index and vocabulary, no model built (the
+        :attr:`backoff_model` is loaded when asked for). False for any other file."""
+        try:
+            from . import _fastppl, fastppl
+        except ImportError:  # pragma: no cover - a build without the kernel
+            return False
+        opened = fastppl.open_model(_fastppl, name)
+        if opened is None:
+            return False
+        handle, _, _, words, probes = opened
+        view = handle.view()
+        tables = tuple(view[start: start + 8 * n].cast("q") for start, n in probes)
+        ids = [i for i, present in enumerate(tables[0][0::3].tolist()) if present == 1 and i != UNK_ID]
+        self._attach(tables, len(words), [words[i].encode("utf8") for i in ids], ids, UNK_ID, BOS_ID, EOS_ID,
+                     NATIVE_BOS_LOG10, ABSENT_LOG10)
+        self._tables = (tables, handle)  # the C object borrows the tables; the handle holds the mapping
+        return True
+
     @property
     def backoff_model(self):
         """The :class:`~ngramkit.models.BackoffModel` this engine queries (vocabulary, n-gram tables)."""
+        if self._backoff is None:
+            from .modelio import AUTO, load_model
+
+            self._backoff = load_model(os.fsdecode(self.path), verify=AUTO).to_backoff()
         return self._backoff
 
     def perplexity(self, sentence) -> float:

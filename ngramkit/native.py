@@ -1,7 +1,8 @@
 """The compiled kernels: one loader and one ``NGRAMKIT_IMPL`` rule for all of them.
 
 Input: an extension's name, one of :data:`EXTENSIONS` (``_count``,
-``_score``, ``_rnn``, ``_optim``, ``_arpa``, ``_merge``, ``_sample``, ``_compact``, the C modules ``pip install`` builds from
+``_score``, ``_rnn``, ``_optim``, ``_arpa``, ``_merge``, ``_sample``, ``_compact``,
+``_fastppl``, the C modules ``pip install`` builds from
 ``ngramkit/_kernels``), and the environment variable ``NGRAMKIT_IMPL``,
 read at every call so that tests and benchmarks can switch it. Output: the
 compiled module, or None where the caller runs its numpy reference (the
@@ -21,11 +22,12 @@ The rule, the same for every extension:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
-import warnings
+from _imp import extension_suffixes
+
+# importlib and warnings are imported where they are used: `import ngramkit` (every command's start, the fast
+# `ppl` path's included) stays free of them.
 
 from .errors import NgramkitError
 
@@ -47,6 +49,8 @@ EXTENSIONS = {
                "~10-15x slower (PTB 5-gram: ~0.12M vs 1.7M tokens/s per thread)",
     "_compact": "quantised compact models (.ngq) are packed in numpy and scored by unpacking them into a "
                 "backoff model first (several times slower to open and score)",
+    "_fastppl": "`ngramkit ppl --model M FILE` always runs its normal path (click, numpy): the same numbers, "
+                "~0.2 s slower per run",
 }
 
 REBUILD = ("reinstall with a C compiler and the Python headers: pip install --force-reinstall --no-binary ngramkit "
@@ -77,6 +81,8 @@ def extension(name: str):
         return module
     why = _missing.get(name)
     if why is None:
+        import importlib
+
         try:
             return importlib.import_module(full)
         except ImportError as exc:
@@ -89,6 +95,8 @@ def extension(name: str):
 
 def _warn(name: str, why: str, stacklevel: int) -> None:
     if name not in _warned:
+        import warnings
+
         _warned.add(name)
         warnings.warn(f"ngramkit.{name} (compiled kernel) is missing ({why}): {EXTENSIONS[name]}. To get the "
                       f"compiled build, {REBUILD}; NGRAMKIT_IMPL=numpy chooses the reference without this warning.",
@@ -98,22 +106,30 @@ def _warn(name: str, why: str, stacklevel: int) -> None:
 def warn_missing() -> None:
     """At ``import ngramkit``: the warning of :func:`extension` for every extension that was not built.
 
-    Cheap (one file-system lookup per extension; nothing is imported). Only
+    Cheap (one listing of this package's folder; nothing is imported). Only
     under ``auto``: with ``NGRAMKIT_IMPL=numpy`` nothing is missed, with
     ``c`` (or an unknown value) the first use fails with one line instead.
     """
     if os.environ.get("NGRAMKIT_IMPL", "").strip().lower() not in ("", "auto"):
         return
+    built = _built()
     for name in EXTENSIONS:
         if f"ngramkit.{name}" in sys.modules or name in _warned:
             continue
-        try:
-            found = importlib.util.find_spec(f"ngramkit.{name}") is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
+        if name not in built:
             _missing[name] = "not built"
             _warn(name, "not built", stacklevel=3)
+
+
+def _built() -> set:
+    """The names of the compiled modules beside this file (one directory listing: no import machinery, which
+    costs every `ngramkit` start, the fast `ppl` path's included, a millisecond or two)."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    try:
+        files = os.listdir(folder)
+    except OSError:
+        return set()
+    return {f[: -len(suffix)] for f in files for suffix in extension_suffixes() if f.endswith(suffix)}
 
 
 def implementation(name: str) -> str:

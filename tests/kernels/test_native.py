@@ -24,7 +24,7 @@ from ngramkit.errors import NgramkitError
 from ngramkit.models import Laplace, ModifiedKneserNey
 from ngramkit.rnn import RNNLM, RNNConfig, TrainConfig, train
 
-EXTENSIONS = ("_count", "_score", "_rnn", "_optim", "_arpa", "_merge", "_sample", "_compact")
+EXTENSIONS = ("_count", "_score", "_rnn", "_optim", "_arpa", "_merge", "_sample", "_compact", "_fastppl")
 
 
 def make_missing(monkeypatch, name):
