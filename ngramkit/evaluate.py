@@ -29,7 +29,7 @@ vocabulary) one at a time and keeps only running totals;
 :func:`evaluate_sentences` batches an iterable of sentences into such
 chunks and :func:`evaluate_files` reads files in blocks
 (:meth:`ngramkit.sources.Source.chunks`). Each chunk is summarised exactly
-as :func:`summarize` sums one stream (numpy's pairwise sums in log10) and
+as :func:`summarize` sums one stream (pairwise sums in log10, :func:`sum10`) and
 the chunk sums are added with :func:`math.fsum`: a text that fits in one
 chunk gives the numbers of :func:`evaluate` bit for bit; a longer one may
 differ in the last bits of the sums (a different summation order, not a
@@ -54,6 +54,18 @@ from .stream import Stream
 
 LN10 = math.log(10.0)
 LN2 = math.log(2.0)
+
+
+def sum10(values: np.ndarray) -> float:
+    """The sum of a float64 array of log10 probabilities, in one fixed order: the C pairwise sum of
+    ``ngramkit._fastppl`` (numpy >= 2's order), which the fast ``ppl`` path uses too, so that both print the
+    same digits whatever numpy is installed (numpy 1.x sums in another order); numpy's sum without the kernel."""
+    from .native import extension  # noqa: PLC0415 - the module is cached after the first call
+
+    kernel = extension("_fastppl")
+    if kernel is None:
+        return float(values.sum())
+    return kernel.pairwise_sum(np.ascontiguousarray(values, np.float64))
 
 
 @dataclass
@@ -204,7 +216,7 @@ class Totals:
         self.model = model
         self.per_sentence = per_sentence
         self.tokens = self.sentences = self.oovs = self.zeroprobs = 0
-        self._sums10: list[float] = []  # per chunk: sum of log10 probabilities (numpy's pairwise sum)
+        self._sums10: list[float] = []  # per chunk: sum of log10 probabilities (sum10)
         self._sums10_iv: list[float] = []  # the same over in-vocabulary tokens
         self._sentence_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -220,8 +232,8 @@ class Totals:
         self.sentences += stream.n_sentences
         self.oovs += int(oov.sum())
         self.zeroprobs += int(np.isneginf(lp).sum())
-        self._sums10.append(float(lp10.sum()))
-        self._sums10_iv.append(float(lp10[~oov].sum()))
+        self._sums10.append(sum10(lp10))
+        self._sums10_iv.append(sum10(lp10[~oov]))
         if self.per_sentence:
             sid = stream.sentence_ids()
             s = stream.n_sentences

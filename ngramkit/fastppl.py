@@ -27,7 +27,7 @@ kernel (``parse_json``, tested against :func:`json.loads`).
 What it computes is what the normal path computes, bit for bit: the same C
 scanner (``str.splitlines``/``str.split`` semantics), the same blocks
 (1 MiB, cut at line ends), the same probing scorer, the same sums (per
-block numpy's pairwise sum of ``(log10 * ln 10) / ln 10``, blocks added with
+block the kernel's pairwise sum (numpy >= 2's order, :func:`ngramkit.evaluate.sum10`) of ``(log10 * ln 10) / ln 10``, blocks added with
 ``math.fsum``), and the same summary text (:func:`summary_lines`, which
 :mod:`ngramkit.cli.ppl` prints too). The tests compare both paths' output
 byte for byte, on clean and on fuzzed inputs.

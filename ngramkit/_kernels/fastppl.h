@@ -8,7 +8,7 @@
  * 2. ngk_fast_block: one block of text (whole lines, UTF-8) -> its tokens' log10 probabilities summed as the
  *    normal path sums them: the scanner of count.c (ngk_scan: str.splitlines/str.split semantics), the
  *    vocabulary hash of score.c, the probing scorer of score.c (ngk_probe_score), then per block
- *    x10 = (log10 * ln 10) / ln 10 (the normal path's natural log and back) and numpy's pairwise sum
+ *    x10 = (log10 * ln 10) / ln 10 (the normal path's natural log and back) and the pairwise sum
  *    (ngk_pairwise_sum) over all tokens and over the in-vocabulary ones.
  */
 #ifndef NGRAMKIT_FASTPPL_H
@@ -38,7 +38,8 @@ uint32_t ngk_crc32(const uint8_t *p, int64_t n);
  * *data (offset of the data in p). Returns 0, or -1 for anything else (fortran order included). */
 int ngk_npy_header(const uint8_t *p, int64_t len, char descr[8], int *ndim, int64_t shape[2], int64_t *data);
 
-/* numpy's pairwise sum of a[0 .. n) (numpy/_core/src/umath/loops_utils.h.src, PW_BLOCKSIZE 128). */
+/* The pairwise sum of a[0 .. n) in numpy >= 2's order (numpy/_core/src/umath/loops_utils.h.src, PW_BLOCKSIZE 128),
+ * plus 0.0; ngramkit.evaluate sums with it too. */
 double ngk_pairwise_sum(const double *a, int64_t n);
 
 /* 1 when s[0 .. n) is UTF-8 as Python's strict decoder accepts it (no surrogates, no overlong forms). */

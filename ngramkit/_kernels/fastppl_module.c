@@ -563,7 +563,7 @@ static PyObject *parse_json(PyObject *self, PyObject *arg) {
     return r;
 }
 
-PyDoc_STRVAR(pairwise_doc, "pairwise_sum(values) -> float: numpy's sum of a float64 buffer, as fastppl computes it.");
+PyDoc_STRVAR(pairwise_doc, "pairwise_sum(values) -> float: the pairwise sum of a float64 buffer (numpy >= 2's order), as both ppl paths compute it.");
 
 static PyObject *py_pairwise_sum(PyObject *self, PyObject *arg) {
     Py_buffer v;
