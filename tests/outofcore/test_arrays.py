@@ -96,3 +96,15 @@ def test_npy_writer_gives_np_save_bytes_and_checks_its_length(tmp_path):
         assert "2 elements written, expected 3" in str(exc)
     else:
         raise AssertionError("a short file was accepted")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-50, 50), max_size=40), st.lists(st.integers(-60, 60), max_size=60), st.booleans())
+def test_searchsorted_many_is_numpys(keys, queries, sort_queries):
+    """Sorting the queries first gives numpy's answers, in the queries' order (duplicates, absent keys, sorted
+    and unsorted queries)."""
+    a = np.sort(np.array(keys, np.int64))
+    v = np.array(sorted(queries) if sort_queries else queries, np.int64)
+    got = arrays.searchsorted_many(a, v)
+    assert got.shape == v.shape
+    assert np.array_equal(got, np.searchsorted(a, v))
