@@ -196,8 +196,11 @@ class Model(_QueryModel):
         handle, _, _, words, probes = opened
         view = handle.view()
         tables = tuple(view[start: start + 8 * n].cast("q") for start, n in probes)
-        ids = [i for i, present in enumerate(tables[0][0::3].tolist()) if present == 1 and i != UNK_ID]
-        self._attach(tables, len(words), [words[i].encode("utf8") for i in ids], ids, UNK_ID, BOS_ID, EOS_ID,
+        present = np.frombuffer(tables[0], np.int64)[0::3] == 1  # the words with a unigram
+        present[UNK_ID] = False
+        ids = np.flatnonzero(present).tolist()
+        encoded = "\n".join(words).encode("utf8").split(b"\n")  # one encode: words hold no whitespace
+        self._attach(tables, len(words), [encoded[i] for i in ids], ids, UNK_ID, BOS_ID, EOS_ID,
                      NATIVE_BOS_LOG10, ABSENT_LOG10)
         self._tables = (tables, handle)  # the C object borrows the tables; the handle holds the mapping
         return True
