@@ -182,20 +182,9 @@ static PyObject *py_score(PyObject *self, PyObject *args) {
         lv->prob = (const float *)pc->buf;
         lv->backoff = bc ? (const float *)bc->buf : NULL;
     }
-    int64_t n_sent = off->len / 8 - 1;
-    int64_t n_pad = pad->len / 4;
+    int64_t n_sent = pybuf_sentences("score", off, pad, out);
+    if (n_sent < 0) goto done;
     const int64_t *offsets = (const int64_t *)off->buf;
-    int ok = n_sent >= 0 && offsets[0] == 0 && offsets[n_sent] == n_pad;
-    for (int64_t i = 0; ok && i < n_sent; i++) ok = offsets[i] < offsets[i + 1];
-    if (!ok) {
-        PyErr_SetString(PyExc_ValueError, "score: offsets must rise strictly from 0 to len(padded) "
-                                          "(every sentence starts with <s>)");
-        goto done;
-    }
-    if (out->len / 8 != n_pad - n_sent) {
-        PyErr_SetString(PyExc_ValueError, "score: out must have len(padded) - n_sentences entries");
-        goto done;
-    }
     int64_t written;
     Py_BEGIN_ALLOW_THREADS
     written = ngk_compact_score(&m, (const int32_t *)pad->buf, offsets, n_sent, suffix_closed, (double *)out->buf);

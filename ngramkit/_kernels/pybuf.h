@@ -62,4 +62,25 @@ static inline char pybuf_format(const Py_buffer *v) {
 /* The format string to print in error messages. */
 static inline const char *pybuf_format_str(const Py_buffer *v) { return v->format ? v->format : "B"; }
 
+/* The sentences of a padded id stream for a scoring kernel named `fn`: `off` (int64, n_sent + 1 entries)
+ * must rise strictly from 0 to len(pad) (int32; every sentence starts with <s>) and `out` (float64) must
+ * have len(pad) - n_sent entries. Returns n_sent, or -1 with ValueError set. */
+static inline int64_t pybuf_sentences(const char *fn, const Py_buffer *off, const Py_buffer *pad, const Py_buffer *out) {
+    int64_t n_sent = off->len / 8 - 1;
+    int64_t n_pad = pad->len / 4;
+    const int64_t *offsets = (const int64_t *)off->buf;
+    int ok = n_sent >= 0 && offsets[0] == 0 && offsets[n_sent] == n_pad;
+    for (int64_t i = 0; ok && i < n_sent; i++) ok = offsets[i] < offsets[i + 1];
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "%s: offsets must rise strictly from 0 to len(padded) "
+                                       "(every sentence starts with <s>)", fn);
+        return -1;
+    }
+    if (out->len / 8 != n_pad - n_sent) {
+        PyErr_Format(PyExc_ValueError, "%s: out must have len(padded) - n_sentences entries", fn);
+        return -1;
+    }
+    return n_sent;
+}
+
 #endif

@@ -195,20 +195,9 @@ static PyObject *py_probe_score(PyObject *self, PyObject *args) {
         !(out = get_buf(&bf, o_out, 8, F64, 1, "out")))
         goto done;
     if (get_index(t_tab, n, vocab, 0, &bf, &ix, "probe_score")) goto done;
-    int64_t n_sent = off->len / 8 - 1;
-    int64_t n_pad = pad->len / 4;
+    int64_t n_sent = pybuf_sentences("probe_score", off, pad, out);
+    if (n_sent < 0) goto done;
     const int64_t *offsets = (const int64_t *)off->buf;
-    int ok = n_sent >= 0 && offsets[0] == 0 && offsets[n_sent] == n_pad;
-    for (int64_t i = 0; ok && i < n_sent; i++) ok = offsets[i] < offsets[i + 1];
-    if (!ok) {
-        PyErr_SetString(PyExc_ValueError, "probe_score: offsets must rise strictly from 0 to len(padded) "
-                                          "(every sentence starts with <s>)");
-        goto done;
-    }
-    if (out->len / 8 != n_pad - n_sent) {
-        PyErr_SetString(PyExc_ValueError, "probe_score: out must have len(padded) - n_sentences entries");
-        goto done;
-    }
     int64_t written;
     Py_BEGIN_ALLOW_THREADS
     written = ngk_probe_score(&ix, (const int32_t *)pad->buf, offsets, n_sent, suffix_closed, (double *)out->buf);
