@@ -1,5 +1,6 @@
 /* The quantised compact format: bit packing and the scorer (see compact.h). */
 #include "compact.h"
+#include "score.h" /* ngk_backoff_step */
 
 #include <math.h>
 #include <string.h>
@@ -125,26 +126,9 @@ int64_t ngk_compact_score(const ngk_compact *m, const int32_t *padded, const int
                 cur_p[i] = (double)lv->prob[rec_field(lv, e, lv->wbits, lv->qbits)];
                 cur_bo[i] = lv->backoff ? (double)lv->backoff[rec_field(lv, e, lv->wbits + lv->qbits, lv->bbits)] : 0.0;
             }
-            int match = -1;
-            double lp = -INFINITY;
-            for (int i = lmax; i >= 0; i--) {
-                if (cur[i] >= 0 && !isnan(cur_p[i])) {
-                    match = i;
-                    lp = cur_p[i];
-                    break;
-                }
-            }
-            if (match >= 0) {
-                /* Backoff weights of the contexts longer than the matched n-gram's context. */
-                for (int j = match + 1; j <= lmax; j++)
-                    if (ctx[j - 1] >= 0) lp += ctx_bo[j - 1];
-            }
-            out[t - s - 1] = lp; /* one <s> per sentence up to and including this one is not scored */
+            /* one <s> per sentence up to and including this one is not scored */
+            out[t - s - 1] = ngk_backoff_step(n, lmax, cur, cur_p, cur_bo, ctx, ctx_bo);
             written++;
-            for (int j = 0; j < n; j++) {
-                ctx[j] = j <= lmax ? cur[j] : -1;
-                ctx_bo[j] = j <= lmax && cur[j] >= 0 ? cur_bo[j] : 0.0;
-            }
             /* The next token searches the children of these n-grams: fetch the record its search reads first
              * (the middle of each range) while this token's bookkeeping and the next one's first orders run. */
             if (t + 1 < b) {

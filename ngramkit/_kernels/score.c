@@ -329,25 +329,8 @@ static inline void lane_resolve(ngk_lane *ln, const ngk_probe_index *ix, const i
             cur_bo[i] = stride == 3 ? as_double(tab[s * stride + 2]) : 0.0;
         }
     }
-    int match = -1;
-    double lp = -INFINITY;
-    for (int i = lmax; i >= 0; i--) {
-        if (cur[i] >= 0 && !isnan(cur_p[i])) {
-            match = i;
-            lp = cur_p[i];
-            break;
-        }
-    }
-    if (match >= 0) {
-        /* Backoff weights of the contexts longer than the matched n-gram's context. */
-        for (int j = match + 1; j <= lmax; j++)
-            if (ln->ctx[j - 1] >= 0) lp += ln->ctx_bo[j - 1];
-    }
-    out[ln->t - ln->s - 1] = lp; /* one <s> per sentence up to and including this one is not scored */
-    for (int j = 0; j < n; j++) {
-        ln->ctx[j] = j <= lmax ? cur[j] : -1;
-        ln->ctx_bo[j] = j <= lmax && cur[j] >= 0 ? cur_bo[j] : 0.0;
-    }
+    /* one <s> per sentence up to and including this one is not scored */
+    out[ln->t - ln->s - 1] = ngk_backoff_step(n, lmax, cur, cur_p, cur_bo, ln->ctx, ln->ctx_bo);
 }
 
 int64_t ngk_probe_score(const ngk_probe_index *ix, const int32_t *padded, const int64_t *offsets,

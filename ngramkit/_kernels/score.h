@@ -15,6 +15,7 @@
 #ifndef NGRAMKIT_SCORE_H
 #define NGRAMKIT_SCORE_H
 
+#include <math.h>
 #include <stdint.h>
 
 #define NGK_SCORE_MAX_ORDER 16
@@ -119,5 +120,32 @@ int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t
 /* The entry of the word s[0 .. len), or -1. */
 int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *table, int64_t slots, const char *s,
                        int64_t len);
+
+/* The backoff rule of both n-gram scorers (score.c's probing index, compact.c's quantised tries), for one
+ * token: cur[i], cur_p[i], cur_bo[i] are the entry (-1: absent), log10 probability and log10 backoff of the
+ * token's (i+1)-gram, i = 0..lmax; ctx, ctx_bo the same of the previous token's n-grams (its contexts).
+ * Returns the log10 probability: the longest present n-gram whose probability is not NaN plus the backoffs of
+ * the longer contexts (-inf without one), and makes cur the next token's ctx (orders above lmax absent). */
+static inline double ngk_backoff_step(int n, int lmax, const int64_t *cur, const double *cur_p, const double *cur_bo,
+                                      int64_t *ctx, double *ctx_bo) {
+    int match = -1;
+    double lp = -INFINITY;
+    for (int i = lmax; i >= 0; i--) {
+        if (cur[i] >= 0 && !isnan(cur_p[i])) {
+            match = i;
+            lp = cur_p[i];
+            break;
+        }
+    }
+    if (match >= 0) {
+        for (int j = match + 1; j <= lmax; j++)
+            if (ctx[j - 1] >= 0) lp += ctx_bo[j - 1];
+    }
+    for (int j = 0; j < n; j++) {
+        ctx[j] = j <= lmax ? cur[j] : -1;
+        ctx_bo[j] = j <= lmax && cur[j] >= 0 ? cur_bo[j] : 0.0;
+    }
+    return lp;
+}
 
 #endif
