@@ -155,11 +155,12 @@ def lmplz_bin() -> Path | None:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-def figure(rows: list[dict], budget: str, path: Path) -> None:
+def figure(rows: list[dict], budget: str, path: Path, count_only: list[dict] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, FuncFormatter
 
     fig, (a_time, a_mem) = plt.subplots(1, 2, figsize=(10, 4.2))
     series = [("ngramkit train ngram (mkn-5)", "train", "C0", "o-"), ("lmplz -o 5", "lmplz", "C3", "s-"),
@@ -171,6 +172,11 @@ def figure(rows: list[dict], budget: str, path: Path) -> None:
         x = [p[0] for p in pts]
         a_time.plot(x, [p[1]["wall_s"] for p in pts], style, color=color, label=label)
         a_mem.plot(x, [p[1]["peak_rss_mib"] / 1024 for p in pts], style, color=color, label=label)
+    done = [(r["tokens"], r["count3"]) for r in count_only if r["count3"]["exit"] == 0]
+    if done:
+        label = "ngramkit count (orders 1-3)"
+        a_time.plot([t for t, _ in done], [c["wall_s"] for _, c in done], "v", color="C1", label=label)
+        a_mem.plot([t for t, _ in done], [c["peak_rss_mib"] / 1024 for _, c in done], "v", color="C1", label=label)
     budget_gib = parse_memory_gib(budget)
     if budget_gib:
         a_mem.axhline(budget_gib, color="grey", lw=1, ls=":", label=f"budget {budget} (+10%: dashed)")
@@ -181,7 +187,11 @@ def figure(rows: list[dict], budget: str, path: Path) -> None:
         ax.set_xlabel("tokens in the training text")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-    a_mem.legend(fontsize=8, loc="upper left")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: ""))
+    a_mem.yaxis.set_major_locator(FixedLocator([0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 16, 24]))
+    a_time.legend(fontsize=8, loc="upper left")
+    a_mem.legend(fontsize=8, loc="lower right")
     a_time.set_title("Time, whole process")
     a_mem.set_title(f"Peak memory (budget {budget})")
     fig.suptitle("Modified Kneser-Ney order 5 at scale: ngramkit vs KenLM lmplz, same file, same budget", fontsize=10)
@@ -233,7 +243,7 @@ def main() -> None:
         tmp = out_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(report, indent=2) + "\n")
         tmp.replace(out_path)
-        figure(report["rows"], args.memory, out_path.with_suffix(".png"))
+        figure(report["rows"], args.memory, out_path.with_suffix(".png"), report["count_only"])
 
     try:
         for size in [s for s in args.sizes.split(",") if s]:
