@@ -195,8 +195,12 @@ _QUERY = np.dtype([("pos", "<i8"), ("q", "<i8")])
 
 
 def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder: Path, out_path, out_dtype,
-             rows: int) -> np.ndarray:
-    """Route queries to buckets, answer each bucket in memory, write the answers in query order."""
+             rows: int, step: int | None = None) -> np.ndarray:
+    """Route queries to buckets, answer each bucket in memory, write the answers in query order.
+
+    ``rows``: queries per answer bucket; ``step``: records read from a bucket file at a time (default ``rows``).
+    """
+    step = rows if step is None else max(1, int(step))
     folder = Path(folder)
     work = folder / f".{Path(out_path).stem}.buckets"
     shutil.rmtree(work, ignore_errors=True)
@@ -213,7 +217,7 @@ def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder:
         back = _Buckets(work / "a", np.dtype([("pos", "<i8"), ("v", out_dtype)]), n_back)
         for b in range(n_buckets):
             ctx = None
-            for rec in first.read(b, rows):
+            for rec in first.read(b, step):
                 vals, ctx = answer(b, rec["q"], ctx)
                 res = np.empty(rec.size, back.dtype)
                 res["pos"] = rec["pos"]
@@ -226,7 +230,7 @@ def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder:
             lo = j * rows
             buf = np.zeros(min(rows, n_queries - lo), out_dtype)
             seen = 0
-            for rec in back.read(j, rows):
+            for rec in back.read(j, step):
                 buf[rec["pos"] - lo] = rec["v"]
                 seen += rec.size
             if seen != buf.size:
@@ -251,12 +255,14 @@ def searchsorted_many(a: np.ndarray, v: np.ndarray) -> np.ndarray:
     return pos
 
 
-def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: int) -> np.ndarray:
+def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: int,
+           step: int | None = None) -> np.ndarray:
     """Rows of the queries in sorted int64 ``keys`` (-1 where absent), as ``folder/name.npy``.
 
     ``queries``: ``(start, chunk)`` pairs covering positions 0..n_queries-1.
     Keys are split into buckets of ``rows`` consecutive keys; a query goes to
-    the last bucket whose first key is <= it.
+    the last bucket whose first key is <= it. ``step``: records handled at a time within a bucket
+    (default ``rows``).
     """
     m = int(keys.shape[0])
     n_buckets = max(1, -(-m // rows))
@@ -276,11 +282,13 @@ def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: i
         return np.where(window[pos] == q, pos + b * rows, -1), window
 
     return _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
-                    np.int64, rows)
+                    np.int64, rows, step)
 
 
-def gather(values: np.ndarray, idx, n_queries: int, folder, name: str, rows: int) -> np.ndarray:
-    """``values[idx]`` (idx in 0..len(values)-1, given as ``(start, chunk)`` pairs) as ``folder/name.npy``."""
+def gather(values: np.ndarray, idx, n_queries: int, folder, name: str, rows: int,
+           step: int | None = None) -> np.ndarray:
+    """``values[idx]`` (idx in 0..len(values)-1, given as ``(start, chunk)`` pairs) as ``folder/name.npy``;
+    ``rows`` and ``step`` as :func:`lookup`'s."""
     m = int(values.shape[0])
     n_buckets = max(1, -(-m // rows))
 
@@ -292,7 +300,7 @@ def gather(values: np.ndarray, idx, n_queries: int, folder, name: str, rows: int
         return window[q - b * rows], window
 
     return _resolve(n_queries, idx, n_buckets, lambda q: q // rows, answer, folder, Path(folder) / f"{name}.npy",
-                    values.dtype, rows)
+                    values.dtype, rows, step)
 
 
 def scatter_count(n: int, idx, folder, name: str, rows: int) -> np.ndarray:

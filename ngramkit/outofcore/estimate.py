@@ -47,6 +47,13 @@ from .arrays import NpyWriter, SegmentSums, gather_sorted
 from .chunks import iter_chunks, release
 
 ROW_BYTES = 192  # working memory per element of a step (measured: ~160 B at 2M rows, see bench_estimate_memory)
+STEP_ROWS = 1 << 18  # elements per streaming step, whatever the budget
+WINDOW_ROWS = 1 << 22  # elements of a bucket of lookup/gather/scatter_count at most (32 MiB of int64)
+# Why caps: budget-sized temporaries (180 MB each at --memory 4G) are fresh mappings at every step, each page
+# zeroed by the kernel on first touch (a third of the CPU of train at 100M tokens, perf), while arrays of a
+# few MiB are reused by malloc from one step to the next. Fit of mkn-5 on the 10M-token corpus from counts,
+# rows 22M (--memory 4G): wall 13.5 s (system 8.6 s) -> 6.4 s (system 1.8 s); more buckets cost less than
+# the zeroing they save (the fit alone, timed with getrusage, best of 2).
 MIN_ROWS = 2
 INMEMORY_BYTES_PER_NGRAM = 160  # peak of the in-memory fit per n-gram of orders 1..N (PTB mkn-5: see the benchmark)
 
@@ -94,8 +101,13 @@ def window(arr: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 class _Estimator:
+    """One fit. ``window``: elements the budget allows in one piece (the buckets of the random-access
+    passes); ``rows``: elements of a streaming step (at most :data:`STEP_ROWS`)."""
+
     def __init__(self, model: InterpolatedModel, counts: NGramCounts, rows: int, folder: Path):
-        self.model, self.counts, self.rows, self.folder = model, counts, rows, folder
+        self.model, self.counts, self.folder = model, counts, folder
+        self.window = min(int(rows), WINDOW_ROWS)
+        self.rows = min(self.window, STEP_ROWS)
         self.n = model.order
         self.v = len(counts.vocab)
 
@@ -140,7 +152,8 @@ class _Estimator:
             suffix = suf_w.close()
             if k > 2:
                 queries = suffix
-                suffix = arrays.lookup(self.keys[k - 2], self.chunks(queries), m, self.folder, f"o{k}.suffix", rows)
+                suffix = arrays.lookup(self.keys[k - 2], self.chunks(queries), m, self.folder, f"o{k}.suffix",
+                                       self.window, step=rows)
                 del queries
                 self.path(k, "suffixkey").unlink()
             self.suffix.append(suffix)
@@ -217,7 +230,8 @@ class _Estimator:
                 k, {name: window(x, lo, hi) for name, x in agg.items()}, params))
             backoff10.append(self._backoffs(k - 1, gamma))
             # p_k = u + gamma[parent] * p_{k-1}[suffix]
-            lower = arrays.gather(prob, self.chunks(self.suffix[k - 1]), m, self.folder, f"o{k}.lower", rows)
+            lower = arrays.gather(prob, self.chunks(self.suffix[k - 1]), m, self.folder, f"o{k}.lower",
+                                  self.window, step=rows)
             prob_w = NpyWriter(self.path(k, "prob"), np.float64, m)
             logp_w = NpyWriter(self.path(k, "logp10"), np.float64, m)
             for (start, ac), (_, pc), (_, lc) in zip(self.chunks(a_k), self.chunks(self.parent[k - 1]),
@@ -253,7 +267,8 @@ class _Estimator:
         """(M_k,) int64 distinct left extensions of each order-k row (None at the top order)."""
         if k == self.n:
             return None
-        return arrays.scatter_count(self.size(k), self.chunks(self.suffix[k]), self.folder, f"o{k}.cont", self.rows)
+        return arrays.scatter_count(self.size(k), self.chunks(self.suffix[k]), self.folder, f"o{k}.cont",
+                                    self.window)
 
     def _per_row(self, k: int, name: str, dtype, fn) -> np.ndarray:
         """``fn(lo, hi)`` over the rows of order k, written to ``o{k}.{name}.npy`` (in memory at k = 1)."""

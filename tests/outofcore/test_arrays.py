@@ -3,7 +3,8 @@
 Oracles: ``np.searchsorted`` (via models.lookup.lookup), fancy indexing, ``np.bincount``,
 and models.interpolated.context_aggregates on the whole array. Sizes include 0,
 a single element, and ``rows`` from 1 (every element its own bucket) to more
-than the array (one bucket); queries hit bucket boundaries and fall outside the keys.
+than the array (one bucket), with a ``step`` (records handled at a time) below or above
+``rows``; queries hit bucket boundaries and fall outside the keys.
 """
 
 import numpy as np
@@ -26,28 +27,29 @@ rows_st = st.integers(1, 50)
 
 
 @settings(max_examples=120, deadline=None)
-@given(data=st.data(), m=sizes, nq=sizes, rows=rows_st)
-def test_lookup_equals_searchsorted(tmp_path_factory, data, m, nq, rows):
+@given(data=st.data(), m=sizes, nq=sizes, rows=rows_st, step=st.one_of(st.none(), st.integers(1, 60)))
+def test_lookup_equals_searchsorted(tmp_path_factory, data, m, nq, rows, step):
     d = tmp_path_factory.mktemp("lk")
     keys = np.array(sorted(data.draw(st.sets(st.integers(-20, 200), min_size=m, max_size=m))), np.int64)
     # queries: present keys (bucket starts/ends among them), absent values, below and above every key
     pool = st.sampled_from(keys.tolist()) if keys.size else st.integers(-30, 210)
     q = np.array(data.draw(st.lists(st.one_of(pool, st.integers(-30, 210)), min_size=nq, max_size=nq)), np.int64)
-    got = arrays.lookup(_mapped(d, "keys", keys), chunks_of(q, rows), nq, d, "found", rows)
+    got = arrays.lookup(_mapped(d, "keys", keys), chunks_of(q, step or rows), nq, d, "found", rows, step=step)
     assert got.dtype == np.int64 and np.array_equal(got, numpy_lookup(keys, q))
     assert sorted(p.name for p in d.iterdir()) == ["found.npy", "keys.npy"]  # bucket files removed
 
 
 @settings(max_examples=120, deadline=None)
-@given(data=st.data(), m=st.integers(1, 40), nq=sizes, rows=rows_st, dtype=st.sampled_from(["f8", "i8", "i4"]))
-def test_gather_equals_fancy_indexing(tmp_path_factory, data, m, nq, rows, dtype):
+@given(data=st.data(), m=st.integers(1, 40), nq=sizes, rows=rows_st, dtype=st.sampled_from(["f8", "i8", "i4"]),
+       step=st.one_of(st.none(), st.integers(1, 60)))
+def test_gather_equals_fancy_indexing(tmp_path_factory, data, m, nq, rows, dtype, step):
     d = tmp_path_factory.mktemp("ga")
     values = np.arange(m).astype(dtype) * 3 - 7
     if dtype == "f8":
         values[::3] = np.nan  # NaN positions travel too
     idx = np.array(data.draw(st.lists(st.integers(0, m - 1), min_size=nq, max_size=nq)), np.int64)
     mapped = _mapped(d, "values", values)
-    got = arrays.gather(mapped, chunks_of(idx, rows), nq, d, "got", rows)
+    got = arrays.gather(mapped, chunks_of(idx, step or rows), nq, d, "got", rows, step=step)
     assert got.dtype == values.dtype and np.array_equal(got, values[idx], equal_nan=dtype == "f8")
     srt = np.sort(idx)
     assert np.array_equal(gather_sorted(mapped, srt, rows), values[srt], equal_nan=dtype == "f8")

@@ -133,16 +133,27 @@ def corpora(draw):
     if big:
         sentences.append([f"w{i}" for i in range(n_types)])  # every type seen
     rows = draw(st.integers(300, 3000) if big else st.integers(2, 40))  # tiny: many buckets; big: a few
-    return sentences, rows
+    # the caps of a streaming step and of a bucket (estimate.STEP_ROWS, WINDOW_ROWS; at real budgets the
+    # step is far below the bucket, which is below the budget's rows): None keeps the module's
+    caps = draw(st.one_of(st.none(), st.tuples(st.integers(1, 30), st.integers(1, 400))))
+    return sentences, rows, caps
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(corpus=corpora(), order=st.integers(1, 6),
        name=st.sampled_from(["mkn", "kn", "absolute", "witten-bell", "additive"]))
-def test_random_corpora_and_budgets_equal_the_in_memory_model(tmp_path_factory, corpus, order, name):
-    sentences, rows = corpus
+def test_random_corpora_and_budgets_equal_the_in_memory_model(tmp_path_factory, corpus, order, name, monkeypatch):
+    sentences, rows, caps = corpus
     counts = NGramCounts.from_sentences(sentences, order)  # empty sentences included: "<s> </s>"
+    with monkeypatch.context() as patch:
+        if caps is not None:
+            patch.setattr(estimate, "STEP_ROWS", caps[0])
+            patch.setattr(estimate, "WINDOW_ROWS", caps[1])
+        _check_random_corpus(tmp_path_factory, counts, rows, order, name)
+
+
+def _check_random_corpus(tmp_path_factory, counts, rows, order, name):
     try:
         want = _method(name, order).fit(counts)
     except NgramkitError as exc:  # e.g. Kneser-Ney's estimated discount undefined: the same error
