@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 from ..errors import InputError, NgramkitError, ParameterError
@@ -137,6 +138,7 @@ class TempSpace:
         self.peak = 0
         self._sizes: dict[str, int] = {}
         self._n = 0
+        self._lock = threading.Lock()  # blocks are counted on two threads (outofcore.count)
 
     def __enter__(self) -> TempSpace:
         try:
@@ -160,24 +162,28 @@ class TempSpace:
         """A fresh path in the folder (``name`` made unique with a counter)."""
         if self.folder is None:
             raise NgramkitError("TempSpace used outside its `with` block")
-        self._n += 1
-        return self.folder / f"{self._n:05d}-{name or 'tmp'}"
+        with self._lock:
+            self._n += 1
+            n = self._n
+        return self.folder / f"{n:05d}-{name or 'tmp'}"
 
     def add(self, nbytes: int, path=None) -> None:
         """Record ``nbytes`` more held (under ``path``, so :meth:`remove` can give them back)."""
         nbytes = int(nbytes)
-        if path is not None:
-            key = os.fspath(path)
-            self._sizes[key] = self._sizes.get(key, 0) + nbytes
-        self.used += nbytes
-        self.peak = max(self.peak, self.used)
+        with self._lock:
+            if path is not None:
+                key = os.fspath(path)
+                self._sizes[key] = self._sizes.get(key, 0) + nbytes
+            self.used += nbytes
+            self.peak = max(self.peak, self.used)
 
     def remove(self, path) -> None:
         """Delete ``path`` and give back the bytes recorded for it."""
         key = os.fspath(path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(key)
-        self.used -= self._sizes.pop(key, 0)
+        with self._lock:
+            self.used -= self._sizes.pop(key, 0)
 
     @contextlib.contextmanager
     def writing(self, path=None, nbytes: int = 0, *, need: int | None = None):

@@ -17,7 +17,11 @@ How (:func:`count_files`):
    vocabulary is given); pass 2 maps each block to ids and counts it with the
    C engine (``NGramCounts.from_stream``), block size chosen so that one
    block's tables fit in what is left of the budget, and writes its sorted
-   tables as one run per order (:mod:`.runs`). N-grams never cross sentences
+   tables as one run per order (:mod:`.runs`). Two blocks are counted at once
+   on two threads where two cores are free (:func:`count_threads`; the C
+   kernels release the GIL), each block half as large, so the budget holds.
+   The runs are summed by the merge, so the order of the blocks does not
+   change the counts. N-grams never cross sentences
    and blocks end at line ends, so the sum of the blocks' counts is the
    count of the whole.
 3. The runs of each order are merged in C into ``ngrams<k>.npy``,
@@ -36,6 +40,8 @@ from __future__ import annotations
 
 import os
 import resource
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,6 +61,21 @@ MIN_BLOCK = 256 << 10  # bytes of text per block at the least (a budget below wh
 # interpreter already hold gets these: over the budget rather than thousands of tiny runs)
 MAX_BLOCK = 1 << 30
 PASS1_BLOCK = 4 << 20  # pass 1 (word frequencies) gains nothing from larger blocks
+MAX_COUNT_THREADS = 2  # blocks counted at once at most (measured on 2 cores: count -o 5 of 100M tokens, see
+# count_threads); each thread's block is 1/threads of what one thread would take, so more threads mean more runs
+
+
+def count_threads() -> int:
+    """Blocks counted at once: the cores this process may use, at most :data:`MAX_COUNT_THREADS`, and at most
+    ``NGRAMKIT_THREADS`` when that is set to a positive integer."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    env = os.environ.get("NGRAMKIT_THREADS", "").strip()
+    if env.isdigit() and int(env) >= 1:
+        cores = min(cores, int(env))
+    return max(1, min(MAX_COUNT_THREADS, cores))
 
 
 def bytes_per_input_byte(order: int) -> int:
@@ -123,14 +144,14 @@ def in_blocks(sources, order: int, options: TextOptions, memory: int) -> bool:
 
 def count_files(sources, order: int, *, options: TextOptions = TextOptions(), vocab: Vocabulary | None = None,
                 min_count: int = 1, max_size: int | None = None, memory: int, space: TempSpace,
-                progress=None, block_bytes: int | None = None, force: bool = False):
+                progress=None, block_bytes: int | None = None, force: bool = False, threads: int | None = None):
     """Count ``sources`` in the budget ``memory`` (bytes), spilling to ``space``; ``(NGramCounts, CountStats)``.
 
     The arrays of a spilled result map files in ``space``: use them before
     the space is closed (or see :func:`unlink_files`). ``force`` counts in
     blocks even if the input would fit (when :func:`in_blocks` allows it);
     ``block_bytes`` forces that and the block size (tests; None: from the
-    budget). ``progress(event)``
+    budget). ``threads``: blocks counted at once (None: :func:`count_threads`). ``progress(event)``
     is called with dicts: ``{"stage": "vocabulary" | "counting", "done":
     bytes, "total": bytes}`` per block, ``{"stage": "run", "run": i,
     "temp": bytes}`` per run written, ``{"stage": "merging", "done": k,
@@ -177,29 +198,57 @@ def count_files(sources, order: int, *, options: TextOptions = TextOptions(), vo
                 del scan
         vocab = Vocabulary.from_counter(freq, min_count=min_count, max_size=max_size)
         del freq
+    threads = count_threads() if threads is None else max(1, int(threads))
     per_byte = bytes_per_input_byte(order)
-    size = block_size(per_byte, bytes_per_type(order) * len(vocab))
+    size = block_size(per_byte * threads, bytes_per_type(order) * len(vocab) * threads)
     stats.block_bytes = size
     runs_by_order: list[list[Path]] = [[] for _ in range(order)]
-    n_sentences = n_tokens = 0
+    totals = [0, 0]  # sentences, tokens
+
+    def count_block(box: list, name: str):
+        stream = Stream(*assemble(k, [box.pop()], options, vocab))  # the scan freed once assembled
+        part = NGramCounts.from_stream(stream, order)
+        sizes = (stream.n_sentences, stream.n_tokens)
+        del stream
+        return write_runs(space, part, name), sizes
+
+    def collect(future, done: int) -> None:
+        paths, (sentences, tokens) = future.result()
+        for j, path in enumerate(paths):
+            runs_by_order[j].append(path)
+        totals[0] += sentences
+        totals[1] += tokens
+        stats.runs += 1
+        report(stage="counting", done=done, total=total_bytes, run=stats.runs, temp=space.used)
+
+    # pass 2: count every block, write it as one sorted run per order; with two threads, the next block is
+    # read and scanned while the one before is counted, and at most `threads` blocks are held at once
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="ngramkit-count") if threads > 1 else None
+    pending: deque = deque()  # (future, bytes read when it was submitted)
     done = 0
-    for source in sources:  # pass 2: count every block, write it as one sorted run per order
-        for scan in scan_blocks(k, source, options, size):
-            done += int(scan.nbytes)
-            if scan.ids.size == 0:
-                continue
-            stream = Stream(*assemble(k, [scan], options, vocab))
-            del scan
-            part = NGramCounts.from_stream(stream, order)
-            n_sentences += stream.n_sentences
-            n_tokens += stream.n_tokens
-            del stream
-            for j, path in enumerate(write_runs(space, part, f"block{stats.blocks}")):
-                runs_by_order[j].append(path)
-            del part
-            stats.blocks += 1
-            stats.runs += 1
-            report(stage="counting", done=done, total=total_bytes, run=stats.runs, temp=space.used)
+    try:
+        for source in sources:
+            for scan in scan_blocks(k, source, options, size):
+                done += int(scan.nbytes)
+                if scan.ids.size == 0:
+                    continue
+                name = f"block{stats.blocks}"
+                stats.blocks += 1
+                box = [scan]
+                del scan
+                if pool is None:
+                    collect(_Done(count_block(box, name)), done)
+                    continue
+                pending.append((pool.submit(count_block, box, name), done))
+                del box
+                while len(pending) >= threads:
+                    collect(*pending.popleft())
+        while pending:
+            collect(*pending.popleft())
+    finally:
+        if pool is not None:  # on an error or a signal: the blocks in flight end before the temp folder goes
+            pool.shutdown(wait=True, cancel_futures=True)
+    n_sentences, n_tokens = totals
     stats.spilled = True
     available = max(0, memory - current_rss())
     stats.files = merge_runs(space, runs_by_order, available,
@@ -211,6 +260,16 @@ def count_files(sources, order: int, *, options: TextOptions = TextOptions(), vo
                          [arrays[f"parent{j}"] for j in range(1, order + 1)],
                          n_sentences=n_sentences, n_tokens=n_tokens)
     return counts, stats
+
+
+class _Done:
+    """A finished result in the shape of a future (the one-thread path of :func:`count_files`)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 def load_array(path) -> np.ndarray:

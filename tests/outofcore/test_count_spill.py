@@ -34,11 +34,12 @@ def in_memory(paths, order, **kw) -> NGramCounts:
     return NGramCounts.from_stream(Stream.from_files(paths, TextOptions(), **kw), order)
 
 
-def test_ptb_order5_many_runs_equals_in_memory(ptb_dir, tmp_path):
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ptb_order5_many_runs_equals_in_memory(ptb_dir, tmp_path, threads):
     path = ptb_dir / "ptb.train.txt"
     expected = in_memory([path], 5)
     with TempSpace(tmp_path) as space:
-        got, stats = count_files([path], 5, memory=1 << 20, space=space, block_bytes=96 << 10)
+        got, stats = count_files([path], 5, memory=1 << 20, space=space, block_bytes=96 << 10, threads=threads)
         assert stats.spilled and stats.runs > 40  # many runs
         assert all(isinstance(got.counts(k), np.memmap) for k in range(1, 6))  # mapped, not loaded
         assert_same(got, expected)
@@ -95,6 +96,42 @@ def test_several_files_and_error_in_second_leaves_nothing(tmp_path):
         assert list(temp.iterdir()) == []
 
 
+def test_count_threads_follows_ngramkit_threads(monkeypatch):
+    from ngramkit.outofcore.count import MAX_COUNT_THREADS, count_threads
+
+    monkeypatch.setenv("NGRAMKIT_THREADS", "1")
+    assert count_threads() == 1
+    monkeypatch.delenv("NGRAMKIT_THREADS")
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert count_threads() == max(1, min(MAX_COUNT_THREADS, cores))
+
+
+def test_an_error_on_a_counting_thread_leaves_nothing(tmp_path, monkeypatch):
+    """A failure in one block while another is being counted: the error reaches the caller, the other thread
+    ends, and the temporary folder is removed with every run either wrote."""
+    from ngramkit.outofcore import count as count_module
+
+    src = tmp_path / "a.txt"
+    src.write_text("the cat sat on the mat\n" * 4000)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    real = count_module.write_runs
+    calls = []
+
+    def failing(space, part, name):
+        calls.append(name)
+        if len(calls) == 3:
+            raise InputError("disk on fire")
+        return real(space, part, name)
+
+    monkeypatch.setattr(count_module, "write_runs", failing)
+    with pytest.raises(InputError, match="disk on fire"):
+        with TempSpace(temp) as space:
+            count_files([src], 3, memory=1, space=space, block_bytes=4000, threads=2)
+    assert len(calls) >= 3 and list(temp.iterdir()) == []
+
+
 def test_full_temp_disk_is_one_line(tmp_path, ptb_dir):
     from tmpfs import small_tmpfs
 
@@ -125,8 +162,9 @@ def corpora(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(lines=corpora(), order=st.integers(1, 6), block=st.integers(1, 400), split=st.integers(0, 3),
-       fanin=st.sampled_from([2, 3, 256]))
-def test_random_corpora_equal_in_memory_and_naive(tmp_path_factory, monkeypatch, lines, order, block, split, fanin):
+       fanin=st.sampled_from([2, 3, 256]), threads=st.sampled_from([1, 2, 3]))
+def test_random_corpora_equal_in_memory_and_naive(tmp_path_factory, monkeypatch, lines, order, block, split, fanin,
+                                                  threads):
     from ngramkit.outofcore import runs
 
     monkeypatch.setattr(runs, "MAX_FANIN", fanin)
@@ -145,7 +183,7 @@ def test_random_corpora_equal_in_memory_and_naive(tmp_path_factory, monkeypatch,
     expected = in_memory(files, order)
     temp = tmp_path_factory.mktemp("temp")
     with TempSpace(temp) as space:
-        got, stats = count_files(files, order, memory=1, space=space, block_bytes=block)
+        got, stats = count_files(files, order, memory=1, space=space, block_bytes=block, threads=threads)
         assert stats.spilled
         assert_same(got, expected)
         if sum(len(line.split()) for line in lines) < 400:
