@@ -258,12 +258,15 @@ def main() -> None:
             row["train"] = runner([ngramkit, "train", "ngram", text, "--order", "5", "--smoothing", "mkn",
                                    "--memory", args.memory, "--temp", work / "t-train", "-o", arpa_ours, "-q"],
                                   temp=work / "t-train", outputs=[arpa_ours])
+            ours = arpa_sizes(arpa_ours) if row["train"]["exit"] == 0 else None
+            if not args.keep_arpa:  # before lmplz writes its own: at 300M tokens each ARPA is 24 GB
+                arpa_ours.unlink(missing_ok=True)
             if lmplz:
                 arpa_kenlm = work / f"kenlm.{size}.arpa"
                 row["lmplz"] = runner([lmplz / "lmplz", "-o", "5", "-S", args.memory, "-T", work / "t-lmplz",
                                        "--arpa", arpa_kenlm], temp=work / "t-lmplz", stdin=text, outputs=[arpa_kenlm])
                 if row["lmplz"]["exit"] == 0 and row["train"]["exit"] == 0:
-                    ours, theirs = arpa_sizes(arpa_ours), arpa_sizes(arpa_kenlm)
+                    theirs = arpa_sizes(arpa_kenlm)
                     row["ngram_counts"] = {"ngramkit": ours, "lmplz": theirs}
                     row["ratio_wall_ngramkit_over_lmplz"] = round(row["train"]["wall_s"] / row["lmplz"]["wall_s"], 3)
                     row["ratio_rss_ngramkit_over_lmplz"] = round(
@@ -274,8 +277,6 @@ def main() -> None:
             if budget:
                 row["within_budget_plus_10pct"] = all(
                     row[k]["peak_rss_mib"] / 1024 <= budget * 1.1 for k in ("count", "train") if k in row)
-            if not args.keep_arpa:
-                arpa_ours.unlink(missing_ok=True)
             report["rows"].append(row)
             save()
         for size in [s for s in args.count_only.split(",") if s]:
