@@ -49,6 +49,7 @@ the Python parser only). Gzip is decompressed whole with Python's gzip
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import mmap
@@ -64,6 +65,7 @@ from .errors import InputError, NgramkitError
 from .fileio import atomic_path
 from .models.backoff import BackoffModel
 from .outofcore.chunks import iter_chunks
+from .threads import ahead, usable_cores
 from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
@@ -248,7 +250,9 @@ def write_arpa(model, path: str | os.PathLike, *, compresslevel: int = 1) -> Pat
     path = Path(path)
     chunks = arpa_bytes_iter(model)  # raises before any file is created if the model has no ARPA form
     first = next(chunks)
-    with atomic_path(path) as tmp:
+    if usable_cores() > 1:  # the next chunks are formatted while this one is written (both release the GIL)
+        chunks = ahead(chunks)
+    with contextlib.closing(chunks), atomic_path(path) as tmp:
         if path.suffix == ".gz":
             fh = gzip.open(tmp, "wb", compresslevel=compresslevel)
         else:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from ngramkit import limit_threads
 from ngramkit.errors import NgramkitError
-from ngramkit.threads import KERNEL_THREADS_VAR
+from ngramkit.threads import KERNEL_THREADS_VAR, ahead, usable_cores
 
 
 def blas_threads() -> list[int]:
@@ -103,3 +105,87 @@ def test_ppl_scores_under_the_requested_limit(two_threads, monkeypatch, tmp_path
 
     bad = runner.invoke(cli, ["ppl", "--model", str(model), str(tmp_path / "test.txt"), "--threads", "0"])
     assert bad.exit_code == 2 and "--threads" in bad.output and "Traceback" not in bad.output
+
+
+# ---- ahead: items computed on a worker thread, in order ---------------------------------------------------------
+
+def _ahead_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ngramkit-ahead"]
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_ahead_yields_every_item_in_order(depth):
+    items = [np.full(3, i) for i in range(300)]
+    got = list(ahead(iter(items), depth))
+    assert len(got) == 300 and all(g is want for g, want in zip(got, items))
+    assert not _ahead_threads()
+
+
+def test_ahead_raises_the_producers_error_at_its_place():
+    def items():
+        yield from range(5)
+        raise ValueError("bad chunk")
+
+    got = []
+    with pytest.raises(ValueError, match="bad chunk"):
+        for x in ahead(items(), 2):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4] and not _ahead_threads()
+
+
+def test_closing_ahead_early_stops_the_producer_and_runs_its_cleanup():
+    made, closed = [], []
+
+    def items():
+        try:
+            for i in range(10_000):
+                made.append(i)
+                yield i
+        finally:
+            closed.append(True)
+
+    gen = ahead(items(), 3)
+    assert [next(gen) for _ in range(3)] == [0, 1, 2]
+    gen.close()  # what a consumer's error or Ctrl-C does (write_arpa closes it)
+    assert closed == [True] and not _ahead_threads()
+    assert len(made) <= 3 + 3 + 1  # what was taken, the queue, and the one the producer held
+
+
+def test_write_arpa_with_and_without_the_formatting_thread_is_byte_identical(tmp_path, monkeypatch, tm_counts):
+    import ngramkit.arpa as arpa
+    from ngramkit.models import ModifiedKneserNey
+
+    model = ModifiedKneserNey(3).fit(tm_counts)
+    monkeypatch.setattr(arpa, "_CHUNK_ROWS", 1000)  # many chunks through the queue
+    files = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(arpa, "usable_cores", lambda: cores)
+        files[cores] = arpa.write_arpa(model, tmp_path / f"m{cores}.arpa").read_bytes()
+    assert files[1] == files[2] and files[1].count(b"\n") > 20_000
+
+    class FullFile(io.FileIO):  # the disk fills up in the middle of the file, while chunks are queued
+        writes = 0
+
+        def write(self, data):
+            FullFile.writes += 1
+            if FullFile.writes > 5:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(arpa, "open", lambda path, mode: FullFile(path, mode), raising=False)
+    try:
+        arpa.write_arpa(model, tmp_path / "full.arpa")
+    except OSError as exc:  # checked here, while the traceback still holds write_arpa's frame: the producer
+        # must be stopped by write_arpa itself, not by the garbage collector
+        assert "No space" in str(exc) and FullFile.writes == 6
+        assert not _ahead_threads()
+    else:
+        pytest.fail("the full disk was not reported")
+    assert not (tmp_path / "full.arpa").exists() and sorted(p.name for p in tmp_path.iterdir()) == ["m1.arpa", "m2.arpa"]
+
+
+def test_usable_cores_follows_ngramkit_threads(monkeypatch):
+    monkeypatch.setenv(KERNEL_THREADS_VAR, "1")
+    assert usable_cores() == 1
+    monkeypatch.delenv(KERNEL_THREADS_VAR)
+    assert usable_cores() == len(os.sched_getaffinity(0))

@@ -53,6 +53,7 @@ from ..errors import InputError
 from ..scan import assemble, fast_options, scan_blocks, source_size
 from ..stream import Stream
 from ..text import TextOptions
+from ..threads import usable_cores
 from ..vocab import Vocabulary
 from .budget import TempSpace
 from .runs import merge_runs, write_runs
@@ -66,16 +67,8 @@ MAX_COUNT_THREADS = 2  # blocks counted at once at most (measured on 2 cores: co
 
 
 def count_threads() -> int:
-    """Blocks counted at once: the cores this process may use, at most :data:`MAX_COUNT_THREADS`, and at most
-    ``NGRAMKIT_THREADS`` when that is set to a positive integer."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    env = os.environ.get("NGRAMKIT_THREADS", "").strip()
-    if env.isdigit() and int(env) >= 1:
-        cores = min(cores, int(env))
-    return max(1, min(MAX_COUNT_THREADS, cores))
+    """Blocks counted at once: :func:`~ngramkit.threads.usable_cores`, at most :data:`MAX_COUNT_THREADS`."""
+    return min(MAX_COUNT_THREADS, usable_cores())
 
 
 def bytes_per_input_byte(order: int) -> int:
