@@ -8,6 +8,7 @@ than the array (one bucket), with a ``step`` (records handled at a time) below o
 """
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +111,56 @@ def test_searchsorted_many_is_numpys(keys, queries, sort_queries):
     got = arrays.searchsorted_many(a, v)
     assert got.shape == v.shape
     assert np.array_equal(got, np.searchsorted(a, v))
+
+
+# ---- the writer thread (arrays.Writes) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("background", [True, False])
+def test_bucketed_operations_with_and_without_the_writer_thread(tmp_path, monkeypatch, background):
+    """Many small writes, each writer over its pending limit at once: the results are numpy's."""
+    monkeypatch.setattr(arrays, "usable_cores", lambda: 2 if background else 1)
+    monkeypatch.setattr(arrays, "PENDING_BYTES", 64)  # a few records: the writer waits for the thread constantly
+    rng = np.random.default_rng(7)
+    keys = np.unique(rng.integers(0, 5000, 3000))
+    q = rng.integers(-10, 5010, 4000)
+    km = _mapped(tmp_path, "keys", keys)
+    got = arrays.lookup(km, chunks_of(q, 97), q.size, tmp_path, "lk", rows=113, step=31)
+    pos = np.minimum(np.searchsorted(keys, q), keys.size - 1)
+    np.testing.assert_array_equal(got, np.where(keys[pos] == q, pos, -1))
+    idx = rng.integers(0, keys.size, 5000)
+    np.testing.assert_array_equal(arrays.gather(km, chunks_of(idx, 89), idx.size, tmp_path, "g", rows=101), keys[idx])
+    np.testing.assert_array_equal(arrays.scatter_count(keys.size, chunks_of(idx, 89), tmp_path, "c", rows=57),
+                                  np.bincount(idx, minlength=keys.size))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npy", "g.npy", "keys.npy", "lk.npy"]
+
+
+class _FailingFile:
+    """A file whose third write fails (a full disk); records what was written."""
+
+    def __init__(self):
+        self.calls, self.data = 0, []
+
+    def write(self, data):
+        self.calls += 1
+        if self.calls == 3:
+            raise OSError(28, "No space left on device")
+        self.data.append(bytes(data))
+        return len(data)
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_write_error_is_raised_and_nothing_is_written_after_it(monkeypatch, background):
+    monkeypatch.setattr(arrays, "usable_cores", lambda: 2 if background else 1)
+    fh, writes = _FailingFile(), None
+    with pytest.raises(OSError, match="No space"):
+        writes = arrays.Writes()
+        for i in range(50):
+            writes.write(fh, np.full(4, i, np.int64))
+        writes.wait()
+    assert fh.calls == 3 and [np.frombuffer(d, np.int64)[0] for d in fh.data] == [0, 1]
+    if background:
+        with pytest.raises(OSError, match="No space"):  # the error stays: a writer that failed writes no more
+            writes.write(fh, np.zeros(4, np.int64))
+        with pytest.raises(OSError, match="No space"):
+            writes.wait()
+    assert fh.calls == 3
