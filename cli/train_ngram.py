@@ -302,14 +302,18 @@ def ngram(files, corpus_name, order, smoothing, k, discount, discount_fallback, 
             # the counts' arrays map files in the temp folder, removed when the command ends.
             space = click.get_current_context().with_resource(TempSpace(temp))
             say(f"counting n-grams of orders 1..{order} in blocks of {label} (--memory {format_bytes(memory)}) ...")
-            passes = {}
+            vocab_pass = {}  # when the vocabulary pass reported its last block
+
+            def mark(event):
+                if event["stage"] == "vocabulary":
+                    vocab_pass["end"] = time.perf_counter()
+
             counts, count_stats = count_files(paths, order, options=source.options, min_count=min_count, max_size=max_vocab,
-                                    memory=memory, space=space, force=True,
-                                    progress=lambda e: passes.setdefault(e["stage"], time.perf_counter()))
+                                    memory=memory, space=space, force=True, progress=mark)
             vocab, n_tokens, n_sentences = counts.vocab, counts.n_tokens, counts.n_sentences
             t2 = time.perf_counter()
-            t1 = passes.get("counting", t0)
-            times["read"] = t1 - t0  # the vocabulary pass
+            t1 = vocab_pass.get("end", t0)
+            times["read"] = t1 - t0  # the vocabulary pass (the first blocks' counting is in "count")
             times["count"] = t2 - t1  # counting the blocks, merging the runs
         else:
             say(f"reading {label} ...")
