@@ -39,17 +39,21 @@ from ..threads import usable_cores
 from .chunks import iter_chunks, release
 
 PENDING_BYTES = 32 << 20  # bytes handed to the writer thread and not yet written, per writer, at most
-_pool: ThreadPoolExecutor | None = None
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid that made it, pool)
 _pool_lock = threading.Lock()
 
 
 def _writer_pool() -> ThreadPoolExecutor:
-    """The process's one file-writing thread (started on first use; it waits idle between jobs)."""
+    """The process's one file-writing thread (started on first use; it waits idle between jobs).
+
+    A forked child inherits the pool but not its thread, and jobs sent to it would never run: a child makes
+    its own.
+    """
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(1, thread_name_prefix="ngramkit-write")
-        return _pool
+        if _pool is None or _pool[0] != os.getpid():
+            _pool = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="ngramkit-write"))
+        return _pool[1]
 
 
 class Writes:

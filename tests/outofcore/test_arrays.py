@@ -7,6 +7,9 @@ than the array (one bucket), with a ``step`` (records handled at a time) below o
 ``rows``; queries hit bucket boundaries and fall outside the keys.
 """
 
+import os
+import signal
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -164,3 +167,24 @@ def test_a_write_error_is_raised_and_nothing_is_written_after_it(monkeypatch, ba
         with pytest.raises(OSError, match="No space"):
             writes.wait()
     assert fh.calls == 3
+
+
+def test_a_forked_child_writes_with_its_own_thread(tmp_path, monkeypatch):
+    """The parent's writer thread does not exist in a forked child (multiprocessing's default on Linux)."""
+    monkeypatch.setattr(arrays, "usable_cores", lambda: 2)
+    w = NpyWriter(tmp_path / "parent.npy", np.int64, 3)
+    w.write(np.arange(3))
+    w.close()  # the pool and its thread exist in this process now
+    pid = os.fork()
+    if pid == 0:  # the child: a write that never runs would hang here; the alarm ends it instead
+        signal.alarm(20)
+        try:
+            child = NpyWriter(tmp_path / "child.npy", np.int64, 4)
+            child.write(np.arange(4))
+            child.close()
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    np.testing.assert_array_equal(np.load(tmp_path / "child.npy"), np.arange(4))
