@@ -45,10 +45,12 @@ LN2 = math.log(2.0)
 STDIN_LIMIT = 16 << 20  # bytes of standard input the fast path holds for a replay; more goes the normal path
 
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ngramkit.vocab.SPECIALS
+_SPECIALS_UTF8 = [w.encode() for w in SPECIALS]
 PROBE_LAYOUT = 1  # ngramkit.models.lookup.PROBE_LAYOUT
 PROBE_LOAD = 0.5  # ngramkit.models.lookup.PROBE_LOAD
 MODEL_FORMAT = "ngramkit-model"  # ngramkit.npzfile.MODEL, MODEL_VERSION
-MODEL_VERSION = 1
+MODEL_VERSION = 2
+VOCAB_ARRAYS = ("vocab.words", "vocab.offsets", "vocab.index")  # ngramkit.npzfile.VOCAB_ARRAYS (version 2)
 
 
 def _hparams_default(order: int) -> dict:
@@ -161,8 +163,10 @@ def _text_options_ok(info) -> bool:
 
 
 def open_model(kernel, path: str):
-    """(mapped model, class name, order, vocabulary words, probing tables as (start, int64 count) in the file)
-    ready to score, or None (see the module docstring)."""
+    """(mapped model, class name, order, vocabulary, probing tables as (start, int64 count) in the file) ready
+    to score, or None (see the module docstring). The vocabulary: (words, None) from a version-1 file's
+    meta.json, or (None, spans) where a version-2 file stores it: the (start, n) of its words' bytes,
+    their offsets and their hash (:data:`VOCAB_ARRAYS`)."""
     opened = kernel.open_model(path)
     if opened is None:
         return None
@@ -170,14 +174,28 @@ def open_model(kernel, path: str):
     meta = kernel.parse_json(raw)  # json.loads(raw.decode("utf-8")) without importing json (and re)
     if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
         return None
-    version, entries, state, words = meta.get("version"), meta.get("arrays"), meta.get("state"), meta.get("vocab")
-    if type(version) is not int or version > MODEL_VERSION or not isinstance(entries, dict):
+    version, entries, state = meta.get("version"), meta.get("arrays"), meta.get("state")
+    if type(version) is not int or not 1 <= version <= MODEL_VERSION or not isinstance(entries, dict):
         return None
     cls = meta.get("class")
     if meta.get("kind") != "ngram" or cls not in MODEL_NAMES or not isinstance(state, dict):
         return None
-    if not isinstance(words, list) or words[:4] != SPECIALS or not _text_options_ok(meta.get("info") or {}):
+    if not _text_options_ok(meta.get("info") or {}):
         return None
+    if version == 1:  # the words in meta.json
+        words = meta.get("vocab")
+        if not isinstance(words, list) or words[:4] != SPECIALS:
+            return None
+        v, stored = len(words), None
+    else:  # the words in arrays, searched in place
+        v, words = meta.get("vocab_size"), None
+        if type(v) is not int or v < 4 or "vocab" in meta:
+            return None
+        stored = (_bytes_array(members, entries, VOCAB_ARRAYS[0]),
+                  _array(members, entries, VOCAB_ARRAYS[1], "<i8", (v + 1,)),
+                  _array_any(members, entries, VOCAB_ARRAYS[2], "<i4"))
+        if None in stored:
+            return None
     probe, order = state.get("probe"), state.get("order")
     if not isinstance(probe, dict) or type(probe.get("layout")) is not int or probe["layout"] != PROBE_LAYOUT:
         return None
@@ -186,8 +204,7 @@ def open_model(kernel, path: str):
     hparams = state.get("hparams", {})
     if not any(hparams == ok and type(hparams) is dict for ok in HPARAMS(order).get(cls, ())):
         return None
-    v = len(words)
-    wanted = {"vocab.counts"}
+    wanted = {"vocab.counts", *(VOCAB_ARRAYS if stored else ())}
     counts = _array(members, entries, "vocab.counts", "<i8", (v,))
     probes = []
     for k in range(1, order + 1):
@@ -207,10 +224,35 @@ def open_model(kernel, path: str):
         probes.append(found[4])
     if set(entries) != wanted:
         return None
-    closed = state.get("suffix_closed")
-    if not handle.attach(words, tuple(probes), closed is True, counts):
+    closed = state.get("suffix_closed") is True
+    if stored:
+        if not handle.attach_stored(tuple(probes), closed, counts, *stored):
+            return None
+        view = handle.view()
+        offsets = view[stored[1][0]: stored[1][0] + 40].cast("q")
+        start = stored[0][0]
+        if [bytes(view[start + offsets[i]: start + offsets[i + 1]]) for i in range(4)] != _SPECIALS_UTF8:
+            return None  # the specials where ngramkit puts them (<unk> 0, <s> 1, </s> 2, <pad> 3)
+    elif not handle.attach(words, tuple(probes), closed, counts):
         return None
-    return handle, cls, order, words, tuple(probes)
+    return handle, cls, order, (words, stored), tuple(probes)
+
+
+def _bytes_array(members: dict, entries: dict, name: str):
+    """(start, number of bytes) of the 1-D uint8 array ``name``, or None."""
+    entry = entries.get(name)
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        return None
+    found = members.get(entry["file"])
+    if found is None or found[0] != "|u1" or len(found[1]) != 1 or found[3] != found[1][0]:
+        return None
+    return found[2], found[1][0]
+
+
+def _array_any(members: dict, entries: dict, name: str, descr: str):
+    """(start, number of items) of the 1-D array ``name`` stored as ``descr``, whatever its length, or None."""
+    shape = _array_shape(members, entries, name)
+    return None if shape is None else _array(members, entries, name, descr, shape)
 
 
 def _array_shape(members: dict, entries: dict, name: str):

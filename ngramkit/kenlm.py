@@ -67,11 +67,17 @@ import numpy as np
 from .errors import NgramkitError
 from .vocab import BOS, BOS_ID, EOS_ID, UNK_ID
 
+from . import fastppl
+
 try:
     _score = importlib.import_module("ngramkit._score")
 except ImportError as exc:  # pragma: no cover - builds without a C compiler
     _score = None
     _WHY = str(exc)
+try:  # maps native files as ngramkit writes them (Model._open_mapped); imported here, not at the first open
+    _fastppl = importlib.import_module("ngramkit._fastppl")
+except ImportError:  # pragma: no cover
+    _fastppl = None
 
 __all__ = ["Model", "LanguageModel", "State", "FullScoreReturn", "Config", "LoadMethod", "ARPALoadComplain",
            "install"]
@@ -186,16 +192,21 @@ class Model(_QueryModel):
         """Attach a native file as ngramkit writes it (the checks of :func:`ngramkit.fastppl.open_model`)
         straight from its mapping: the stored probing index and vocabulary, no model built (the
         :attr:`backoff_model` is loaded when asked for). False for any other file."""
-        try:
-            from . import _fastppl, fastppl
-        except ImportError:  # pragma: no cover - a build without the kernel
+        if _fastppl is None:  # pragma: no cover - a build without the kernel
             return False
         opened = fastppl.open_model(_fastppl, name)
         if opened is None:
             return False
-        handle, _, _, words, probes = opened
+        handle, _, _, (words, stored), probes = opened
         view = handle.view()
         tables = tuple(view[start: start + 8 * n].cast("q") for start, n in probes)
+        if stored is not None:  # a version-2 file: its vocabulary's hash is searched in place, nothing is built
+            (w_start, w_n), (o_start, o_n), (i_start, i_n) = stored
+            self._attach_stored(tables, o_n - 1, view[w_start: w_start + w_n], view[o_start: o_start + 8 * o_n].cast("q"),
+                                view[i_start: i_start + 4 * i_n].cast("i"), UNK_ID, BOS_ID, EOS_ID,
+                                NATIVE_BOS_LOG10, ABSENT_LOG10)
+            self._tables = (tables, handle)
+            return True
         present = np.frombuffer(tables[0], np.int64)[0::3] == 1  # the words with a unigram
         present[UNK_ID] = False
         ids = np.flatnonzero(present).tolist()

@@ -33,10 +33,13 @@ bytes (fixed timestamps). No pickle is ever written or read.
 Two records share the container (``"format"`` in ``meta.json``):
 
 - :data:`MODEL` (``.ngk``), written by :func:`write_model`:
-  ``{"format": "ngramkit-model", "version": 1, "kind": "ngram" | "rnn",
-  "class": "ModifiedKneserNey", "name": "mkn", "state": {...}, "vocab":
-  [words], "info": {...}, "ngramkit_version": "...", "arrays": {...}}``,
-  with the vocabulary's counts in the array ``vocab.counts``;
+  ``{"format": "ngramkit-model", "version": 2, "kind": "ngram" | "rnn",
+  "class": "ModifiedKneserNey", "name": "mkn", "state": {...}, "vocab_size":
+  V, "info": {...}, "ngramkit_version": "...", "arrays": {...}}``,
+  with the vocabulary in arrays: ``vocab.counts``, the words' UTF-8 bytes
+  and where each starts, and their hash (:data:`VOCAB_ARRAYS`: searched in
+  place by the scorers, nothing built at open). Version 1 (still read) kept
+  the words as a list ``"vocab"`` in ``meta.json``;
 - :data:`COUNTS` (``.ngc``): n-gram counts (:meth:`ngramkit.counts.NGramCounts.save`).
 """
 
@@ -64,7 +67,7 @@ from .outofcore.chunks import iter_chunks
 from .vocab import Vocabulary
 
 MODEL = "ngramkit-model"  # the "format" of a model file
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: the vocabulary is stored as arrays (VOCAB_ARRAYS) with its hash, not in meta.json
 COUNTS = "ngramkit-counts"  # the "format" of an n-gram counts file
 META_MEMBER = "meta.json"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -511,18 +514,87 @@ def check_ngram_tables(path, noun: str, vocab_size: int, ngrams: list, parents: 
 
 
 VOCAB_COUNTS = "vocab.counts"  # the array holding the vocabulary's word counts
+# A model file (version 2) stores its words as arrays, so that opening it builds nothing (ngramkit.kenlm and
+# the fast `ppl` path search them in place, as KenLM's probing binary stores its vocabulary's hash):
+VOCAB_WORDS = "vocab.words"  # uint8: the words' UTF-8 bytes (lone surrogates as surrogatepass), concatenated
+VOCAB_OFFSETS = "vocab.offsets"  # int64 (V + 1,): word i is words[offsets[i]:offsets[i + 1]]
+VOCAB_INDEX = "vocab.index"  # int32 (slots,): FNV-1a open-addressing hash of the words (score.c ngk_vocab_build)
+VOCAB_ARRAYS = (VOCAB_WORDS, VOCAB_OFFSETS, VOCAB_INDEX)
+_FNV_OFFSET, _FNV_PRIME, _MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
+
+
+def vocab_slots(v: int) -> int:
+    """The hash size for ``v`` words: the smallest power of two >= 16 above ``2 * v``."""
+    slots = 16
+    while slots <= 2 * v:
+        slots *= 2
+    return slots
+
+
+def word_hash(word: bytes) -> int:
+    """score.c's ``fnv1a``: the 64-bit FNV-1a of the bytes, then ``h ^ (h >> 29)``."""
+    h = _FNV_OFFSET
+    for byte in word:
+        h = ((h ^ byte) * _FNV_PRIME) & _MASK64
+    return h ^ (h >> 29)
+
+
+def vocab_arrays(words) -> dict:
+    """The arrays :data:`VOCAB_ARRAYS` that store ``words`` (distinct strings) in a model file."""
+    encoded = [w.encode("utf-8", "surrogatepass") for w in words]
+    offsets = np.zeros(len(encoded) + 1, "<i8")
+    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    blob = np.frombuffer(b"".join(encoded), np.uint8)
+    index = np.empty(vocab_slots(len(encoded)), "<i4")
+    from .native import extension
+
+    kernel = extension("_score")
+    if kernel is not None:
+        kernel.vocab_build(blob, offsets, index)
+    else:  # the same table, built in Python (and the tests' oracle for the kernel's)
+        index.fill(-1)
+        mask = len(index) - 1
+        for i, word in enumerate(encoded):
+            h = word_hash(word) & mask
+            while index[h] != -1:
+                h = (h + 1) & mask
+            index[h] = i
+    return {VOCAB_WORDS: blob, VOCAB_OFFSETS: offsets, VOCAB_INDEX: index}
+
+
+def _stored_words(arrays: dict, path) -> list[str]:
+    """The words of a version-2 file's :data:`VOCAB_ARRAYS` (removed from ``arrays``); InputError if damaged."""
+    blob, offsets, index = (arrays.pop(name, None) for name in VOCAB_ARRAYS)
+    if blob is None or offsets is None or index is None:
+        raise InputError(f"{path}: corrupt model file (the vocabulary arrays {', '.join(VOCAB_ARRAYS)} are missing)")
+    check_dtype(path, "vocabulary", VOCAB_WORDS, blob, "|u1", 1)
+    check_dtype(path, "vocabulary", VOCAB_OFFSETS, offsets, "<i8", 1)
+    check_dtype(path, "vocabulary", VOCAB_INDEX, index, "<i4", 1)
+    v = len(offsets) - 1
+    if (v < 0 or offsets[0] != 0 or offsets[-1] != len(blob) or (np.diff(offsets) < 0).any()
+            or len(index) != vocab_slots(v)):
+        raise InputError(f"{path}: corrupt vocabulary (its offsets or index do not fit its words)")
+    data, bounds = blob.tobytes(), offsets.tolist()
+    try:
+        return [data[a:b].decode("utf-8", "surrogatepass") for a, b in zip(bounds, bounds[1:])]
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: corrupt vocabulary (a word is not UTF-8: {exc.reason})") from None
 
 
 def vocab_from(meta: dict, arrays: dict, path: str | os.PathLike) -> Vocabulary:
-    """The :class:`~ngramkit.vocab.Vocabulary` stored as ``meta["vocab"]`` plus the array ``vocab.counts``.
+    """The :class:`~ngramkit.vocab.Vocabulary` stored as ``meta["vocab"]`` (counts files, model files of
+    version 1) or as the arrays :data:`VOCAB_ARRAYS` (model files of version 2), with the array ``vocab.counts``.
 
-    Removes ``vocab.counts`` from ``arrays`` (it is not a state array).
+    Removes the vocabulary's arrays from ``arrays`` (they are not state arrays).
     """
     counts = arrays.pop(VOCAB_COUNTS, None)
     if counts is not None:
         check_dtype(path, "vocabulary", VOCAB_COUNTS, counts, "<i8", 1)
+    words = meta["vocab"] if "vocab" in meta else _stored_words(arrays, path)
+    if "vocab_size" in meta and meta["vocab_size"] != len(words):
+        raise InputError(f"{path}: corrupt vocabulary ({len(words)} words stored, meta.json says {meta['vocab_size']})")
     try:
-        return Vocabulary(meta["vocab"], None if counts is None else np.asarray(counts))
+        return Vocabulary(words, None if counts is None else np.asarray(counts))
     except (NgramkitError, KeyError, TypeError, ValueError) as exc:
         raise InputError(f"{path}: corrupt vocabulary ({exc})") from None
 
@@ -541,8 +613,9 @@ def write_model(path: str | os.PathLike, *, kind: str, cls: str, name: str | Non
     arrays = dict(arrays)
     if VOCAB_COUNTS not in arrays:
         arrays[VOCAB_COUNTS] = np.asarray(vocab.counts, np.int64)
+    arrays.update(vocab_arrays(vocab.words))
     meta = {"format": MODEL, "version": MODEL_VERSION, "kind": kind, "class": cls, "name": name, "state": state,
-            "vocab": list(vocab.words), "info": info or {}, "ngramkit_version": ngramkit.__version__}
+            "vocab_size": len(vocab), "info": info or {}, "ngramkit_version": ngramkit.__version__}
     return write(path, meta, arrays)
 
 
@@ -559,7 +632,8 @@ def read_model(path: str | os.PathLike, *, mmap: bool = True, verify=True) -> tu
 
 
 def _check_model_meta(meta: dict, path: Path) -> dict:
-    for key, kind in (("kind", str), ("class", str), ("state", dict), ("vocab", list), ("arrays", dict)):
+    stored = (("vocab", list),) if meta.get("version") == 1 else (("vocab_size", int),)  # version 2: VOCAB_ARRAYS
+    for key, kind in (("kind", str), ("class", str), ("state", dict), *stored, ("arrays", dict)):
         if not isinstance(meta.get(key), kind):
             raise InputError(f"{path}: corrupt model metadata (field {key!r} missing or not a {kind.__name__})")
     return meta

@@ -72,10 +72,26 @@ def test_native_file_is_a_plain_npz_with_metadata(fitted, tmp_path):
     with np.load(path, allow_pickle=False) as npz:  # readable without ngramkit
         for name, arr in arrays.items():
             assert np.array_equal(npz[name], arr, equal_nan=arr.dtype.kind == "f")
+        # the vocabulary: its words' UTF-8 bytes, where each starts, and their hash (searched in place)
+        blob, offsets = npz["vocab.words"].tobytes(), npz["vocab.offsets"].tolist()
+        assert [blob[a:b].decode() for a, b in zip(offsets, offsets[1:])] == model.vocab.words
+        assert np.array_equal(npz["vocab.counts"], model.vocab.counts)
+        index = npz["vocab.index"]
     meta = modelio.read_metadata(path)
-    assert meta["format"] == "ngramkit-model" and meta["version"] == 1
+    assert meta["format"] == "ngramkit-model" and meta["version"] == 2
     assert meta["kind"] == "ngram" and meta["class"] == type(model).__name__ and meta["name"] == "mkn"
-    assert meta["vocab"] == model.vocab.words
+    assert "vocab" not in meta and meta["vocab_size"] == len(model.vocab)
+    # the hash is FNV-1a with linear probing, as written out here (the oracle for score.c's ngk_vocab_build)
+    assert len(index) == 16 * 2 ** int(np.ceil(np.log2((2 * len(model.vocab) + 1) / 16)))
+    for i, word in enumerate(model.vocab.words):
+        h = 0xCBF29CE484222325
+        for byte in word.encode():
+            h = ((h ^ byte) * 0x100000001B3) % 2**64
+        slot = (h ^ (h >> 29)) % len(index)
+        while index[slot] != i:
+            assert index[slot] != -1, word
+            slot = (slot + 1) % len(index)
+    assert (index >= 0).sum() == len(model.vocab)
     assert meta["info"] == {"corpus": "timemachine", "x": [1, 2]}
     assert meta["state"]["order"] == 3
     for name, entry in meta["arrays"].items():

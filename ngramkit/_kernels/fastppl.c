@@ -18,16 +18,18 @@ static int printable_name(const uint8_t *p, int64_t n) {
     return 1;
 }
 
-int64_t ngk_zip_members(const uint8_t *f, int64_t size, ngk_zip_member *out, int64_t cap) {
+int64_t ngk_zip_members(ngk_read_fn rd, void *ctx, int64_t size, ngk_zip_member *out, int64_t cap) {
     /* End of central directory: the last 22 bytes, no comment (zipfile looks there first, then searches for
      * a comment: we decline that), and no zip64 locator before it (zipfile would follow it). */
-    if (size < 30 || memcmp(f, "PK\x03\x04", 4) != 0) return -1; /* npzfile._check_head */
-    const uint8_t *e = f + size - 22;
-    if (memcmp(e, "PK\x05\x06", 4) != 0 || u16(e + 20) != 0) return -1;
-    if (size >= 42 && memcmp(e - 20, "PK\x06\x07", 4) == 0) return -1;
+    const uint8_t *f = size >= 42 ? rd(ctx, 0, 0, 4) : NULL;
+    if (!f || memcmp(f, "PK\x03\x04", 4) != 0) return -1; /* npzfile._check_head */
+    const uint8_t *tail = rd(ctx, 0, size - 42, 42), *e = tail ? tail + 20 : NULL;
+    if (!e || memcmp(e, "PK\x05\x06", 4) != 0 || u16(e + 20) != 0) return -1;
+    if (memcmp(tail, "PK\x06\x07", 4) == 0) return -1;
     int64_t size_cd = u32(e + 12), offset_cd = u32(e + 16);
     if (size - 22 - size_cd - offset_cd != 0) return -1; /* zipfile's "concat": data before the archive */
-    const uint8_t *cd = f + offset_cd, *cd_end = cd + size_cd;
+    const uint8_t *cd = rd(ctx, 0, offset_cd, size_cd), *cd_end = cd + size_cd;
+    if (!cd) return -1;
     int64_t n = 0;
     for (const uint8_t *p = cd; p < cd_end;) {
         if (cd_end - p < 46 || memcmp(p, "PK\x01\x02", 4) != 0) return -1;
@@ -43,8 +45,8 @@ int64_t ngk_zip_members(const uint8_t *f, int64_t size, ngk_zip_member *out, int
             x += 4 + u16(x + 2);
         }
         /* The local header (npzfile._member_span for arrays, zipfile.open for meta.json). */
-        if (header + 30 > size || memcmp(f + header, "PK\x03\x04", 4) != 0) return -1;
-        const uint8_t *h = f + header;
+        const uint8_t *h = header + 30 + name_len <= size ? rd(ctx, 1, header, 30 + name_len) : NULL;
+        if (!h || memcmp(h, "PK\x03\x04", 4) != 0) return -1;
         int64_t start = header + 30 + u16(h + 26) + u16(h + 28);
         if (u16(h + 26) != name_len || memcmp(h + 30, p + 46, (size_t)name_len) != 0) return -1;
         if (start + csize > offset_cd) return -1;

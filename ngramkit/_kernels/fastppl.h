@@ -1,7 +1,7 @@
 /* The pieces of `ngramkit ppl`'s fast path (ngramkit/fastppl.py) that are not Python: plain C, no Python.h.
  *
  * 1. ngk_zip_members / ngk_npy_header: the layout of a native model file (ngramkit/npzfile.py) read from its
- *    mapping, accepting only what ngramkit's writer produces (a stored zip with no zip64 end record, flags 0,
+ *    headers (by a reader the caller gives), accepting only what ngramkit's writer produces (a stored zip with no zip64 end record, flags 0,
  *    no comment; canonical .npy 1.0 headers). Anything else returns -1: the caller then leaves the file to
  *    the normal path (zipfile + numpy), which accepts more and names what is wrong. So a file accepted here
  *    is one the normal path accepts too (the tests fuzz both).
@@ -27,8 +27,15 @@ typedef struct {
     uint32_t crc;                    /* the central directory's CRC-32 */
 } ngk_zip_member;
 
-/* The members of the zip file f[0 .. size) in central-directory order (at most `cap`), or -1 (see 1 above). */
-int64_t ngk_zip_members(const uint8_t *f, int64_t size, ngk_zip_member *out, int64_t cap);
+/* The bytes [off, off + len) of the file, valid until the next call with the same `slot` (0 or 1), or NULL
+ * (outside the file, a read error). The caller's: pread into buffers, so that reading a few headers does not
+ * fault in the pages of a mapping (one fault costs about as much as 30 small reads: a model file's 30-odd
+ * headers lie megabytes apart). */
+typedef const uint8_t *(*ngk_read_fn)(void *ctx, int slot, int64_t off, int64_t len);
+
+/* The members of the zip file of `size` bytes read through rd(ctx, ...), in central-directory order (at most
+ * `cap`), or -1 (see 1 above). */
+int64_t ngk_zip_members(ngk_read_fn rd, void *ctx, int64_t size, ngk_zip_member *out, int64_t cap);
 
 /* CRC-32 (zlib's polynomial) of p[0 .. n). */
 uint32_t ngk_crc32(const uint8_t *p, int64_t n);

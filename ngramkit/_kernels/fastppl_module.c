@@ -1,11 +1,17 @@
 /* Python binding of `ngramkit ppl`'s fast path (fastppl.c): the model file mapped, the text read block by block.
  *
  * open_model(path) -> None | (model, meta_json_bytes, {member name: (descr, shape, start, nbytes)})
+ *     The headers are read with pread, the arrays mapped (none of their pages touched).
  *     None: the file is not laid out as ngramkit writes it (or cannot be opened or mapped): the caller leaves it
  *     to the normal path. meta.json's CRC-32 is checked here.
  * model.attach(words, probes, suffix_closed, counts) -> bool
- *     words: the vocabulary (list of str); probes: ((start, n_int64), ...) per order, in the mapping;
- *     counts: (start, n) of the int64 vocabulary counts. False: duplicate words or a negative count.
+ *     words: the vocabulary (list of str; version-1 files keep it in meta.json); probes: ((start, n_int64), ...)
+ *     per order, in the mapping; counts: (start, n) of the int64 vocabulary counts. False: duplicate words or a
+ *     negative count.
+ * model.attach_stored(probes, suffix_closed, counts, words, offsets, index) -> bool
+ *     The same with the vocabulary a version-2 file stores: words (start, bytes), offsets (start, V + 1 int64),
+ *     index (start, slots int32), all in the mapping and used in place (nothing is built: the open costs the
+ *     same whatever the vocabulary's size). False: a span outside the file or a damaged vocabulary.
  * model.score(paths, ln10, stdin_limit) -> ("ok", tokens, sentences, oovs, zeroprobs, [sum10], [sum10_iv])
  *                                      | ("decline", replay)
  *     Reads every path ("-": standard input) in blocks of 1 MiB cut at line ends, as ngramkit.scan.file_blocks
@@ -55,6 +61,30 @@ static int in_map(FastModel *f, long long start, long long bytes) {
     return start >= 0 && bytes >= 0 && start % 8 == 0 && start <= f->size && bytes <= f->size - start;
 }
 
+/* The probing tables and the vocabulary counts of a V-word model: 1 set, 0 not as ngramkit writes them,
+ * -1 exception set. */
+static int attach_tables(FastModel *f, Py_ssize_t v, PyObject *probes, long long c_start, long long c_n) {
+    Py_ssize_t order = PyTuple_GET_SIZE(probes);
+    if (f->attached || v < 4 || v > INT32_MAX || order < 1 || order > NGK_SCORE_MAX_ORDER || c_n != v ||
+        !in_map(f, c_start, 8 * c_n))
+        return 0;
+    const int64_t *counts = (const int64_t *)(f->map + c_start);
+    for (Py_ssize_t i = 0; i < v; i++)
+        if (counts[i] < 0) return 0;
+    memset(&f->ix, 0, sizeof f->ix);
+    f->ix.order = (int)order;
+    f->ix.vocab = v;
+    for (Py_ssize_t k = 0; k < order; k++) {
+        long long start, n;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(probes, k), "LL", &start, &n)) return -1;
+        int64_t stride = NGK_PROBE_STRIDE(k + 1, order);
+        if (!in_map(f, start, 8 * n) || n % stride != 0 || (k == 0 ? n != 3 * v : n / stride < 1)) return 0;
+        f->ix.table[k] = (int64_t *)(f->map + start);
+        f->ix.n_slots[k] = n / stride;
+    }
+    return 1;
+}
+
 static PyObject *fast_attach(PyObject *o, PyObject *args) {
     FastModel *f = (FastModel *)o;
     PyObject *words, *probes;
@@ -63,22 +93,11 @@ static PyObject *fast_attach(PyObject *o, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!O!p(LL):attach", &PyList_Type, &words, &PyTuple_Type, &probes, &suffix_closed,
                           &c_start, &c_n))
         return NULL;
-    Py_ssize_t v = PyList_GET_SIZE(words), order = PyTuple_GET_SIZE(probes);
-    if (f->attached || v < 4 || order < 1 || order > NGK_SCORE_MAX_ORDER || c_n != v || !in_map(f, c_start, 8 * c_n))
+    Py_ssize_t v = PyList_GET_SIZE(words);
+    int got = attach_tables(f, v, probes, c_start, c_n);
+    if (got <= 0) {
+        if (got < 0) return NULL;
         Py_RETURN_FALSE;
-    const int64_t *counts = (const int64_t *)(f->map + c_start);
-    for (Py_ssize_t i = 0; i < v; i++)
-        if (counts[i] < 0) Py_RETURN_FALSE;
-    memset(&f->ix, 0, sizeof f->ix);
-    f->ix.order = (int)order;
-    f->ix.vocab = v;
-    for (Py_ssize_t k = 0; k < order; k++) {
-        long long start, n;
-        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(probes, k), "LL", &start, &n)) return NULL;
-        int64_t stride = NGK_PROBE_STRIDE(k + 1, order);
-        if (!in_map(f, start, 8 * n) || n % stride != 0 || (k == 0 ? n != 3 * v : n / stride < 1)) Py_RETURN_FALSE;
-        f->ix.table[k] = (int64_t *)(f->map + start);
-        f->ix.n_slots[k] = n / stride;
     }
     /* The vocabulary: a blob of UTF-8 words and a hash of them (score.c's ngk_vocab_build). */
     f->offsets = malloc(((size_t)v + 1) * sizeof *f->offsets);
@@ -107,6 +126,38 @@ static PyObject *fast_attach(PyObject *o, PyObject *args) {
     }
     if (ngk_vocab_build(f->blob, f->offsets, v, f->table, slots) != 0) Py_RETURN_FALSE; /* duplicates */
     f->m = (ngk_fast_model){&f->ix, suffix_closed, f->blob, f->offsets, f->table, slots, 0, 1, 2};
+    f->attached = 1;
+    Py_RETURN_TRUE;
+}
+
+/* The vocabulary as a model file stores it (vocab.words, vocab.offsets, vocab.index): used in place. */
+static PyObject *fast_attach_stored(PyObject *o, PyObject *args) {
+    FastModel *f = (FastModel *)o;
+    PyObject *probes;
+    int suffix_closed;
+    long long c_start, c_n, w_start, w_n, o_start, o_n, i_start, i_n;
+    if (!PyArg_ParseTuple(args, "O!p(LL)(LL)(LL)(LL):attach_stored", &PyTuple_Type, &probes, &suffix_closed, &c_start,
+                          &c_n, &w_start, &w_n, &o_start, &o_n, &i_start, &i_n))
+        return NULL;
+    Py_ssize_t v = (Py_ssize_t)c_n;
+    /* in_map: inside the file and 8-byte aligned (.npy data is 64-aligned); the words' bytes need no alignment */
+    if (o_n != v + 1 || !in_map(f, o_start, 8 * o_n) || !in_map(f, i_start, 4 * i_n) || w_start < 0 || w_n < 0 ||
+        w_start > f->size || w_n > f->size - w_start)
+        Py_RETURN_FALSE;
+    const int64_t *offsets = (const int64_t *)(f->map + o_start);
+    const int32_t *table = (const int32_t *)(f->map + i_start);
+    const char *blob = (const char *)(f->map + w_start);
+    /* What the normal path would refuse (a word that is not UTF-8, duplicates) or read differently (a word the
+     * hash does not find at its id) is declined: then both paths agree on every file the fast path accepts. */
+    if (ngk_vocab_check(offsets, v, w_n, table, i_n) != 0 || !ngk_utf8_valid((const uint8_t *)blob, w_n) ||
+        ngk_vocab_verify(blob, offsets, v, table, i_n) != 0)
+        Py_RETURN_FALSE;
+    int got = attach_tables(f, v, probes, c_start, c_n);
+    if (got <= 0) {
+        if (got < 0) return NULL;
+        Py_RETURN_FALSE;
+    }
+    f->m = (ngk_fast_model){&f->ix, suffix_closed, blob, offsets, table, i_n, 0, 1, 2};
     f->attached = 1;
     Py_RETURN_TRUE;
 }
@@ -291,6 +342,8 @@ static PyObject *fast_view(PyObject *o, PyObject *unused) {
 static PyMethodDef fast_methods[] = {
     {"view", fast_view, METH_NOARGS, "view() -> memoryview of the mapped file (read-only; keep the model alive)"},
     {"attach", fast_attach, METH_VARARGS, "attach(words, probes, suffix_closed, counts) -> bool"},
+    {"attach_stored", fast_attach_stored, METH_VARARGS,
+     "attach_stored(probes, suffix_closed, counts, words, offsets, index) -> bool (each a (start, n) span)"},
     {"score", fast_score, METH_VARARGS, "score(paths, ln10, stdin_limit) -> ('ok', ...) | ('decline', replay)"},
     {NULL, NULL, 0, NULL},
 };
@@ -307,6 +360,51 @@ static PyTypeObject FastModelType = {
 
 /* ---- open_model ------------------------------------------------------------------------------------------ */
 
+/* fastppl.h's ngk_read_fn by pread: two buffers; slot 1 reads at least READ_AHEAD bytes and serves later
+ * requests inside them (a member's local header and its .npy header come from one read). */
+#define READ_AHEAD 4096
+
+typedef struct {
+    int fd;
+    int64_t size;
+    uint8_t *buf[2];
+    int64_t cap[2], at[2], len[2];
+} Reader;
+
+static const uint8_t *read_at(void *ctx, int slot, int64_t off, int64_t len) {
+    Reader *r = (Reader *)ctx;
+    if (off < 0 || len < 0 || off > r->size || len > r->size - off) return NULL;
+    if (off >= r->at[slot] && off + len <= r->at[slot] + r->len[slot]) return r->buf[slot] + (off - r->at[slot]);
+    int64_t want = len, avail = r->size - off;
+    if (slot == 1 && want < READ_AHEAD) want = READ_AHEAD < avail ? READ_AHEAD : avail;
+    if (want > r->cap[slot]) {
+        uint8_t *b = realloc(r->buf[slot], (size_t)want);
+        if (!b) return NULL;
+        r->buf[slot] = b;
+        r->cap[slot] = want;
+    }
+    int64_t got = 0;
+    while (got < want) {
+        ssize_t k = pread(r->fd, r->buf[slot] + got, (size_t)(want - got), (off_t)(off + got));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            r->len[slot] = 0;
+            return NULL;
+        }
+        got += k;
+    }
+    r->at[slot] = off;
+    r->len[slot] = want;
+    return r->buf[slot];
+}
+
+static void reader_close(Reader *r) {
+    close(r->fd);
+    free(r->buf[0]);
+    free(r->buf[1]);
+    r->buf[0] = r->buf[1] = NULL;
+}
+
 static PyObject *open_model(PyObject *self, PyObject *args) {
     PyObject *o_path;
     if (!PyArg_ParseTuple(args, "O&:open_model", PyUnicode_FSConverter, &o_path)) return NULL;
@@ -319,11 +417,15 @@ static PyObject *open_model(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) Py_RETURN_NONE;
+    if (map == MAP_FAILED) {
+        close(fd);
+        Py_RETURN_NONE;
+    }
+    Reader rd = {.fd = fd, .size = st.st_size, .at = {-1, -1}};
     FastModel *f = PyObject_New(FastModel, &FastModelType);
     if (!f) {
         munmap(map, (size_t)st.st_size);
+        close(fd);
         return NULL;
     }
     f->map = map;
@@ -334,7 +436,7 @@ static PyObject *open_model(PyObject *self, PyObject *args) {
     f->table = NULL;
     ngk_zip_member members[MAX_MEMBERS];
     PyObject *arrays = NULL, *meta = NULL;
-    int64_t n = ngk_zip_members(f->map, f->size, members, MAX_MEMBERS);
+    int64_t n = ngk_zip_members(read_at, &rd, f->size, members, MAX_MEMBERS);
     if (n < 0) goto decline;
     arrays = PyDict_New();
     if (!arrays) goto fail;
@@ -348,7 +450,9 @@ static PyObject *open_model(PyObject *self, PyObject *args) {
         char descr[8];
         int ndim;
         int64_t shape[2] = {0, 0}, data;
-        if (ngk_npy_header(f->map + m->start, m->length, descr, &ndim, shape, &data)) goto decline;
+        int64_t head = m->length < 10 + 1024 ? m->length : 10 + 1024; /* ngk_npy_header reads no further */
+        const uint8_t *npy = read_at(&rd, 1, m->start, head);
+        if (!npy || ngk_npy_header(npy, head, descr, &ndim, shape, &data)) goto decline;
         PyObject *sh = ndim == 1 ? Py_BuildValue("(L)", (long long)shape[0])
                      : ndim == 2 ? Py_BuildValue("(LL)", (long long)shape[0], (long long)shape[1])
                                  : PyTuple_New(0);
@@ -362,15 +466,19 @@ static PyObject *open_model(PyObject *self, PyObject *args) {
     }
     if (meta_at < 0) goto decline;
     ngk_zip_member *mj = &members[meta_at];
-    if (ngk_crc32(f->map + mj->start, mj->length) != mj->crc) goto decline;
-    meta = PyBytes_FromStringAndSize((const char *)f->map + mj->start, mj->length);
+    const uint8_t *mbytes = read_at(&rd, 0, mj->start, mj->length);
+    if (!mbytes || ngk_crc32(mbytes, mj->length) != mj->crc) goto decline;
+    meta = PyBytes_FromStringAndSize((const char *)mbytes, mj->length);
     if (!meta) goto fail;
+    reader_close(&rd);
     return Py_BuildValue("(NNN)", (PyObject *)f, meta, arrays);
 decline:
+    reader_close(&rd);
     Py_XDECREF(arrays);
     Py_DECREF(f);
     Py_RETURN_NONE;
 fail:
+    reader_close(&rd);
     Py_XDECREF(arrays);
     Py_DECREF(f);
     return NULL;

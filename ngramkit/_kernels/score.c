@@ -491,3 +491,25 @@ int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *
         h = (h + 1) & (uint64_t)(slots - 1);
     }
 }
+
+int ngk_vocab_check(const int64_t *offsets, int64_t n, int64_t blob_len, const int32_t *table, int64_t slots) {
+    if (n < 0 || n > INT32_MAX || slots <= n || (slots & (slots - 1)) != 0 || offsets[0] != 0 || offsets[n] != blob_len)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        if (offsets[i + 1] < offsets[i]) return -1;
+    int64_t empty = 0;
+    for (int64_t i = 0; i < slots; i++) {
+        if (table[i] < -1 || table[i] >= n) return -1;
+        empty += table[i] == -1;
+    }
+    return empty > 0 ? 0 : -1;
+}
+
+int ngk_vocab_verify(const char *blob, const int64_t *offsets, int64_t n, const int32_t *table, int64_t slots) {
+    int64_t taken = 0;
+    for (int64_t i = 0; i < slots; i++) taken += table[i] >= 0;
+    if (taken != n) return -1;
+    for (int64_t e = 0; e < n; e++)
+        if (ngk_vocab_find(blob, offsets, table, slots, blob + offsets[e], offsets[e + 1] - offsets[e]) != e) return -1;
+    return 0;
+}

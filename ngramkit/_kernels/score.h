@@ -120,6 +120,14 @@ int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t
 /* The entry of the word s[0 .. len), or -1. */
 int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *table, int64_t slots, const char *s,
                        int64_t len);
+/* Whether a stored vocabulary (a model file's vocab.words, vocab.offsets, vocab.index) is safe to search:
+ * offsets rise (not strictly) from 0 to blob_len, slots is a power of two > n, every table entry is -1 or
+ * an entry 0..n-1, and at least one is -1 (ngk_vocab_find ends). Returns 0, or -1. It does not check that
+ * the table is ngk_vocab_build's (a damaged file may then map a word to another id; its SHA-256 does). */
+int ngk_vocab_check(const int64_t *offsets, int64_t n, int64_t blob_len, const int32_t *table, int64_t slots);
+/* After ngk_vocab_check: whether the table is a hash of n distinct words, each found at its own entry, with no
+ * other entries; then every search gives what a dict of the words would. 0, or -1. O(n) hashing. */
+int ngk_vocab_verify(const char *blob, const int64_t *offsets, int64_t n, const int32_t *table, int64_t slots);
 
 /* The backoff rule of both n-gram scorers (score.c's probing index, compact.c's quantised tries), for one
  * token: cur[i], cur_p[i], cur_bo[i] are the entry (-1: absent), log10 probability and log10 backoff of the

@@ -68,6 +68,44 @@ static PyObject *py_hash_build(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(vocab_build_doc,
+"vocab_build(words, offsets, index) -> None\n\n"
+"Fill index (int32, slots a power of two > vocab) with the hash of the vocabulary that a model\n"
+"file stores: word i is words[offsets[i]:offsets[i+1]] (UTF-8 bytes; offsets int64, vocab + 1).\n"
+"ValueError on bad sizes or a duplicate word.");
+
+static PyObject *py_vocab_build(PyObject *self, PyObject *args) {
+    PyObject *o_blob, *o_off, *o_index;
+    if (!PyArg_ParseTuple(args, "OOO:vocab_build", &o_blob, &o_off, &o_index)) return NULL;
+    Bufs bf = BUFS_INIT;
+    Py_buffer *blob, *off, *index;
+    PyObject *result = NULL;
+    if (!(blob = get_buf(&bf, o_blob, 1, "Bb", 0, "words")) || !(off = get_buf(&bf, o_off, 8, INT64, 0, "offsets")) ||
+        !(index = get_buf(&bf, o_index, 4, INT32, 1, "index")))
+        goto done;
+    int64_t n = off->len / 8 - 1;
+    const int64_t *offsets = (const int64_t *)off->buf;
+    int ok = n >= 0 && offsets[0] == 0 && offsets[n] == blob->len;
+    for (int64_t i = 0; ok && i < n; i++) ok = offsets[i] <= offsets[i + 1];
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "vocab_build: offsets must rise from 0 to len(words)");
+        goto done;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = ngk_vocab_build((const char *)blob->buf, offsets, n, (int32_t *)index->buf, index->len / 4);
+    Py_END_ALLOW_THREADS
+    if (rc != 0) {
+        PyErr_SetString(PyExc_ValueError, rc == -1 ? "vocab_build: index must have a power of two > vocab entries"
+                                                   : "vocab_build: duplicate word");
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    release(&bf);
+    return result;
+}
+
 PyDoc_STRVAR(probe_build_doc,
 "probe_build(keys, logp10, backoff10, vocab, tables, check_suffixes) -> closed\n\n"
 "Fill the scorer's probing index (score.h). keys/logp10/backoff10: tuples of N\n"
@@ -457,6 +495,7 @@ typedef struct {
     int64_t *woff;
     int32_t *wid, *wtab;
     int64_t wslots;
+    int stored; /* the words are a model file's stored vocabulary (blob, woff, wtab borrowed in bufs; wid unused) */
     int32_t unk_id, bos_id, eos_id;
     double context_only, absent;
 } QueryObject;
@@ -466,10 +505,13 @@ static void query_free(QueryObject *q) {
         release(q->bufs);
         PyMem_Free(q->bufs);
     }
-    PyMem_Free(q->blob);
-    PyMem_Free(q->woff);
-    PyMem_Free(q->wid);
-    PyMem_Free(q->wtab);
+    if (!q->stored) {
+        PyMem_Free(q->blob);
+        PyMem_Free(q->woff);
+        PyMem_Free(q->wid);
+        PyMem_Free(q->wtab);
+    }
+    q->stored = 0;
     q->bufs = NULL;
     q->blob = NULL;
     q->woff = NULL;
@@ -557,6 +599,62 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(attach_stored_doc,
+"_attach_stored(tables, vocab, words, offsets, index, unk_id, bos_id, eos_id, context_only, absent) -> None\n\n"
+"As _attach, with the vocabulary a model file stores (kept borrowed, nothing built): words the\n"
+"UTF-8 bytes of all vocab words, offsets (int64, vocab + 1) where each starts, index (int32) their\n"
+"hash (vocab_build). A word whose order-1 slot is not a unigram, and unk_id itself, score as unk_id.\n"
+"ValueError when the stored vocabulary is not safe to search (ngk_vocab_check: no search leaves the\n"
+"arrays or runs forever). That the hash finds every word at its id is the caller's check\n"
+"(ngramkit.fastppl.open_model, through _fastppl's attach_stored: ngk_vocab_verify), made once.");
+
+static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
+    QueryObject *q = (QueryObject *)o;
+    PyObject *t_tab, *o_blob, *o_off, *o_index;
+    long long vocab;
+    int unk, bos, eos;
+    double context_only, absent;
+    if (!PyArg_ParseTuple(args, "O!LOOOiiidd:_attach_stored", &PyTuple_Type, &t_tab, &vocab, &o_blob, &o_off, &o_index,
+                          &unk, &bos, &eos, &context_only, &absent))
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(t_tab);
+    if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1 || vocab > INT32_MAX || unk < 0 || unk >= vocab || bos < 0 ||
+        bos >= vocab || eos < 0 || eos >= vocab) {
+        PyErr_SetString(PyExc_ValueError, "_attach_stored: bad orders, vocabulary size or special ids");
+        return NULL;
+    }
+    query_free(q);
+    q->bufs = PyMem_Malloc(sizeof(Bufs));
+    if (!q->bufs) return PyErr_NoMemory();
+    q->bufs->n = 0;
+    if (get_index(t_tab, n, vocab, 0, q->bufs, &q->ix, "_attach_stored")) goto fail;
+    Py_buffer *blob, *off, *index;
+    if (!(blob = get_buf(q->bufs, o_blob, 1, "Bb", 0, "words")) || !(off = get_buf(q->bufs, o_off, 8, INT64, 0, "offsets")) ||
+        !(index = get_buf(q->bufs, o_index, 4, INT32, 0, "index")))
+        goto fail;
+    if (off->len / 8 != vocab + 1 ||
+        ngk_vocab_check((const int64_t *)off->buf, vocab, blob->len, (const int32_t *)index->buf, index->len / 4) != 0) {
+        PyErr_SetString(PyExc_ValueError, "_attach_stored: the stored vocabulary is damaged");
+        goto fail;
+    }
+    q->stored = 1;
+    q->blob = (char *)blob->buf;
+    q->woff = (int64_t *)off->buf;
+    q->wtab = (int32_t *)index->buf;
+    q->wid = NULL;
+    q->wslots = index->len / 4;
+    q->unk_id = unk;
+    q->bos_id = bos;
+    q->eos_id = eos;
+    q->context_only = context_only;
+    q->absent = absent;
+    q->attached = 1;
+    Py_RETURN_NONE;
+fail:
+    query_free(q);
+    return NULL;
+}
+
 static inline int query_ready(QueryObject *q) {
     if (q->attached) return 1;
     PyErr_SetString(PyExc_RuntimeError, "model is not loaded");
@@ -565,7 +663,9 @@ static inline int query_ready(QueryObject *q) {
 
 static inline int32_t word_id(const QueryObject *q, const char *s, Py_ssize_t len) {
     int64_t e = ngk_vocab_find(q->blob, q->woff, q->wtab, q->wslots, s, len);
-    return e < 0 ? q->unk_id : q->wid[e];
+    if (e < 0) return q->unk_id;
+    if (q->stored) return q->ix.table[0][3 * e] == 1 ? (int32_t)e : q->unk_id; /* a unigram (<unk>'s is not) */
+    return q->wid[e];
 }
 
 /* The id of a str word (KenLM's BaseScore takes str only); -1 with an exception set. */
@@ -797,6 +897,7 @@ static PyObject *query_order(PyObject *o, void *unused) {
 
 static PyMethodDef query_methods[] = {
     {"_attach", query_attach, METH_VARARGS, attach_doc},
+    {"_attach_stored", query_attach_stored, METH_VARARGS, attach_stored_doc},
     {"BaseScore", (PyCFunction)(void (*)(void))query_base_score, METH_FASTCALL,
      "BaseScore(in_state, word, out_state) -> log10 p(word | in_state); out_state receives the state after word."},
     {"BaseFullScore", (PyCFunction)(void (*)(void))query_base_full_score, METH_FASTCALL,
@@ -832,6 +933,7 @@ static PyMethodDef methods[] = {
     {"probe_build", py_probe_build, METH_VARARGS, probe_build_doc},
     {"probe_score", py_probe_score, METH_VARARGS, probe_score_doc},
     {"hash_build", py_hash_build, METH_VARARGS, hash_build_doc},
+    {"vocab_build", py_vocab_build, METH_VARARGS, vocab_build_doc},
     {"stream_rows", py_stream_rows, METH_VARARGS, stream_rows_doc},
     {"hash_find", py_hash_find, METH_VARARGS, hash_find_doc},
     {NULL, NULL, 0, NULL},

@@ -278,7 +278,7 @@ def _swap_rows(name):
 
 def _far_parent(meta, arrays):
     keys = arrays["keys3"].copy()
-    v = len(meta["vocab"])
+    v = meta["vocab_size"]
     keys[-1] = (10**6 + keys[-1] // v) * v + keys[-1] % v  # the same last word, a parent row past the end
     arrays["keys3"] = keys
 
