@@ -524,6 +524,40 @@ static void query_dealloc(PyObject *o) {
     Py_TYPE(o)->tp_free(o);
 }
 
+/* The part of _attach and _attach_stored before the words: the special ids checked, the old state freed,
+ * the tables borrowed. 0, or -1 with an exception set (the object left detached). */
+static int query_begin(QueryObject *q, PyObject *t_tab, long long vocab, int unk, int bos, int eos, const char *fn) {
+    Py_ssize_t n = PyTuple_GET_SIZE(t_tab);
+    if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1 || vocab > INT32_MAX || unk < 0 || unk >= vocab || bos < 0 ||
+        bos >= vocab || eos < 0 || eos >= vocab) {
+        PyErr_Format(PyExc_ValueError, "%s: bad orders, vocabulary size or special ids", fn);
+        return -1;
+    }
+    query_free(q);
+    q->bufs = PyMem_Malloc(sizeof(Bufs));
+    if (!q->bufs) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    q->bufs->n = 0;
+    if (get_index(t_tab, n, vocab, 0, q->bufs, &q->ix, fn)) {
+        query_free(q);
+        return -1;
+    }
+    return 0;
+}
+
+/* The part after the words: the specials and the log10 values of <s> and of words without a unigram. */
+static PyObject *query_end(QueryObject *q, int unk, int bos, int eos, double context_only, double absent) {
+    q->unk_id = unk;
+    q->bos_id = bos;
+    q->eos_id = eos;
+    q->context_only = context_only;
+    q->absent = absent;
+    q->attached = 1;
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(attach_doc,
 "_attach(tables, vocab, words, ids, unk_id, bos_id, eos_id, context_only, absent) -> None\n\n"
 "Set up the queries: tables from probe_build (kept borrowed), vocab V, words a list of\n"
@@ -539,17 +573,12 @@ static PyObject *query_attach(PyObject *o, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!LO!O!iiidd:_attach", &PyTuple_Type, &t_tab, &vocab, &PyList_Type, &l_words,
                           &PyList_Type, &l_ids, &unk, &bos, &eos, &context_only, &absent))
         return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(t_tab), nw = PyList_GET_SIZE(l_words);
-    if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1 || PyList_GET_SIZE(l_ids) != nw || unk < 0 || unk >= vocab ||
-        bos < 0 || bos >= vocab || eos < 0 || eos >= vocab) {
-        PyErr_SetString(PyExc_ValueError, "_attach: bad orders, vocabulary size, word list or special ids");
+    Py_ssize_t nw = PyList_GET_SIZE(l_words);
+    if (PyList_GET_SIZE(l_ids) != nw) {
+        PyErr_SetString(PyExc_ValueError, "_attach: words and ids differ in length");
         return NULL;
     }
-    query_free(q);
-    q->bufs = PyMem_Malloc(sizeof(Bufs));
-    if (!q->bufs) return PyErr_NoMemory();
-    q->bufs->n = 0;
-    if (get_index(t_tab, n, vocab, 0, q->bufs, &q->ix, "_attach")) goto fail;
+    if (query_begin(q, t_tab, vocab, unk, bos, eos, "_attach")) return NULL;
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < nw; i++) {
         PyObject *w = PyList_GET_ITEM(l_words, i);
@@ -587,13 +616,7 @@ static PyObject *query_attach(PyObject *o, PyObject *args) {
         goto fail;
     }
     q->wslots = slots;
-    q->unk_id = unk;
-    q->bos_id = bos;
-    q->eos_id = eos;
-    q->context_only = context_only;
-    q->absent = absent;
-    q->attached = 1;
-    Py_RETURN_NONE;
+    return query_end(q, unk, bos, eos, context_only, absent);
 fail:
     query_free(q);
     return NULL;
@@ -617,17 +640,7 @@ static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!LOOOiiidd:_attach_stored", &PyTuple_Type, &t_tab, &vocab, &o_blob, &o_off, &o_index,
                           &unk, &bos, &eos, &context_only, &absent))
         return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(t_tab);
-    if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1 || vocab > INT32_MAX || unk < 0 || unk >= vocab || bos < 0 ||
-        bos >= vocab || eos < 0 || eos >= vocab) {
-        PyErr_SetString(PyExc_ValueError, "_attach_stored: bad orders, vocabulary size or special ids");
-        return NULL;
-    }
-    query_free(q);
-    q->bufs = PyMem_Malloc(sizeof(Bufs));
-    if (!q->bufs) return PyErr_NoMemory();
-    q->bufs->n = 0;
-    if (get_index(t_tab, n, vocab, 0, q->bufs, &q->ix, "_attach_stored")) goto fail;
+    if (query_begin(q, t_tab, vocab, unk, bos, eos, "_attach_stored")) return NULL;
     Py_buffer *blob, *off, *index;
     if (!(blob = get_buf(q->bufs, o_blob, 1, "Bb", 0, "words")) || !(off = get_buf(q->bufs, o_off, 8, INT64, 0, "offsets")) ||
         !(index = get_buf(q->bufs, o_index, 4, INT32, 0, "index")))
@@ -643,13 +656,7 @@ static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
     q->wtab = (int32_t *)index->buf;
     q->wid = NULL;
     q->wslots = index->len / 4;
-    q->unk_id = unk;
-    q->bos_id = bos;
-    q->eos_id = eos;
-    q->context_only = context_only;
-    q->absent = absent;
-    q->attached = 1;
-    Py_RETURN_NONE;
+    return query_end(q, unk, bos, eos, context_only, absent);
 fail:
     query_free(q);
     return NULL;
