@@ -526,7 +526,7 @@ static void query_dealloc(PyObject *o) {
 
 /* The part of _attach and _attach_stored before the words: the special ids checked, the old state freed,
  * the tables borrowed. 0, or -1 with an exception set (the object left detached). */
-static int query_begin(QueryObject *q, PyObject *t_tab, long long vocab, int unk, int bos, int eos, const char *fn) {
+static int attach_begin(QueryObject *q, PyObject *t_tab, long long vocab, int unk, int bos, int eos, const char *fn) {
     Py_ssize_t n = PyTuple_GET_SIZE(t_tab);
     if (n < 1 || n > NGK_SCORE_MAX_ORDER || vocab < 1 || vocab > INT32_MAX || unk < 0 || unk >= vocab || bos < 0 ||
         bos >= vocab || eos < 0 || eos >= vocab) {
@@ -548,7 +548,7 @@ static int query_begin(QueryObject *q, PyObject *t_tab, long long vocab, int unk
 }
 
 /* The part after the words: the specials and the log10 values of <s> and of words without a unigram. */
-static PyObject *query_end(QueryObject *q, int unk, int bos, int eos, double context_only, double absent) {
+static PyObject *attach_end(QueryObject *q, int unk, int bos, int eos, double context_only, double absent) {
     q->unk_id = unk;
     q->bos_id = bos;
     q->eos_id = eos;
@@ -578,7 +578,7 @@ static PyObject *query_attach(PyObject *o, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "_attach: words and ids differ in length");
         return NULL;
     }
-    if (query_begin(q, t_tab, vocab, unk, bos, eos, "_attach")) return NULL;
+    if (attach_begin(q, t_tab, vocab, unk, bos, eos, "_attach")) return NULL;
     Py_ssize_t total = 0;
     for (Py_ssize_t i = 0; i < nw; i++) {
         PyObject *w = PyList_GET_ITEM(l_words, i);
@@ -616,7 +616,7 @@ static PyObject *query_attach(PyObject *o, PyObject *args) {
         goto fail;
     }
     q->wslots = slots;
-    return query_end(q, unk, bos, eos, context_only, absent);
+    return attach_end(q, unk, bos, eos, context_only, absent);
 fail:
     query_free(q);
     return NULL;
@@ -640,7 +640,7 @@ static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!LOOOiiidd:_attach_stored", &PyTuple_Type, &t_tab, &vocab, &o_blob, &o_off, &o_index,
                           &unk, &bos, &eos, &context_only, &absent))
         return NULL;
-    if (query_begin(q, t_tab, vocab, unk, bos, eos, "_attach_stored")) return NULL;
+    if (attach_begin(q, t_tab, vocab, unk, bos, eos, "_attach_stored")) return NULL;
     Py_buffer *blob, *off, *index;
     if (!(blob = get_buf(q->bufs, o_blob, 1, "Bb", 0, "words")) || !(off = get_buf(q->bufs, o_off, 8, INT64, 0, "offsets")) ||
         !(index = get_buf(q->bufs, o_index, 4, INT32, 0, "index")))
@@ -656,7 +656,7 @@ static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
     q->wtab = (int32_t *)index->buf;
     q->wid = NULL;
     q->wslots = index->len / 4;
-    return query_end(q, unk, bos, eos, context_only, absent);
+    return attach_end(q, unk, bos, eos, context_only, absent);
 fail:
     query_free(q);
     return NULL;
