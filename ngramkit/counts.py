@@ -90,10 +90,13 @@ class NGramCounts:
 
     # ---- construction -------------------------------------------------------
     @classmethod
-    def from_stream(cls, stream: Stream, order: int = 3, *, progress=None) -> NGramCounts:
+    def from_stream(cls, stream: Stream, order: int = 3, *, progress=None, keys: bool = True) -> NGramCounts:
         """Count orders 1..``order`` of a stream (C kernels, or the numpy reference).
 
         ``progress(1)``, if given, is called after each order is counted.
+        ``keys=False``: the sorted keys are not computed now but on first use
+        (:meth:`keys`); the out-of-core counter writes a block's runs without
+        them, so it saves an int64 array per order.
         """
         order = check_order(order)
         k = native.extension("_count")
@@ -131,7 +134,7 @@ class NGramCounts:
                 progress(1)
         del rows, padded
         return cls._assemble(vocab, np.arange(v, dtype=np.int64), uni_count, steps,
-                             n_sentences=stream.n_sentences, n_tokens=stream.n_tokens)
+                             n_sentences=stream.n_sentences, n_tokens=stream.n_tokens, keys=keys)
 
     @classmethod
     def _from_stream_packed(cls, k, stream: Stream, order: int, bits: int) -> NGramCounts:
@@ -158,7 +161,7 @@ class NGramCounts:
 
     @classmethod
     def _assemble(cls, vocab: Vocabulary, uni_ids, uni_count, steps, *, n_sentences: int,
-                  n_tokens: int) -> NGramCounts:
+                  n_tokens: int, keys: bool = True) -> NGramCounts:
         """Sort provisional tables into lexicographic order.
 
         ``uni_ids``/``uni_count``: (P,) word id and count of each provisional
@@ -172,7 +175,7 @@ class NGramCounts:
         grams = [np.asarray(uni_ids[perm], np.int32)[:, None]]
         counts = [np.asarray(uni_count[perm], np.int64)]
         parents = [np.zeros(perm.size, np.int64)]
-        keys = [np.asarray(uni_ids[perm], np.int64)]
+        all_keys = [np.asarray(uni_ids[perm], np.int64)]
         rank = np.full(uni_ids.size, -1, np.int64)  # provisional row -> sorted row
         rank[perm] = np.arange(perm.size)
         k = native.extension("_count")
@@ -184,7 +187,7 @@ class NGramCounts:
                 slast = np.empty(m, np.int32)
                 k.sort_rows(np.ascontiguousarray(parent, np.int32), np.ascontiguousarray(last, np.int32), rank,
                             int(v), perm, sparent, slast)
-                key = sparent * v + slast
+                key = sparent * v + slast if keys else None
             else:
                 sparent = rank[parent]  # (m,) sorted parent row
                 key = sparent * v + last
@@ -198,11 +201,11 @@ class NGramCounts:
             grams.append(g)
             counts.append(np.asarray(count, np.int64)[perm])
             parents.append(sparent)
-            keys.append(key)
+            all_keys.append(key)
             rank = np.empty(perm.size, np.int64)
             rank[perm] = np.arange(perm.size)
         out = cls(vocab, grams, counts, parents, n_sentences=n_sentences, n_tokens=n_tokens)
-        out._keys = keys
+        out._keys = all_keys if keys else [all_keys[0]] + [None] * (len(all_keys) - 1)
         return out
 
     @classmethod

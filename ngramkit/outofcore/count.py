@@ -200,7 +200,7 @@ def count_files(sources, order: int, *, options: TextOptions = TextOptions(), vo
 
     def count_block(box: list, name: str):
         stream = Stream(*assemble(k, [box.pop()], options, vocab))  # the scan freed once assembled
-        part = NGramCounts.from_stream(stream, order)
+        part = NGramCounts.from_stream(stream, order, keys=False)  # a run holds rows and counts, no keys
         sizes = (stream.n_sentences, stream.n_tokens)
         del stream
         return write_runs(space, part, name), sizes

@@ -45,16 +45,27 @@ def record_dtype(k: int) -> np.dtype:
     return np.dtype([("ids", "=i4", (k,)), ("count", "=i8")])
 
 
+RUN_CHUNK_BYTES = 16 << 20  # records interleaved per write: one buffer reused, not a copy of the whole table
+
+
 def write_run(space: TempSpace, grams: np.ndarray, counts: np.ndarray, name: str) -> Path:
-    """Write one sorted run (``grams`` (M, k) int32 rows sorted and unique, ``counts`` (M,) int64); its path."""
-    k = grams.shape[1]
-    rec = np.empty(grams.shape[0], record_dtype(k))
-    rec["ids"] = grams
-    rec["count"] = counts
+    """Write one sorted run (``grams`` (M, k) int32 rows sorted and unique, ``counts`` (M,) int64); its path.
+
+    The records are interleaved into one buffer of :data:`RUN_CHUNK_BYTES` at a time: a record array of
+    the whole table (hundreds of MB per block) was a fresh mapping each time, every page of it zeroed by
+    the kernel before the copy (perf at 100M tokens: zeroing fresh pages was 18% of the counting CPU).
+    """
+    m, k = grams.shape
+    dtype = record_dtype(k)
+    rec = np.empty(max(1, min(m, RUN_CHUNK_BYTES // dtype.itemsize)), dtype)
     path = space.path(f"{name}.o{k}.run")
-    with space.writing(path, rec.nbytes):
+    with space.writing(path, m * dtype.itemsize):
         with open(path, "wb") as fh:
-            fh.write(rec.view(np.uint8))  # not tofile: a short write must raise OSError(ENOSPC), not a bare one
+            for lo in range(0, m, rec.size):
+                n = min(rec.size, m - lo)
+                rec["ids"][:n] = grams[lo: lo + n]
+                rec["count"][:n] = counts[lo: lo + n]
+                fh.write(rec[:n].view(np.uint8))  # not tofile: a short write must raise OSError(ENOSPC)
     return path
 
 
