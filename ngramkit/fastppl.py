@@ -193,7 +193,7 @@ def open_model(kernel, path: str):
             return None
         stored = (_bytes_array(members, entries, VOCAB_ARRAYS[0]),
                   _array(members, entries, VOCAB_ARRAYS[1], "<i8", (v + 1,)),
-                  _array_any(members, entries, VOCAB_ARRAYS[2], "<i4"))
+                  _array(members, entries, VOCAB_ARRAYS[2], "<i4", (_vocab_slots(v),)))
         if None in stored:
             return None
     probe, order = state.get("probe"), state.get("order")
@@ -249,10 +249,12 @@ def _bytes_array(members: dict, entries: dict, name: str):
     return found[2], found[1][0]
 
 
-def _array_any(members: dict, entries: dict, name: str, descr: str):
-    """(start, number of items) of the 1-D array ``name`` stored as ``descr``, whatever its length, or None."""
-    shape = _array_shape(members, entries, name)
-    return None if shape is None else _array(members, entries, name, descr, shape)
+def _vocab_slots(v: int) -> int:
+    """ngramkit.npzfile.vocab_slots: the hash size the writer gives ``v`` words (the normal path refuses others)."""
+    slots = 16
+    while slots <= 2 * v:
+        slots *= 2
+    return slots
 
 
 def _array_shape(members: dict, entries: dict, name: str):

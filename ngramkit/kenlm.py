@@ -64,10 +64,9 @@ import sys
 
 import numpy as np
 
+from . import fastppl
 from .errors import NgramkitError
 from .vocab import BOS, BOS_ID, EOS_ID, UNK_ID
-
-from . import fastppl
 
 try:
     _score = importlib.import_module("ngramkit._score")

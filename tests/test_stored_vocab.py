@@ -161,6 +161,21 @@ def test_duplicate_words_are_refused_by_every_path(files, tmp_path):
         nk.Model(crafted)
 
 
+def test_a_bigger_hash_than_the_writer_makes_is_refused_by_both_paths(files, tmp_path):
+    """A crafted file (checksums recomputed) whose index is a valid hash of twice the writer's size: the
+    normal path refuses it, so the fast path must not accept it either."""
+    meta, arrays = npzfile.read(files["v2"], npzfile.MODEL, npzfile.MODEL_VERSION, mmap=False)
+    meta.pop("arrays")
+    blob, offsets = arrays[npzfile.VOCAB_WORDS], arrays[npzfile.VOCAB_OFFSETS]
+    index = np.empty(2 * len(arrays[npzfile.VOCAB_INDEX]), np.int32)
+    nk._score.vocab_build(blob, offsets, index)
+    arrays[npzfile.VOCAB_INDEX] = index
+    crafted = npzfile.write(tmp_path / "big.ngk", meta, arrays)
+    with pytest.raises(InputError, match=f"^{crafted}: corrupt vocabulary"):
+        modelio.load_model(crafted)
+    assert fastppl.open_model(fast, str(crafted)) is None
+
+
 def test_attach_stored_refuses_arrays_it_could_not_search_safely():
     arrays = npzfile.vocab_arrays(WORDS)
     blob, offsets, index = (arrays[n] for n in npzfile.VOCAB_ARRAYS)

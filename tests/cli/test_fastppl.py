@@ -214,6 +214,8 @@ def test_constants_match_the_library():
     assert fastppl.SPECIALS == list(vocab.SPECIALS)
     assert (fastppl.PROBE_LAYOUT, fastppl.PROBE_LOAD) == (lookup.PROBE_LAYOUT, lookup.PROBE_LOAD)
     assert (fastppl.MODEL_FORMAT, fastppl.MODEL_VERSION) == (npzfile.MODEL, npzfile.MODEL_VERSION)
+    assert fastppl.VOCAB_ARRAYS == npzfile.VOCAB_ARRAYS
+    assert all(fastppl._vocab_slots(v) == npzfile.vocab_slots(v) for v in [0, 1, 7, 8, 9, 10002, 2**20])
     assert fastppl.TEXT_DEFAULTS == TextOptions().to_dict()
     for cls, name in fastppl.MODEL_NAMES.items():
         assert CLASSES[cls].name == name
