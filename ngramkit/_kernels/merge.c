@@ -248,3 +248,74 @@ done:
     free(row);
     return rc;
 }
+
+/* ---- rows of many queries in sorted keys (the out-of-core estimate's bucketed lookup) --------------------- */
+#define LOOKUP_DIGIT 11
+#define LOOKUP_RADIX (1 << LOOKUP_DIGIT)
+
+int64_t ngk_lookup_scratch_bytes(int64_t nq) { return nq * 24; }
+
+void ngk_lookup_sorted(const int64_t *keys, int64_t n, const int64_t *q, int64_t nq, int64_t base, int64_t *out,
+                       void *scratch) {
+    if (nq <= 0) return;
+    if (n <= 0) {
+        for (int64_t i = 0; i < nq; i++) out[i] = -1;
+        return;
+    }
+    /* the queries within [keys[0], keys[n-1]], as offsets from keys[0], with their positions */
+    uint64_t *d = (uint64_t *)scratch, *d2 = d + nq;
+    uint32_t *pos = (uint32_t *)(d2 + nq), *pos2 = pos + nq;
+    const int64_t k0 = keys[0], k1 = keys[n - 1];
+    const uint64_t span = (uint64_t)k1 - (uint64_t)k0;
+    int64_t m = 0;
+    for (int64_t i = 0; i < nq; i++) {
+        if (q[i] < k0 || q[i] > k1) {
+            out[i] = -1;
+            continue;
+        }
+        d[m] = (uint64_t)q[i] - (uint64_t)k0;
+        pos[m++] = (uint32_t)i;
+    }
+    /* LSD radix sort of the offsets, LOOKUP_DIGIT bits a pass, over the bits the span needs; a pass whose digit
+     * is the same in every offset moves nothing and is skipped */
+    int bits = 0;
+    while (bits < 64 && (span >> bits)) bits++;
+    for (int shift = 0; shift < bits; shift += LOOKUP_DIGIT) {
+        int64_t count[LOOKUP_RADIX] = {0};
+        for (int64_t i = 0; i < m; i++) count[(d[i] >> shift) & (LOOKUP_RADIX - 1)]++;
+        if (m == 0 || count[(d[0] >> shift) & (LOOKUP_RADIX - 1)] == m) continue;
+        int64_t at = 0;
+        for (int b = 0; b < LOOKUP_RADIX; b++) {
+            int64_t c = count[b];
+            count[b] = at;
+            at += c;
+        }
+        for (int64_t i = 0; i < m; i++) {
+            int64_t to = count[(d[i] >> shift) & (LOOKUP_RADIX - 1)]++;
+            d2[to] = d[i];
+            pos2[to] = pos[i];
+        }
+        uint64_t *td = d; d = d2; d2 = td;
+        uint32_t *tp = pos; pos = pos2; pos2 = tp;
+    }
+    /* one forward walk through the keys: a gallop from the last answer to the next query */
+    int64_t j = 0;
+    for (int64_t r = 0; r < m; r++) {
+        const int64_t target = (int64_t)((uint64_t)k0 + d[r]);
+        if (keys[j] < target) {
+            int64_t lo = j, step = 1;
+            while (lo + step < n && keys[lo + step] < target) {
+                lo += step;
+                step <<= 1;
+            }
+            int64_t hi = lo + step < n ? lo + step : n; /* keys[lo] < target <= keys[hi] (or hi == n) */
+            while (hi - lo > 1) {
+                int64_t mid = lo + (hi - lo) / 2;
+                if (keys[mid] < target) lo = mid;
+                else hi = mid;
+            }
+            j = hi; /* target <= keys[n-1], so j < n */
+        }
+        out[pos[r]] = keys[j] == target ? base + j : -1;
+    }
+}

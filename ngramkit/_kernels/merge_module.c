@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "merge.h"
+#include "pybuf.h"
 
 typedef struct {
     PyThreadState *save;
@@ -102,8 +103,60 @@ done:
     return result;
 }
 
+
+static Py_buffer *int64_buf(Bufs *b, PyObject *o, int writable, const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    Py_buffer *v = pybuf_borrow(b, o, flags, "lookup: %s must be a C-contiguous%s buffer", name,
+                                writable ? " writable" : "");
+    if (v && (v->itemsize != 8 || !strchr("lq", pybuf_format(v)) || v->ndim > 1)) {
+        PyErr_Format(PyExc_TypeError, "lookup: %s must be a 1-D int64 buffer, got format '%s'", name,
+                     pybuf_format_str(v));
+        return NULL;
+    }
+    return v;
+}
+
+PyDoc_STRVAR(lookup_doc,
+"lookup(keys, queries, base, out, scratch) -> None\n\n"
+"out[i] = base + j for the first j with keys[j] == queries[i], else -1 (keys: sorted int64; queries: int64 in\n"
+"any order; out: int64 of len(queries)). scratch: a writable byte buffer of at least 24 * len(queries) bytes,\n"
+"reused from call to call. The GIL is released.");
+
+static PyObject *py_lookup(PyObject *self, PyObject *args) {
+    PyObject *o_keys, *o_q, *o_out, *o_scratch;
+    long long base;
+    if (!PyArg_ParseTuple(args, "OOLOO:lookup", &o_keys, &o_q, &base, &o_out, &o_scratch)) return NULL;
+    Bufs bf = BUFS_INIT;
+    PyObject *result = NULL;
+    Py_buffer *keys = int64_buf(&bf, o_keys, 0, "keys");
+    Py_buffer *q = keys ? int64_buf(&bf, o_q, 0, "queries") : NULL;
+    Py_buffer *out = q ? int64_buf(&bf, o_out, 1, "out") : NULL;
+    Py_buffer *scratch = out ? pybuf_borrow(&bf, o_scratch, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE,
+                                            "lookup: scratch must be a C-contiguous writable buffer") : NULL;
+    if (!scratch) goto done;
+    int64_t n = keys->len / 8, nq = q->len / 8;
+    if (out->len / 8 != nq) {
+        PyErr_SetString(PyExc_ValueError, "lookup: out must have len(queries) entries");
+        goto done;
+    }
+    if (nq >= ((int64_t)1 << 32) || scratch->len < ngk_lookup_scratch_bytes(nq)) {
+        PyErr_SetString(PyExc_ValueError, "lookup: queries must be fewer than 2**32 and scratch hold 24 bytes each");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    ngk_lookup_sorted((const int64_t *)keys->buf, n, (const int64_t *)q->buf, nq, (int64_t)base,
+                      (int64_t *)out->buf, scratch->buf);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    release(&bf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"merge_runs", py_merge_runs, METH_VARARGS, merge_doc},
+    {"lookup", py_lookup, METH_VARARGS, lookup_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -8,11 +8,13 @@ written sequentially (:class:`NpyWriter`), opened memory-mapped read-only.
 
 - Non-decreasing indexes (parent rows) stream: :func:`gather_sorted` and
   :class:`SegmentSums` read or write one window of the target at a time.
-- Arbitrary indexes go through two bucketing passes (records appended to
-  per-bucket files, each bucket resolved in memory, results bucketed again
-  by query position and written in order): :func:`lookup` (``np.searchsorted``
-  in sorted keys), :func:`gather` (``values[idx]``) and :func:`scatter_count`
-  (``np.bincount(idx, minlength=n)``, a scatter-add of 1).
+- Arbitrary indexes go through buckets (queries appended to per-bucket
+  files with a route file of their bucket numbers, each bucket resolved in
+  memory, the answers put back in query order by the route): :func:`lookup`
+  (rows in sorted keys: the C kernel ``ngramkit._merge.lookup``, radix sort
+  and one forward gallop, or ``np.searchsorted``), :func:`gather`
+  (``values[idx]``) and :func:`scatter_count` (``np.bincount(idx,
+  minlength=n)``, a scatter-add of 1).
 
 Every result equals numpy's in-memory operation exactly (integers, copies).
 
@@ -35,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import native
 from ..threads import usable_cores
 from .chunks import iter_chunks, release
 
@@ -248,6 +251,8 @@ class _Buckets:
         return self.folder / f"{b}.bin"
 
     def add(self, bucket: np.ndarray, records: np.ndarray) -> None:
+        # numpy's stable argsort is a radix sort on 16-bit ints: 5x faster than on int64 (262k buckets numbers)
+        bucket = bucket.astype(_route_dtype(self.n_buckets), copy=False)
         order = np.argsort(bucket, kind="stable")
         bucket, records = bucket[order], records[order]
         cuts = np.flatnonzero(np.diff(bucket)) + 1
@@ -282,52 +287,106 @@ class _Buckets:
                 yield np.frombuffer(buf, self.dtype)
 
 
-_QUERY = np.dtype([("pos", "<i8"), ("q", "<i8")])
+def _route_dtype(n_buckets: int) -> np.dtype:
+    return np.dtype(np.uint16 if n_buckets <= 1 << 16 else np.int32)
+
+
+class _Answers:
+    """Per-bucket answer files read forward, each from where its last read stopped (few handles open at a time)."""
+
+    MAX_OPEN = 128
+
+    def __init__(self, path_of, dtype: np.dtype, n_buckets: int):
+        self.path_of, self.dtype = path_of, dtype
+        self.offset = np.zeros(n_buckets, np.int64)
+        self._fds: dict[int, int] = {}
+
+    def take(self, b: int, count: int) -> np.ndarray:
+        """The next ``count`` answers of bucket ``b``."""
+        fd = self._fds.get(b)
+        if fd is None:
+            if len(self._fds) >= self.MAX_OPEN:
+                self.close()
+            fd = self._fds[b] = os.open(self.path_of(b), os.O_RDONLY)
+        nbytes = count * self.dtype.itemsize
+        buf = os.pread(fd, nbytes, int(self.offset[b]))
+        if len(buf) != nbytes:
+            raise ValueError(f"{self.path_of(b)}: {len(buf)} bytes of answers where {nbytes} were due")
+        self.offset[b] += nbytes
+        return np.frombuffer(buf, self.dtype)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
 
 def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder: Path, out_path, out_dtype,
              rows: int, step: int | None = None) -> np.ndarray:
     """Route queries to buckets, answer each bucket in memory, write the answers in query order.
 
-    ``rows``: queries per answer bucket; ``step``: records read from a bucket file at a time (default ``rows``).
+    Three sequential passes, no query positions stored: (1) every query is appended to its bucket's file and
+    its bucket number to a route file, in query order; (2) each bucket's queries are answered in the order
+    they came (``answer(b, q, ctx) -> (values, ctx)``, ``ctx`` kept across the steps of one bucket) and the
+    answers appended to the bucket's answer file; (3) the route file is read again a step at a time: the
+    step's answers are the next ones of each bucket, put back in query order by a stable sort of the step's
+    bucket numbers. Per query 8 bytes of query, 2 of route and the answer are written and read (a file of
+    (position, query) records and one of (position, answer) records cost 32 bytes each way).
+
+    ``rows``: queries per answer bucket; ``step``: records read at a time (default ``rows``).
     """
     step = rows if step is None else max(1, int(step))
     folder = Path(folder)
     work = folder / f".{Path(out_path).stem}.buckets"
     shutil.rmtree(work, ignore_errors=True)
+    route_dtype = _route_dtype(n_buckets)
+    out_dtype = np.dtype(out_dtype)
     try:
-        first = _Buckets(work / "q", _QUERY, n_buckets)
-        for start, q in queries:
-            q = np.asarray(q, np.int64)
-            rec = np.empty(q.size, _QUERY)
-            rec["pos"] = np.arange(start, start + q.size)
-            rec["q"] = q
-            first.add(bucket_of(q), rec)
+        first = _Buckets(work / "q", np.dtype("<i8"), n_buckets)
+        route_path = work / "route.bin"
+        with open(route_path, "wb") as route:
+            writes = Writes()
+            try:
+                for _, q in queries:
+                    q = np.asarray(q, np.int64)
+                    bucket = np.asarray(bucket_of(q)).astype(route_dtype)
+                    writes.write(route, bucket)
+                    first.add(bucket, q)
+            finally:
+                writes.wait()
         first.close()
-        n_back = -(-n_queries // rows)
-        back = _Buckets(work / "a", np.dtype([("pos", "<i8"), ("v", out_dtype)]), n_back)
+        answers = work / "a"
+        answers.mkdir()
         for b in range(n_buckets):
+            if not first.path(b).exists():  # no query went there
+                continue
             ctx = None
-            for rec in first.read(b, step):
-                vals, ctx = answer(b, rec["q"], ctx)
-                res = np.empty(rec.size, back.dtype)
-                res["pos"] = rec["pos"]
-                res["v"] = vals
-                back.add(rec["pos"] // rows, res)
+            with open(answers / f"{b}.bin", "wb") as fh:
+                writes = Writes()
+                try:
+                    for q in first.read(b, step):
+                        vals, ctx = answer(b, q, ctx)
+                        writes.write(fh, np.ascontiguousarray(vals, out_dtype))
+                finally:
+                    writes.wait()
             first.path(b).unlink(missing_ok=True)
-        back.close()
         out = NpyWriter(out_path, out_dtype, n_queries)
-        for j in range(n_back):
-            lo = j * rows
-            buf = np.zeros(min(rows, n_queries - lo), out_dtype)
-            seen = 0
-            for rec in back.read(j, step):
-                buf[rec["pos"] - lo] = rec["v"]
-                seen += rec.size
-            if seen != buf.size:
-                raise ValueError(f"{out_path}: {seen} answers for {buf.size} queries of block {j}")
-            out.write(buf)
-            back.path(j).unlink(missing_ok=True)
+        reader = _Answers(lambda b: answers / f"{b}.bin", out_dtype, n_buckets)
+        try:
+            with open(route_path, "rb") as route:
+                while True:
+                    buf = route.read(step * route_dtype.itemsize)
+                    if not buf:
+                        break
+                    bucket = np.frombuffer(buf, route_dtype)
+                    sizes = np.bincount(bucket, minlength=n_buckets)
+                    present = np.flatnonzero(sizes)
+                    vals = np.concatenate([reader.take(int(b), int(sizes[b])) for b in present])
+                    chunk = np.empty(bucket.size, out_dtype)
+                    chunk[np.argsort(bucket, kind="stable")] = vals
+                    out.write(chunk)
+        finally:
+            reader.close()
         return out.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -362,11 +421,21 @@ def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: i
     def bucket_of(q):
         return np.maximum(np.searchsorted(bounds, q, side="right") - 1, 0)
 
+    kernel = native.extension("_merge")
+    scratch = [np.empty(0, np.uint8)]  # the C lookup's sort buffers, reused from step to step
+
     def answer(b, q, window):
         if window is None:
             lo = b * rows
             window = np.array(keys[lo:lo + rows], np.int64)
             release(keys, lo, min(lo + rows, m))
+        if kernel is not None:
+            q = np.ascontiguousarray(q, np.int64)
+            if scratch[0].size < 24 * q.size:
+                scratch[0] = np.empty(24 * q.size, np.uint8)
+            out = np.empty(q.size, np.int64)
+            kernel.lookup(window, q, b * rows, out, scratch[0])
+            return out, window
         if window.size == 0:
             return np.full(q.size, -1, np.int64), window
         pos = np.minimum(searchsorted_many(window, q), window.size - 1)

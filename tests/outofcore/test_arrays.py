@@ -43,6 +43,41 @@ def test_lookup_equals_searchsorted(tmp_path_factory, data, m, nq, rows, step):
     assert sorted(p.name for p in d.iterdir()) == ["found.npy", "keys.npy"]  # bucket files removed
 
 
+@pytest.mark.parametrize("impl", ["c", "numpy"])
+def test_lookup_c_and_numpy_agree_on_many_buckets(tmp_path, monkeypatch, impl):
+    """More buckets than a uint16 route holds (one key each), the C answers and the numpy reference's."""
+    monkeypatch.setenv("NGRAMKIT_IMPL", impl)
+    keys = np.arange(70_000, dtype=np.int64) * 3
+    q = np.array([0, 1, 3, 209_997, 209_998, 105_000, -3, 3, 69_999 * 3], np.int64)
+    got = arrays.lookup(_mapped(tmp_path, "keys", keys), chunks_of(q, 4), q.size, tmp_path, "found", 1, step=2)
+    assert np.array_equal(got, numpy_lookup(keys, q))
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), wide=st.booleans(), base=st.integers(-5, 5))
+def test_c_lookup_kernel_equals_searchsorted(data, wide, base):
+    """ngramkit._merge.lookup: the first row of each query in sorted keys (duplicates among the keys), -1 where
+    absent; keys over the whole int64 range (offsets needing all 64 bits, every radix pass) or a narrow one."""
+    from ngramkit import native
+
+    kernel = native.extension("_merge")
+    if kernel is None:
+        pytest.skip("no C kernels")
+    lo, hi = (-(2**63), 2**63 - 1) if wide else (-20, 60)
+    keys = np.sort(np.array(data.draw(st.lists(st.integers(lo, hi), max_size=50)), np.int64))
+    pool = st.sampled_from(keys.tolist()) if keys.size else st.integers(lo, hi)
+    q = np.array(data.draw(st.lists(st.one_of(pool, st.integers(lo, hi)), max_size=80)), np.int64)
+    out = np.full(q.size, 12345, np.int64)
+    scratch = np.empty(24 * q.size + data.draw(st.integers(0, 9)), np.uint8)
+    kernel.lookup(keys, q, base, out, scratch)
+    pos = np.searchsorted(keys, q)
+    found = (pos < keys.size) & (keys[np.minimum(pos, max(keys.size - 1, 0))] == q) if keys.size else pos < 0
+    assert np.array_equal(out, np.where(found, pos + base, -1))
+    if q.size:
+        with pytest.raises(ValueError, match="scratch"):
+            kernel.lookup(keys, q, 0, out, np.empty(24 * q.size - 1, np.uint8))
+
+
 @settings(max_examples=120, deadline=None)
 @given(data=st.data(), m=st.integers(1, 40), nq=sizes, rows=rows_st, dtype=st.sampled_from(["f8", "i8", "i4"]),
        step=st.one_of(st.none(), st.integers(1, 60)))
