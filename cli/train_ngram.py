@@ -158,17 +158,18 @@ def read_counts(path: Path, order: int):
 def fit_in_budget(model, counts, memory: int, temp, say, **pruning) -> int | None:
     """Fit ``model`` on ``counts`` within ``memory`` bytes when it can estimate out of core.
 
-    Interpolated models whose in-memory estimate would exceed the budget are
-    estimated chunk by chunk in a folder under ``--temp`` (their tables map
+    Interpolated models whose in-memory estimate would exceed the budget, or
+    (unpruned) whose tables are large enough for the chunked estimate to be
+    faster (above 4M n-grams), are estimated chunk by chunk in a folder under ``--temp`` (their tables map
     files there until the command ends, after the model is written); the
     others fit in memory. ``pruning``: ``prune``/``limit_vocab`` for ``fit`` (refused out of core).
     """
     if "memory" not in inspect.signature(model.fit).parameters:
         model.fit(counts)
         return
-    from ngramkit.outofcore.estimate import needs_out_of_core  # noqa: PLC0415 (only this path needs it)
+    from ngramkit.outofcore.estimate import faster_in_chunks, needs_out_of_core  # noqa: PLC0415 (only this path)
 
-    if pruning or not needs_out_of_core(counts, model.order, memory):
+    if pruning or not (needs_out_of_core(counts, model.order, memory) or faster_in_chunks(counts, model.order)):
         model.fit(counts, memory=memory, **pruning)  # pruning out of core: fit refuses, naming the option
         return None
     space = click.get_current_context().with_resource(TempSpace(temp, prefix="ngramkit-estimate-"))

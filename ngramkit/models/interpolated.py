@@ -261,8 +261,10 @@ class InterpolatedModel(BackoffModel):
         """Estimate from ``counts``; with ``memory`` (bytes), in that budget.
 
         When the in-memory estimate would not fit ``memory`` (see
-        :func:`ngramkit.outofcore.estimate.needs_out_of_core`), the model is
-        estimated chunk by chunk in ``workdir`` (a folder the caller owns and
+        :func:`ngramkit.outofcore.estimate.needs_out_of_core`), or, without
+        pruning, when the tables are large enough for the chunked estimate to
+        be the faster one (:func:`~ngramkit.outofcore.estimate.faster_in_chunks`,
+        above 4M n-grams), the model is estimated chunk by chunk in ``workdir`` (a folder the caller owns and
         removes after the model is written; None: a temporary folder removed
         when the model is garbage-collected) and its tables are memory-mapped
         ``.npy`` files there. The result is the same either way, bit for bit.
@@ -286,6 +288,8 @@ class InterpolatedModel(BackoffModel):
                     raise ParameterError("prune" if thresholds is not None else "limit_vocab",
                                          "is not supported when the estimate runs out of core (in blocks); "
                                          "give a larger memory budget (--memory)")
+                return estimate.fit_out_of_core(self, counts, memory, workdir)
+            if not pruning and estimate.faster_in_chunks(counts, self.order):
                 return estimate.fit_out_of_core(self, counts, memory, workdir)
         tab = CountTables(counts, self.order)
         u, gamma, gamma0 = self._estimate(tab)

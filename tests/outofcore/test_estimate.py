@@ -96,6 +96,22 @@ def test_fit_stays_in_memory_when_the_budget_allows(tm_counts, tmp_path):
     assert _mapping(model.logp10(3)) is None and not list(tmp_path.iterdir())
 
 
+def test_large_tables_fit_in_chunks_within_any_budget_unless_pruned(tm_counts, tmp_path, monkeypatch):
+    """Above FASTER_IN_CHUNKS_ROWS n-grams the chunked fit runs (it is the faster one) even where the budget
+    holds the in-memory fit, with the same model; a pruned fit, which only the in-memory path does, stays there."""
+    rows = estimate.ngram_rows(tm_counts, 3)
+    memory = 10 * estimate.INMEMORY_BYTES_PER_NGRAM * rows
+    monkeypatch.setattr(estimate, "FASTER_IN_CHUNKS_ROWS", rows - 1)
+    model = ModifiedKneserNey(3).fit(tm_counts, memory=memory, workdir=tmp_path / "chunks")
+    assert _mapping(model.logp10(3)) is not None and (tmp_path / "chunks" / "o3.logp10.npy").exists()
+    _assert_same_model(ModifiedKneserNey(3).fit(tm_counts), model)
+    pruned = ModifiedKneserNey(3).fit(tm_counts, memory=memory, workdir=tmp_path / "pruned", prune=[0, 0, 1])
+    assert _mapping(pruned.logp10(3)) is None and not (tmp_path / "pruned").exists()
+    monkeypatch.setattr(estimate, "FASTER_IN_CHUNKS_ROWS", rows)
+    model = ModifiedKneserNey(3).fit(tm_counts, memory=memory, workdir=tmp_path / "memory")
+    assert _mapping(model.logp10(3)) is None
+
+
 def test_without_a_workdir_a_temporary_folder_lives_as_long_as_the_model(tm_counts):
     model = ModifiedKneserNey(3).fit(tm_counts, memory=300 * ROW_BYTES)
     folder = model._workdir.name
