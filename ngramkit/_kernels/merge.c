@@ -144,10 +144,11 @@ static void sift_down(Heap *h, int i) {
 
 #define CHECK_EVERY (1 << 21)
 
-int64_t ngk_merge_runs(const char *const *runs, int n_runs, int k, int64_t bufsize, const char *out_record,
-                       const char *out_grams, const char *out_counts, const char *out_parents,
-                       const char *prev_grams, int64_t header, ngk_check_fn check, void *ctx, int *bad_file) {
-    size_t rec = (size_t)k * 4 + 8;
+int64_t ngk_merge_runs(const char *const *runs, const int *count_bytes, int n_runs, int k, int64_t bufsize,
+                       const char *out_record, const char *out_grams, const char *out_counts,
+                       const char *out_parents, const char *prev_grams, int64_t header, ngk_check_fn check,
+                       void *ctx, int *bad_file) {
+    size_t rec = (size_t)k * 4 + 8; /* an output record (and the row buffer) */
     int final = out_record == NULL;
     int64_t rc = 0, rows = 0, parent = -1;
     *bad_file = -1;
@@ -160,7 +161,8 @@ int64_t ngk_merge_runs(const char *const *runs, int n_runs, int k, int64_t bufsi
     const int32_t *prow = NULL; /* current row of prev_grams */
     if (!rd || !h.cur || !h.heap || !row) { rc = NGK_MERGE_ERR_NOMEM; goto done; }
     for (int i = 0; i < n_runs; i++) {
-        if ((rc = reader_open(&rd[i], runs[i], rec, bufsize, 0))) { *bad_file = i; goto done; }
+        size_t width = count_bytes && count_bytes[i] == 4 ? 4 : 8;
+        if ((rc = reader_open(&rd[i], runs[i], (size_t)k * 4 + width, bufsize, 0))) { *bad_file = i; goto done; }
     }
     if (final) {
         if ((rc = writer_open(&wg, out_grams, bufsize, header))) { *bad_file = n_runs; goto done; }
@@ -216,10 +218,16 @@ int64_t ngk_merge_runs(const char *const *runs, int n_runs, int k, int64_t bufsi
             count = 0;
             have = 1;
         }
-        int64_t c;
-        memcpy(&c, top + (size_t)k * 4, 8);
-        count += c;
         int i = h.heap[0], err = 0;
+        if (rd[i].rec == (size_t)k * 4 + 4) {
+            int32_t c;
+            memcpy(&c, top + (size_t)k * 4, 4);
+            count += c;
+        } else {
+            int64_t c;
+            memcpy(&c, top + (size_t)k * 4, 8);
+            count += c;
+        }
         const char *next = reader_next(&rd[i], &err);
         if (err) { rc = err; *bad_file = i; goto done; }
         if (next) {

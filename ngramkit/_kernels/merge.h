@@ -1,10 +1,11 @@
 /* K-way merge of sorted n-gram runs on disk (out-of-core counting, ngramkit.outofcore.runs).
  *
- * A run file of order k holds M records, each k int32 word ids then one int64 count, packed (4k + 8 bytes,
- * native byte order), rows strictly increasing in lexicographic id order. ngk_merge_runs reads R such files
+ * A run file of order k holds M records, each k int32 word ids then one count, packed (4k + 4 bytes with an
+ * int32 count, count_bytes[i] == 4: the runs of one block of text; else 4k + 8 with an int64 count; native
+ * byte order), rows strictly increasing in lexicographic id order. count_bytes NULL: every run 8. ngk_merge_runs reads R such files
  * with one buffered reader each, keeps the readers in a binary heap keyed by their current row, sums the
  * counts of equal rows and writes each distinct row once, either
- *   - as one run file again (out_record: an intermediate pass when there are too many runs to open at once), or
+ *   - as one run file again (int64 counts; out_record: an intermediate pass when there are too many runs to open at once), or
  *   - as the final arrays: ids (M, k) int32 to out_grams, counts (M,) int64 to out_counts, and parents (M,)
  *     int64 to out_parents: the row of each n-gram's (k-1)-word prefix in the final ids of order k-1
  *     (prev_grams, read alongside: prefixes of sorted rows are non-decreasing, so one forward pointer). Each
@@ -25,9 +26,10 @@
  * R+3 prev_grams. */
 typedef int (*ngk_check_fn)(void *ctx); /* called every few million rows; nonzero stops the merge */
 
-int64_t ngk_merge_runs(const char *const *runs, int n_runs, int k, int64_t bufsize, const char *out_record,
-                       const char *out_grams, const char *out_counts, const char *out_parents,
-                       const char *prev_grams, int64_t header, ngk_check_fn check, void *ctx, int *bad_file);
+int64_t ngk_merge_runs(const char *const *runs, const int *count_bytes, int n_runs, int k, int64_t bufsize,
+                       const char *out_record, const char *out_grams, const char *out_counts,
+                       const char *out_parents, const char *prev_grams, int64_t header, ngk_check_fn check,
+                       void *ctx, int *bad_file);
 
 /* Rows of nq queries in n sorted keys: out[i] = base + j for the first j with keys[j] == q[i], else -1. The queries are
  * radix-sorted (with their positions) and answered by one forward gallop through the keys: O(nq + n/nq log) and

@@ -27,19 +27,21 @@ static const char *opt_path(PyObject *o, PyObject **keep) {
 }
 
 PyDoc_STRVAR(merge_doc,
-"merge_runs(runs, k, bufsize, out_record, out_grams, out_counts, out_parents, prev_grams, header) -> rows\n\n"
-"Merge sorted run files of order k (records of k int32 ids + one int64 count) into one run file\n"
+"merge_runs(runs, k, bufsize, out_record, out_grams, out_counts, out_parents, prev_grams, header[, widths])\n"
+"-> rows\n\n"
+"Merge sorted run files of order k (records of k int32 ids + one count: int64, or int32 where widths[i] is 4;\n"
+"widths: the count bytes of each run, 4 or 8, default all 8) into one run file of int64 counts\n"
 "(out_record; the other outputs None) or into the final arrays out_grams (M, k) int32, out_counts and\n"
 "out_parents (M,) int64, each after `header` reserved bytes; parents are rows in prev_grams (the final ids\n"
 "of order k-1, after `header` bytes; None for k = 1). Equal rows are summed. Returns M, the distinct rows.\n"
 "Raises OSError (with the file's name) on I/O errors, ValueError on malformed runs.");
 
 static PyObject *py_merge_runs(PyObject *self, PyObject *args) {
-    PyObject *o_runs, *o_rec, *o_g, *o_c, *o_p, *o_prev;
+    PyObject *o_runs, *o_rec, *o_g, *o_c, *o_p, *o_prev, *o_widths = Py_None;
     int k;
     long long bufsize, header;
-    if (!PyArg_ParseTuple(args, "OiLOOOOOL:merge_runs", &o_runs, &k, &bufsize, &o_rec, &o_g, &o_c, &o_p, &o_prev,
-                          &header))
+    if (!PyArg_ParseTuple(args, "OiLOOOOOL|O:merge_runs", &o_runs, &k, &bufsize, &o_rec, &o_g, &o_c, &o_p, &o_prev,
+                          &header, &o_widths))
         return NULL;
     if (k < 1 || k > 64) return PyErr_Format(PyExc_ValueError, "k must be in 1..64, got %d", k);
     if (bufsize < 1 || header < 0) return PyErr_Format(PyExc_ValueError, "bufsize must be >= 1 and header >= 0");
@@ -48,9 +50,26 @@ static PyObject *py_merge_runs(PyObject *self, PyObject *args) {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject **keep = calloc((size_t)n + 5, sizeof(PyObject *));
     const char **paths = calloc((size_t)n + 1, sizeof(char *));
+    int *widths = calloc((size_t)n + 1, sizeof(int));
     PyObject *result = NULL;
     const char *out[5] = {NULL, NULL, NULL, NULL, NULL};
-    if (!keep || !paths) { PyErr_NoMemory(); goto done; }
+    if (!keep || !paths || !widths) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t i = 0; i < n; i++) widths[i] = 8;
+    if (o_widths != Py_None) {
+        PyObject *ws = PySequence_Fast(o_widths, "widths must be a sequence of 4 or 8");
+        if (!ws) goto done;
+        int ok = PySequence_Fast_GET_SIZE(ws) == n;
+        for (Py_ssize_t i = 0; ok && i < n; i++) {
+            long w = PyLong_AsLong(PySequence_Fast_GET_ITEM(ws, i));
+            ok = w == 4 || w == 8;
+            widths[i] = (int)w;
+        }
+        Py_DECREF(ws);
+        if (!ok) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "widths must hold 4 or 8 for each run");
+            goto done;
+        }
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, i), &keep[i])) goto done;
         paths[i] = PyBytes_AS_STRING(keep[i]);
@@ -69,7 +88,7 @@ static PyObject *py_merge_runs(PyObject *self, PyObject *args) {
     CheckCtx ctx;
     ctx.save = PyEval_SaveThread();
     errno = 0;
-    rows = ngk_merge_runs(paths, (int)n, k, bufsize, out[0], out[1], out[2], out[3], out[4], header,
+    rows = ngk_merge_runs(paths, widths, (int)n, k, bufsize, out[0], out[1], out[2], out[3], out[4], header,
                           check_signals, &ctx, &bad);
     saved_errno = errno;
     PyEval_RestoreThread(ctx.save);
@@ -99,6 +118,7 @@ done:
         for (Py_ssize_t i = 0; i < n + 5; i++) Py_XDECREF(keep[i]);
     free(keep);
     free(paths);
+    free(widths);
     Py_DECREF(seq);
     return result;
 }

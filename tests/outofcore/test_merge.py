@@ -18,7 +18,8 @@ def random_runs(rng, n_runs: int, k: int, vocab: int, max_rows: int):
     out = []
     for _ in range(n_runs):
         g = np.unique(rng.integers(0, vocab, size=(int(rng.integers(0, max_rows + 1)), k)).astype(np.int32), axis=0)
-        c = rng.integers(1, 1 << 40, size=g.shape[0]).astype(np.int64)  # counts beyond 32 bits
+        # counts beyond 32 bits (a run of int64 counts) in every other run, else int32 counts (a block's run)
+        c = rng.integers(1, 1 << (40 if len(out) % 2 == 0 else 31), size=g.shape[0]).astype(np.int64)
         for row, n in zip(map(tuple, g.tolist()), c.tolist()):
             oracle[row] += n
         out.append((g.reshape(-1, k), c))
@@ -26,7 +27,7 @@ def random_runs(rng, n_runs: int, k: int, vocab: int, max_rows: int):
 
 
 def read_records(path, k):
-    rec = np.fromfile(path, R.record_dtype(k))
+    rec = np.fromfile(path, R.record_dtype(k, R.count_bytes(path)))
     return [tuple(r) for r in rec["ids"].reshape(-1, k).tolist()], rec["count"].tolist()
 
 
@@ -39,6 +40,10 @@ def test_merge_equals_naive(impl, n_runs, k, vocab, fanin, tmp_path, monkeypatch
     runs, oracle = random_runs(rng, n_runs, k, vocab, 30)
     with TempSpace(tmp_path) as space:
         paths = [R.write_run(space, g, c, f"r{i}") for i, (g, c) in enumerate(runs)]
+        widths = {R.count_bytes(p) for p, (g, c) in zip(paths, runs) if c.size}
+        assert widths == ({8, 4} if sum(c.size > 0 for _, c in runs) > 1 else widths)  # both record widths
+        for p, (g, c) in zip(paths, runs):  # a narrow run has 4k + 4-byte records
+            assert p.stat().st_size == g.shape[0] * (4 * k + R.count_bytes(p))
         # Only order k is checked here; orders below get one run with every prefix (their parents need it).
         prefixes = [sorted({row[:j] for row in oracle}) for j in range(1, k)]
         lower = [[R.write_run(space, np.array(p, np.int32).reshape(-1, j), np.ones(len(p), np.int64), f"p{j}")]
@@ -68,12 +73,13 @@ def test_c_record_mode_and_errors(tmp_path):
     with TempSpace(tmp_path) as space:
         paths = [str(R.write_run(space, g, c, f"r{i}")) for i, (g, c) in enumerate(runs)]
         out = space.path("out.run")
-        m = k_mod.merge_runs(paths, 3, 4096, str(out), None, None, None, None, 0)
+        m = k_mod.merge_runs(paths, 3, 4096, str(out), None, None, None, None, 0, [R.count_bytes(p) for p in paths])
         assert m == len(oracle)
         assert read_records(out, 3) == ([g for g, _ in sorted(oracle.items())], [c for _, c in sorted(oracle.items())])
         # a run whose rows are out of order; a partial record; a missing file
         bad = space.path("bad.run")
-        R.record_dtype(1)
+        with pytest.raises(ValueError, match="widths"):
+            k_mod.merge_runs(paths, 3, 4096, str(space.path("o")), None, None, None, None, 0, [4] * (len(paths) - 1))
         rec = np.zeros(2, R.record_dtype(3))
         rec["ids"] = [[0, 0, 2], [0, 0, 1]]
         rec.tofile(bad)
