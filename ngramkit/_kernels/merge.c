@@ -264,7 +264,7 @@ done:
 int64_t ngk_lookup_scratch_bytes(int64_t nq) { return nq * 24; }
 
 void ngk_lookup_sorted(const int64_t *keys, int64_t n, const int64_t *q, int64_t nq, int64_t base, int64_t *out,
-                       void *scratch) {
+                       void *scratch, int64_t *hits) {
     if (nq <= 0) return;
     if (n <= 0) {
         for (int64_t i = 0; i < nq; i++) out[i] = -1;
@@ -324,6 +324,11 @@ void ngk_lookup_sorted(const int64_t *keys, int64_t n, const int64_t *q, int64_t
             }
             j = hi; /* target <= keys[n-1], so j < n */
         }
-        out[pos[r]] = keys[j] == target ? base + j : -1;
+        if (keys[j] == target) {
+            out[pos[r]] = base + j;
+            if (hits) hits[j]++;
+        } else {
+            out[pos[r]] = -1;
+        }
     }
 }

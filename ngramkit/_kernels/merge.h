@@ -34,9 +34,10 @@ int64_t ngk_merge_runs(const char *const *runs, const int *count_bytes, int n_ru
 /* Rows of nq queries in n sorted keys: out[i] = base + j for the first j with keys[j] == q[i], else -1. The queries are
  * radix-sorted (with their positions) and answered by one forward gallop through the keys: O(nq + n/nq log) and
  * sequential, where a binary search per query costs ~22 mispredicted branches in 4M keys. `scratch` holds
- * ngk_lookup_scratch_bytes(nq) bytes (the caller reuses it from call to call); nq < 2^32. */
+ * ngk_lookup_scratch_bytes(nq) bytes (the caller reuses it from call to call); nq < 2^32. hits (n entries) or
+ * NULL: hits[j] += 1 for every query found at j. */
 int64_t ngk_lookup_scratch_bytes(int64_t nq);
 void ngk_lookup_sorted(const int64_t *keys, int64_t n, const int64_t *q, int64_t nq, int64_t base, int64_t *out,
-                       void *scratch);
+                       void *scratch, int64_t *hits);
 
 #endif

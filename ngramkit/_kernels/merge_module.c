@@ -137,15 +137,15 @@ static Py_buffer *int64_buf(Bufs *b, PyObject *o, int writable, const char *name
 }
 
 PyDoc_STRVAR(lookup_doc,
-"lookup(keys, queries, base, out, scratch) -> None\n\n"
+"lookup(keys, queries, base, out, scratch[, hits]) -> None\n\n"
 "out[i] = base + j for the first j with keys[j] == queries[i], else -1 (keys: sorted int64; queries: int64 in\n"
 "any order; out: int64 of len(queries)). scratch: a writable byte buffer of at least 24 * len(queries) bytes,\n"
-"reused from call to call. The GIL is released.");
+"reused from call to call. hits: int64 of len(keys), hits[j] += 1 for each query found at j. The GIL is released.");
 
 static PyObject *py_lookup(PyObject *self, PyObject *args) {
-    PyObject *o_keys, *o_q, *o_out, *o_scratch;
+    PyObject *o_keys, *o_q, *o_out, *o_scratch, *o_hits = Py_None;
     long long base;
-    if (!PyArg_ParseTuple(args, "OOLOO:lookup", &o_keys, &o_q, &base, &o_out, &o_scratch)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOLOO|O:lookup", &o_keys, &o_q, &base, &o_out, &o_scratch, &o_hits)) return NULL;
     Bufs bf = BUFS_INIT;
     PyObject *result = NULL;
     Py_buffer *keys = int64_buf(&bf, o_keys, 0, "keys");
@@ -154,7 +154,13 @@ static PyObject *py_lookup(PyObject *self, PyObject *args) {
     Py_buffer *scratch = out ? pybuf_borrow(&bf, o_scratch, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE,
                                             "lookup: scratch must be a C-contiguous writable buffer") : NULL;
     if (!scratch) goto done;
+    Py_buffer *hits = NULL;
+    if (o_hits != Py_None && !(hits = int64_buf(&bf, o_hits, 1, "hits"))) goto done;
     int64_t n = keys->len / 8, nq = q->len / 8;
+    if (hits && hits->len / 8 != n) {
+        PyErr_SetString(PyExc_ValueError, "lookup: hits must have len(keys) entries");
+        goto done;
+    }
     if (out->len / 8 != nq) {
         PyErr_SetString(PyExc_ValueError, "lookup: out must have len(queries) entries");
         goto done;
@@ -165,7 +171,7 @@ static PyObject *py_lookup(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     ngk_lookup_sorted((const int64_t *)keys->buf, n, (const int64_t *)q->buf, nq, (int64_t)base,
-                      (int64_t *)out->buf, scratch->buf);
+                      (int64_t *)out->buf, scratch->buf, hits ? (int64_t *)hits->buf : NULL);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);

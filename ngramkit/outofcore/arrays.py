@@ -322,7 +322,7 @@ class _Answers:
 
 
 def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder: Path, out_path, out_dtype,
-             rows: int, step: int | None = None) -> np.ndarray:
+             rows: int, step: int | None = None, bucket_done=None) -> np.ndarray:
     """Route queries to buckets, answer each bucket in memory, write the answers in query order.
 
     Three sequential passes, no query positions stored: (1) every query is appended to its bucket's file and
@@ -334,6 +334,8 @@ def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder:
     (position, query) records and one of (position, answer) records cost 32 bytes each way).
 
     ``rows``: queries per answer bucket; ``step``: records read at a time (default ``rows``).
+    ``bucket_done(b)``, if given, is called after bucket ``b``'s queries are answered, for every bucket in
+    order (those no query went to too).
     """
     step = rows if step is None else max(1, int(step))
     folder = Path(folder)
@@ -359,6 +361,8 @@ def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder:
         answers.mkdir()
         for b in range(n_buckets):
             if not first.path(b).exists():  # no query went there
+                if bucket_done is not None:
+                    bucket_done(b)
                 continue
             ctx = None
             with open(answers / f"{b}.bin", "wb") as fh:
@@ -370,6 +374,8 @@ def _resolve(n_queries: int, queries, n_buckets: int, bucket_of, answer, folder:
                 finally:
                     writes.wait()
             first.path(b).unlink(missing_ok=True)
+            if bucket_done is not None:
+                bucket_done(b)
         out = NpyWriter(out_path, out_dtype, n_queries)
         reader = _Answers(lambda b: answers / f"{b}.bin", out_dtype, n_buckets)
         try:
@@ -406,13 +412,15 @@ def searchsorted_many(a: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: int,
-           step: int | None = None) -> np.ndarray:
+           step: int | None = None, hits: str | None = None) -> np.ndarray:
     """Rows of the queries in sorted int64 ``keys`` (-1 where absent), as ``folder/name.npy``.
 
     ``queries``: ``(start, chunk)`` pairs covering positions 0..n_queries-1.
     Keys are split into buckets of ``rows`` consecutive keys; a query goes to
     the last bucket whose first key is <= it. ``step``: records handled at a time within a bucket
-    (default ``rows``).
+    (default ``rows``). ``hits``: also write ``folder/hits.npy``, the queries found at each key
+    (:func:`scatter_count` of the rows found, counted bucket by bucket as they are answered: no second
+    routing of the rows).
     """
     m = int(keys.shape[0])
     n_buckets = max(1, -(-m // rows))
@@ -424,25 +432,45 @@ def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: i
     kernel = native.extension("_merge")
     scratch = [np.empty(0, np.uint8)]  # the C lookup's sort buffers, reused from step to step
 
+    acc: dict[int, np.ndarray] = {}  # with hits: bucket -> hits of its keys so far
+
     def answer(b, q, window):
         if window is None:
             lo = b * rows
             window = np.array(keys[lo:lo + rows], np.int64)
             release(keys, lo, min(lo + rows, m))
+            if hits is not None:
+                acc[b] = np.zeros(window.size, np.int64)
+        tally = acc.get(b)
         if kernel is not None:
             q = np.ascontiguousarray(q, np.int64)
             if scratch[0].size < 24 * q.size:
                 scratch[0] = np.empty(24 * q.size, np.uint8)
             out = np.empty(q.size, np.int64)
-            kernel.lookup(window, q, b * rows, out, scratch[0])
+            kernel.lookup(window, q, b * rows, out, scratch[0], tally)
             return out, window
         if window.size == 0:
             return np.full(q.size, -1, np.int64), window
         pos = np.minimum(searchsorted_many(window, q), window.size - 1)
-        return np.where(window[pos] == q, pos + b * rows, -1), window
+        found = np.where(window[pos] == q, pos + b * rows, -1)
+        if tally is not None:
+            np.add.at(tally, found[found >= 0] - b * rows, 1)
+        return found, window
 
-    return _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
-                    np.int64, rows, step)
+    if hits is None:
+        return _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
+                        np.int64, rows, step)
+    hits_w = NpyWriter(Path(folder) / f"{hits}.npy", np.int64, m)
+
+    def bucket_done(b):
+        size = min(rows, m - b * rows)
+        if size > 0:
+            hits_w.write(acc.pop(b) if b in acc else np.zeros(size, np.int64))
+
+    found = _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
+                     np.int64, rows, step, bucket_done)
+    hits_w.close()  # (on an error, the caller's work folder goes with the file)
+    return found
 
 
 def gather(values: np.ndarray, idx, n_queries: int, folder, name: str, rows: int,

@@ -19,9 +19,11 @@ Passes per order k (``rows`` = budget / :data:`ROW_BYTES` elements per step):
    ``parent * V + last``, suffix rows (order 2: ``searchsorted`` in the
    unigram ids; above: ``suffix_{k-1}[parent] * V + last``, a streaming
    gather since parents are sorted, then a bucketed :func:`~.arrays.lookup`
-   in the keys of order k-1);
-2. continuation counts of order k-1 (:func:`~.arrays.scatter_count` of the
-   suffix rows) and its number of children (:class:`~.arrays.SegmentSums`);
+   in the keys of order k-1, which counts the hits of each key as it goes:
+   the continuation counts of order k-1);
+2. continuation counts of order 1 (:func:`~.arrays.scatter_count` of order
+   2's suffix rows) and the number of children of each order-(k-1) row
+   (:class:`~.arrays.SegmentSums`);
 3. the counts ``a`` of order k, their count-of-counts and the context
    aggregates (segment sums over the sorted parents), gamma of the order-(k-1)
    contexts and their backoffs, then ``p_k = u + gamma[parent] * p_{k-1}[suffix]``
@@ -167,8 +169,9 @@ class _Estimator:
             suffix = suf_w.close()
             if k > 2:
                 queries = suffix
+                # the continuation counts of order k-1 are the hits of its rows, counted as they are found
                 suffix = arrays.lookup(self.keys[k - 2], self.chunks(queries), m, self.folder, f"o{k}.suffix",
-                                       self.window, step=rows)
+                                       self.window, step=rows, hits=f"o{k - 1}.cont")
                 del queries
                 self.path(k, "suffixkey").unlink()
             self.suffix.append(suffix)
@@ -282,6 +285,8 @@ class _Estimator:
         """(M_k,) int64 distinct left extensions of each order-k row (None at the top order)."""
         if k == self.n:
             return None
+        if k >= 2:  # counted by structure()'s lookup of order k+1's suffixes
+            return arrays.open_npy(self.path(k, "cont"))
         return arrays.scatter_count(self.size(k), self.chunks(self.suffix[k]), self.folder, f"o{k}.cont",
                                     self.window)
 

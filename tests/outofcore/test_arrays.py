@@ -43,6 +43,22 @@ def test_lookup_equals_searchsorted(tmp_path_factory, data, m, nq, rows, step):
     assert sorted(p.name for p in d.iterdir()) == ["found.npy", "keys.npy"]  # bucket files removed
 
 
+@settings(max_examples=80, deadline=None)
+@given(data=st.data(), m=sizes, nq=sizes, rows=rows_st, step=st.one_of(st.none(), st.integers(1, 60)))
+def test_lookup_hits_equal_bincount_of_the_rows_found(tmp_path_factory, data, m, nq, rows, step):
+    """lookup(..., hits=NAME) also writes how many queries found each key (buckets without a query: zeros)."""
+    d = tmp_path_factory.mktemp("hits")
+    keys = np.array(sorted(data.draw(st.sets(st.integers(0, 300), min_size=m, max_size=m))), np.int64)
+    pool = st.sampled_from(keys.tolist()) if keys.size else st.integers(0, 300)
+    q = np.array(data.draw(st.lists(st.one_of(pool, st.integers(-5, 305)), min_size=nq, max_size=nq)), np.int64)
+    got = arrays.lookup(_mapped(d, "keys", keys), chunks_of(q, step or rows), nq, d, "found", rows, step=step,
+                        hits="hits")
+    want = numpy_lookup(keys, q)
+    assert np.array_equal(got, want)
+    hits = np.load(d / "hits.npy")
+    assert hits.dtype == np.int64 and np.array_equal(hits, np.bincount(want[want >= 0], minlength=m))
+
+
 @pytest.mark.parametrize("impl", ["c", "numpy"])
 def test_lookup_c_and_numpy_agree_on_many_buckets(tmp_path, monkeypatch, impl):
     """More buckets than a uint16 route holds (one key each), the C answers and the numpy reference's."""
