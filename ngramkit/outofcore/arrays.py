@@ -251,7 +251,7 @@ class _Buckets:
         return self.folder / f"{b}.bin"
 
     def add(self, bucket: np.ndarray, records: np.ndarray) -> None:
-        # numpy's stable argsort is a radix sort on 16-bit ints: 5x faster than on int64 (262k buckets numbers)
+        # numpy's stable argsort is a radix sort on 16-bit ints: 5x faster than on int64 (262k bucket numbers)
         bucket = bucket.astype(_route_dtype(self.n_buckets), copy=False)
         order = np.argsort(bucket, kind="stable")
         bucket, records = bucket[order], records[order]
@@ -457,19 +457,17 @@ def lookup(keys: np.ndarray, queries, n_queries: int, folder, name: str, rows: i
             np.add.at(tally, found[found >= 0] - b * rows, 1)
         return found, window
 
-    if hits is None:
-        return _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
-                        np.int64, rows, step)
-    hits_w = NpyWriter(Path(folder) / f"{hits}.npy", np.int64, m)
+    hits_w = None if hits is None else NpyWriter(Path(folder) / f"{hits}.npy", np.int64, m)
 
-    def bucket_done(b):
+    def bucket_done(b):  # a bucket's hits, in key order (zeros where no query went)
         size = min(rows, m - b * rows)
         if size > 0:
             hits_w.write(acc.pop(b) if b in acc else np.zeros(size, np.int64))
 
     found = _resolve(n_queries, queries, n_buckets, bucket_of, answer, folder, Path(folder) / f"{name}.npy",
-                     np.int64, rows, step, bucket_done)
-    hits_w.close()  # (on an error, the caller's work folder goes with the file)
+                     np.int64, rows, step, None if hits_w is None else bucket_done)
+    if hits_w is not None:
+        hits_w.close()  # (on an error, the caller's work folder goes with the file)
     return found
 
 
