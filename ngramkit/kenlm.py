@@ -38,16 +38,20 @@ Where KenLM's numbers are float32, these are float64 (equal within 1e-6
 per word). A context-only ``<s>`` unigram scores the value in the ARPA file
 (KenLM's ``lmplz`` writes 0, SRILM and ngramkit -99; -99 for native files).
 ``Config`` is accepted and ignored (there is one loading method). A native
-file that stores its probing index (every ``.ngk`` n-gram file written since
-the index is stored) opens by mapping: nothing is built, read or hashed but
-the headers and the vocabulary, pages are read as lookups touch them and
-processes share them through the page cache (``ngramkit.modelio.load_model``
-with ``verify="auto"``; run ``ngramkit ppl --verify`` to check a file whole).
-Such a file as ngramkit writes it (the checks of
-:func:`ngramkit.fastppl.open_model`: the default hyper-parameters and text
-options) is attached straight from that mapping, without building the model
-(:attr:`Model.backoff_model` loads it when asked for). Older native files and
-ARPA files are read and the index built.
+n-gram file that stores its probing index opens by mapping, nothing built:
+one written by this version ends with a query header
+(:data:`ngramkit.npzfile.QUERY_MEMBER`: where the index and the vocabulary's
+hash lie), so the open reads the file's last few KiB, maps it and reads
+nothing else, whatever the model's size, and pages come in as lookups touch
+them (processes share them through the page cache). Like KenLM with its
+binary files, that open trusts the arrays: every lookup stays inside them
+and ends whatever they hold, so a damaged file can give wrong numbers, never
+a fault or a hang; ``ngramkit ppl --verify`` (``load_model(path,
+verify=True)``) checks a file whole. An older native file (no header) is
+opened after the checks of :func:`ngramkit.fastppl.open_model` (its
+metadata, the vocabulary's hash verified word by word); files without the
+index and ARPA files are read and the index built. :attr:`Model.backoff_model`
+loads the model itself when asked for.
 
 Clients that ``import kenlm`` themselves (pyctcdecode, ...) get this module
 from :func:`install`, called before they are imported. The queries run in
@@ -188,11 +192,29 @@ class Model(_QueryModel):
         self._backoff = backoff
 
     def _open_mapped(self, name: str) -> bool:
-        """Attach a native file as ngramkit writes it (the checks of :func:`ngramkit.fastppl.open_model`)
-        straight from its mapping: the stored probing index and vocabulary, no model built (the
-        :attr:`backoff_model` is loaded when asked for). False for any other file."""
+        """Attach a native file straight from its mapping: the stored probing index and vocabulary, no model
+        built (the :attr:`backoff_model` is loaded when asked for). A file with a query header (written since
+        it exists: :data:`ngramkit.npzfile.QUERY_MEMBER`) is opened from that header alone, trusted as KenLM
+        trusts its binary files (every lookup stays in bounds whatever the arrays hold); an older one after
+        the checks of :func:`ngramkit.fastppl.open_model` (its metadata, the vocabulary's hash verified).
+        False for any other file."""
         if _fastppl is None:  # pragma: no cover - a build without the kernel
             return False
+        opened = _fastppl.open_query(name)
+        if opened is not None:
+            handle, vocab, _, probes, (w_start, w_n), (o_start, o_n), (i_start, i_n) = opened
+            view = handle.view()
+            tables = tuple(view[start: start + 8 * n].cast("q") for start, n in probes)
+            try:
+                self._attach_stored(tables, vocab, view[w_start: w_start + w_n],
+                                    view[o_start: o_start + 8 * o_n].cast("q"),
+                                    view[i_start: i_start + 4 * i_n].cast("i"), UNK_ID, BOS_ID, EOS_ID,
+                                    NATIVE_BOS_LOG10, ABSENT_LOG10)
+            except ValueError:  # offsets that do not start at 0 or end at the words' size: the checked open
+                pass
+            else:
+                self._tables = (tables, handle)  # the C object borrows the tables; the handle holds the mapping
+                return True
         opened = fastppl.open_model(_fastppl, name)
         if opened is None:
             return False

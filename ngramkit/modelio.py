@@ -132,8 +132,11 @@ def save_model(model, path: str | os.PathLike, *, info: dict | None = None) -> P
     vocab = getattr(model, "vocab", None)
     if vocab is None:
         raise NgramkitError(f"cannot save a {type(model).__name__}: it has no vocabulary (is it fitted?)")
+    order = state.get("order")
+    query = (query_safe({"class": type(model).__name__, "kind": entry.kind, "state": state}) and type(order) is int
+             and all(f"probe{k}" in arrays for k in range(1, order + 1)))  # a probing index: the query header
     return npzfile.write_model(path, kind=entry.kind, cls=type(model).__name__, name=entry.name, state=dict(state),
-                               arrays=dict(arrays), vocab=vocab, info=info)
+                               arrays=dict(arrays), vocab=vocab, info=info, query=query)
 
 
 # ---- loading ---------------------------------------------------------------
@@ -217,9 +220,10 @@ def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool | str
     the metadata's CRC always):
 
     - ``verify=True``: the SHA-256 of every array, the values of the arrays
-      (:func:`check_state`), and a stored probing index against one built
-      from the n-gram tables (full verification: training paths, ``convert``,
-      ``ppl --verify``);
+      (:func:`check_state`), a stored probing index against one built
+      from the n-gram tables, and the query header against the arrays and
+      metadata (:func:`ngramkit.npzfile.check_query_header`; full
+      verification: training paths, ``convert``, ``ppl --verify``);
     - ``verify=False``: nothing more (the file is trusted); a stored probing
       index's geometry is still checked;
     - ``verify="auto"`` (:data:`AUTO`, the query path: ``ngramkit ppl``,
@@ -243,6 +247,8 @@ def load_model(path: str | os.PathLike, *, mmap: bool = True, verify: bool | str
     verify = check(meta) if callable(check) else check
     entry = _entry(meta, path)
     check_state(entry, meta["state"], arrays, len(vocab), path, values=verify)
+    if verify:
+        npzfile.check_query_header(path, meta)  # what ngramkit.kenlm opens the file by
     try:
         return entry.from_state(meta["state"], arrays, vocab)
     except NgramkitError as exc:

@@ -15,9 +15,12 @@ it) holding
   numpy's own 64-byte ``.npy`` header padding, the array data starts on a
   64-byte boundary of the file: loading maps the arrays instead of reading
   them;
-- ``meta.json`` (UTF-8), the last member: the caller's fields plus
+- ``meta.json`` (UTF-8), after the arrays: the caller's fields plus
   ``"arrays": {"<name>": {"file": "<name>.npy", "dtype": "<i4", "shape": [..],
-  "sha256": "..."}}``.
+  "sha256": "..."}}``;
+- in a model file whose arrays hold a probing index, last, its query header
+  :data:`QUERY_MEMBER` (where the index lies, for :mod:`ngramkit.kenlm` to
+  open the file from its last few KiB).
 
 Integrity: the SHA-256 of every ``.npy`` member (header and data) is checked
 on read unless ``verify=False`` (about 1 GB/s; ``verify`` may also be a
@@ -199,11 +202,14 @@ class _ZipWriter(zipfile.ZipFile):
         pass
 
 
-def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
+def write(path: str | os.PathLike, meta: dict, arrays: dict, *, query: tuple[int, bool] | None = None) -> Path:
     """Write ``arrays`` and ``meta`` (plus its ``"arrays"`` table) to ``path`` atomically. Returns the path.
 
-    ``meta["format"]`` must be one of :data:`KINDS`. A failed write leaves
-    no file (and an existing one untouched); errors are one-line
+    ``meta["format"]`` must be one of :data:`KINDS`. ``query``: ``(order,
+    suffix_closed)`` of the probing index that ``arrays`` hold (``probe1`` ..
+    ``probeN`` and :data:`VOCAB_ARRAYS`): the file then ends with its query
+    header (:data:`QUERY_MEMBER`). A failed write leaves no file (and an
+    existing one untouched); errors are one-line
     :class:`~ngramkit.errors.NgramkitError` naming ``path``.
     """
     path = Path(path)
@@ -218,11 +224,16 @@ def write(path: str | os.PathLike, meta: dict, arrays: dict) -> Path:
                 sink = _Sink(raw)
                 try:
                     with _ZipWriter(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+                        spans = {}
                         for name, arr in arrays.items():
                             meta["arrays"][name] = _write_member(zf, sink, name, arr)
+                            spans[name] = (sink.tell() - arr.nbytes, arr.nbytes)  # the data ends the member
                         zinfo = zipfile.ZipInfo(META_MEMBER, date_time=_DATE)
                         zinfo.compress_type = zipfile.ZIP_STORED
                         zf.writestr(zinfo, _to_json(meta, path).encode("utf-8"))
+                        if query is not None:
+                            header = query_header(*query, meta["vocab_size"], spans, zinfo.CRC)
+                            _write_member(zf, sink, QUERY_MEMBER[:-len(".npy")], header)
                 except BaseException:
                     sink.abandoned = True  # whatever of the zip is left unfinished stays so
                     raise
@@ -562,6 +573,58 @@ def vocab_arrays(words) -> dict:
     return {VOCAB_WORDS: blob, VOCAB_OFFSETS: offsets, VOCAB_INDEX: index}
 
 
+# The query header: a model file whose arrays hold a probing index (a backoff model's probe1 .. probeN and its
+# VOCAB_ARRAYS) ends with this member, written after meta.json, so that ngramkit.kenlm opens it by reading the
+# file's last few KiB and mapping it (the C reader: ngk_query_header in ngramkit/_kernels/fastppl.c), as KenLM
+# opens its binary files. An int64 array: QUERY_MAGIC, QUERY_LAYOUT, meta.json's CRC-32 (ties the header to the
+# metadata it was written with), the order, the vocabulary size, whether the index is suffix-closed, then
+# (start, bytes) in the file of the data of probe1 .. probeN, vocab.words, vocab.offsets and vocab.index. It is
+# not listed in meta.json (whose CRC it holds); check_query_header (load_model(verify=True)) checks it.
+QUERY_MEMBER = "query.npy"
+QUERY_MAGIC = int.from_bytes(b"ngkquery", "little")
+QUERY_LAYOUT = 1
+
+
+def query_header(order: int, closed: bool, vocab_size: int, spans: dict, meta_crc: int) -> np.ndarray:
+    """The query header of a file whose arrays lie at ``spans`` (name: (data start, bytes))."""
+    names = [f"probe{k}" for k in range(1, order + 1)] + list(VOCAB_ARRAYS)
+    fields = [QUERY_MAGIC, QUERY_LAYOUT, meta_crc, order, vocab_size, int(closed)]
+    return np.array(fields + [x for name in names for x in spans[name]], "<i8")
+
+
+def check_query_header(path: str | os.PathLike, meta: dict) -> None:
+    """Full verification of a model file's query header, if it has one: it must be what :func:`query_header`
+    gives for the file's arrays and metadata (``meta``, as read); a one-line InputError otherwise."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+            info = zf.NameToInfo.get(QUERY_MEMBER)
+            if info is None:
+                return
+            fd, noun = fh.fileno(), KINDS[MODEL].noun
+            size = os.fstat(fd).st_size
+            spans = {}
+            for name, entry in meta["arrays"].items():
+                start, length = _member_span(fd, zf.getinfo(entry["file"]), size, path, noun)
+                head = os.pread(fd, 12, start)  # .npy: magic, version, header length (2 bytes, 4 from version 2)
+                data = 10 + int.from_bytes(head[8:10], "little") if head[6] == 1 else 12 + int.from_bytes(head[8:12], "little")
+                spans[name] = (start + data, length - data)
+            start, length = _member_span(fd, info, size, path, noun)
+            stored = np.load(io.BytesIO(os.pread(fd, length, start)), allow_pickle=False)
+            state = meta["state"]
+            expected = query_header(state["order"], state.get("suffix_closed") is True, meta["vocab_size"], spans,
+                                    zf.getinfo(META_MEMBER).CRC)
+    except InputError:
+        raise
+    except (TypeError,) + _CORRUPT as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise _corrupt(path, KINDS[MODEL].noun, exc) from None
+        expected = stored = None
+    if expected is None or stored.dtype != expected.dtype or not np.array_equal(stored, expected):
+        raise InputError(f"{path}: corrupt model file (its query header, {QUERY_MEMBER}, does not match its arrays "
+                         "and metadata); write the model file again")
+
+
 def _stored_words(arrays: dict, path) -> list[str]:
     """The words of a version-2 file's :data:`VOCAB_ARRAYS` (removed from ``arrays``); InputError if damaged."""
     blob, offsets, index = (arrays.pop(name, None) for name in VOCAB_ARRAYS)
@@ -603,12 +666,13 @@ def vocab_from(meta: dict, arrays: dict, path: str | os.PathLike) -> Vocabulary:
 
 
 def write_model(path: str | os.PathLike, *, kind: str, cls: str, name: str | None, state: dict, arrays: dict,
-                vocab: Vocabulary, info: dict | None = None) -> Path:
+                vocab: Vocabulary, info: dict | None = None, query: bool = False) -> Path:
     """Write one model record (see the module docstring) atomically. Returns the path.
 
     ``kind``/``cls``/``name`` say which model it is (:mod:`ngramkit.modelio`
     keeps the table of classes); ``state`` and ``arrays`` are what the
-    model's ``get_state()`` returns.
+    model's ``get_state()`` returns. ``query``: the arrays hold a probing
+    index (``probe1`` .. ``probe{state["order"]}``): write its query header.
     """
     arrays = dict(arrays)
     if VOCAB_COUNTS not in arrays:
@@ -616,7 +680,7 @@ def write_model(path: str | os.PathLike, *, kind: str, cls: str, name: str | Non
     arrays.update(vocab_arrays(vocab.words))
     meta = {"format": MODEL, "version": MODEL_VERSION, "kind": kind, "class": cls, "name": name, "state": state,
             "vocab_size": len(vocab), "info": info or {}, "ngramkit_version": ngramkit.__version__}
-    return write(path, meta, arrays)
+    return write(path, meta, arrays, query=(state["order"], state.get("suffix_closed") is True) if query else None)
 
 
 def read_model_meta(path: str | os.PathLike) -> dict:

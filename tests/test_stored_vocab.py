@@ -19,6 +19,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ngramkit import fastppl, modelio, npzfile
 from ngramkit.errors import InputError
@@ -41,12 +43,13 @@ def files(tm_counts, tmp_path_factory):
     v2 = modelio.save_model(ModifiedKneserNey(3).fit(tm_counts), d / "v2.ngk")
     meta, arrays = npzfile.read(v2, npzfile.MODEL, npzfile.MODEL_VERSION, mmap=False)
     meta.pop("arrays")
+    npzfile.write(d / "v2-checked.ngk", meta, arrays)  # no query header: as written before it existed
     words = npzfile._stored_words(arrays, v2)  # pops the vocabulary arrays
     meta.pop("vocab_size")
     npzfile.write(d / "v1.ngk", {**meta, "version": 1, "vocab": words}, arrays)
     text = d / "text.txt"
     text.write_text("the time traveller said\n\nxyzzy the <unk> </s> time\nhe said nothing at all\n", encoding="utf-8")
-    return {"v2": v2, "v1": d / "v1.ngk", "text": text, "words": words}
+    return {"v2": v2, "v2-checked": d / "v2-checked.ngk", "v1": d / "v1.ngk", "text": text, "words": words}
 
 
 def test_the_kernel_builds_the_table_python_builds(monkeypatch):
@@ -112,24 +115,27 @@ DAMAGE = {  # name: (member, change, whether the normal path refuses the file)
 
 @pytest.mark.parametrize("name", DAMAGE)
 def test_a_damaged_vocabulary_is_declined_or_refused_never_misread(files, tmp_path, name):
-    """The fast path and the mapped kenlm.Model decline a damaged vocabulary; the normal path then builds its
-    own dict (the same scores as the intact file) or refuses the file with one line, and so does the CLI."""
+    """The fast ppl path and kenlm.Model's checked open (files without a query header) decline a damaged
+    vocabulary; the normal path then builds its own dict (the same scores as the intact file) or refuses the
+    file with one line, and so does the CLI."""
     member, change, refused = DAMAGE[name]
     bad = _damaged(files["v2"], tmp_path / f"{name}.ngk", member, change)
     assert fastppl.open_model(fast, str(bad)) is None
     text = files["text"]
     run = subprocess.run([*NGRAMKIT, "ppl", "-m", str(bad), str(text), "-q"], capture_output=True, text=True,
                          timeout=120)
+    checked = _damaged(files["v2-checked"], tmp_path / f"{name}.checked.ngk", member, change)
+    assert fastppl.open_model(fast, str(checked)) is None
     if refused:
         with pytest.raises(InputError, match=f"^{bad}: corrupt vocabulary"):
             modelio.load_model(bad, verify=modelio.AUTO)
         with pytest.raises(OSError, match="corrupt vocabulary"):
-            nk.Model(bad)
+            nk.Model(checked)
         assert run.returncode == 1 and run.stdout == ""
         assert run.stderr.count("\n") == 1 and "corrupt vocabulary" in run.stderr and str(bad) in run.stderr
     else:
         good = nk.Model(files["v2"])
-        model = nk.Model(bad)  # built by the normal path
+        model = nk.Model(checked)  # built by the normal path
         assert model._backoff is not None
         for line in text.read_text().splitlines():
             assert list(model.full_scores(line)) == list(good.full_scores(line))
@@ -139,6 +145,38 @@ def test_a_damaged_vocabulary_is_declined_or_refused_never_misread(files, tmp_pa
         assert run.stdout.replace(str(bad), "M") == intact.stdout.replace(str(files["v2"]), "M")
     with pytest.raises(InputError, match="checksum mismatch"):
         modelio.load_model(bad)  # full verification names the array
+
+
+@pytest.mark.parametrize("name", DAMAGE)
+def test_a_damaged_vocabulary_opened_by_its_query_header_never_faults(files, tmp_path, name):
+    """kenlm.Model opens a file by its query header without reading the arrays (KenLM's trust in its binary
+    files): a damaged vocabulary there gives answers, every one in bounds and ending, and a word is only ever
+    taken for an id whose stored bytes are that word; full verification names the damage."""
+    member, change, _ = DAMAGE[name]
+    bad = _damaged(files["v2"], tmp_path / f"{name}.ngk", member, change)
+    model = nk.Model(bad)
+    assert model._backoff is None  # mapped, not built
+    blob, offsets = _stored_vocab(bad)
+    for word in files["words"] + ["xyzzy", "", "time traveller"]:
+        if "\ud800" in word:
+            continue  # not a str KenLM's API can encode
+        scores = list(model.full_scores(word, bos=False, eos=False))
+        assert all(np.isfinite(p) for p, _, _ in scores)
+        found = word in model
+        if found:
+            ids = [i for i in range(len(offsets) - 1) if 0 <= offsets[i] <= offsets[i + 1] <= len(blob)
+                   and blob[offsets[i]: offsets[i + 1]] == word.encode()]
+            assert ids, word
+    with pytest.raises(InputError, match="checksum mismatch"):
+        modelio.load_model(bad)
+
+
+def _stored_vocab(path):
+    """The bytes of vocab.words and the values of vocab.offsets as they lie in the file (damage included)."""
+    raw = path.read_bytes()
+    w_start, w_len = data_span(path, "vocab.words.npy")
+    o_start, o_len = data_span(path, "vocab.offsets.npy")
+    return raw[w_start: w_start + w_len], np.frombuffer(raw[o_start: o_start + o_len], "<i8")
 
 
 def test_duplicate_words_are_refused_by_every_path(files, tmp_path):
@@ -176,20 +214,61 @@ def test_a_bigger_hash_than_the_writer_makes_is_refused_by_both_paths(files, tmp
     assert fastppl.open_model(fast, str(crafted)) is None
 
 
-def test_attach_stored_refuses_arrays_it_could_not_search_safely():
+def _unigram_tables(v):
+    """An order-1 probing table where every word is a unigram scoring -(1 + id / 1000): a score names the id."""
+    table = np.zeros((v, 3), np.int64)
+    table[:, 0] = 1
+    table[:, 1] = (-(1 + np.arange(v) / 1000)).view(np.int64)
+    return (table.ravel(),)
+
+
+def _looked_up(model, word):
+    """The id the model takes ``word`` for (unk_id 0 when not found), from its unigram score."""
+    return round((-model.BaseScore(nk.State(), word, nk.State()) - 1) * 1000)
+
+
+def test_attach_stored_refuses_a_shape_no_search_can_use():
+    """_attach_stored checks what is O(1) (ngk_vocab_shape): sizes, offsets[0] and offsets[-1]."""
     arrays = npzfile.vocab_arrays(WORDS)
     blob, offsets, index = (arrays[n] for n in npzfile.VOCAB_ARRAYS)
-    tables = (np.zeros(3 * len(WORDS), np.int64),)
-    ok = (tables, len(WORDS), blob, offsets, index, 0, 1, 2, -99.0, -100.0)
+    tables = _unigram_tables(len(WORDS))
     model = nk._score.QueryModel()
-    model._attach_stored(*ok)
-    assert model.BaseScore(nk.State(), "the", nk.State()) == -100.0  # no unigrams: every word absent
-    for bad_index in (np.zeros_like(index), np.full_like(index, 99), index[:-1]):
+    model._attach_stored(tables, len(WORDS), blob, offsets, index, 0, 1, 2, -99.0, -100.0)
+    assert [_looked_up(model, w) for w in ["the", "ça", "日本語", "xyzzy"]] == [4, 6, 8, 0]
+    for bad_index in (index[:-1], index[:len(WORDS)]):  # not a power of two; not above the vocabulary size
         with pytest.raises(ValueError, match="damaged"):
             model._attach_stored(tables, len(WORDS), blob, offsets, bad_index, 0, 1, 2, -99.0, -100.0)
     for bad_offsets in (offsets[::-1].copy(), offsets + 1, offsets[:-1]):
         with pytest.raises(ValueError, match="damaged"):
             model._attach_stored(tables, len(WORDS), blob, bad_offsets, index, 0, 1, 2, -99.0, -100.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(index_values=st.lists(st.integers(-2**31, 2**31 - 1), min_size=32, max_size=32),
+       middle=st.lists(st.integers(-2**40, 2**40), min_size=len(WORDS) - 1, max_size=len(WORDS) - 1),
+       keep_index=st.booleans(), keep_offsets=st.booleans())
+def test_a_damaged_stored_vocabulary_is_searched_in_bounds(index_values, middle, keep_index, keep_offsets):
+    """Whatever vocab.index and vocab.offsets hold (the shape kept), every search ends and a word is only ever
+    taken for an id whose stored bytes are that word (oracle: the blob sliced in Python); undamaged arrays
+    give every word its own id."""
+    arrays = npzfile.vocab_arrays(WORDS)
+    blob, offsets, index = (arrays[n] for n in npzfile.VOCAB_ARRAYS)
+    if not keep_index:
+        index = np.array(index_values, np.int32)
+    if not keep_offsets:
+        offsets = np.array([0, *middle, len(blob)], np.int64)
+    model = nk._score.QueryModel()
+    model._attach_stored(_unigram_tables(len(WORDS)), len(WORDS), blob, offsets, index, 0, 1, 2, -99.0, -100.0)
+    data = blob.tobytes()
+    for i, word in enumerate(WORDS + ["xyzzy", ""]):
+        if "\ud800" in word:
+            continue  # KenLM's API takes str it can encode
+        e = _looked_up(model, word)
+        if e != 0:
+            a, b = offsets[e], offsets[e + 1]
+            assert 0 <= a <= b <= len(data) and data[a:b] == word.encode(), (word, e)
+        if keep_index and keep_offsets:
+            assert e == (i if i < len(WORDS) else 0)
 
 
 def test_opening_reads_no_vocabulary_into_python(files, monkeypatch):

@@ -67,6 +67,114 @@ int64_t ngk_zip_members(ngk_read_fn rd, void *ctx, int64_t size, ngk_zip_member 
     return n;
 }
 
+static inline int64_t u64(const uint8_t *p) { return (int64_t)((uint64_t)u32(p) | (uint64_t)u32(p + 4) << 32); }
+
+#define QUERY_MAGIC 0x79726575716b676eLL /* "ngkquery" read as a little-endian int64 */
+#define QUERY_NAME "query.npy"
+
+/* A central-directory entry's sizes and header offset, the zip64 extra record (id 1) supplying those that
+ * are 0xFFFFFFFF, in zipfile's order (size, compressed size, offset). 0, or -1. */
+static int cd_entry(const uint8_t *p, int64_t *csize, int64_t *offset) {
+    int64_t usize = u32(p + 24), name_len = u16(p + 28), extra_len = u16(p + 30);
+    *csize = u32(p + 20);
+    *offset = u32(p + 42);
+    const uint8_t *x = p + 46 + name_len, *x_end = x + extra_len;
+    while (x_end - x >= 4) {
+        int64_t len = u16(x + 2);
+        if (4 + len > x_end - x) return -1;
+        if (u16(x) == 1) {
+            const uint8_t *v = x + 4, *v_end = v + len;
+            int64_t *field[3] = {&usize, csize, offset};
+            for (int i = 0; i < 3; i++) {
+                if (*field[i] != 0xFFFFFFFFLL) continue;
+                if (v_end - v < 8) return -1;
+                *field[i] = u64(v);
+                v += 8;
+            }
+        }
+        x += 4 + len;
+    }
+    return *csize == usize && *csize >= 0 && *offset >= 0 ? 0 : -1;
+}
+
+static int span_ok(const int64_t *span, int64_t size, int64_t align) {
+    return span[0] >= 0 && span[1] >= 0 && span[0] <= size && span[1] <= size - span[0] && span[0] % align == 0;
+}
+
+int ngk_query_header(ngk_read_fn rd, void *ctx, int64_t size, ngk_query *q) {
+    if (size < 22) return -1;
+    const int64_t base = size > NGK_QUERY_TAIL ? size - NGK_QUERY_TAIL : 0;
+    const uint8_t *t = rd(ctx, 0, base, size - base);
+    if (!t) return -1;
+    const uint8_t *e = t + (size - base) - 22;
+    if (memcmp(e, "PK\x05\x06", 4) != 0 || u16(e + 20) != 0) return -1; /* no comment: zipfile's first look */
+    int64_t cd_size = u32(e + 12), cd_off = u32(e + 16), cd_end = size - 22;
+    if (size - base >= 22 + 20 + 56 && memcmp(e - 20, "PK\x06\x07", 4) == 0) {
+        /* zipfile's _EndRecData64: the zip64 record just before the locator, no extensible data */
+        const uint8_t *r = e - 20 - 56;
+        if (u64(e - 20 + 8) != size - 22 - 20 - 56 || memcmp(r, "PK\x06\x06", 4) != 0) return -1;
+        cd_size = u64(r + 40);
+        cd_off = u64(r + 48);
+        cd_end = size - 22 - 20 - 56;
+    }
+    if (cd_size < 0 || cd_off < base || cd_off > cd_end || cd_size != cd_end - cd_off) return -1;
+    int64_t meta_crc = -1, q_off = -1, q_size = 0;
+    uint32_t q_crc = 0;
+    const uint8_t *p = t + (cd_off - base), *end = t + (cd_end - base);
+    while (p < end) {
+        if (end - p < 46 || memcmp(p, "PK\x01\x02", 4) != 0) return -1;
+        int64_t name_len = u16(p + 28), skip = 46 + name_len + u16(p + 30) + u16(p + 32), csize, offset;
+        if (skip > end - p || u16(p + 10) != 0 || cd_entry(p, &csize, &offset) != 0) return -1; /* stored only */
+        if (name_len == 9 && memcmp(p + 46, "meta.json", 9) == 0) meta_crc = u32(p + 16); /* the last one wins */
+        if (name_len == 9 && memcmp(p + 46, QUERY_NAME, 9) == 0) {
+            q_off = offset;
+            q_size = csize;
+            q_crc = u32(p + 16);
+        }
+        p += skip;
+    }
+    if (meta_crc < 0 || q_off < 0 || q_off > cd_off - 30) return -1;
+    /* The member: its local header and data, before the central directory (in the tail read, or read now). */
+    const uint8_t *h = q_off >= base ? t + (q_off - base) : rd(ctx, 1, q_off, cd_off - q_off);
+    if (!h || memcmp(h, "PK\x03\x04", 4) != 0 || u16(h + 26) != 9 || memcmp(h + 30, QUERY_NAME, 9) != 0) return -1;
+    int64_t data_at = 30 + 9 + u16(h + 28);
+    if (data_at > cd_off - q_off || q_size > cd_off - q_off - data_at) return -1;
+    const uint8_t *data = h + data_at;
+    if (ngk_crc32(data, q_size) != q_crc) return -1;
+    char descr[8];
+    int ndim;
+    int64_t shape[2], at;
+    if (ngk_npy_header(data, q_size, descr, &ndim, shape, &at) != 0 || strcmp(descr, "<i8") != 0 || ndim != 1 ||
+        shape[0] < 6 || shape[0] > 64 || at + 8 * shape[0] != q_size)
+        return -1;
+    int64_t v[64];
+    for (int64_t i = 0; i < shape[0]; i++) v[i] = u64(data + at + 8 * i);
+    const int64_t order = v[3], vocab = v[4];
+    if (v[0] != QUERY_MAGIC || v[1] != 1 || v[2] != meta_crc || order < 1 || order > NGK_SCORE_MAX_ORDER ||
+        vocab < 4 || vocab > INT32_MAX || (v[5] != 0 && v[5] != 1) || shape[0] != 6 + 2 * (order + 3))
+        return -1;
+    q->order = (int)order;
+    q->vocab = vocab;
+    q->closed = (int)v[5];
+    const int64_t *span = v + 6;
+    for (int64_t k = 1; k <= order; k++, span += 2) {
+        int64_t width = 8 * NGK_PROBE_STRIDE(k, order);
+        if (!span_ok(span, size, 8) || span[1] == 0 || span[1] % width != 0 || (k == 1 && span[1] != 24 * vocab))
+            return -1;
+        q->probe[k - 1][0] = span[0];
+        q->probe[k - 1][1] = span[1];
+    }
+    int64_t slots = 16;
+    while (slots <= 2 * vocab) slots *= 2; /* npzfile.vocab_slots: the size the writer gives (the normal path's) */
+    if (!span_ok(span, size, 1) || !span_ok(span + 2, size, 8) || span[3] != 8 * (vocab + 1) ||
+        !span_ok(span + 4, size, 4) || span[5] != 4 * slots)
+        return -1;
+    memcpy(q->words, span, sizeof q->words);
+    memcpy(q->offsets, span + 2, sizeof q->offsets);
+    memcpy(q->index, span + 4, sizeof q->index);
+    return 0;
+}
+
 static uint32_t crc_table[256];
 static int crc_ready;
 
@@ -213,7 +321,8 @@ int ngk_fast_block(const ngk_fast_model *m, const uint8_t *data, int64_t n, doub
     for (int64_t i = 0; i < w.n; i++) {
         const uint8_t *s = data + w.start[i];
         if (!ngk_utf8_valid(s, w.len[i])) { rc = NGK_FAST_DECLINE; goto done; }
-        int64_t id = ngk_vocab_find(m->blob, m->offsets, m->table, m->slots, (const char *)s, w.len[i]);
+        int64_t id = ngk_vocab_find(m->blob, m->offsets[m->ix->vocab], m->offsets, m->ix->vocab, m->table, m->slots,
+                                    (const char *)s, w.len[i]);
         local[i + 1] = id >= 0 ? (int32_t)id : m->unk;
         oov_of[i + 1] = id < 0;
     }

@@ -37,6 +37,25 @@ typedef const uint8_t *(*ngk_read_fn)(void *ctx, int slot, int64_t off, int64_t 
  * `cap`), or -1 (see 1 above). */
 int64_t ngk_zip_members(ngk_read_fn rd, void *ctx, int64_t size, ngk_zip_member *out, int64_t cap);
 
+/* The query header (ngramkit/npzfile.py, QUERY_MEMBER): a model file that stores a probing index ends with the
+ * member query.npy, an int64 array written after meta.json: "ngkquery", its layout (1), meta.json's CRC-32,
+ * the order, the vocabulary size, whether the index is suffix-closed, then (start, bytes) in the file of the
+ * arrays probe1 .. probeN, vocab.words, vocab.offsets and vocab.index. ngk_query_header reads it from the
+ * file's last NGK_QUERY_TAIL bytes (one read where the central directory fits there: the member lies just
+ * before it) and fills q, or returns -1 when the file does not end that way, the member's CRC-32 or meta.json's
+ * differ from what the central directory says (the header was not written with this metadata), or a span is
+ * outside the file or not the size its order and the vocabulary give. Zip64 end records are followed. The
+ * arrays' contents are not read: the scorers bound every lookup (score.h), so the header is all an open
+ * needs; a damaged array gives wrong numbers, never a fault (load_model(verify=True) checks them all). */
+#define NGK_QUERY_TAIL 16384
+typedef struct {
+    int order, closed;
+    int64_t vocab;
+    int64_t probe[NGK_SCORE_MAX_ORDER][2]; /* (start, bytes) of probe1 .. probeN */
+    int64_t words[2], offsets[2], index[2];
+} ngk_query;
+int ngk_query_header(ngk_read_fn rd, void *ctx, int64_t size, ngk_query *q);
+
 /* CRC-32 (zlib's polynomial) of p[0 .. n). */
 uint32_t ngk_crc32(const uint8_t *p, int64_t n);
 

@@ -4,6 +4,10 @@
  *     The headers are read with pread, the arrays mapped (none of their pages touched).
  *     None: the file is not laid out as ngramkit writes it (or cannot be opened or mapped): the caller leaves it
  *     to the normal path. meta.json's CRC-32 is checked here.
+ * open_query(path) -> None | (model, vocab, suffix_closed, probes, words, offsets, index)
+ *     A model file that ends with a query header (fastppl.h, ngk_query_header): mapped, the header's spans
+ *     returned ((start, n) as open_model's callers pass them on), nothing else read. None: no such header, or
+ *     one that does not fit the file.
  * model.attach(words, probes, suffix_closed, counts) -> bool
  *     words: the vocabulary (list of str; version-1 files keep it in meta.json); probes: ((start, n_int64), ...)
  *     per order, in the mapping; counts: (start, n) of the int64 vocabulary counts. False: duplicate words or a
@@ -405,6 +409,22 @@ static void reader_close(Reader *r) {
     r->buf[0] = r->buf[1] = NULL;
 }
 
+/* A handle owning the mapping `map` of `size` bytes (unmapped when it cannot be made: NULL, exception set). */
+static FastModel *new_handle(void *map, int64_t size) {
+    FastModel *f = PyObject_New(FastModel, &FastModelType);
+    if (!f) {
+        munmap(map, (size_t)size);
+        return NULL;
+    }
+    f->map = map;
+    f->size = size;
+    f->attached = 0;
+    f->blob = NULL;
+    f->offsets = NULL;
+    f->table = NULL;
+    return f;
+}
+
 static PyObject *open_model(PyObject *self, PyObject *args) {
     PyObject *o_path;
     if (!PyArg_ParseTuple(args, "O&:open_model", PyUnicode_FSConverter, &o_path)) return NULL;
@@ -422,18 +442,11 @@ static PyObject *open_model(PyObject *self, PyObject *args) {
         Py_RETURN_NONE;
     }
     Reader rd = {.fd = fd, .size = st.st_size, .at = {-1, -1}};
-    FastModel *f = PyObject_New(FastModel, &FastModelType);
+    FastModel *f = new_handle(map, st.st_size);
     if (!f) {
-        munmap(map, (size_t)st.st_size);
         close(fd);
         return NULL;
     }
-    f->map = map;
-    f->size = st.st_size;
-    f->attached = 0;
-    f->blob = NULL;
-    f->offsets = NULL;
-    f->table = NULL;
     ngk_zip_member members[MAX_MEMBERS];
     PyObject *arrays = NULL, *meta = NULL;
     int64_t n = ngk_zip_members(read_at, &rd, f->size, members, MAX_MEMBERS);
@@ -484,6 +497,45 @@ fail:
     return NULL;
 }
 
+
+/* open_query(path): the model file mapped and its query header read (ngk_query_header), nothing else. */
+static PyObject *open_query(PyObject *self, PyObject *args) {
+    PyObject *o_path;
+    if (!PyArg_ParseTuple(args, "O&:open_query", PyUnicode_FSConverter, &o_path)) return NULL;
+    int fd = open(PyBytes_AS_STRING(o_path), O_RDONLY | O_CLOEXEC);
+    Py_DECREF(o_path);
+    struct stat st;
+    if (fd < 0) Py_RETURN_NONE;
+    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+        close(fd);
+        Py_RETURN_NONE;
+    }
+    ngk_query q;
+    Reader rd = {.fd = fd, .size = st.st_size, .at = {-1, -1}};
+    int found = ngk_query_header(read_at, &rd, rd.size, &q) == 0;
+    void *map = found ? mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+    reader_close(&rd); /* the mapping holds the file */
+    if (map == MAP_FAILED) Py_RETURN_NONE;
+    FastModel *f = new_handle(map, st.st_size);
+    if (!f) return NULL;
+    PyObject *probes = PyTuple_New(q.order);
+    if (!probes) {
+        Py_DECREF(f);
+        return NULL;
+    }
+    for (int k = 0; k < q.order; k++) {
+        PyObject *span = Py_BuildValue("(LL)", (long long)q.probe[k][0], (long long)(q.probe[k][1] / 8));
+        if (!span) {
+            Py_DECREF(probes);
+            Py_DECREF(f);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(probes, k, span);
+    }
+    return Py_BuildValue("(NLiN(LL)(LL)(LL))", (PyObject *)f, (long long)q.vocab, q.closed, probes,
+                         (long long)q.words[0], (long long)q.words[1], (long long)q.offsets[0],
+                         (long long)(q.offsets[1] / 8), (long long)q.index[0], (long long)(q.index[1] / 4));
+}
 
 /* ---- parse_json: meta.json without the json module (which imports re, a few ms of every start) ------------- */
 
@@ -695,6 +747,9 @@ static PyObject *py_utf8_valid(PyObject *self, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
+    {"open_query", open_query, METH_VARARGS,
+     "open_query(path) -> None | (model, vocab, suffix_closed, ((start, n_int64), ..) per order, (words start, bytes),\n"
+     "(offsets start, n_int64), (index start, n_int32)): the file mapped, its query header read (nothing else)"},
     {"open_model", open_model, METH_VARARGS, "open_model(path) -> None | (model, meta_json, arrays)"},
     {"pairwise_sum", py_pairwise_sum, METH_O, pairwise_doc},
     {"parse_json", parse_json, METH_O, "parse_json(bytes) -> object | None: json.loads(bytes.decode()), or None"},

@@ -473,7 +473,7 @@ int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t
     for (int64_t e = 0; e < n; e++) {
         const char *s = blob + offsets[e];
         int64_t len = offsets[e + 1] - offsets[e];
-        if (ngk_vocab_find(blob, offsets, table, slots, s, len) >= 0) return -2;
+        if (ngk_vocab_find(blob, offsets[n], offsets, n, table, slots, s, len) >= 0) return -2;
         uint64_t h = fnv1a(s, len) & (uint64_t)(slots - 1);
         while (table[h] != -1) h = (h + 1) & (uint64_t)(slots - 1);
         table[h] = (int32_t)e;
@@ -481,20 +481,30 @@ int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t
     return 0;
 }
 
-int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *table, int64_t slots, const char *s,
-                       int64_t len) {
-    uint64_t h = fnv1a(s, len) & (uint64_t)(slots - 1);
-    for (;;) {
+int64_t ngk_vocab_find(const char *blob, int64_t blob_len, const int64_t *offsets, int64_t n, const int32_t *table,
+                       int64_t slots, const char *s, int64_t len) {
+    const uint64_t mask = (uint64_t)(slots - 1);
+    uint64_t h = fnv1a(s, len) & mask;
+    for (int64_t left = slots; left > 0; left--) { /* at most every slot: a damaged table may have no empty one */
         int32_t e = table[h];
         if (e < 0) return -1;
-        if (offsets[e + 1] - offsets[e] == len && memcmp(blob + offsets[e], s, (size_t)len) == 0) return e;
-        h = (h + 1) & (uint64_t)(slots - 1);
+        if (e < n) { /* a damaged entry or offset is skipped, never followed outside the arrays */
+            int64_t a = offsets[e], b = offsets[e + 1];
+            if (b - a == len && a >= 0 && b <= blob_len && memcmp(blob + a, s, (size_t)len) == 0) return e;
+        }
+        h = (h + 1) & mask;
     }
+    return -1;
+}
+
+int ngk_vocab_shape(const int64_t *offsets, int64_t n, int64_t blob_len, int64_t slots) {
+    if (n < 0 || n > INT32_MAX || slots <= n || (slots & (slots - 1)) != 0 || offsets[0] != 0 || offsets[n] != blob_len)
+        return -1;
+    return 0;
 }
 
 int ngk_vocab_check(const int64_t *offsets, int64_t n, int64_t blob_len, const int32_t *table, int64_t slots) {
-    if (n < 0 || n > INT32_MAX || slots <= n || (slots & (slots - 1)) != 0 || offsets[0] != 0 || offsets[n] != blob_len)
-        return -1;
+    if (ngk_vocab_shape(offsets, n, blob_len, slots) != 0) return -1;
     for (int64_t i = 0; i < n; i++)
         if (offsets[i + 1] < offsets[i]) return -1;
     int64_t empty = 0;
@@ -510,6 +520,7 @@ int ngk_vocab_verify(const char *blob, const int64_t *offsets, int64_t n, const 
     for (int64_t i = 0; i < slots; i++) taken += table[i] >= 0;
     if (taken != n) return -1;
     for (int64_t e = 0; e < n; e++)
-        if (ngk_vocab_find(blob, offsets, table, slots, blob + offsets[e], offsets[e + 1] - offsets[e]) != e) return -1;
+        if (ngk_vocab_find(blob, offsets[n], offsets, n, table, slots, blob + offsets[e], offsets[e + 1] - offsets[e]) != e)
+            return -1;
     return 0;
 }

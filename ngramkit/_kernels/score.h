@@ -117,13 +117,18 @@ float ngk_probe_words(const ngk_probe_index *ix, ngk_state *st, const int32_t *i
  * Entry i is blob[offsets[i] .. offsets[i+1]); table: `slots` int32 (a power of two > n),
  * -1 = empty. Build returns 0, or -1 on bad sizes, -2 on a duplicate word. */
 int ngk_vocab_build(const char *blob, const int64_t *offsets, int64_t n, int32_t *table, int64_t slots);
-/* The entry of the word s[0 .. len), or -1. */
-int64_t ngk_vocab_find(const char *blob, const int64_t *offsets, const int32_t *table, int64_t slots, const char *s,
-                       int64_t len);
-/* Whether a stored vocabulary (a model file's vocab.words, vocab.offsets, vocab.index) is safe to search:
- * offsets rise (not strictly) from 0 to blob_len, slots is a power of two > n, every table entry is -1 or
- * an entry 0..n-1, and at least one is -1 (ngk_vocab_find ends). Returns 0, or -1. It does not check that
- * the table is ngk_vocab_build's (a damaged file may then map a word to another id; its SHA-256 does). */
+/* The entry of the word s[0 .. len), or -1. slots must be a power of two (ngk_vocab_shape); whatever the table
+ * and offsets hold, the search ends (it looks at most at every slot) and reads inside table[0 .. slots),
+ * offsets[0 .. n] and blob[0 .. blob_len): a damaged stored vocabulary can misname a word, never fault. */
+int64_t ngk_vocab_find(const char *blob, int64_t blob_len, const int64_t *offsets, int64_t n, const int32_t *table,
+                       int64_t slots, const char *s, int64_t len);
+/* The O(1) part of ngk_vocab_check: n fits an int32, slots is a power of two > n, offsets[0] is 0 and
+ * offsets[n] is blob_len. What ngk_vocab_find needs to be safe. 0, or -1. */
+int ngk_vocab_shape(const int64_t *offsets, int64_t n, int64_t blob_len, int64_t slots);
+/* Whether a stored vocabulary (a model file's vocab.words, vocab.offsets, vocab.index) is as ngk_vocab_build
+ * leaves one: ngk_vocab_shape, offsets rise (not strictly), every table entry is -1 or an entry 0..n-1, and at
+ * least one is -1. Returns 0, or -1. It does not check that the table is ngk_vocab_build's (a damaged file may
+ * then map a word to another id; its SHA-256 does, and ngk_vocab_verify). O(n + slots). */
 int ngk_vocab_check(const int64_t *offsets, int64_t n, int64_t blob_len, const int32_t *table, int64_t slots);
 /* After ngk_vocab_check: whether the table is a hash of n distinct words, each found at its own entry, with no
  * other entries; then every search gives what a dict of the words would. 0, or -1. O(n) hashing. */

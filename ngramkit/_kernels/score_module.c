@@ -494,7 +494,7 @@ typedef struct {
     char *blob;
     int64_t *woff;
     int32_t *wid, *wtab;
-    int64_t wslots;
+    int64_t wslots, wn, wbytes; /* the table's size, the number of words and their bytes */
     int stored; /* the words are a model file's stored vocabulary (blob, woff, wtab borrowed in bufs; wid unused) */
     int32_t unk_id, bos_id, eos_id;
     double context_only, absent;
@@ -616,6 +616,8 @@ static PyObject *query_attach(PyObject *o, PyObject *args) {
         goto fail;
     }
     q->wslots = slots;
+    q->wn = nw;
+    q->wbytes = q->woff[nw];
     return attach_end(q, unk, bos, eos, context_only, absent);
 fail:
     query_free(q);
@@ -627,9 +629,11 @@ PyDoc_STRVAR(attach_stored_doc,
 "As _attach, with the vocabulary a model file stores (kept borrowed, nothing built): words the\n"
 "UTF-8 bytes of all vocab words, offsets (int64, vocab + 1) where each starts, index (int32) their\n"
 "hash (vocab_build). A word whose order-1 slot is not a unigram, and unk_id itself, score as unk_id.\n"
-"ValueError when the stored vocabulary is not safe to search (ngk_vocab_check: no search leaves the\n"
-"arrays or runs forever). That the hash finds every word at its id is the caller's check\n"
-"(ngramkit.fastppl.open_model, through _fastppl's attach_stored: ngk_vocab_verify), made once.");
+"ValueError when the stored vocabulary's shape is not one a search can use (ngk_vocab_shape: O(1)).\n"
+"Its contents are not read: every search stays inside the arrays and ends whatever they hold\n"
+"(ngk_vocab_find), so a damaged file can misname words, never fault, as a damaged probing table\n"
+"(probe_find). That the hash finds every word at its id is checked where asked for: ngramkit.fastppl's\n"
+"open (ngk_vocab_verify, O(V)), load_model(verify=True) (the SHA-256 of every array).");
 
 static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
     QueryObject *q = (QueryObject *)o;
@@ -646,7 +650,7 @@ static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
         !(index = get_buf(q->bufs, o_index, 4, INT32, 0, "index")))
         goto fail;
     if (off->len / 8 != vocab + 1 ||
-        ngk_vocab_check((const int64_t *)off->buf, vocab, blob->len, (const int32_t *)index->buf, index->len / 4) != 0) {
+        ngk_vocab_shape((const int64_t *)off->buf, vocab, blob->len, index->len / 4) != 0) {
         PyErr_SetString(PyExc_ValueError, "_attach_stored: the stored vocabulary is damaged");
         goto fail;
     }
@@ -656,6 +660,8 @@ static PyObject *query_attach_stored(PyObject *o, PyObject *args) {
     q->wtab = (int32_t *)index->buf;
     q->wid = NULL;
     q->wslots = index->len / 4;
+    q->wn = vocab;
+    q->wbytes = blob->len;
     return attach_end(q, unk, bos, eos, context_only, absent);
 fail:
     query_free(q);
@@ -669,7 +675,7 @@ static inline int query_ready(QueryObject *q) {
 }
 
 static inline int32_t word_id(const QueryObject *q, const char *s, Py_ssize_t len) {
-    int64_t e = ngk_vocab_find(q->blob, q->woff, q->wtab, q->wslots, s, len);
+    int64_t e = ngk_vocab_find(q->blob, q->wbytes, q->woff, q->wn, q->wtab, q->wslots, s, len);
     if (e < 0) return q->unk_id;
     if (q->stored) return q->ix.table[0][3 * e] == 1 ? (int32_t)e : q->unk_id; /* a unigram (<unk>'s is not) */
     return q->wid[e];

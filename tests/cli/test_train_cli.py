@@ -180,7 +180,8 @@ def model_file(path):
     meta = modelio.read_metadata(path)
     info = meta.pop("info")
     with np.load(path) as npz:
-        arrays = {name: npz[name] for name in npz.files if name != "meta.json"}  # meta: compared as JSON
+        # meta: compared as JSON; the query header holds meta.json's CRC-32 (tests/test_query_header.py)
+        arrays = {name: npz[name] for name in npz.files if name not in ("meta.json", "query")}
     return meta, info, arrays
 
 
