@@ -40,11 +40,13 @@ import math
 import os
 import sys
 
+from . import specials as _specials
+
 LN10 = math.log(10.0)  # as ngramkit.evaluate
 LN2 = math.log(2.0)
 STDIN_LIMIT = 16 << 20  # bytes of standard input the fast path holds for a replay; more goes the normal path
 
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ngramkit.vocab.SPECIALS
+SPECIALS = list(_specials.SPECIALS)  # a list: compared with meta.json's parsed word list
 _SPECIALS_UTF8 = [w.encode() for w in SPECIALS]
 PROBE_LAYOUT = 1  # ngramkit.models.lookup.PROBE_LAYOUT
 PROBE_LOAD = 0.5  # ngramkit.models.lookup.PROBE_LOAD

@@ -61,16 +61,13 @@ this module needs it whatever ``NGRAMKIT_IMPL`` says.
 
 from __future__ import annotations
 
-import gzip
 import importlib
 import os
 import sys
 
-import numpy as np
-
 from . import fastppl
 from .errors import NgramkitError
-from .vocab import BOS, BOS_ID, EOS_ID, UNK_ID
+from .specials import BOS, BOS_ID, EOS_ID, UNK_ID  # not ngramkit.vocab: numpy is imported only where needed
 
 try:
     _score = importlib.import_module("ngramkit._score")
@@ -142,6 +139,8 @@ ABSENT_LOG10 = -100.0  # a word without a unigram (arpa.UNK_MISSING, KenLM's def
 
 def _arpa_bos_log10(path: str) -> float:
     """The log10 probability the ARPA file gives the ``<s>`` unigram (KenLM scores ``<s>`` as a word with it)."""
+    import gzip
+
     opener = gzip.open if open(path, "rb").read(2) == b"\x1f\x8b" else open
     with opener(path, "rt", encoding="utf8", errors="replace") as f:
         section = False
@@ -182,6 +181,8 @@ class Model(_QueryModel):
         except (NgramkitError, OSError) as exc:
             raise OSError(f"Cannot read model '{os.fsdecode(path)}' "
                           f"({str(exc).replace(chr(10), ' ')})") from exc
+        import numpy as np  # loaded already by load_model
+
         tables = backoff._probe_tables(kernel)
         ids = [i for i in np.flatnonzero(tables[0][0::3] == 1).tolist() if i != UNK_ID]  # the words with a unigram
         vocab_words = backoff.vocab.words
@@ -228,6 +229,8 @@ class Model(_QueryModel):
                                 NATIVE_BOS_LOG10, ABSENT_LOG10)
             self._tables = (tables, handle)
             return True
+        import numpy as np  # a version-1 file (words in meta.json): not the header-only open's cost
+
         present = np.frombuffer(tables[0], np.int64)[0::3] == 1  # the words with a unigram
         present[UNK_ID] = False
         ids = np.flatnonzero(present).tolist()

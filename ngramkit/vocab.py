@@ -30,10 +30,7 @@ import numpy as np
 
 from .errors import InputError, NgramkitError
 from .fileio import atomic_open
-
-UNK, BOS, EOS, PAD = "<unk>", "<s>", "</s>", "<pad>"
-SPECIALS = (UNK, BOS, EOS, PAD)
-UNK_ID, BOS_ID, EOS_ID, PAD_ID = range(4)
+from .specials import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIALS, UNK, UNK_ID  # noqa: F401 - ngramkit.vocab's names
 
 
 class Vocabulary:
