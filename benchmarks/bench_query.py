@@ -48,7 +48,11 @@ and ``-l lazy``: mapped), and the module children also open the model a second
 time in the same process (``reopen_s``: the open itself, imports done), then
 200 times more, or for 2 s (at least 5) (``open_best_s``, ``open_median_s``), and
 report their RSS after the first open (``/proc/self/status``) and the part of
-it that maps the model file (``model_file_rss_mib``). Also the file sizes.
+it that maps the model file (``model_file_rss_mib``). Those children's wall
+includes their open loops; ``one_sentence_*`` is the whole process a user
+pays for (``import``, ``Model(path)``, ``score`` of the line, print) with
+``ngramkit.kenlm`` on the native file and the kenlm module on the probing
+binary. Also the file sizes.
 Writes ``benchmarks/results/bench_query_startup_o5.json``.
 
 ``--processes`` runs whole scoring processes beside KenLM's (issue 16,
@@ -235,6 +239,9 @@ def run_processes(cmd, repeat, stdin=None):
             "max_rss_mib": round(max(rss) / 1024, 1)}, last
 
 
+_ONE_SENTENCE = "import sys, {module} as lm; print(lm.Model(sys.argv[1]).score(sys.argv[2]))"
+
+
 def module_row(module: str, model: Path, repeat: int) -> dict:
     """One module child (``ngramkit.kenlm`` or ``kenlm``) run ``repeat`` times; its own phases from the last run."""
     code = _MODULE_CHILD.format(module=module)
@@ -329,10 +336,16 @@ def startup_order(order: int, repeat: int, kenlm_bin: Path | None) -> dict:
             result["kenlm_query_probing"] = "KenLM binaries not found (--kenlm-bin, shared/tools/build-kenlm.sh)"
         for key in ("native", "native_without_header", "native_without_index"):
             result[f"ngramkit_kenlm_{key}"] = module_row("ngramkit.kenlm", files[key], repeat)
+        result["one_sentence_ngramkit_kenlm_native"], _ = run_processes(
+            [sys.executable, "-c", _ONE_SENTENCE.format(module="ngramkit.kenlm"), str(files["native"]),
+             STARTUP_LINE], repeat)
         if subprocess.run([sys.executable, "-c", "import kenlm"], capture_output=True).returncode:
             result["kenlm_module_probing"] = "kenlm module not installed (pip install kenlm): column skipped"
         elif kenlm_bin is not None:
             result["kenlm_module_probing"] = module_row("kenlm", files["kenlm_probing"], repeat)
+            result["one_sentence_kenlm_module_probing"], _ = run_processes(
+                [sys.executable, "-c", _ONE_SENTENCE.format(module="kenlm"), str(files["kenlm_probing"]),
+                 STARTUP_LINE], repeat)
     result["load_average_1min_end"] = round(os.getloadavg()[0], 2)
     ours, theirs = result["ngramkit_kenlm_native"], result.get("kenlm_module_probing")
     if isinstance(theirs, dict):
@@ -343,6 +356,9 @@ def startup_order(order: int, repeat: int, kenlm_bin: Path | None) -> dict:
             "open_median_ngramkit_over_kenlm_module": round(ours["open_median_s"] / theirs["open_median_s"], 3),
             "file_size_native_over_probing": round(result["file_mib"]["native"] / result["file_mib"]["kenlm_probing"],
                                                    2),
+            "one_sentence_wall_ngramkit_over_kenlm_module": round(
+                result["one_sentence_ngramkit_kenlm_native"]["wall_s_best"]
+                / result["one_sentence_kenlm_module_probing"]["wall_s_best"], 2),
         }
     if isinstance(result.get("kenlm_query_probing"), dict):
         result.setdefault("ratios", {})["ppl_wall_over_query_probing"] = round(
