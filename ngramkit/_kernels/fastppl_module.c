@@ -425,14 +425,28 @@ static FastModel *new_handle(void *map, int64_t size) {
     return f;
 }
 
-static PyObject *open_model(PyObject *self, PyObject *args) {
+/* The file named by args' one path argument (fmt: "O&:name"), opened read-only if it is a regular file: its
+   descriptor, or -1 with st untouched where the caller returns None (missing, unreadable, not a regular
+   file), or -2 with a Python error set. */
+static int open_regular(PyObject *args, const char *fmt, struct stat *st) {
     PyObject *o_path;
-    if (!PyArg_ParseTuple(args, "O&:open_model", PyUnicode_FSConverter, &o_path)) return NULL;
+    if (!PyArg_ParseTuple(args, fmt, PyUnicode_FSConverter, &o_path)) return -2;
     int fd = open(PyBytes_AS_STRING(o_path), O_RDONLY | O_CLOEXEC);
     Py_DECREF(o_path);
+    if (fd < 0) return -1;
+    if (fstat(fd, st) || !S_ISREG(st->st_mode)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static PyObject *open_model(PyObject *self, PyObject *args) {
     struct stat st;
+    int fd = open_regular(args, "O&:open_model", &st);
+    if (fd == -2) return NULL;
     if (fd < 0) Py_RETURN_NONE;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < 22) {
+    if (st.st_size < 22) { /* shorter than a zip's end record */
         close(fd);
         Py_RETURN_NONE;
     }
@@ -500,16 +514,10 @@ fail:
 
 /* open_query(path): the model file mapped and its query header read (ngk_query_header), nothing else. */
 static PyObject *open_query(PyObject *self, PyObject *args) {
-    PyObject *o_path;
-    if (!PyArg_ParseTuple(args, "O&:open_query", PyUnicode_FSConverter, &o_path)) return NULL;
-    int fd = open(PyBytes_AS_STRING(o_path), O_RDONLY | O_CLOEXEC);
-    Py_DECREF(o_path);
     struct stat st;
+    int fd = open_regular(args, "O&:open_query", &st);
+    if (fd == -2) return NULL;
     if (fd < 0) Py_RETURN_NONE;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-        close(fd);
-        Py_RETURN_NONE;
-    }
     ngk_query q;
     Reader rd = {.fd = fd, .size = st.st_size, .at = {-1, -1}};
     int found = ngk_query_header(read_at, &rd, rd.size, &q) == 0;
