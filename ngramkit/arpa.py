@@ -444,44 +444,64 @@ def read_arpa(path: str | os.PathLike):
     """
     path = Path(path)
     data = _read_bytes(path)
+    sections = None
     try:
         kernel = native.extension("_arpa")
         if kernel is not None:
-            model = _read_arpa_c(kernel, data)
-            if model is not None:
-                return model
-        text = _decode(path, data)
+            sections = _parse_arpa_c(kernel, data)
+        if sections is None:
+            text = _decode(path, data)
     finally:
         if isinstance(data, mmap.mmap):
             data.close()
-    del data
+    del data  # the file's text (a gunzipped copy, or mapped pages) goes before the sections are sorted
+    if sections is not None:
+        model = _model_from_sections(*sections)
+        if model is not None:
+            return model
+        text = _decode(path, _read_bytes(path))  # parsed but not a model (an n-gram listed twice): read again
     return _read_arpa_python(path, text)
 
 
 def _read_arpa_c(kernel, data: bytes):
-    """The model of ARPA text ``data`` read by the C kernel, or None where the Python parser must decide.
+    """The model of ARPA text ``data`` read by the C kernel, or None where the Python parser must decide."""
+    sections = _parse_arpa_c(kernel, data)
+    return None if sections is None else _model_from_sections(*sections)
 
-    The kernel gives each section in file order, words as vocabulary ids
-    and each n-gram's prefix row in the section below; the rows are
-    then put in the model's order with two counting sorts per order
-    (``_count.sort_rows``; skipped when a section is in that order already,
-    as ngramkit writes it) and their keys come from those sorts, so no
-    prefix search is needed.
-    """
-    count = native.extension("_count")
+
+def _parse_arpa_c(kernel, data: bytes):
+    """The C kernel's parse of ARPA text ``data``: ``(sizes, probs, backs, ids, parents, unigram words)``,
+    one array per order in file order, words as vocabulary ids and each n-gram's prefix as its row in the
+    section below; or None where the Python parser must decide. Nothing returned refers to ``data``."""
+    if native.extension("_count") is None:
+        return None
     head = kernel.header(data)
-    if count is None or head is None:
+    if head is None:
         return None
     pos, sizes = head
-    order = len(sizes)
-    probs = tuple(np.empty(m) for m in sizes)
-    backs = tuple(np.empty(m) for m in sizes)
-    ids = tuple(np.empty(m * k, np.int32) for k, m in enumerate(sizes, 1))
-    parents = tuple(np.empty(m if k > 1 else 0, np.int32) for k, m in enumerate(sizes, 1))
+    probs = [np.empty(m) for m in sizes]
+    backs = [np.empty(m) for m in sizes]
+    ids = [np.empty(m * k, np.int32) for k, m in enumerate(sizes, 1)]
+    parents = [np.empty(m if k > 1 else 0, np.int32) for k, m in enumerate(sizes, 1)]
     specials = tuple(w.encode() for w in SPECIALS)
-    uni_words = kernel.parse(data, pos, sizes, probs, backs, ids, parents, specials)
+    uni_words = kernel.parse(data, pos, sizes, *map(tuple, (probs, backs, ids, parents)), specials)
     if uni_words is None:
         return None
+    return sizes, probs, backs, ids, parents, uni_words
+
+
+def _model_from_sections(sizes, probs: list, backs: list, ids: list, parents: list, uni_words):
+    """The model of the parsed sections (:func:`_parse_arpa_c`), or None where the Python parser must decide.
+
+    The rows of each order are put in the model's order with two counting
+    sorts (``_count.sort_rows``; skipped when a section is in that order
+    already, as ngramkit writes it) and their keys come from those sorts,
+    so no prefix search is needed. Each order's file-order arrays are
+    dropped from the lists once sorted: the peak holds one order twice,
+    not the whole model.
+    """
+    count = native.extension("_count")
+    order = len(sizes)
     vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
     v = len(vocab)
     remap = ids[0]  # the vocabulary id of each unigram, in file order
@@ -525,6 +545,8 @@ def _read_arpa_c(kernel, data: bytes):
         logp10.append(np.take(probs[k - 1], perm))
         backoff10.append(np.take(backs[k - 1], perm))
         keys.append(key)
+        del rows
+        probs[k - 1] = backs[k - 1] = ids[k - 1] = parents[k - 1] = None  # the file-order copies
         rank = np.empty(m, np.int64)
         rank[perm] = np.arange(m)
     try:

@@ -96,6 +96,18 @@ def test_c_reader_reads_large_plain_files_through_a_mapping(mkn3, tmp_path, monk
     assert_same_model(read_arpa(big), read_with("numpy", path, monkeypatch)[0])
 
 
+
+def test_c_reader_drops_each_order_in_file_order_once_sorted(reference_dir, monkeypatch):
+    """KenLM's files list n-grams in another order than the model's: each order is sorted into new arrays
+    and its file-order arrays are let go at once (the peak holds one order twice, not the model), with the
+    same model as the Python parser's."""
+    path = reference_dir / "ptb.UNK.o3.arpa.gz"
+    sizes, probs, backs, ids, parents, words = arpa._parse_arpa_c(_arpa, arpa._read_bytes(path))
+    sections = (probs, backs, ids, parents)
+    model = arpa._model_from_sections(sizes, *sections, words)
+    assert all(section[k] is None for section in sections for k in (1, 2))  # orders 2 and 3 were sorted
+    assert_same_model(model, read_with("numpy", path, monkeypatch)[0])
+
 NUMBERS = ["-1", "-1.5", "-.5", "-5.", "-0", "+0", "0", "-0.000", "-1e-3", "-1E+1", "-12.345678901234567890123",
            "-0.1000000000000000055511151231257827", "-1e-320", "-4.9406564584124654e-324", "-2.2250738585072011e-308",
            "-123456789012345678901234567890", "-0.30000000000000004", "-9007199254740993", "-1e22", "-1e23",
