@@ -64,9 +64,10 @@ from . import native
 from .errors import InputError, NgramkitError
 from .fileio import atomic_path
 from .models.backoff import BackoffModel
+from .models.lookup import probe_index
 from .outofcore.chunks import iter_chunks
 from .threads import ahead, usable_cores
-from .vocab import BOS_ID, SPECIALS, UNK, Vocabulary
+from .vocab import BOS_ID, SPECIALS, UNK, UNK_ID, Vocabulary
 
 NEVER = -99.0  # log10 written for impossible events / context-only entries
 UNK_MISSING = -100.0  # log10 P(<unk>) when the file has no <unk> (KenLM query default)
@@ -443,24 +444,65 @@ def read_arpa(path: str | os.PathLike):
     raises its error, so both give the same models and the same errors.
     """
     path = Path(path)
-    data = _read_bytes(path)
-    sections = None
-    try:
-        kernel = native.extension("_arpa")
-        if kernel is not None:
-            sections = _parse_arpa_c(kernel, data)
-        if sections is None:
-            text = _decode(path, data)
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
-    del data  # the file's text (a gunzipped copy, or mapped pages) goes before the sections are sorted
+    sections, text = _parse_file(path, text_too=True)
     if sections is not None:
         model = _model_from_sections(*sections)
         if model is not None:
             return model
         text = _decode(path, _read_bytes(path))  # parsed but not a model (an n-gram listed twice): read again
     return _read_arpa_python(path, text)
+
+
+def read_arpa_probe(path: str | os.PathLike, score_kernel):
+    """What :mod:`ngramkit.kenlm` queries an ARPA file with, built straight from the C reader's parse:
+    ``(vocab, tables, bos_log10)``, the probing index of
+    :func:`~ngramkit.models.lookup.probe_index` and the log10 probability
+    the file gives ``<s>`` (None without one).
+
+    The probing index needs no sorted rows, so no model is built: the rows
+    stay in file order, each n-gram's key made from its prefix's row in the
+    parse. That skips the sorts of :func:`read_arpa` (about a third of its
+    time on KenLM's files, which are not in the model's order) and the
+    model's tables (its memory). None where :func:`read_arpa` must read the
+    file (no C kernels, a file the C reader steps aside from, an n-gram
+    listed twice): it gives the model or the error.
+    """
+    sections, _ = _parse_file(Path(path), text_too=False)
+    if sections is None:
+        return None
+    sizes, probs, backs, ids, parents, uni_words = sections
+    vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+    v = len(vocab)
+    keys = [ids[0].astype(np.int64)]  # file row -> word id; the parse's prefix rows index these rows
+    p0, b0 = probs[0], backs[0]
+    at_bos = np.flatnonzero(keys[0] == BOS_ID)
+    bos_log10 = float(p0[at_bos[0]]) if at_bos.size else None
+    p0[at_bos] = np.nan  # context only, never predicted (as read_arpa's model)
+    if UNK not in uni_words:  # appended: the rows the parse's prefixes name are unchanged
+        keys[0], p0, b0 = np.append(keys[0], UNK_ID), np.append(p0, UNK_MISSING), np.append(b0, 0.0)
+    for k in range(2, len(sizes) + 1):
+        keys.append(parents[k - 1].astype(np.int64) * v + ids[k - 1][k - 1::k])
+        ids[k - 1] = parents[k - 1] = None
+    try:
+        tables, _ = probe_index(keys, [p0, *probs[1:]], [b0, *backs[1:]], v, score_kernel, check_suffixes=False)
+    except ValueError:  # a key listed twice: an n-gram of the top order listed twice
+        return None
+    return vocab, tables, bos_log10
+
+
+def _parse_file(path: Path, text_too: bool):
+    """``(sections, text)``: the C reader's parse of the file (:func:`_parse_arpa_c`; None where the Python
+    parser must decide) and, when that is None and ``text_too``, the file's decoded text. The file's bytes
+    (a gunzipped copy, or mapped pages) are let go before the sections are used."""
+    data = _read_bytes(path)
+    try:
+        kernel = native.extension("_arpa")
+        sections = _parse_arpa_c(kernel, data) if kernel is not None else None
+        text = _decode(path, data) if sections is None and text_too else None
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+    return sections, text
 
 
 def _read_arpa_c(kernel, data: bytes):

@@ -50,8 +50,10 @@ a fault or a hang; ``ngramkit ppl --verify`` (``load_model(path,
 verify=True)``) checks a file whole. An older native file (no header) is
 opened after the checks of :func:`ngramkit.fastppl.open_model` (its
 metadata, the vocabulary's hash verified word by word); files without the
-index and ARPA files are read and the index built. :attr:`Model.backoff_model`
-loads the model itself when asked for.
+index are read and the index built. An ARPA file's probing index is built
+straight from the C reader's parse, rows in file order, with no model made
+(:func:`ngramkit.arpa.read_arpa_probe`). :attr:`Model.backoff_model` loads
+the model itself when asked for.
 
 Clients that ``import kenlm`` themselves (pyctcdecode, ...) get this module
 from :func:`install`, called before they are imported. The queries run in
@@ -173,7 +175,15 @@ class Model(_QueryModel):
         from .modelio import AUTO, file_format, load_model  # the model classes: not needed by a mapped file
 
         try:
-            fmt = file_format(name)
+            is_arpa = file_format(name) == "arpa"
+            if is_arpa:
+                from .arpa import read_arpa_probe
+
+                query = read_arpa_probe(name, kernel)  # the probing index from the parse, no model built
+                if query is not None:
+                    vocab, tables, bos = query
+                    self._attach_tables(tables, vocab.words, NATIVE_BOS_LOG10 if bos is None else bos)
+                    return
             model = load_model(name, verify=AUTO)
             if not hasattr(model, "to_backoff"):
                 raise NgramkitError(f"{name}: a {type(model).__name__} model has no n-gram tables to query")
@@ -181,16 +191,19 @@ class Model(_QueryModel):
         except (NgramkitError, OSError) as exc:
             raise OSError(f"Cannot read model '{os.fsdecode(path)}' "
                           f"({str(exc).replace(chr(10), ' ')})") from exc
-        import numpy as np  # loaded already by load_model
-
-        tables = backoff._probe_tables(kernel)
-        ids = [i for i in np.flatnonzero(tables[0][0::3] == 1).tolist() if i != UNK_ID]  # the words with a unigram
-        vocab_words = backoff.vocab.words
-        words = [vocab_words[i].encode("utf8") for i in ids]
-        bos = _arpa_bos_log10(name) if fmt == "arpa" else NATIVE_BOS_LOG10
-        self._attach(tables, len(backoff.vocab), words, ids, UNK_ID, BOS_ID, EOS_ID, bos, ABSENT_LOG10)
-        self._tables = tables  # the C object borrows them; keep them alive with it
+        bos = _arpa_bos_log10(name) if is_arpa else NATIVE_BOS_LOG10
+        self._attach_tables(backoff._probe_tables(kernel), backoff.vocab.words, bos)
         self._backoff = backoff
+
+    def _attach_tables(self, tables, vocab_words, bos_log10: float) -> None:
+        """Attach the C scorer to a probing index built in memory (:func:`~ngramkit.models.lookup.probe_index`)
+        over the vocabulary ``vocab_words``."""
+        import numpy as np  # loaded already by whatever built the tables
+
+        ids = [i for i in np.flatnonzero(tables[0][0::3] == 1).tolist() if i != UNK_ID]  # the words with a unigram
+        words = [vocab_words[i].encode("utf8") for i in ids]
+        self._attach(tables, len(vocab_words), words, ids, UNK_ID, BOS_ID, EOS_ID, bos_log10, ABSENT_LOG10)
+        self._tables = tables  # the C object borrows them; keep them alive with it
 
     def _open_mapped(self, name: str) -> bool:
         """Attach a native file straight from its mapping: the stored probing index and vocabulary, no model

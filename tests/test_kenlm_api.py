@@ -199,6 +199,72 @@ def test_load_errors(tmp_path):
         nk.Model(bad)
 
 
+
+SMALL_ARPA = ("\\data\\\nngram 1=5\nngram 2=3\nngram 3=2\n\n"
+              "\\1-grams:\n-1.5\t<unk>\t0\n-98.5\t<s>\t-0.5\n-0.6\ta\t-0.2\n-0.7\tb\t0\n-0.8\t</s>\n\n"
+              "\\2-grams:\n-0.1\t<s> a\t-0.15\n-0.3\ta b\t-0.05\n-0.4\tb </s>\n\n"
+              "\\3-grams:\n-0.2\t<s> a b\n-0.25\ta b </s>\n\\end\\\n")
+SMALL_VARIANTS = {
+    "plain": SMALL_ARPA,
+    "no <unk>": SMALL_ARPA.replace("ngram 1=5", "ngram 1=4").replace("-1.5\t<unk>\t0\n", ""),
+    "no <s>": SMALL_ARPA.replace("ngram 1=5", "ngram 1=4").replace("-98.5\t<s>\t-0.5\n", "")
+              .replace("ngram 2=3", "ngram 2=2").replace("-0.1\t<s> a\t-0.15\n", "")
+              .replace("ngram 3=2", "ngram 3=1").replace("-0.2\t<s> a b\n", ""),
+    "sections out of order": SMALL_ARPA.replace("-0.6\ta\t-0.2\n-0.7\tb\t0\n", "-0.7\tb\t0\n-0.6\ta\t-0.2\n")
+              .replace("-0.1\t<s> a\t-0.15\n-0.3\ta b\t-0.05\n", "-0.3\ta b\t-0.05\n-0.1\t<s> a\t-0.15\n"),
+}
+SMALL_SENTENCES = ["a b", "b a", "a b a b b", "zz a b", "<s> a", "a </s> b", "", "<unk> b"]
+
+
+def scores_of(model, sentences):
+    out = []
+    for s in sentences:
+        for bos in (True, False):
+            for eos in (True, False):
+                out.append((model.score(s, bos=bos, eos=eos), list(model.full_scores(s, bos=bos, eos=eos))))
+        state, nxt = nk.State(), nk.State()
+        model.BeginSentenceWrite(state)
+        chain = []
+        for w in s.split() + ["</s>"]:
+            full = model.BaseFullScore(state, w, nxt)
+            chain.append((full.log_prob, full.ngram_length, full.oov))
+            state, nxt = nxt, state
+        out.append(chain)
+    return out
+
+
+@pytest.mark.parametrize("variant", SMALL_VARIANTS)
+def test_arpa_probing_index_from_the_parse_scores_as_the_model(variant, tmp_path, monkeypatch):
+    """An ARPA file's index is built from the C parse in file order (no model made, read_arpa not called);
+    every score, full_scores triple and BaseScore chain equals the model path's, whose index comes from the
+    sorted model that read_arpa builds (the Python parser's, checked against KenLM elsewhere)."""
+    from ngramkit import arpa
+
+    path = tmp_path / "m.arpa"
+    path.write_text(SMALL_VARIANTS[variant])
+    with monkeypatch.context() as m:
+        m.setattr(arpa, "read_arpa", lambda *a: pytest.fail("read_arpa called"))
+        direct = nk.Model(path)
+    assert direct._backoff is None
+    with monkeypatch.context() as m:
+        m.setattr(arpa, "read_arpa_probe", lambda *a: None)
+        m.setenv("NGRAMKIT_IMPL", "numpy")  # the Python parser reads the file
+        through_model = nk.Model(path)
+    assert through_model._backoff is not None
+    assert scores_of(direct, SMALL_SENTENCES) == scores_of(through_model, SMALL_SENTENCES)
+    # the unigram table is indexed by word id, so it is the same table bit for bit (<s> context only, a missing
+    # <unk> present with KenLM's -100); the other orders' slots depend on the order of insertion
+    assert bytes(direct._tables[0]) == bytes(through_model._tables[0])
+    assert direct.backoff_model.order == 3  # loaded when asked for
+
+
+def test_arpa_listed_twice_is_the_readers_error(tmp_path):
+    path = tmp_path / "twice.arpa"
+    path.write_text(SMALL_ARPA.replace("-0.25\ta b </s>", "-0.25\t<s> a b"))  # a top-order n-gram twice
+    with pytest.raises(OSError, match="twice.arpa.*listed twice"):
+        nk.Model(path)
+
+
 def test_models_pickle_and_work_in_a_pool(ptb3, reference_dir):
     clone = pickle.loads(pickle.dumps(ptb3))
     assert clone.path == ptb3.path and type(clone) is nk.Model
