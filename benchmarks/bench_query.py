@@ -3,7 +3,9 @@
 Both load the same ARPA file (default: shared/reference/ptb.UNK.o3.arpa.gz,
 the PTB 3-gram) and score PTB test (``<unk>`` -> ``UNK``, 3,761 sentences,
 82,430 tokens with ``</s>``) three ways, each timed best of ``--repeat``
-(CPU time of this process, the GC off):
+(CPU time of this process, the GC off) over ``--passes`` passes of the text
+(default 10: one pass is ~10 ms, too short to time alone on a shared
+machine), the two modules taking turns within each repeat:
 
 - ``base_score``: a Python loop of ``BaseScore(in_state, word, out_state)``
   over every word and ``</s>`` (what beam-search decoders do), states
@@ -18,7 +20,7 @@ speed over KenLM's (above 1: ngramkit faster). Without the ``kenlm`` module
 
 Usage::
 
-    python benchmarks/bench_query.py [--model ARPA] [--repeat 5] [--sentences N]
+    python benchmarks/bench_query.py [--model ARPA] [--repeat 5] [--passes 10] [--sentences N]
 
 Writes ``benchmarks/results/bench_query.json`` and prints it.
 
@@ -128,39 +130,40 @@ def full_scores_loop(model, lines):
     return sum(p for line in lines for p, _, _ in model.full_scores(line))
 
 
-def best_cpu(fn, repeat):
-    gc.disable()
-    try:
-        best, value = float("inf"), None
-        for _ in range(repeat):
-            t = time.process_time()
-            value = fn()
-            best = min(best, time.process_time() - t)
-        return best, value
-    finally:
-        gc.enable()
-
-
-def measure(module, path, lines, repeat):
+def load(module, path):
+    """The model and the CPU seconds of ``module.Model(path)`` (the first in this process: lazy imports included)."""
     t = time.process_time()
     model = module.Model(str(path))
-    load = time.process_time() - t
+    return model, time.process_time() - t
+
+
+def measure(models: dict, lines, repeat: int, passes: int) -> tuple[dict, dict]:
+    """Per module, the best CPU seconds of each loop over ``passes`` times the text; the modules take turns
+    within each repeat, so a slow moment of the machine falls on both, not on one."""
     sentences = [line.split() + ["</s>"] for line in lines]
-    tokens = sum(map(len, sentences))
-    out = {"load_s": round(load, 4), "tokens": tokens}
-    totals = {}
-    for name, fn in (("base_score", lambda: base_score_loop(module, model, sentences)),
-                     ("score", lambda: score_loop(model, lines)),
-                     ("full_scores", lambda: full_scores_loop(model, lines))):
-        seconds, totals[name] = best_cpu(fn, repeat)
-        out[name] = {"cpu_s": round(seconds, 4), "tokens_per_s": round(tokens / seconds),
-                     "ns_per_token": round(1e9 * seconds / tokens, 1)}
+    tokens = sum(map(len, sentences)) * passes
+    loops = {"base_score": lambda module, model: base_score_loop(module, model, sentences),
+             "score": lambda module, model: score_loop(model, lines),
+             "full_scores": lambda module, model: full_scores_loop(model, lines)}
+    best = {name: {loop: float("inf") for loop in loops} for name in models}
+    totals = {name: {} for name in models}
+    gc.disable()
+    try:
+        for loop, fn in loops.items():
+            for _ in range(repeat):
+                for name, (module, model) in models.items():
+                    t = time.process_time()
+                    for _ in range(passes):
+                        totals[name][loop] = fn(module, model)
+                    best[name][loop] = min(best[name][loop], time.process_time() - t)
+    finally:
+        gc.enable()
+    out = {name: {"tokens": tokens, **{loop: {"cpu_s": round(sec, 4), "tokens_per_s": round(tokens / sec),
+                                               "ns_per_token": round(1e9 * sec / tokens, 1)}
+                                        for loop, sec in best[name].items()}}
+           for name in models}
     return out, totals
 
-
-# ---- --startup: the fixed cost of a scoring process -------------------------------------------------------
-
-STARTUP_LINE = "the company said it expects a loss"
 
 # Children that time their own phases (perf_counter) and print them as the last line of stdout.
 _MODULE_CHILD = """
@@ -659,6 +662,9 @@ def main(argv=None):
     ap.add_argument("--model", type=Path, default=SHARED / "reference" / "ptb.UNK.o3.arpa.gz")
     ap.add_argument("--text", type=Path, default=DATA / "ptb" / "ptb.test.txt")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--passes", type=int, default=10,
+                    help="in-process loops: times over the text per timing (a pass of PTB test is ~10 ms of CPU, "
+                         "too short to time alone on a shared machine) [default: 10]")
     ap.add_argument("--sentences", type=int, default=None, help="only the first N sentences (smoke runs)")
     ap.add_argument("--out", type=Path, default=None,
                     help="[default: results/bench_query.json, with --startup results/bench_query_startup.json]")
@@ -703,20 +709,26 @@ def main(argv=None):
     with open(args.text, encoding="utf8") as f:
         lines = [line.replace("<unk>", "UNK").strip() for line in f][: args.sentences]
     result = {"benchmark": "bench_query", "model": args.model.name, "text": args.text.name,
-              "sentences": len(lines), "repeat": args.repeat, "machine": platform.machine(),
+              "sentences": len(lines), "repeat": args.repeat, "passes": args.passes, "machine": platform.machine(),
               "python": platform.python_version()}
-    result["ngramkit"], nk_totals = measure(nk, args.model, lines, args.repeat)
+    models = {"ngramkit": (nk, *load(nk, args.model))}
     try:
         import kenlm
     except ImportError:
         kenlm = None
         result["kenlm"] = "not installed (pip install -e '.[kenlm-oracle]')"
     if kenlm is not None:
-        result["kenlm"], k_totals = measure(kenlm, args.model, lines, args.repeat)
+        models["kenlm"] = (kenlm, *load(kenlm, args.model))
+    out, totals = measure({name: (module, model) for name, (module, model, _) in models.items()}, lines,
+                          args.repeat, args.passes)
+    for name, (_, _, seconds) in models.items():
+        result[name] = {"load_s": round(seconds, 4), **out[name]}
+    nk_totals = totals["ngramkit"]
+    if kenlm is not None:
         for name in nk_totals:
-            if abs(nk_totals[name] - k_totals[name]) > 1e-3:
+            if abs(nk_totals[name] - totals["kenlm"][name]) > 1e-3:
                 raise SystemExit(f"bench_query: {name} totals differ: ngramkit {nk_totals[name]} "
-                                 f"vs kenlm {k_totals[name]}")
+                                 f"vs kenlm {totals['kenlm'][name]}")
         result["speed_ratio_ngramkit_over_kenlm"] = {
             name: round(result["kenlm"][name]["cpu_s"] / result["ngramkit"][name]["cpu_s"], 3)
             for name in ("base_score", "score", "full_scores")}
