@@ -215,6 +215,35 @@ def test_garbled_files_same_model_or_same_error(data, tmp_path, monkeypatch):
     check_same(path, monkeypatch)
 
 
+
+@pytest.mark.parametrize("data", GARBLED, ids=range(len(GARBLED)))
+def test_garbled_files_through_the_query_index_open_or_fail_as_the_python_parser(data, tmp_path, monkeypatch):
+    """ngramkit.kenlm builds an ARPA file's probing index from the C parse (read_arpa_probe, no model):
+    it opens what the Python parser reads, scoring as the index of the Python parser's model, and refuses
+    the rest with the Python parser's one-line error."""
+    from ngramkit import kenlm as nk
+
+    if nk._score is None:
+        pytest.skip("ngramkit._score not built")
+    path = tmp_path / "g.arpa"
+    path.write_bytes(data)
+    py_model, py_err = read_with("numpy", path, monkeypatch)
+    try:
+        model, err = nk.Model(path), None
+    except OSError as exc:
+        model, err = None, str(exc)
+    if py_err is not None:
+        assert err is not None and py_err in err
+        return
+    assert err is None, err
+    with monkeypatch.context() as m:
+        m.setattr(arpa, "read_arpa_probe", lambda *a: None)
+        m.setenv("NGRAMKIT_IMPL", "numpy")
+        reference = nk.Model(path)
+    words = [w for w in py_model.vocab.words if w not in ("<s>", "</s>")]
+    for sentence in [" ".join(words), " ".join(reversed(words)), "zz " + " ".join(words[:2]), ""]:
+        assert list(model.full_scores(sentence)) == list(reference.full_scores(sentence))
+
 def check_same(path, monkeypatch):
     c_model, c_err = read_with("c", path, monkeypatch)
     py_model, py_err = read_with("numpy", path, monkeypatch)
