@@ -165,6 +165,10 @@ def measure(models: dict, lines, repeat: int, passes: int) -> tuple[dict, dict]:
     return out, totals
 
 
+# ---- --startup: the fixed cost of a scoring process -------------------------------------------------------
+
+STARTUP_LINE = "the company said it expects a loss"
+
 # Children that time their own phases (perf_counter) and print them as the last line of stdout.
 _MODULE_CHILD = """
 import time, json, os, sys
