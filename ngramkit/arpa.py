@@ -471,7 +471,7 @@ def read_arpa_probe(path: str | os.PathLike, score_kernel):
     if sections is None:
         return None
     sizes, probs, backs, ids, parents, uni_words = sections
-    vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+    vocab = _vocabulary(uni_words)
     v = len(vocab)
     keys = [ids[0].astype(np.int64)]  # file row -> word id; the parse's prefix rows index these rows
     p0, b0 = probs[0], backs[0]
@@ -505,18 +505,10 @@ def _parse_file(path: Path, text_too: bool):
     return sections, text
 
 
-def _read_arpa_c(kernel, data: bytes):
-    """The model of ARPA text ``data`` read by the C kernel, or None where the Python parser must decide."""
-    sections = _parse_arpa_c(kernel, data)
-    return None if sections is None else _model_from_sections(*sections)
-
-
 def _parse_arpa_c(kernel, data: bytes):
     """The C kernel's parse of ARPA text ``data``: ``(sizes, probs, backs, ids, parents, unigram words)``,
     one array per order in file order, words as vocabulary ids and each n-gram's prefix as its row in the
     section below; or None where the Python parser must decide. Nothing returned refers to ``data``."""
-    if native.extension("_count") is None:
-        return None
     head = kernel.header(data)
     if head is None:
         return None
@@ -532,6 +524,12 @@ def _parse_arpa_c(kernel, data: bytes):
     return sizes, probs, backs, ids, parents, uni_words
 
 
+def _vocabulary(uni_words) -> Vocabulary:
+    """The vocabulary of an ARPA file (both parsers): the reserved tokens, then its other unigrams in file
+    order."""
+    return Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+
+
 def _model_from_sections(sizes, probs: list, backs: list, ids: list, parents: list, uni_words):
     """The model of the parsed sections (:func:`_parse_arpa_c`), or None where the Python parser must decide.
 
@@ -543,8 +541,10 @@ def _model_from_sections(sizes, probs: list, backs: list, ids: list, parents: li
     not the whole model.
     """
     count = native.extension("_count")
+    if count is None:  # sort_rows: built with _arpa, so only a broken build lacks it
+        return None
     order = len(sizes)
-    vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+    vocab = _vocabulary(uni_words)
     v = len(vocab)
     remap = ids[0]  # the vocabulary id of each unigram, in file order
     m1 = sizes[0]
@@ -649,7 +649,7 @@ def _read_arpa_python(path: Path, text: str):
             if len(set(uni_words)) != len(uni_words):
                 dup = next(w for w in uni_words if uni_words.count(w) > 1)
                 raise InputError(f"{path}: unigram {dup!r} is listed twice")
-            vocab = Vocabulary(list(SPECIALS) + [w for w in uni_words if w not in SPECIALS])
+            vocab = _vocabulary(uni_words)
             sections.append((probs, backs, _words_to_ids(path, words, vocab.index, cur.line, 1)))
         else:
             sections.append(_parse_section(path, body, cur.line, k, m, k == order, vocab.index))

@@ -51,7 +51,8 @@ def assert_same_model(a: BackoffModel, b: BackoffModel) -> None:
 
 def c_reads(path) -> BackoffModel | None:
     """The C reader alone: the model, or None when it steps aside for the Python parser."""
-    return arpa._read_arpa_c(_arpa, arpa._read_bytes(path))
+    sections = arpa._parse_arpa_c(_arpa, arpa._read_bytes(path))
+    return None if sections is None else arpa._model_from_sections(*sections)
 
 
 @pytest.fixture(scope="module")
